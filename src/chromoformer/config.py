@@ -1,0 +1,143 @@
+"""Typed, frozen configuration read from the original ``default.yaml`` keys.
+
+The naming of the original keys is kept so that published configs load, but the
+meaning of three of them is not what the names suggest (SPEC §1.8):
+
+* ``embed.d_model`` is also ``d_emb``, the residual width of all three transformers;
+* ``regulation.d_model`` is only the attention inner width (n_heads * d_head_att);
+* ``d_head`` is the hidden width of the final MLP, not a per-head attention size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_BINSIZES: tuple[int, ...] = (2000, 500, 100)
+MARKS: tuple[str, ...] = (
+    "H3K4me1", "H3K4me3", "H3K9me3", "H3K27me3", "H3K36me3", "H3K27ac", "H3K9ac",
+)
+
+
+class ConfigError(ValueError):
+    """A configuration file is malformed."""
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Sizes of one transformer stack."""
+
+    n_layers: int
+    n_heads: int
+    d_model: int
+    d_ff: int
+
+
+@dataclass(frozen=True)
+class ChromoformerConfig:
+    """All hyper-parameters of a Chromoformer model and its training run."""
+
+    seed: int = 123
+    i_max: int = 8
+    w_prom: int = 40000
+    w_max: int = 40000
+    num_epoch: int = 10
+    lr: float = 3e-5
+    bsz: int = 64
+    gamma: float = 0.87
+    n_feats: int = 7
+    embed: TransformerConfig = field(default_factory=lambda: TransformerConfig(1, 2, 128, 128))
+    pairwise_interaction: TransformerConfig = field(
+        default_factory=lambda: TransformerConfig(2, 2, 128, 256)
+    )
+    regulation: TransformerConfig = field(default_factory=lambda: TransformerConfig(6, 8, 256, 256))
+    d_head: int = 128
+
+    @property
+    def d_emb(self) -> int:
+        """Residual width of every transformer (taken from ``embed.d_model``)."""
+        return self.embed.d_model
+
+    def __post_init__(self) -> None:
+        if self.pairwise_interaction.d_model != self.embed.d_model:
+            raise ConfigError(
+                "pairwise_interaction.d_model must equal embed.d_model "
+                f"({self.pairwise_interaction.d_model} != {self.embed.d_model})"
+            )
+        for name in ("embed", "pairwise_interaction", "regulation"):
+            t: TransformerConfig = getattr(self, name)
+            if t.d_model % t.n_heads:
+                raise ConfigError(f"{name}.d_model={t.d_model} is not divisible by n_heads={t.n_heads}")
+        if self.w_prom > self.w_max:
+            raise ConfigError(f"w_prom={self.w_prom} exceeds w_max={self.w_max}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict with the original YAML keys."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "<dict>") -> ChromoformerConfig:
+        """Build from a nested dict; unknown, missing or ill-typed keys raise :class:`ConfigError`."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"{source}: expected a mapping at top level, got {type(d).__name__}")
+        kwargs = _check_keys(cls, d, source, prefix="")
+        for name in ("embed", "pairwise_interaction", "regulation"):
+            sub = d[name]
+            if not isinstance(sub, dict):
+                raise ConfigError(f"{source}: '{name}' must be a mapping")
+            kwargs[name] = TransformerConfig(**_check_keys(TransformerConfig, sub, source, f"{name}."))
+        try:
+            return cls(**kwargs)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
+
+
+_NESTED = {"embed", "pairwise_interaction", "regulation"}
+
+
+def _check_keys(cls: type, d: dict[str, Any], source: str, prefix: str) -> dict[str, Any]:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown config key(s) {', '.join(prefix + k for k in unknown)}; "
+            f"allowed: {', '.join(prefix + k for k in fields)}"
+        )
+    missing = sorted(set(fields) - set(d))
+    if missing:
+        raise ConfigError(f"{source}: missing config key(s) {', '.join(prefix + k for k in missing)}")
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if k in _NESTED:
+            continue
+        want = fields[k].type
+        if want == "int" and not (isinstance(v, int) and not isinstance(v, bool)):
+            raise ConfigError(f"{source}: {prefix}{k} must be an integer, got {v!r}")
+        if want == "float":
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ConfigError(f"{source}: {prefix}{k} must be a number, got {v!r}")
+            v = float(v)
+        out[k] = v
+    return out
+
+
+def load_config(path: str | Path | None = None) -> ChromoformerConfig:
+    """Read a YAML config; ``None`` gives the packaged ``configs/default.yaml``."""
+    if path is None:
+        text = resources.files("chromoformer").joinpath("configs/default.yaml").read_text()
+        source = "chromoformer/configs/default.yaml"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found")
+        text, source = p.read_text(), str(p)
+    try:
+        d = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: invalid YAML: {e}") from None
+    return ChromoformerConfig.from_dict(d, source)

@@ -1,0 +1,104 @@
+"""PyTorch dataset producing compact Chromoformer items (SPEC §3.3-3.4).
+
+An item holds, per bin size ``b`` (``nb = w_max // b``):
+
+* ``promoter_feats[b]`` (nb, F) float32 and ``promoter_bins[b]`` (2,) = (first valid bin, n);
+* ``pcre_feats[b]`` (i_max, nb, F) float32 and ``pcre_bins[b]`` (i_max, 2);
+
+and ``n_pcres`` (), ``interaction_freq`` (i_max,), ``label`` and ``gene_id``. Each
+region is read once per item; all bin sizes derive from its base sums. No masks are
+shipped: the model builds them from the spans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig
+from chromoformer.data.binning import bin_log_means, pad_centered
+from chromoformer.data.metadata import Gene
+from chromoformer.data.sources import RegionSource, promoter_region
+
+
+class ChromoformerDataset(Dataset):
+    """Items for a list of genes from a region source (npy directory or binned store).
+
+    Parameters
+    ----------
+    genes : validated metadata rows
+    source : :class:`~chromoformer.data.sources.NpyDirSource` or
+        :class:`~chromoformer.data.store.BinnedStore`
+    config : supplies i_max, w_prom, w_max and n_feats
+    binsizes : resolutions, each a multiple of ``source.base``
+    task : ``"clf"`` (label = 0/1 long) or ``"reg"`` (label = log2(expression + 1) float)
+    """
+
+    def __init__(
+        self,
+        genes: Sequence[Gene],
+        source: RegionSource,
+        config: ChromoformerConfig,
+        binsizes: Sequence[int] = DEFAULT_BINSIZES,
+        task: str = "clf",
+    ) -> None:
+        self.genes, self.source, self.task = list(genes), source, task
+        self.binsizes = tuple(int(b) for b in binsizes)
+        self.i_max, self.w_prom, self.w_max = config.i_max, config.w_prom, config.w_max
+        self.n_feats = config.n_feats
+        if source.n_feats != self.n_feats:
+            raise ValueError(f"source has {source.n_feats} marks but config n_feats={self.n_feats}")
+        for b in self.binsizes:
+            if self.w_max % b or b % source.base:
+                raise ValueError(
+                    f"bin size {b} must divide w_max={self.w_max} and be a multiple of the "
+                    f"source's base resolution {source.base}"
+                )
+        if task not in ("clf", "reg"):
+            raise ValueError(f"unknown task {task!r}")
+
+    def __len__(self) -> int:
+        return len(self.genes)
+
+    def _binned(self, sums: np.ndarray, length: int, flip: bool) -> dict[int, tuple[np.ndarray, int, int]]:
+        out = {}
+        for b in self.binsizes:
+            feats = bin_log_means(sums, length, self.source.base, b)
+            frame, start = pad_centered(feats, self.w_max // b, flip)
+            out[b] = (frame, start, len(feats))
+        return out
+
+    def __getitem__(self, i: int) -> dict:
+        g = self.genes[i]
+        src = self.source
+        region, crop = promoter_region(src, g, self.w_prom)
+        length = len(region) if crop is None else crop[1] - crop[0]
+        prom = self._binned(src.region_sums(region, crop, g.gene_id), length, g.strand == "-")
+        pcres = [self._binned(src.region_sums(r, None, g.gene_id), len(r), False) for r in g.pcres]
+
+        item: dict = {"promoter_feats": {}, "promoter_bins": {}, "pcre_feats": {}, "pcre_bins": {}}
+        for b in self.binsizes:
+            nb = self.w_max // b
+            frame, start, n = prom[b]
+            item["promoter_feats"][b] = torch.from_numpy(frame)
+            item["promoter_bins"][b] = torch.tensor([start, n])
+            feats = np.zeros((self.i_max, nb, self.n_feats), dtype=np.float32)
+            spans = np.zeros((self.i_max, 2), dtype=np.int64)
+            for j, p in enumerate(pcres):
+                feats[j], spans[j, 0], spans[j, 1] = p[b]
+            item["pcre_feats"][b] = torch.from_numpy(feats)
+            item["pcre_bins"][b] = torch.from_numpy(spans)
+        freq = np.zeros(self.i_max, dtype=np.float32)
+        freq[: len(g.scores)] = g.scores
+        item["n_pcres"] = torch.tensor(len(g.pcres))
+        item["interaction_freq"] = torch.from_numpy(freq)
+        item["gene_id"] = g.gene_id
+        if self.task == "clf":
+            item["label"] = torch.tensor(-1 if g.label is None else g.label)
+        else:
+            y = np.nan if g.expression is None else np.log2(g.expression + 1)
+            item["label"] = torch.tensor(y, dtype=torch.float32)
+        return item

@@ -1,0 +1,171 @@
+"""Read and validate the training/prediction metadata csv (SPEC §3.2).
+
+Every problem is reported as ``file:line: gene ID: what is wrong`` and nothing is
+silently dropped or overwritten.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REQUIRED = ("gene_id", "chrom", "start", "end", "strand")
+_INTERVAL = re.compile(r"^([^:\s]+):(\d+)-(\d+)$")
+
+
+class MetadataError(ValueError):
+    """The metadata file is malformed."""
+
+
+@dataclass(frozen=True)
+class Region:
+    """A half-open genomic interval [start, end), 0-based."""
+
+    chrom: str
+    start: int
+    end: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.chrom}:{self.start}-{self.end}"
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+
+def parse_region(s: str) -> Region:
+    """``'chr1:100-200'`` -> Region; raises ValueError on anything else."""
+    m = _INTERVAL.match(s.strip())
+    if not m:
+        raise ValueError(f"malformed interval {s!r} (expected chrom:start-end)")
+    r = Region(m.group(1), int(m.group(2)), int(m.group(3)))
+    if r.end <= r.start:
+        raise ValueError(f"interval {s!r} is empty or reversed")
+    return r
+
+
+@dataclass(frozen=True)
+class Gene:
+    """One row of the metadata."""
+
+    gene_id: str
+    chrom: str
+    tss: int
+    strand: str
+    pcres: tuple[Region, ...]
+    scores: tuple[float, ...]
+    label: int | None = None
+    expression: float | None = None
+    split: int | None = None
+    line: int = 0
+
+
+def _is_missing(v: object) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
+
+
+def read_metadata(
+    path: str | Path,
+    i_max: int = 8,
+    w_max: int = 40000,
+    require: tuple[str, ...] = (),
+    eid: str | None = None,
+) -> list[Gene]:
+    """Parse the metadata csv into :class:`Gene` records, validating every row.
+
+    Parameters
+    ----------
+    path : csv with columns gene_id, chrom, start, end, strand, [neighbors, scores,
+        label, expression, split, eid]
+    i_max, w_max : limits on the number and length of pCREs
+    require : extra columns needed by the caller (``label``, ``expression``, ``split``)
+    eid : keep only rows of this ``eid``; a table with several EIDs needs one
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MetadataError(f"{path}: metadata file not found")
+    df = pd.read_csv(path, dtype={"gene_id": str, "chrom": str, "neighbors": str, "scores": str})
+    missing = [c for c in (*REQUIRED, *require) if c not in df.columns]
+    if missing:
+        raise MetadataError(f"{path}: missing required column(s) {', '.join(missing)}")
+    df["_line"] = np.arange(len(df)) + 2  # header is line 1
+    if "eid" in df.columns:
+        eids = sorted(df["eid"].dropna().astype(str).unique())
+        if eid is not None:
+            df = df[df["eid"].astype(str) == eid]
+            if df.empty:
+                raise MetadataError(f"{path}: no rows with eid {eid!r} (present: {', '.join(eids)})")
+        elif len(eids) > 1:
+            raise MetadataError(f"{path}: rows of several EIDs ({', '.join(eids)}); choose one with --eid")
+    genes, seen = [], {}
+    for row in df.to_dict("records"):
+        g = _parse_row(row, path, i_max, w_max, require)
+        if g.gene_id in seen:
+            raise MetadataError(
+                f"{path}:{g.line}: gene {g.gene_id}: duplicate gene_id (first on line {seen[g.gene_id]})"
+            )
+        seen[g.gene_id] = g.line
+        genes.append(g)
+    return genes
+
+
+def _parse_row(row: dict, path: Path, i_max: int, w_max: int, require: tuple[str, ...]) -> Gene:
+    line, gid = row["_line"], row["gene_id"]
+
+    def fail(msg: str) -> MetadataError:
+        return MetadataError(f"{path}:{line}: gene {gid}: {msg}")
+
+    if _is_missing(gid):
+        raise MetadataError(f"{path}:{line}: empty gene_id")
+    for c in ("chrom", "start", "strand", *require):
+        if _is_missing(row.get(c)):
+            raise fail(f"missing value in column '{c}'")
+    if row["strand"] not in ("+", "-"):
+        raise fail(f"strand must be '+' or '-', got {row['strand']!r}")
+    try:
+        tss = int(row["start"])
+    except (TypeError, ValueError):
+        raise fail(f"start must be an integer, got {row['start']!r}") from None
+    if tss < 0:
+        raise fail(f"negative TSS {tss}")
+    neighbors, scores = row.get("neighbors"), row.get("scores")
+    pcres: list[Region] = []
+    vals: list[float] = []
+    if not _is_missing(neighbors):
+        try:
+            pcres = [parse_region(s) for s in str(neighbors).split(";")]
+        except ValueError as e:
+            raise fail(f"neighbors: {e}") from None
+        if _is_missing(scores):
+            raise fail(f"{len(pcres)} neighbors but no scores")
+        try:
+            vals = [float(s) for s in str(scores).split(";")]
+        except ValueError:
+            raise fail(f"scores are not numbers: {scores!r}") from None
+        if len(vals) != len(pcres):
+            raise fail(f"{len(pcres)} neighbors but {len(vals)} scores")
+        if len(pcres) > i_max:
+            raise fail(f"{len(pcres)} neighbors exceed i_max={i_max}")
+        for r in pcres:
+            if len(r) > w_max:
+                raise fail(f"pCRE {r.name} is {len(r)} bp, longer than w_max={w_max}")
+    elif not _is_missing(scores):
+        raise fail("scores given but no neighbors")
+    label = expression = split = None
+    if not _is_missing(row.get("label")):
+        label = int(row["label"])
+        if label not in (0, 1):
+            raise fail(f"label must be 0 or 1, got {row['label']!r}")
+    if not _is_missing(row.get("expression")):
+        expression = float(row["expression"])
+        if expression < 0:
+            raise fail(f"negative expression {expression}")
+    if not _is_missing(row.get("split")):
+        split = int(row["split"])
+    return Gene(str(gid), str(row["chrom"]), tss, row["strand"], tuple(pcres), tuple(vals),
+                label, expression, split, line)

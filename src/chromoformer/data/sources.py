@@ -1,0 +1,89 @@
+"""Where region signal comes from: the original npy directory or the binned store.
+
+Both give *base sums* (see :mod:`chromoformer.data.binning`) for a region, so the
+dataset bins identically whichever is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from chromoformer.data.binning import base_sums
+from chromoformer.data.metadata import Gene, Region
+
+LEGACY_PROMOTER_HALF = 20000  # original promoter files are TSS +- 20 kb
+
+
+class DataError(ValueError):
+    """Signal data is missing or malformed."""
+
+
+class RegionSource(Protocol):
+    base: int
+    n_feats: int
+
+    def has(self, region: Region) -> bool: ...
+
+    def region_sums(self, region: Region, crop: tuple[int, int] | None, gene: str) -> np.ndarray:
+        """(ceil(L / base), F) float64 sums of region[crop] (bp offsets from its start)."""
+        ...
+
+
+class NpyDirSource:
+    """The original layout: ``{npy_dir}/{chrom}:{start}-{end}.npy``, (F, L) per-base depth."""
+
+    def __init__(self, npy_dir: str | Path, n_feats: int = 7, base: int = 100) -> None:
+        self.dir, self.n_feats, self.base = Path(npy_dir), n_feats, base
+        if not self.dir.is_dir():
+            raise DataError(f"{self.dir}: npy directory not found")
+
+    def path(self, region: Region) -> Path:
+        return self.dir / f"{region.name}.npy"
+
+    def has(self, region: Region) -> bool:
+        return self.path(region).is_file()
+
+    def load(self, region: Region, gene: str) -> np.ndarray:
+        """The validated (F, L) array of a region."""
+        p = self.path(region)
+        if not p.is_file():
+            raise DataError(f"{p}: missing npy file for gene {gene} (region {region.name})")
+        try:
+            x = np.load(p, allow_pickle=False)
+        except (ValueError, OSError) as e:
+            raise DataError(f"{p}: unreadable npy file for gene {gene}: {e}") from None
+        if x.shape != (self.n_feats, len(region)) or not np.issubdtype(x.dtype, np.number):
+            raise DataError(
+                f"{p}: gene {gene}: expected a numeric array of shape ({self.n_feats}, {len(region)}), "
+                f"got {x.dtype} {x.shape}"
+            )
+        return x
+
+    def region_sums(self, region: Region, crop: tuple[int, int] | None, gene: str) -> np.ndarray:
+        x = self.load(region, gene)
+        if crop is not None:
+            x = x[:, crop[0] : crop[1]]
+        return base_sums(x.astype(np.float32), self.base)
+
+
+def promoter_region(src: RegionSource, gene: Gene, w_prom: int) -> tuple[Region, tuple[int, int] | None]:
+    """The stored region holding a gene's promoter window and the crop to apply.
+
+    Prefers the original naming (TSS +- 20 kb, cropped to the centre ``w_prom``);
+    falls back to a region of exactly TSS +- w_prom / 2.
+    """
+    half = w_prom // 2
+    if gene.tss - LEGACY_PROMOTER_HALF >= 0:
+        legacy = Region(gene.chrom, gene.tss - LEGACY_PROMOTER_HALF, gene.tss + LEGACY_PROMOTER_HALF)
+        if src.has(legacy):
+            lo = LEGACY_PROMOTER_HALF - half
+            return legacy, (None if lo == 0 else (lo, lo + 2 * half))
+    if gene.tss - half < 0:
+        raise DataError(
+            f"gene {gene.gene_id} (line {gene.line}): TSS {gene.chrom}:{gene.tss} is within "
+            f"{half} bp of the chromosome start; its promoter window cannot be extracted"
+        )
+    return Region(gene.chrom, gene.tss - half, gene.tss + half), None
