@@ -14,6 +14,7 @@ place, so a crash never leaves a half-written store behind.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -52,7 +53,8 @@ class BinnedStore:
         self.n_feats = int(self.manifest["n_feats"])
         self.sums = np.load(self.path / "sums.npy", mmap_mode="r")
         idx = pd.read_csv(self.path / "regions.tsv", sep="\t", dtype={"name": str})
-        self.index = dict(zip(idx["name"], zip(idx["offset"].astype(int), idx["length"].astype(int))))
+        spans = zip(idx["offset"].astype(int), idx["length"].astype(int), strict=True)
+        self.index: dict[str, tuple[int, int]] = dict(zip(idx["name"], spans, strict=True))
 
     def __len__(self) -> int:
         return len(self.index)
@@ -114,6 +116,9 @@ def write_store(
                     "marks": list(MARKS[:n_feats]) if n_feats <= len(MARKS) else None,
                     "normalisation": "raw read depth", "n_regions": len(names), **(info or {})}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)
         _replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -160,3 +165,41 @@ def build_store_from_npy(npy_dir: str | Path, out: str | Path, base: int = 100, 
 def store_matches_npy(store: BinnedStore, npy_dir: str | Path) -> bool:
     """True when the store holds exactly the regions of ``npy_dir``."""
     return {r.name for r in _npy_regions(Path(npy_dir))} == set(store.index)
+
+
+def default_store_path(npy_dir: str | Path, root: str | Path) -> Path:
+    """``root/.stores/{name}-{hash of the absolute npy path}``: shared by runs, never inside the input."""
+    npy_dir = Path(npy_dir).resolve()
+    digest = hashlib.sha1(str(npy_dir).encode()).hexdigest()[:10]
+    return Path(root) / ".stores" / f"{npy_dir.name}-{digest}"
+
+
+def open_source(
+    npy_dir: str | Path,
+    store: str | Path | None = None,
+    build: bool = True,
+    n_feats: int = 7,
+    base: int = 100,
+) -> NpyDirSource | BinnedStore:
+    """Pick the fastest source for a signal directory; input directories are never written to.
+
+    * ``npy_dir`` that is itself a store is opened as one;
+    * ``store`` is used when it holds exactly ``npy_dir``'s regions at this ``base``;
+    * otherwise, with ``build``, ``store`` is (re)built from ``npy_dir`` and used;
+    * otherwise (or without ``store``) the npy files are read directly.
+    """
+    npy_dir = Path(npy_dir)
+    if (npy_dir / "manifest.json").is_file():
+        return BinnedStore(npy_dir)
+    if store is None:
+        return NpyDirSource(npy_dir, n_feats, base)
+    store = Path(store)
+    if (store / "manifest.json").is_file():
+        s = BinnedStore(store)
+        if s.base == base and s.n_feats == n_feats and store_matches_npy(s, npy_dir):
+            return s
+        log.info("store %s does not match %s", store, npy_dir)
+    if not build:
+        return NpyDirSource(npy_dir, n_feats, base)
+    log.info("building binned store %s from %s (once)", store, npy_dir)
+    return build_store_from_npy(npy_dir, store, base, n_feats)

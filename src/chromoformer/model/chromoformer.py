@@ -68,9 +68,12 @@ class ChromoformerBase(nn.Module):
         self.regulation = nn.ModuleDict(
             {str(b): RegulationTransformer(d, config.regulation) for b in self.binsizes}
         )
-        self.fc_head = nn.Sequential(
-            nn.Linear(len(self.binsizes) * d, config.d_head), nn.ReLU(), nn.Linear(config.d_head, n_out)
-        )
+        self.fc_head = self.make_head(n_out)
+
+    def make_head(self, n_out: int) -> nn.Sequential:
+        """Linear(n_branches * d_emb -> d_head), ReLU, Linear(d_head -> n_out)."""
+        d_in = len(self.binsizes) * self.config.d_emb
+        return nn.Sequential(nn.Linear(d_in, self.config.d_head), nn.ReLU(), nn.Linear(self.config.d_head, n_out))
 
     def branch(
         self,
@@ -158,7 +161,10 @@ class ChromoformerRegressor(ChromoformerBase):
     def __init__(
         self, config: ChromoformerConfig | None = None, binsizes: tuple[int, ...] = DEFAULT_BINSIZES
     ) -> None:
-        super().__init__(config or ChromoformerConfig(), 1, binsizes)
+        # Like the original, build the 2-logit head and then replace it: the draws from the
+        # global RNG, and so the initial weights for a given seed, match the original's.
+        super().__init__(config or ChromoformerConfig(), 2, binsizes)
+        self.fc_head = self.make_head(1)
 
 
 def build_model(

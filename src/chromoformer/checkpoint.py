@@ -1,0 +1,156 @@
+"""Checkpoint I/O: safe loading of the original published format, legacy key names, atomic saves.
+
+The original checkpoints (SPEC §2) are dicts with ``net``, ``optimizer``, ``epoch``,
+``last_val_loss``, ``last_val_auc``/``last_val_r2``, ``val_score`` and ``val_label``;
+the last two are numpy arrays. They are loaded with ``torch.load(weights_only=True)``
+and an allow-list of exactly the numpy types needed to rebuild plain arrays, so a
+checkpoint carrying any other pickled object is refused rather than executed.
+Checkpoints written here add ``config``, ``binsizes``, ``task`` and the scheduler state.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig, ConfigError
+from chromoformer.io import atomic_write
+from chromoformer.model import ChromoformerBase, build_model
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be loaded."""
+
+
+def _numpy_safe_globals() -> list:
+    reconstruct = np._core.multiarray._reconstruct if hasattr(np, "_core") else np.core.multiarray._reconstruct
+    scalar = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
+    out: list = [np.ndarray, np.dtype, reconstruct, scalar,
+                 (reconstruct, "numpy.core.multiarray._reconstruct"),
+                 (scalar, "numpy.core.multiarray.scalar")]
+    for t in (np.bool_, np.uint8, np.int8, np.int16, np.int32, np.int64,
+              np.float16, np.float32, np.float64):
+        out.append(type(np.dtype(t)))
+    return out
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """``torch.load`` with ``weights_only=True`` plus the numpy allow-list; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        with torch.serialization.safe_globals(_numpy_safe_globals()):
+            obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        m = re.search(r"GLOBAL (\S+)", str(e))
+        what = f"pickled global {m.group(1)}" if m else "a pickled object"
+        raise CheckpointError(
+            f"{path}: refused to load: it contains {what}, not only tensors, numbers and numpy arrays"
+        ) from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({str(e).splitlines()[0]})") from None
+    if isinstance(obj, dict) and "net" not in obj and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        obj = {"net": obj}  # a bare state_dict
+    if not isinstance(obj, dict) or not isinstance(obj.get("net"), dict):
+        raise CheckpointError(f"{path}: expected a dict with a 'net' state_dict")
+    return obj
+
+
+_RENAMES = [  # legacy prefix -> current prefix (SPEC §2)
+    (re.compile(r"^module\."), ""),
+    (re.compile(r"^embed(\d+)_a\."), r"embed.\1."),
+    (re.compile(r"^embed(\d+)_b\."), r"pairwise_interaction.\1."),
+    (re.compile(r"^transformer(\d+)\."), r"regulation.\1.transformer."),
+    (re.compile(r"^embed(\d+)\."), r"embed.\1."),
+    (re.compile(r"^pw_int(\d+)\."), r"pairwise_interaction.\1."),
+    (re.compile(r"^reg(\d+)\."), r"regulation.\1."),
+    (re.compile(r"\.lin_proj_c\."), ".lin_proj_pcre."),
+]
+
+
+def canonical_key(key: str) -> str:
+    """Map v1.0.0 (``embed2000``, ``pw_int2000``, ``reg2000``) and research-code names
+    (``embed2000_a``, ``embed2000_b``, ``transformer2000``, ``lin_proj_c``) to current names."""
+    for pat, rep in _RENAMES:
+        key = pat.sub(rep, key)
+    return key
+
+
+def canonical_state_dict(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for k, v in sd.items():
+        ck = canonical_key(k)
+        if ck in out:
+            raise CheckpointError(f"state_dict keys {k!r} and another both map to {ck!r}")
+        out[ck] = v
+    return out
+
+
+def infer_task(sd: dict[str, torch.Tensor]) -> str:
+    w = sd.get("fc_head.2.weight")
+    if w is None:
+        raise CheckpointError("state_dict has no fc_head.2.weight; cannot tell classifier from regressor")
+    return {2: "clf", 1: "reg"}.get(w.shape[0]) or _bad_head(w.shape)
+
+
+def _bad_head(shape: tuple) -> str:
+    raise CheckpointError(f"fc_head.2.weight has shape {tuple(shape)}; expected 2 (clf) or 1 (reg) rows")
+
+
+def infer_binsizes(sd: dict[str, torch.Tensor]) -> tuple[int, ...]:
+    seen: list[int] = []
+    for k in sd:
+        m = re.match(r"^embed\.(\d+)\.", k)
+        if m and int(m.group(1)) not in seen:
+            seen.append(int(m.group(1)))
+    return tuple(seen) or DEFAULT_BINSIZES
+
+
+@dataclass
+class LoadedModel:
+    model: ChromoformerBase
+    task: str
+    config: ChromoformerConfig
+    binsizes: tuple[int, ...]
+    checkpoint: dict[str, Any]
+    path: Path
+
+
+def load_model(
+    path: str | Path, config: ChromoformerConfig | None = None, map_location: str | torch.device = "cpu"
+) -> LoadedModel:
+    """Build the right model for a checkpoint (ours or original) and load it strictly, in eval mode."""
+    path = Path(path)
+    ck = read_checkpoint(path, map_location)
+    sd = canonical_state_dict(ck["net"])
+    task = ck.get("task") or infer_task(sd)
+    binsizes = tuple(ck.get("binsizes") or infer_binsizes(sd))
+    if config is None:
+        try:
+            config = ChromoformerConfig.from_dict(ck["config"], f"{path}[config]") if "config" in ck \
+                else ChromoformerConfig()
+        except ConfigError as e:
+            raise CheckpointError(str(e)) from None
+    model = build_model(task, config, binsizes)
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        msg = " ".join(str(e).split())
+        raise CheckpointError(
+            f"{path}: weights do not fit a {task} model with this config and bin sizes {binsizes} "
+            f"(pass the training config with --config): {msg[:300]}"
+        ) from None
+    model.eval()
+    return LoadedModel(model, task, config, binsizes, ck, path)
+
+
+def save_checkpoint(payload: dict[str, Any], path: str | Path) -> None:
+    """``torch.save`` atomically (temp file, fsync, rename)."""
+    atomic_write(path, lambda f: torch.save(payload, f))

@@ -1,0 +1,133 @@
+"""Prediction: metadata + signals + one or more checkpoints -> csv (fold ensembles averaged).
+
+For a classifier the csv has ``gene_id, logit_0, logit_1, prediction`` with
+``prediction`` = softmax P(class 1) (``--probability sigmoid`` gives the original
+demo's sigmoid(logit_1) instead); for a regressor ``gene_id, prediction`` in
+log2(RPKM + 1). With several checkpoints, logits (or values) are averaged and the
+probability is taken of the averaged logits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from chromoformer.checkpoint import CheckpointError, LoadedModel, load_model
+from chromoformer.config import load_config
+from chromoformer.data import ChromoformerDataset, read_metadata
+from chromoformer.data.store import open_source
+from chromoformer.io import write_table
+
+log = logging.getLogger(__name__)
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    """Move every tensor of a (nested) batch to ``device``; leaves other values alone."""
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):
+            out[k] = v.to(device, non_blocking=True)
+        elif isinstance(v, dict):
+            out[k] = {kk: vv.to(device, non_blocking=True) for kk, vv in v.items()}
+        else:
+            out[k] = v
+    return out
+
+
+@torch.no_grad()
+def predict_batches(
+    model: torch.nn.Module, batches: Iterable[dict], device: torch.device, desc: str = "predict"
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Run ``model`` in eval mode. Returns raw outputs (N, n_out), labels (N,) and gene ids."""
+    model.eval()
+    outs, labels, ids = [], [], []
+    for batch in tqdm(batches, desc=desc, unit="batch", leave=False):
+        outs.append(model(**to_device(batch, device)).float().cpu())
+        labels.append(batch["label"])
+        ids.extend(batch["gene_id"])
+    if not outs:
+        return np.zeros((0, 0), np.float32), np.zeros(0), []
+    return torch.cat(outs).numpy(), torch.cat(labels).numpy(), ids
+
+
+def ensemble_frame(gene_ids: Sequence[str], outputs: list[np.ndarray], task: str,
+                   probability: str = "softmax") -> pd.DataFrame:
+    """Average per-checkpoint outputs and format the prediction table."""
+    mean = np.mean(np.stack(outputs), axis=0)
+    if task == "reg":
+        return pd.DataFrame({"gene_id": gene_ids, "prediction": mean[:, 0]})
+    logits = torch.from_numpy(mean)
+    if probability == "softmax":
+        p = torch.softmax(logits, dim=1)[:, 1]
+    elif probability == "sigmoid":
+        p = torch.sigmoid(logits[:, 1])
+    else:
+        raise ValueError(f"unknown probability {probability!r}")
+    return pd.DataFrame({"gene_id": gene_ids, "logit_0": mean[:, 0], "logit_1": mean[:, 1],
+                         "prediction": p.numpy()})
+
+
+def predict(
+    meta: str | Path,
+    npy_dir: str | Path,
+    checkpoints: Sequence[str | Path],
+    config: str | Path | None = None,
+    batch_size: int = 64,
+    device: str | None = None,
+    num_workers: int = 0,
+    probability: str = "softmax",
+    eid: str | None = None,
+    store: str | Path | None = None,
+) -> pd.DataFrame:
+    """Predict every gene of ``meta`` with each checkpoint and average (see module docstring)."""
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    cfg = load_config(config) if config else None
+    models: list[LoadedModel] = [load_model(c, cfg, map_location="cpu") for c in checkpoints]
+    first = models[0]
+    for m in models[1:]:
+        if (m.task, m.binsizes, m.config) != (first.task, first.binsizes, first.config):
+            raise CheckpointError(f"{m.path}: task/config/bin sizes differ from {first.path}; cannot ensemble")
+    c = first.config
+    genes = read_metadata(meta, c.i_max, c.w_max, eid=eid)
+    source = open_source(npy_dir, store=store, build=False, n_feats=c.n_feats, base=math.gcd(100, *first.binsizes))
+    ds = ChromoformerDataset(genes, source, c, first.binsizes, first.task)
+    outputs, ids = [], []
+    for m in models:
+        loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+        out, _, ids = predict_batches(m.model.to(dev), loader, dev, desc=f"predict {m.path.name}")
+        outputs.append(out)
+    return ensemble_frame(ids, outputs, first.task, probability)
+
+
+def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = p or argparse.ArgumentParser(prog="chromoformer predict", description=__doc__)
+    p.add_argument("-m", "--meta", required=True, help="metadata csv")
+    p.add_argument("-d", "--npy-dir", required=True, help="npy directory or binned store")
+    p.add_argument("-k", "--checkpoint", required=True, action="append",
+                   help="checkpoint .pt; repeat for a fold ensemble")
+    p.add_argument("-o", "--output", required=True, help="output csv")
+    p.add_argument("-c", "--config", default=None, help="config YAML (default: from the checkpoint)")
+    p.add_argument("--store", default=None, help="binned store to read instead of the npy files")
+    p.add_argument("--probability", choices=("softmax", "sigmoid"), default="softmax",
+                   help="classifier probability; 'sigmoid' = the original demo's sigmoid(logit_1)")
+    p.add_argument("--eid", default=None, help="keep only metadata rows of this eid")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    return p
+
+
+def run(args: argparse.Namespace) -> None:
+    df = predict(args.meta, args.npy_dir, args.checkpoint, args.config, args.batch_size,
+                 args.device, args.num_workers, args.probability, args.eid, args.store)
+    write_table(df, args.output)
+    log.info("wrote %d predictions to %s", len(df), args.output)
