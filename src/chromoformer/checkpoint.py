@@ -31,11 +31,15 @@ class CheckpointError(ValueError):
 def _numpy_safe_globals() -> list:
     reconstruct = np._core.multiarray._reconstruct if hasattr(np, "_core") else np.core.multiarray._reconstruct
     scalar = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
-    out: list = [np.ndarray, np.dtype, reconstruct, scalar,
-                 (reconstruct, "numpy.core.multiarray._reconstruct"),
-                 (scalar, "numpy.core.multiarray.scalar")]
-    for t in (np.bool_, np.uint8, np.int8, np.int16, np.int32, np.int64,
-              np.float16, np.float32, np.float64):
+    out: list = [
+        np.ndarray,
+        np.dtype,
+        reconstruct,
+        scalar,
+        (reconstruct, "numpy.core.multiarray._reconstruct"),
+        (scalar, "numpy.core.multiarray.scalar"),
+    ]
+    for t in (np.bool_, np.uint8, np.int8, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64):
         out.append(type(np.dtype(t)))
     return out
 
@@ -134,8 +138,11 @@ def load_model(
     binsizes = tuple(ck.get("binsizes") or infer_binsizes(sd))
     if config is None:
         try:
-            config = ChromoformerConfig.from_dict(ck["config"], f"{path}[config]") if "config" in ck \
+            config = (
+                ChromoformerConfig.from_dict(ck["config"], f"{path}[config]")
+                if "config" in ck
                 else ChromoformerConfig()
+            )
         except ConfigError as e:
             raise CheckpointError(str(e)) from None
     model = build_model(task, config, binsizes)

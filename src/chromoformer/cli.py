@@ -1,6 +1,6 @@
 """``chromoformer`` command line: a thin layer over the library.
 
-Subcommands: ``train``, ``predict``, ``build-store``, ``inspect``.
+Subcommands: ``train``, ``predict``, ``build-store``, ``demo``, ``inspect``.
 Errors in user input are printed as one line (``chromoformer: error: ...``), exit code 2.
 """
 
@@ -22,8 +22,9 @@ def _build_store(args: argparse.Namespace) -> None:
     from chromoformer.data.store import build_store_from_npy
 
     s = build_store_from_npy(args.npy_dir, args.out, base=args.base, n_feats=args.n_feats)
-    logging.getLogger("chromoformer").info("wrote store %s: %d regions, %d base bins of %d bp",
-                                           s.path, len(s), s.sums.shape[0], s.base)
+    logging.getLogger("chromoformer").info(
+        "wrote store %s: %d regions, %d base bins of %d bp", s.path, len(s), s.sums.shape[0], s.base
+    )
 
 
 def _inspect(args: argparse.Namespace) -> None:
@@ -42,7 +43,7 @@ def _inspect(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chromoformer import predict, train
+    from chromoformer import demo, predict, train
 
     p = argparse.ArgumentParser(prog="chromoformer", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"chromoformer {__version__}")
@@ -64,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--n-feats", type=int, default=7)
     b.set_defaults(func=_build_store)
 
+    d = sub.add_parser("demo", help="simulate a small dataset, train, evaluate and predict (CPU, ~1 min)")
+    demo.build_parser(d)
+    d.set_defaults(func=demo.run)
+
     i = sub.add_parser("inspect", help="describe a checkpoint (ours or the original format)")
     i.add_argument("checkpoint")
     i.set_defaults(func=_inspect)
@@ -72,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         args.func(args)
     except USER_ERRORS as e:

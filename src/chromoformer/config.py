@@ -20,7 +20,13 @@ import yaml
 
 DEFAULT_BINSIZES: tuple[int, ...] = (2000, 500, 100)
 MARKS: tuple[str, ...] = (
-    "H3K4me1", "H3K4me3", "H3K9me3", "H3K27me3", "H3K36me3", "H3K27ac", "H3K9ac",
+    "H3K4me1",
+    "H3K4me3",
+    "H3K9me3",
+    "H3K27me3",
+    "H3K36me3",
+    "H3K27ac",
+    "H3K9ac",
 )
 
 
@@ -52,9 +58,7 @@ class ChromoformerConfig:
     gamma: float = 0.87
     n_feats: int = 7
     embed: TransformerConfig = field(default_factory=lambda: TransformerConfig(1, 2, 128, 128))
-    pairwise_interaction: TransformerConfig = field(
-        default_factory=lambda: TransformerConfig(2, 2, 128, 256)
-    )
+    pairwise_interaction: TransformerConfig = field(default_factory=lambda: TransformerConfig(2, 2, 128, 256))
     regulation: TransformerConfig = field(default_factory=lambda: TransformerConfig(6, 8, 256, 256))
     d_head: int = 128
 

@@ -59,8 +59,9 @@ def predict_batches(
     return torch.cat(outs).numpy(), torch.cat(labels).numpy(), ids
 
 
-def ensemble_frame(gene_ids: Sequence[str], outputs: list[np.ndarray], task: str,
-                   probability: str = "softmax") -> pd.DataFrame:
+def ensemble_frame(
+    gene_ids: Sequence[str], outputs: list[np.ndarray], task: str, probability: str = "softmax"
+) -> pd.DataFrame:
     """Average per-checkpoint outputs and format the prediction table."""
     mean = np.mean(np.stack(outputs), axis=0)
     if task == "reg":
@@ -72,8 +73,7 @@ def ensemble_frame(gene_ids: Sequence[str], outputs: list[np.ndarray], task: str
         p = torch.sigmoid(logits[:, 1])
     else:
         raise ValueError(f"unknown probability {probability!r}")
-    return pd.DataFrame({"gene_id": gene_ids, "logit_0": mean[:, 0], "logit_1": mean[:, 1],
-                         "prediction": p.numpy()})
+    return pd.DataFrame({"gene_id": gene_ids, "logit_0": mean[:, 0], "logit_1": mean[:, 1], "prediction": p.numpy()})
 
 
 def predict(
@@ -100,6 +100,7 @@ def predict(
     genes = read_metadata(meta, c.i_max, c.w_max, eid=eid)
     source = open_source(npy_dir, store=store, build=False, n_feats=c.n_feats, base=math.gcd(100, *first.binsizes))
     ds = ChromoformerDataset(genes, source, c, first.binsizes, first.task)
+    ds.validate()
     outputs, ids = [], []
     for m in models:
         loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
@@ -112,13 +113,18 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
     p = p or argparse.ArgumentParser(prog="chromoformer predict", description=__doc__)
     p.add_argument("-m", "--meta", required=True, help="metadata csv")
     p.add_argument("-d", "--npy-dir", required=True, help="npy directory or binned store")
-    p.add_argument("-k", "--checkpoint", required=True, action="append",
-                   help="checkpoint .pt; repeat for a fold ensemble")
+    p.add_argument(
+        "-k", "--checkpoint", required=True, action="append", help="checkpoint .pt; repeat for a fold ensemble"
+    )
     p.add_argument("-o", "--output", required=True, help="output csv")
     p.add_argument("-c", "--config", default=None, help="config YAML (default: from the checkpoint)")
     p.add_argument("--store", default=None, help="binned store to read instead of the npy files")
-    p.add_argument("--probability", choices=("softmax", "sigmoid"), default="softmax",
-                   help="classifier probability; 'sigmoid' = the original demo's sigmoid(logit_1)")
+    p.add_argument(
+        "--probability",
+        choices=("softmax", "sigmoid"),
+        default="softmax",
+        help="classifier probability; 'sigmoid' = the original demo's sigmoid(logit_1)",
+    )
     p.add_argument("--eid", default=None, help="keep only metadata rows of this eid")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--num-workers", type=int, default=0)
@@ -127,7 +133,17 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> None:
-    df = predict(args.meta, args.npy_dir, args.checkpoint, args.config, args.batch_size,
-                 args.device, args.num_workers, args.probability, args.eid, args.store)
+    df = predict(
+        args.meta,
+        args.npy_dir,
+        args.checkpoint,
+        args.config,
+        args.batch_size,
+        args.device,
+        args.num_workers,
+        args.probability,
+        args.eid,
+        args.store,
+    )
     write_table(df, args.output)
     log.info("wrote %d predictions to %s", len(df), args.output)

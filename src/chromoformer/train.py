@@ -81,15 +81,25 @@ def evaluate(out: np.ndarray, label: np.ndarray, task: str) -> dict[str, float]:
 class Trainer:
     """One fold's training run in ``run_dir`` (``last.pt``, ``best.pt``, ``metrics.tsv``)."""
 
-    def __init__(self, cfg: ChromoformerConfig, task: str, binsizes: tuple[int, ...], train_ds, val_ds,
-                 run_dir: Path, fold: int, device: torch.device, num_workers: int = 0,
-                 init_seed: int | None = None, last_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        cfg: ChromoformerConfig,
+        task: str,
+        binsizes: tuple[int, ...],
+        train_ds,
+        val_ds,
+        run_dir: Path,
+        fold: int,
+        device: torch.device,
+        num_workers: int = 0,
+        init_seed: int | None = None,
+        last_path: Path | None = None,
+    ) -> None:
         self.cfg, self.task, self.binsizes, self.fold = cfg, task, binsizes, fold
         self.train_ds, self.val_ds, self.run_dir, self.device = train_ds, val_ds, run_dir, device
         self.num_workers = num_workers
         self.last_path = last_path or run_dir / "last.pt"
-        self.best_path = self.last_path.with_name(
-            "best.pt" if last_path is None else f"{self.last_path.stem}.best.pt")
+        self.best_path = self.last_path.with_name("best.pt" if last_path is None else f"{self.last_path.stem}.best.pt")
         torch.manual_seed(cfg.seed if init_seed is None else init_seed)
         self.model = build_model(task, cfg, binsizes).to(device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr)
@@ -100,17 +110,26 @@ class Trainer:
     def payload(self, val_out: np.ndarray, val_label: np.ndarray, val: dict[str, float]) -> dict:
         key = "last_val_auc" if self.task == "clf" else "last_val_r2"
         return {
-            "net": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-            "scheduler": self.sched.state_dict(), "epoch": self.epoch,
-            "last_val_loss": torch.tensor(val["loss"]), key: 100.0 * val[main_metric(self.task)],
-            "val_score": score(val_out, self.task).astype(np.float32), "val_label": val_label,
-            "config": self.cfg.to_dict(), "binsizes": list(self.binsizes), "task": self.task,
-            "fold": self.fold, "best_score": self.best, "best_epoch": self.best_epoch,
+            "net": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "epoch": self.epoch,
+            "last_val_loss": torch.tensor(val["loss"]),
+            key: 100.0 * val[main_metric(self.task)],
+            "val_score": score(val_out, self.task).astype(np.float32),
+            "val_label": val_label,
+            "config": self.cfg.to_dict(),
+            "binsizes": list(self.binsizes),
+            "task": self.task,
+            "fold": self.fold,
+            "best_score": self.best,
+            "best_epoch": self.best_epoch,
             "chromoformer_version": __version__,
         }
 
     def resume(self, path: Path) -> None:
         ck = read_checkpoint(path, map_location=self.device)
+
         def same(c: dict | None) -> dict | None:  # num_epoch may grow: that extends the run
             return None if c is None else {**c, "num_epoch": 0}
 
@@ -126,8 +145,14 @@ class Trainer:
         if mpath.is_file():
             rows = pd.read_csv(mpath, sep="\t")
             self.history = rows[rows.epoch <= self.epoch].to_dict("records")
-        log.info("resumed from %s at epoch %d (best %s = %.4f at epoch %d)", path, self.epoch,
-                 main_metric(self.task), self.best, self.best_epoch)
+        log.info(
+            "resumed from %s at epoch %d (best %s = %.4f at epoch %d)",
+            path,
+            self.epoch,
+            main_metric(self.task),
+            self.best,
+            self.best_epoch,
+        )
 
     # ---- loop ---------------------------------------------------------------------------
     def train_epoch(self) -> dict[str, float]:
@@ -135,8 +160,13 @@ class Trainer:
         # The shuffle of epoch e depends on (seed, e) alone: resumed runs see the same order.
         g = torch.Generator().manual_seed(self.cfg.seed * 100003 + self.epoch)
         order = torch.randperm(len(self.train_ds), generator=g).tolist()
-        loader = DataLoader(self.train_ds, batch_size=self.cfg.bsz, drop_last=len(order) > self.cfg.bsz,
-                            sampler=order, num_workers=self.num_workers)
+        loader = DataLoader(
+            self.train_ds,
+            batch_size=self.cfg.bsz,
+            drop_last=len(order) > self.cfg.bsz,
+            sampler=order,
+            num_workers=self.num_workers,
+        )
         outs, labels, total = [], [], 0.0
         bar = tqdm(loader, desc=f"epoch {self.epoch}/{self.cfg.num_epoch}", unit="batch", leave=False)
         for batch in bar:
@@ -168,42 +198,68 @@ class Trainer:
             improved = va[key] > self.best or (self.best_epoch == 0)
             if improved:
                 self.best, self.best_epoch = va[key], self.epoch
-            row = {"epoch": self.epoch, "lr": lr, **{f"train_{k}": v for k, v in tr.items()},
-                   **{f"val_{k}": v for k, v in va.items()}, "seconds": round(time.time() - t0, 2)}
+            row = {
+                "epoch": self.epoch,
+                "lr": lr,
+                **{f"train_{k}": v for k, v in tr.items()},
+                **{f"val_{k}": v for k, v in va.items()},
+                "seconds": round(time.time() - t0, 2),
+            }
             self.history.append(row)
             payload = self.payload(val_out, val_label, va)
             save_checkpoint(payload, self.last_path)
             if improved:
                 save_checkpoint(payload, self.best_path)
-                write_table(pd.DataFrame({"gene_id": val_ids, "label": val_label, "score": payload["val_score"]}),
-                            self.run_dir / "val_predictions.csv")
+                write_table(
+                    pd.DataFrame({"gene_id": val_ids, "label": val_label, "score": payload["val_score"]}),
+                    self.run_dir / "val_predictions.csv",
+                )
             write_table(pd.DataFrame(self.history), self.run_dir / "metrics.tsv", sep="\t", float_format="%.6g")
-            log.info("epoch %d: train loss %.4f, val loss %.4f, val %s %.4f%s", self.epoch, tr["loss"],
-                     va["loss"], key, va[key], " (best)" if improved else "")
+            log.info(
+                "epoch %d: train loss %.4f, val loss %.4f, val %s %.4f%s",
+                self.epoch,
+                tr["loss"],
+                va["loss"],
+                key,
+                va[key],
+                " (best)" if improved else "",
+            )
         return self.history
 
 
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="python -m chromoformer.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = p or argparse.ArgumentParser(
+        prog="python -m chromoformer.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("-c", "--config", default=None, help="config YAML (default: packaged default.yaml)")
     p.add_argument("-m", "--meta", required=True, help="metadata csv")
     p.add_argument("-d", "--npy-dir", required=True, help="npy directory (or binned store)")
     p.add_argument("--fold", type=int, required=True, help="0..4; validates on split (fold+3)%%4+1")
-    p.add_argument("-o", "--output", default=None,
-                   help="run directory (default runs/{exp-id}-{clf|reg}-fold{fold}); a path ending in "
-                        ".pt is the original's checkpoint path: the run directory is its parent")
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="run directory (default runs/{exp-id}-{clf|reg}-fold{fold}); a path ending in "
+        ".pt is the original's checkpoint path: the run directory is its parent",
+    )
     p.add_argument("--exp-id", default="chromoformer", help="experiment name (run directory, wandb group)")
     p.add_argument("--binsizes", type=int, nargs="+", default=list(DEFAULT_BINSIZES))
     p.add_argument("--regression", action="store_true", help="regress log2(RPKM+1) instead of classifying")
     p.add_argument("--resume", action="store_true", help="continue from the run directory's last.pt")
-    p.add_argument("--store", default=None,
-                   help="binned store (default: built once in {output parent}/.stores/, reused by later runs)")
+    p.add_argument(
+        "--store",
+        default=None,
+        help="binned store (default: built once in {output parent}/.stores/, reused by later runs)",
+    )
     p.add_argument("--no-store", action="store_true", help="read npy files directly (slower)")
     p.add_argument("--eid", default=None, help="keep only metadata rows of this eid")
     p.add_argument("--epochs", type=int, default=None, help="override num_epoch of the config")
-    p.add_argument("--init-seed", type=int, default=None,
-                   help="seed for the initial weights (default: config seed; 42 reproduces the original's)")
+    p.add_argument(
+        "--init-seed",
+        type=int,
+        default=None,
+        help="seed for the initial weights (default: config seed; 42 reproduces the original's)",
+    )
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     p.add_argument("--num-workers", type=int, default=min(4, max(0, (os.cpu_count() or 1) - 1)))
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
@@ -228,22 +284,45 @@ def run(args: argparse.Namespace) -> list[dict]:
     fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("chromoformer").addHandler(fh)
 
-    genes = read_metadata(args.meta, cfg.i_max, cfg.w_max,
-                          require=("split", "expression" if args.regression else "label"), eid=args.eid)
+    genes = read_metadata(
+        args.meta, cfg.i_max, cfg.w_max, require=("split", "expression" if args.regression else "label"), eid=args.eid
+    )
     train_genes, val_genes = split_genes(genes, args.fold)
     if not train_genes or not val_genes:
-        raise SystemExit(f"{args.meta}: fold {args.fold} leaves {len(train_genes)} training and "
-                         f"{len(val_genes)} validation genes; both must be non-empty")
+        raise SystemExit(
+            f"{args.meta}: fold {args.fold} leaves {len(train_genes)} training and "
+            f"{len(val_genes)} validation genes; both must be non-empty"
+        )
     store = None if args.no_store else (args.store or default_store_path(args.npy_dir, run_dir.parent))
     source = open_source(args.npy_dir, store, n_feats=cfg.n_feats, base=math.gcd(100, *args.binsizes))
     binsizes = tuple(args.binsizes)
-    log.info("fold %d: %d train / %d validation genes (split %d), source %s", args.fold, len(train_genes),
-             len(val_genes), held_out_split(args.fold), type(source).__name__)
+    log.info(
+        "fold %d: %d train / %d validation genes (split %d), source %s",
+        args.fold,
+        len(train_genes),
+        len(val_genes),
+        held_out_split(args.fold),
+        type(source).__name__,
+    )
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    tr = Trainer(cfg, task, binsizes, ChromoformerDataset(train_genes, source, cfg, binsizes, task),
-                 ChromoformerDataset(val_genes, source, cfg, binsizes, task), run_dir, args.fold, device,
-                 args.num_workers, args.init_seed, last_path=out if out.suffix == ".pt" else None)
+    train_ds = ChromoformerDataset(train_genes, source, cfg, binsizes, task)
+    val_ds = ChromoformerDataset(val_genes, source, cfg, binsizes, task)
+    train_ds.validate()
+    val_ds.validate()
+    tr = Trainer(
+        cfg,
+        task,
+        binsizes,
+        train_ds,
+        val_ds,
+        run_dir,
+        args.fold,
+        device,
+        args.num_workers,
+        args.init_seed,
+        last_path=out if out.suffix == ".pt" else None,
+    )
     if args.resume and last.exists():
         tr.resume(last)
     return tr.fit()

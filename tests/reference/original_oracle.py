@@ -39,7 +39,9 @@ def main() -> None:
 
     assert args.ref_site in orig.__file__, orig.__file__
     kws = dict(
-        n_feats=7, d_emb=128, d_head=128,
+        n_feats=7,
+        d_emb=128,
+        d_head=128,
         embed_kws={"n_layers": 1, "n_heads": 2, "d_model": 128, "d_ff": 128},
         pairwise_interaction_kws={"n_layers": 2, "n_heads": 2, "d_model": 128, "d_ff": 256},
         regulation_kws={"n_layers": 6, "n_heads": 8, "d_model": 256, "d_ff": 256},
@@ -57,8 +59,12 @@ def main() -> None:
     with torch.no_grad():
         for i, d in enumerate(loader):
             out = model(
-                d["promoter_feats"], d["promoter_pad_masks"], d["pcre_feats"],
-                d["pcre_pad_masks"], d["interaction_masks"], d["interaction_freq"],
+                d["promoter_feats"],
+                d["promoter_pad_masks"],
+                d["pcre_feats"],
+                d["pcre_pad_masks"],
+                d["interaction_masks"],
+                d["interaction_freq"],
             )
             outs.append(out.numpy())
             if i == 0:  # keep the first batch's binned features for data-path tests

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig
 from chromoformer.data.binning import bin_log_means, pad_centered
@@ -59,6 +60,17 @@ class ChromoformerDataset(Dataset):
                 )
         if task not in ("clf", "reg"):
             raise ValueError(f"unknown task {task!r}")
+
+    def validate(self) -> None:
+        """Check up front that every gene's promoter and pCRE regions exist with the right shape.
+
+        Raises :class:`~chromoformer.data.sources.DataError` naming the file and gene, so that
+        a bad input fails with one clear line rather than inside a DataLoader worker.
+        """
+        for g in tqdm(self.genes, desc="check inputs", unit="gene", leave=False):
+            region, _ = promoter_region(self.source, g, self.w_prom)
+            for r in (region, *g.pcres):
+                self.source.check(r, g.gene_id)
 
     def __len__(self) -> int:
         return len(self.genes)

@@ -167,5 +167,6 @@ def _parse_row(row: dict, path: Path, i_max: int, w_max: int, require: tuple[str
             raise fail(f"negative expression {expression}")
     if not _is_missing(row.get("split")):
         split = int(row["split"])
-    return Gene(str(gid), str(row["chrom"]), tss, row["strand"], tuple(pcres), tuple(vals),
-                label, expression, split, line)
+    return Gene(
+        str(gid), str(row["chrom"]), tss, row["strand"], tuple(pcres), tuple(vals), label, expression, split, line
+    )

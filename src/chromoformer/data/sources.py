@@ -27,6 +27,10 @@ class RegionSource(Protocol):
 
     def has(self, region: Region) -> bool: ...
 
+    def check(self, region: Region, gene: str) -> None:
+        """Raise :class:`DataError` naming the file and gene if the region is missing or malformed."""
+        ...
+
     def region_sums(self, region: Region, crop: tuple[int, int] | None, gene: str) -> np.ndarray:
         """(ceil(L / base), F) float64 sums of region[crop] (bp offsets from its start)."""
         ...
@@ -46,23 +50,27 @@ class NpyDirSource:
     def has(self, region: Region) -> bool:
         return self.path(region).is_file()
 
-    def load(self, region: Region, gene: str) -> np.ndarray:
-        """The validated (F, L) array of a region."""
+    def load(self, region: Region, gene: str | None, header_only: bool = False) -> np.ndarray:
+        """The validated (F, L) array of a region (memory-mapped with ``header_only``)."""
         p = self.path(region)
+        who = f"gene {gene}" if gene else f"region {region.name}"
         if not p.is_file():
-            raise DataError(f"{p}: missing npy file for gene {gene} (region {region.name})")
+            raise DataError(f"{p}: missing npy file for {who} (region {region.name})")
         try:
-            x = np.load(p, allow_pickle=False)
+            x = np.load(p, allow_pickle=False, mmap_mode="r" if header_only else None)
         except (ValueError, OSError) as e:
-            raise DataError(f"{p}: unreadable npy file for gene {gene}: {e}") from None
+            raise DataError(f"{p}: unreadable npy file for {who}: {e}") from None
         if x.shape != (self.n_feats, len(region)) or not np.issubdtype(x.dtype, np.number):
             raise DataError(
-                f"{p}: gene {gene}: expected a numeric array of shape ({self.n_feats}, {len(region)}), "
+                f"{p}: {who}: expected a numeric array of shape ({self.n_feats}, {len(region)}), "
                 f"got {x.dtype} {x.shape}"
             )
         return x
 
-    def region_sums(self, region: Region, crop: tuple[int, int] | None, gene: str) -> np.ndarray:
+    def check(self, region: Region, gene: str) -> None:
+        self.load(region, gene, header_only=True)
+
+    def region_sums(self, region: Region, crop: tuple[int, int] | None, gene: str | None) -> np.ndarray:
         x = self.load(region, gene)
         if crop is not None:
             x = x[:, crop[0] : crop[1]]

@@ -47,8 +47,10 @@ class BinnedStore:
             raise DataError(f"{mf}: not a chromoformer binned store (no manifest.json)")
         self.manifest = json.loads(mf.read_text())
         if self.manifest.get("format") != FORMAT or self.manifest.get("version") != VERSION:
-            raise DataError(f"{mf}: unsupported store format {self.manifest.get('format')!r} "
-                            f"version {self.manifest.get('version')!r}")
+            raise DataError(
+                f"{mf}: unsupported store format {self.manifest.get('format')!r} "
+                f"version {self.manifest.get('version')!r}"
+            )
         self.base = int(self.manifest["base"])
         self.n_feats = int(self.manifest["n_feats"])
         self.sums = np.load(self.path / "sums.npy", mmap_mode="r")
@@ -61,6 +63,12 @@ class BinnedStore:
 
     def has(self, region: Region) -> bool:
         return region.name in self.index
+
+    def check(self, region: Region, gene: str) -> None:
+        if region.name not in self.index:
+            src = self.manifest.get("source", "")
+            hint = f" (built from {src}: is {region.name}.npy missing there?)" if src else ""
+            raise DataError(f"{self.path}: region {region.name} of gene {gene} is not in the store{hint}")
 
     def region_sums(self, region: Region, crop: tuple[int, int] | None, gene: str) -> np.ndarray:
         try:
@@ -96,8 +104,7 @@ def write_store(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        sums = np.lib.format.open_memmap(tmp / "sums.npy", mode="w+", dtype=np.float32,
-                                         shape=(total_bins, n_feats))
+        sums = np.lib.format.open_memmap(tmp / "sums.npy", mode="w+", dtype=np.float32, shape=(total_bins, n_feats))
         names, offsets, lengths, off = [], [], [], 0
         for region, s in tqdm(regions, total=n_regions, desc="binned store", unit="region"):
             sums[off : off + len(s)] = s
@@ -112,9 +119,16 @@ def write_store(
         pd.DataFrame({"name": names, "offset": offsets, "length": lengths}).to_csv(
             tmp / "regions.tsv", sep="\t", index=False
         )
-        manifest = {"format": FORMAT, "version": VERSION, "base": base, "n_feats": n_feats,
-                    "marks": list(MARKS[:n_feats]) if n_feats <= len(MARKS) else None,
-                    "normalisation": "raw read depth", "n_regions": len(names), **(info or {})}
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "base": base,
+            "n_feats": n_feats,
+            "marks": list(MARKS[:n_feats]) if n_feats <= len(MARKS) else None,
+            "normalisation": "raw read depth",
+            "n_regions": len(names),
+            **(info or {}),
+        }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         mask = os.umask(0)
         os.umask(mask)
@@ -155,11 +169,12 @@ def build_store_from_npy(npy_dir: str | Path, out: str | Path, base: int = 100, 
 
     def gen() -> Iterator[tuple[Region, np.ndarray]]:
         for r in regions:
-            yield r, src.region_sums(r, None, gene="-")
+            yield r, src.region_sums(r, None, gene=None)
 
     total = sum(math.ceil(len(r) / base) for r in regions)
-    return write_store(out, gen(), len(regions), total, base, n_feats,
-                       {"source": f"npy directory {src.dir.resolve()}", "n_npy_files": len(regions)})
+    return write_store(
+        out, gen(), len(regions), total, base, n_feats, {"source": str(src.dir.resolve()), "n_npy_files": len(regions)}
+    )
 
 
 def store_matches_npy(store: BinnedStore, npy_dir: str | Path) -> bool:

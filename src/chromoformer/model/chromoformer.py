@@ -38,17 +38,13 @@ def span_key_mask(spans: Tensor, n_bins: int, dtype: torch.dtype = torch.float32
     pos = torch.arange(n_bins, device=spans.device)
     start, length = spans[..., :1], spans[..., 1:]
     pad = (pos < start) | (pos >= start + length)
-    return torch.zeros(pad.shape, dtype=dtype, device=spans.device).masked_fill(pad, float("-inf"))[
-        ..., None, None, :
-    ]
+    return torch.zeros(pad.shape, dtype=dtype, device=spans.device).masked_fill(pad, float("-inf"))[..., None, None, :]
 
 
 class ChromoformerBase(nn.Module):
     """Three resolution branches (embed -> pairwise -> regulation) and an MLP head."""
 
-    def __init__(
-        self, config: ChromoformerConfig, n_out: int, binsizes: tuple[int, ...] = DEFAULT_BINSIZES
-    ) -> None:
+    def __init__(self, config: ChromoformerConfig, n_out: int, binsizes: tuple[int, ...] = DEFAULT_BINSIZES) -> None:
         super().__init__()
         self.config, self.binsizes = config, tuple(int(b) for b in binsizes)
         for b in self.binsizes:
@@ -56,18 +52,11 @@ class ChromoformerBase(nn.Module):
                 raise ValueError(f"bin size {b} does not divide w_max={config.w_max}")
         f, d = config.n_feats, config.d_emb
         nbs = {b: config.w_max // b for b in self.binsizes}
-        self.embed = nn.ModuleDict(
-            {str(b): EmbeddingTransformer(f, d, config.embed, nbs[b]) for b in self.binsizes}
-        )
+        self.embed = nn.ModuleDict({str(b): EmbeddingTransformer(f, d, config.embed, nbs[b]) for b in self.binsizes})
         self.pairwise_interaction = nn.ModuleDict(
-            {
-                str(b): PairwiseInteractionTransformer(f, d, config.pairwise_interaction, nbs[b])
-                for b in self.binsizes
-            }
+            {str(b): PairwiseInteractionTransformer(f, d, config.pairwise_interaction, nbs[b]) for b in self.binsizes}
         )
-        self.regulation = nn.ModuleDict(
-            {str(b): RegulationTransformer(d, config.regulation) for b in self.binsizes}
-        )
+        self.regulation = nn.ModuleDict({str(b): RegulationTransformer(d, config.regulation) for b in self.binsizes})
         self.fc_head = self.make_head(n_out)
 
     def make_head(self, n_out: int) -> nn.Sequential:
@@ -90,9 +79,7 @@ class ChromoformerBase(nn.Module):
         bsz, i_max, nb, _ = pcre_feats.shape
         dt = promoter_feats.dtype
         att = {k: [] for k in ("embed", "pairwise_interaction", "regulation")} if attentions is not None else None
-        tss = self.embed[str(b)](
-            promoter_feats, span_key_mask(promoter_bins, nb, dt), attentions=att and att["embed"]
-        )
+        tss = self.embed[str(b)](promoter_feats, span_key_mask(promoter_bins, nb, dt), attentions=att and att["embed"])
         real = torch.arange(i_max, device=n_pcres.device) < n_pcres[:, None]  # (B, i_max)
         owner, slot = real.nonzero(as_tuple=True)
         pw = self.pairwise_interaction[str(b)](
@@ -102,12 +89,12 @@ class ChromoformerBase(nn.Module):
             span_key_mask(pcre_bins[owner, slot], nb, dt),
             attentions=att and att["pairwise_interaction"],
         )  # (N, 1, d)
-        tokens = tss.new_zeros(bsz, i_max, tss.shape[-1]).index_put((owner, slot), pw[:, 0])
+        tokens = tss.new_zeros(bsz, i_max, tss.shape[-1]).index_put((owner, slot), pw[:, 0].to(tss.dtype))
         tokens = torch.cat([tss[:, None], tokens], dim=1)  # (B, 1 + i_max, d)
         key_pad = torch.cat([torch.zeros_like(real[:, :1]), ~real], dim=1)
-        key_mask = torch.zeros(key_pad.shape, dtype=dt, device=key_pad.device).masked_fill(
-            key_pad, float("-inf")
-        )[:, None, None, :]
+        key_mask = torch.zeros(key_pad.shape, dtype=dt, device=key_pad.device).masked_fill(key_pad, float("-inf"))[
+            :, None, None, :
+        ]
         freq = interaction_freq.new_zeros(bsz, 1 + i_max, 1 + i_max)
         freq[:, 0, 1:] = interaction_freq.masked_fill(~real, 0.0)
         reg = self.regulation[str(b)](tokens, key_mask, freq.to(dt), attentions=att and att["regulation"])
@@ -134,8 +121,14 @@ class ChromoformerBase(nn.Module):
         """
         reps = [
             self.branch(
-                b, promoter_feats[b], promoter_bins[b], pcre_feats[b], pcre_bins[b],
-                n_pcres, interaction_freq, attentions,
+                b,
+                promoter_feats[b],
+                promoter_bins[b],
+                pcre_feats[b],
+                pcre_bins[b],
+                n_pcres,
+                interaction_freq,
+                attentions,
             )
             for b in self.binsizes
         ]
@@ -147,9 +140,7 @@ class ChromoformerClassifier(ChromoformerBase):
 
     task = "clf"
 
-    def __init__(
-        self, config: ChromoformerConfig | None = None, binsizes: tuple[int, ...] = DEFAULT_BINSIZES
-    ) -> None:
+    def __init__(self, config: ChromoformerConfig | None = None, binsizes: tuple[int, ...] = DEFAULT_BINSIZES) -> None:
         super().__init__(config or ChromoformerConfig(), 2, binsizes)
 
 
@@ -158,9 +149,7 @@ class ChromoformerRegressor(ChromoformerBase):
 
     task = "reg"
 
-    def __init__(
-        self, config: ChromoformerConfig | None = None, binsizes: tuple[int, ...] = DEFAULT_BINSIZES
-    ) -> None:
+    def __init__(self, config: ChromoformerConfig | None = None, binsizes: tuple[int, ...] = DEFAULT_BINSIZES) -> None:
         # Like the original, build the 2-logit head and then replace it: the draws from the
         # global RNG, and so the initial weights for a given seed, match the original's.
         super().__init__(config or ChromoformerConfig(), 2, binsizes)

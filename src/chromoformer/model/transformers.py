@@ -48,9 +48,7 @@ class EmbeddingTransformer(nn.Module):
         )
         self.register_buffer("pos_enc", sinusoidal_encoding(n_bins, d_emb), persistent=False)
 
-    def forward(
-        self, x: Tensor, key_mask: Tensor, tss_only: bool = True, attentions: list | None = None
-    ) -> Tensor:
+    def forward(self, x: Tensor, key_mask: Tensor, tss_only: bool = True, attentions: list | None = None) -> Tensor:
         """
         Parameters
         ----------
@@ -128,9 +126,7 @@ class RegulationTransformer(nn.Module):
             ]
         )
 
-    def forward(
-        self, tokens: Tensor, key_mask: Tensor, freq: Tensor, attentions: list | None = None
-    ) -> Tensor:
+    def forward(self, tokens: Tensor, key_mask: Tensor, freq: Tensor, attentions: list | None = None) -> Tensor:
         """
         Parameters
         ----------

@@ -1,0 +1,47 @@
+"""Shared fixtures: the real demo data in ../shared (skipped when absent), small synthetic data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CHROMOFORMER_SHARED", ROOT.parent / "shared"))
+DEMO = SHARED / "reference-demo"
+# Where .ci/run installs the original PyPI package (chromoformer==1.1.3), used only as an oracle.
+ORIGINAL_SITE = Path(os.environ.get("CHROMOFORMER_ORIGINAL_SITE", ROOT / ".cache" / "original-1.1.3"))
+
+
+@pytest.fixture(scope="session")
+def demo() -> Path:
+    if not (DEMO / "demo_meta.csv").is_file():
+        pytest.skip(f"real demo data not found at {DEMO} (set CHROMOFORMER_SHARED to the shared/ folder)")
+    return DEMO
+
+
+@pytest.fixture(scope="session")
+def reference_state_dict() -> list[tuple[str, tuple[int, ...]]]:
+    p = SHARED / "reference_state_dict.txt"
+    if not p.is_file():
+        pytest.skip(f"{p} not found")
+    out = []
+    for line in p.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, shape = line.split()
+            out.append((name, tuple(int(s) for s in shape.split(","))))
+    return out
+
+
+@pytest.fixture(scope="session")
+def synthetic(tmp_path_factory) -> tuple[Path, Path]:
+    from chromoformer.data.synthetic import write_synthetic_dataset
+
+    return write_synthetic_dataset(tmp_path_factory.mktemp("synthetic"), n_genes=24, seed=1)
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(2)
