@@ -156,3 +156,19 @@ def test_runs_on_cpu_in_half_precision_autocast(synthetic):
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = m(**batch)
     assert out.shape == (4, 2) and torch.isfinite(out).all()
+
+
+def test_factored_pairwise_attention_equals_plain():
+    from chromoformer.model.attention import PairwiseMultiHeadAttention
+
+    torch.manual_seed(3)
+    att = PairwiseMultiHeadAttention(128, 128, 2).double()
+    x_p, feats = torch.randn(5, 3, 128, dtype=torch.float64), torch.rand(5, 40, 7, dtype=torch.float64)
+    w_in, pos = torch.randn(128, 7, dtype=torch.float64), torch.randn(40, 128, dtype=torch.float64)
+    mask = torch.zeros(5, 1, 1, 40, dtype=torch.float64)
+    mask[:, ..., 30:] = float("-inf")
+    plain, wp = att(x_p, feats @ w_in.T + pos, mask, need_weights=True)
+    fact, wf = att.forward_factored(x_p, feats, w_in, pos, mask, need_weights=True)
+    torch.testing.assert_close(fact, plain, rtol=0, atol=1e-12)
+    torch.testing.assert_close(wf, wp, rtol=0, atol=1e-12)
+    assert (wf[..., 30:] == 0).all()

@@ -160,6 +160,47 @@ class PairwiseMultiHeadAttention(nn.Module):
         out, weights = attend(q, k, v, key_mask, need_weights)
         return self.ln(x_p + self.ff(_merge(out))), weights
 
+    def forward_factored(
+        self,
+        x_p: Tensor,
+        feats: Tensor,
+        w_in: Tensor,
+        pos: Tensor,
+        key_mask: Tensor | None = None,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """:meth:`forward` with ``x_c = feats @ w_in.T + pos``, computed in the input space.
+
+        K and V are linear in ``x_c``, so ``q . K_j = (q W_k w_in) . feats_j + q . (pos W_k^T)_j``
+        and ``sum_j p_j V_j = (sum_j p_j feats_j)(W_v w_in)^T + sum_j p_j (pos W_v^T)_j``.
+        The same maths as :meth:`forward` without materialising (N, Tc, 2 * d_model) K and V:
+        with 7 input marks this is far cheaper.
+
+        Parameters
+        ----------
+        x_p : (N, Tp, d_emb) promoter stream
+        feats : (N, Tc, n_feats) raw pCRE features
+        w_in : (d_emb, n_feats) input projection; pos : (Tc, d_emb) position encoding
+        """
+        n, tp, _ = x_p.shape
+        h, dm = self.n_heads, self.d_model
+        dh = dm // h
+        w_k, w_v = self.c_att.weight[:dm], self.c_att.weight[dm:]
+        wk_in = (w_k @ w_in).view(h, dh, -1)  # (H, dh, F)
+        wv_in = (w_v @ w_in).view(h, dh, -1)
+        pos_k = (pos @ w_k.T).view(-1, h, dh)  # (Tc, H, dh), shared by all pCREs
+        pos_v = (pos @ w_v.T).view(-1, h, dh)
+        q = self.p_att(x_p).view(n, tp, h, dh)
+        qk = torch.einsum("nthd,hdf->nhtf", q, wk_in)
+        logits = torch.einsum("nhtf,njf->nhtj", qk, feats) + torch.einsum("nthd,jhd->nhtj", q, pos_k)
+        logits = logits / math.sqrt(dh)
+        if key_mask is not None:
+            logits = logits + key_mask
+        p = torch.softmax(logits, dim=-1)  # (N, H, Tp, Tc)
+        pf = torch.einsum("nhtj,njf->nhtf", p, feats)
+        out = torch.einsum("nhtf,hdf->nthd", pf, wv_in) + torch.einsum("nhtj,jhd->nthd", p, pos_v)
+        return self.ln(x_p + self.ff(out.reshape(n, tp, dm))), (p if need_weights else None)
+
 
 class AttentionBlock(nn.Module):
     """``self_att`` then ``ff``; either kind of attention."""

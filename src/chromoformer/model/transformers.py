@@ -105,9 +105,12 @@ class PairwiseInteractionTransformer(nn.Module):
         (N, Tp, d_emb) promoter stream after cross-attention, one per pCRE
         """
         h = self.lin_proj_p(promoter)[owner]  # projected once per gene, then shared by its pCREs
-        c = self.lin_proj_pcre(pcre) + self.pos_enc
         for layer in self.transformer.layers:
-            h, w = layer.self_att(h, c, key_mask, need_weights=attentions is not None)
+            # the pCRE stream lin_proj_pcre(pcre) + pos_enc is never updated, so every layer
+            # attends to it in the n_feats-dim input space (PairwiseMultiHeadAttention.forward_factored)
+            h, w = layer.self_att.forward_factored(
+                h, pcre, self.lin_proj_pcre.weight, self.pos_enc, key_mask, need_weights=attentions is not None
+            )
             h = layer.ff(h)
             if attentions is not None:
                 attentions.append(w)
