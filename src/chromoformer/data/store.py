@@ -21,7 +21,6 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -87,57 +86,52 @@ class BinnedStore:
         return np.asarray(self.sums[off + lo : off + hi], dtype=np.float64)
 
 
-def write_store(
-    out: str | Path,
-    regions: Iterable[tuple[Region, np.ndarray]],
-    n_regions: int,
-    total_bins: int,
-    base: int,
-    n_feats: int,
-    info: dict | None = None,
-) -> BinnedStore:
-    """Write ``(region, base_sums)`` pairs into a new store at ``out`` atomically.
+class StoreWriter:
+    """Fill a new store in a temporary directory; :meth:`commit` renames it into place.
 
-    ``total_bins`` must equal the summed ``ceil(len / base)`` of the regions.
+    ``sums`` is the (total_base_bins, n_feats) float32 memmap; ``offsets[name]`` the first
+    row of each region. Use as a context manager: an exception discards everything.
     """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        sums = np.lib.format.open_memmap(tmp / "sums.npy", mode="w+", dtype=np.float32, shape=(total_bins, n_feats))
-        names, offsets, lengths, off = [], [], [], 0
-        for region, s in tqdm(regions, total=n_regions, desc="binned store", unit="region"):
-            sums[off : off + len(s)] = s
-            names.append(region.name)
-            offsets.append(off)
-            lengths.append(len(region))
-            off += len(s)
-        if off != total_bins:
-            raise DataError(f"{out}: wrote {off} base bins, expected {total_bins}")
-        sums.flush()
-        del sums
-        pd.DataFrame({"name": names, "offset": offsets, "length": lengths}).to_csv(
-            tmp / "regions.tsv", sep="\t", index=False
-        )
-        manifest = {
-            "format": FORMAT,
-            "version": VERSION,
-            "base": base,
-            "n_feats": n_feats,
-            "marks": list(MARKS[:n_feats]) if n_feats <= len(MARKS) else None,
-            "normalisation": "raw read depth",
-            "n_regions": len(names),
-            **(info or {}),
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+    def __init__(self, out: str | Path, regions: list[Region], base: int, n_feats: int) -> None:
+        self.out, self.regions, self.base, self.n_feats = Path(out), regions, base, n_feats
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
+        self.offsets: dict[str, int] = {}
+        off = 0
+        for r in regions:
+            if r.name in self.offsets:
+                raise DataError(f"{self.out}: region {r.name} listed twice")
+            self.offsets[r.name] = off
+            off += math.ceil(len(r) / base)
+        self.sums = np.lib.format.open_memmap(self.tmp / "sums.npy", mode="w+", dtype=np.float32,
+                                              shape=(off, n_feats))
+
+    def put(self, region: Region, sums: np.ndarray, col: slice | int = slice(None)) -> None:
+        off = self.offsets[region.name]
+        self.sums[off : off + len(sums), col] = sums
+
+    def commit(self, info: dict | None = None) -> BinnedStore:
+        self.sums.flush()
+        del self.sums
+        pd.DataFrame({"name": [r.name for r in self.regions], "offset": [self.offsets[r.name] for r in self.regions],
+                      "length": [len(r) for r in self.regions]}).to_csv(self.tmp / "regions.tsv", sep="\t", index=False)
+        manifest = {"format": FORMAT, "version": VERSION, "base": self.base, "n_feats": self.n_feats,
+                    "marks": list(MARKS[: self.n_feats]) if self.n_feats <= len(MARKS) else None,
+                    "normalisation": "raw read depth", "n_regions": len(self.regions), **(info or {})}
+        (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         mask = os.umask(0)
         os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return BinnedStore(out)
+        os.chmod(self.tmp, 0o777 & ~mask)
+        _replace_dir(self.tmp, self.out)
+        return BinnedStore(self.out)
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, exc_type, *_: object) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def _replace_dir(new: Path, target: Path) -> None:
@@ -166,15 +160,10 @@ def build_store_from_npy(npy_dir: str | Path, out: str | Path, base: int = 100, 
     regions = _npy_regions(src.dir)
     if not regions:
         raise DataError(f"{src.dir}: no chrom:start-end.npy files to convert")
-
-    def gen() -> Iterator[tuple[Region, np.ndarray]]:
-        for r in regions:
-            yield r, src.region_sums(r, None, gene=None)
-
-    total = sum(math.ceil(len(r) / base) for r in regions)
-    return write_store(
-        out, gen(), len(regions), total, base, n_feats, {"source": str(src.dir.resolve()), "n_npy_files": len(regions)}
-    )
+    with StoreWriter(out, regions, base, n_feats) as w:
+        for r in tqdm(regions, desc="binned store", unit="region"):
+            w.put(r, src.region_sums(r, None, gene=None))
+        return w.commit({"source": str(src.dir.resolve()), "n_npy_files": len(regions)})
 
 
 def store_matches_npy(store: BinnedStore, npy_dir: str | Path) -> bool:
