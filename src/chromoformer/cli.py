@@ -1,6 +1,6 @@
 """``chromoformer`` command line: a thin layer over the library.
 
-Subcommands: ``train``, ``predict``, ``build-store``, ``demo``, ``inspect``.
+Subcommands: ``train``, ``predict``, ``build-store``, ``demo``, ``preprocess``, ``inspect``.
 Errors in user input are printed as one line (``chromoformer: error: ...``), exit code 2.
 """
 
@@ -14,8 +14,13 @@ from chromoformer import __version__
 from chromoformer.checkpoint import CheckpointError
 from chromoformer.config import ConfigError
 from chromoformer.data import DataError, MetadataError
+from chromoformer.preprocess.coverage import SignalError
+from chromoformer.preprocess.genes import AnnotationError
+from chromoformer.preprocess.interactions import InteractionError
+from chromoformer.preprocess.labels import ExpressionError
 
-USER_ERRORS = (CheckpointError, ConfigError, DataError, MetadataError)
+USER_ERRORS = (CheckpointError, ConfigError, DataError, MetadataError, SignalError, AnnotationError,
+               InteractionError, ExpressionError)
 
 
 def _build_store(args: argparse.Namespace) -> None:
@@ -43,7 +48,7 @@ def _inspect(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chromoformer import demo, predict, train
+    from chromoformer import demo, evaluate, predict, train, workflow
 
     p = argparse.ArgumentParser(prog="chromoformer", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"chromoformer {__version__}")
@@ -68,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="simulate a small dataset, train, evaluate and predict (CPU, ~1 min)")
     demo.build_parser(d)
     d.set_defaults(func=demo.run)
+
+    from chromoformer.preprocess.cli import add_parsers
+
+    add_parsers(sub)
+
+    e = sub.add_parser("evaluate", help="pool the folds' held-out predictions: metrics and ROC/scatter plots")
+    evaluate.build_parser(e)
+    e.set_defaults(func=evaluate.run)
+
+    w = sub.add_parser("workflow", help="run the snakemake workflow on a sample sheet")
+    workflow.build_parser(w)
+    w.set_defaults(func=workflow.run)
 
     i = sub.add_parser("inspect", help="describe a checkpoint (ours or the original format)")
     i.add_argument("checkpoint")

@@ -1,0 +1,122 @@
+"""``chromoformer preprocess STEP``: the steps the Snakefile orchestrates."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import pandas as pd
+
+from chromoformer.io import write_table
+
+log = logging.getLogger(__name__)
+
+
+def _genes(a: argparse.Namespace) -> None:
+    from chromoformer.preprocess.genes import prepare_genes
+
+    g = prepare_genes(a.annotation, a.w_prom, a.chrom_sizes, None if a.biotype == "any" else a.biotype)
+    write_table(g, a.out, sep="\t")
+    log.info("wrote %d genes to %s", len(g), a.out)
+
+
+def _metadata(a: argparse.Namespace) -> None:
+    from chromoformer.preprocess.interactions import gene_neighbors, interactions_from_cool, read_interactions
+    from chromoformer.preprocess.labels import add_labels, assemble_metadata
+
+    genes = pd.read_csv(a.genes, sep="\t", dtype={"gene_id": str, "chrom": str, "tss_all": str})
+    genes = add_labels(genes, a.expression, a.column or a.eid)
+    if a.interactions.endswith((".cool", ".mcool")) or "::" in a.interactions:
+        inter = interactions_from_cool(a.interactions, genes)
+    else:
+        inter = read_interactions(a.interactions)
+    genes = gene_neighbors(genes, inter, a.min_score, a.w_max, a.i_max)
+    write_table(assemble_metadata(genes, a.eid), a.out, float_format="%.6g")
+    log.info("wrote metadata of %d genes to %s", len(genes), a.out)
+
+
+def _signals(a: argparse.Namespace) -> None:
+    from chromoformer.data.metadata import read_metadata
+    from chromoformer.preprocess.coverage import ReadOptions
+    from chromoformer.preprocess.genes import read_chrom_sizes
+    from chromoformer.preprocess.signals import build_signal_store, gene_regions
+
+    marks, files = zip(*(s.split("=", 1) for s in a.signal), strict=True)
+    genes = read_metadata(a.meta, a.i_max, a.w_max)
+    opts = ReadOptions(a.extend, a.shift, a.min_mapq, a.skip_duplicates, a.skip_secondary)
+    sizes = read_chrom_sizes(a.chrom_sizes) if a.chrom_sizes else None
+    s = build_signal_store(gene_regions(genes, a.w_prom), files, a.out, marks, a.base, opts, a.normalisation, sizes)
+    log.info("wrote store %s: %d regions x %d marks", s.path, len(s), s.n_feats)
+
+
+def _export_npy(a: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    import numpy as np
+
+    from chromoformer.data.metadata import read_metadata
+    from chromoformer.data.store import BinnedStore
+    from chromoformer.io import atomic_write
+    from chromoformer.preprocess.signals import gene_regions
+
+    store = BinnedStore(a.store)
+    if store.base != 1:
+        raise SystemExit(f"{a.store}: per-base npy export needs a store built with --base 1 (this one: {store.base})")
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for r in gene_regions(read_metadata(a.meta), a.w_prom):
+        x = store.region_sums(r, None, "-").T.astype(np.float16)
+        atomic_write(out / f"{r.name}.npy", lambda f, x=x: np.save(f, x))
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("preprocess", help="preprocessing steps (annotation, labels, interactions, signals)")
+    steps = p.add_subparsers(dest="step", required=True)
+
+    g = steps.add_parser("genes", help="GTF/GFF or refGene -> one TSS per gene with its CV split")
+    g.add_argument("--annotation", required=True)
+    g.add_argument("--out", required=True)
+    g.add_argument("--chrom-sizes", default=None, help="drop genes whose promoter window leaves the chromosome")
+    g.add_argument("--biotype", default="protein_coding", help="transcript biotype to keep ('any' for all)")
+    g.add_argument("--w-prom", type=int, default=40000)
+    g.set_defaults(func=_genes)
+
+    m = steps.add_parser("metadata", help="genes + expression + interactions -> metadata csv")
+    m.add_argument("--genes", required=True)
+    m.add_argument("--expression", required=True, help="genes x samples table (tsv/csv)")
+    m.add_argument("--eid", required=True, help="sample name (eid column)")
+    m.add_argument("--column", default=None, help="expression column (default: --eid)")
+    m.add_argument("--interactions", required=True, help="pcHi-C table, CHiCAGO ibed, or .cool/.mcool::resolutions/N")
+    m.add_argument("--min-score", type=float, default=1.5)
+    m.add_argument("--w-max", type=int, default=40000)
+    m.add_argument("--i-max", type=int, default=8)
+    m.add_argument("--out", required=True)
+    m.set_defaults(func=_metadata)
+
+    s = steps.add_parser("signals", help="BAM/BED/bigWig per mark -> binned store of all regions")
+    s.add_argument("--meta", required=True)
+    s.add_argument("--signal", required=True, action="append", metavar="MARK=FILE",
+                   help="one per mark, in the model's mark order")
+    s.add_argument("--out", required=True)
+    s.add_argument("--base", type=int, default=100)
+    s.add_argument("--w-prom", type=int, default=40000)
+    s.add_argument("--w-max", type=int, default=40000)
+    s.add_argument("--i-max", type=int, default=8)
+    s.add_argument("--extend", type=int, default=0, help="extend reads to this fragment length")
+    s.add_argument("--shift", type=int, default=0)
+    s.add_argument("--min-mapq", type=int, default=0)
+    s.add_argument("--skip-duplicates", action="store_true")
+    s.add_argument("--skip-secondary", action="store_true")
+    s.add_argument("--normalisation", choices=("raw", "rpm"), default="raw")
+    s.add_argument("--chrom-sizes", default=None)
+    s.set_defaults(func=_signals)
+
+    e = steps.add_parser("export-npy", help="store built with --base 1 -> the original npy directory")
+    e.add_argument("--meta", required=True)
+    e.add_argument("--store", required=True)
+    e.add_argument("--out", required=True)
+    e.add_argument("--w-prom", type=int, default=40000)
+    e.set_defaults(func=_export_npy)
+
+
+__all__ = ["add_parsers"]

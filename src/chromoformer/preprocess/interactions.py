@@ -1,0 +1,115 @@
+"""pcHi-C (or Hi-C) contacts -> each gene's putative cis-regulatory elements (SPEC §5.2).
+
+Input, tab-separated with a header, one of:
+
+* ``bait_chrom bait_start bait_end oe_chrom oe_start oe_end score`` (0-based, half-open);
+* CHiCAGO ``ibed``: ``bait_chr bait_start bait_end bait_name otherEnd_chr otherEnd_start
+  otherEnd_end otherEnd_name N_reads score``.
+
+For every TSS of a gene, the bait fragments containing it are looked up; their cis
+other ends with ``score > min_score`` (default 1.5) and length <= ``w_max`` are pooled,
+de-duplicated (highest score kept), and the ``i_max`` best by score (descending, ties
+by position) become ``neighbors`` / ``scores``. Interactions whose other end is itself
+the bait are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["bait_chrom", "bait_start", "bait_end", "oe_chrom", "oe_start", "oe_end", "score"]
+IBED = {"bait_chr": "bait_chrom", "otherEnd_chr": "oe_chrom", "otherEnd_start": "oe_start",
+        "otherEnd_end": "oe_end"}
+
+
+class InteractionError(ValueError):
+    """The interaction table cannot be used."""
+
+
+def read_interactions(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise InteractionError(f"{path}: interaction table not found")
+    df = pd.read_csv(path, sep="\t").rename(columns=IBED)
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise InteractionError(f"{path}: missing column(s) {', '.join(missing)}; expected {' '.join(COLUMNS)} "
+                               "or a CHiCAGO ibed header")
+    if df.empty:
+        raise InteractionError(f"{path}: the interaction table is empty")
+    df = df[COLUMNS].copy()
+    for c in ("bait_start", "bait_end", "oe_start", "oe_end"):
+        df[c] = df[c].astype(np.int64)
+    df["score"] = df["score"].astype(float)
+    bad = df[(df.bait_end <= df.bait_start) | (df.oe_end <= df.oe_start)]
+    if len(bad):
+        raise InteractionError(f"{path}: line {bad.index[0] + 2}: empty or reversed interval")
+    return df
+
+
+def gene_neighbors(
+    genes: pd.DataFrame, interactions: pd.DataFrame, min_score: float = 1.5, w_max: int = 40000, i_max: int = 8
+) -> pd.DataFrame:
+    """Add ``neighbors`` and ``scores`` columns (';'-joined, best first; empty when none) to ``genes``."""
+    cis = interactions[(interactions.bait_chrom == interactions.oe_chrom) & (interactions.score > min_score)
+                       & (interactions.oe_end - interactions.oe_start <= w_max)]
+    cis = cis[~((cis.oe_start == cis.bait_start) & (cis.oe_end == cis.bait_end))]
+    by_chrom = {c: g.sort_values("bait_start").reset_index(drop=True) for c, g in cis.groupby("bait_chrom")}
+    max_bait = {c: int((g.bait_end - g.bait_start).max()) for c, g in by_chrom.items()}
+    out_nb, out_sc = [], []
+    for g in genes.itertuples():
+        table = by_chrom.get(g.chrom)
+        best: dict[tuple[int, int], float] = {}
+        if table is not None:
+            starts = table.bait_start.to_numpy()
+            for tss in (int(t) for t in str(g.tss_all).split(";")):
+                lo = np.searchsorted(starts, tss - max_bait[g.chrom], side="left")
+                hi = np.searchsorted(starts, tss, side="right")
+                hit = table.iloc[lo:hi]
+                hit = hit[hit.bait_end > tss]
+                for oe_s, oe_e, sc in zip(hit.oe_start, hit.oe_end, hit.score, strict=True):
+                    key = (int(oe_s), int(oe_e))
+                    best[key] = max(best.get(key, -np.inf), float(sc))
+        top = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:i_max]
+        out_nb.append(";".join(f"{g.chrom}:{s}-{e}" for (s, e), _ in top))
+        out_sc.append(";".join(f"{sc:.6g}" for _, sc in top))
+    n_with = sum(1 for x in out_nb if x)
+    log.info("%d of %d genes have at least one pCRE (score > %g, <= %d bp, top %d)", n_with, len(genes),
+             min_score, w_max, i_max)
+    return genes.assign(neighbors=out_nb, scores=out_sc)
+
+
+def interactions_from_cool(path: str | Path, genes: pd.DataFrame, balance: bool = True,
+                           min_distance: int = 1) -> pd.DataFrame:
+    """A Hi-C .cool / .mcool::resolutions/N file -> the bait-table format above.
+
+    Each TSS bin is a bait; every cis bin at least ``min_distance`` bins away becomes an
+    other end scored by its (balanced) contact frequency divided by the mean frequency at
+    that distance (observed / expected), so the 1.5 threshold reads "1.5x the expected".
+    """
+    import cooler
+
+    clr = cooler.Cooler(str(path))
+    res = clr.binsize
+    rows = []
+    for chrom, g in genes.groupby("chrom"):
+        if chrom not in clr.chromnames:
+            raise InteractionError(f"{path}: chromosome {chrom} not in the Hi-C file ({clr.chromnames[:3]}...)")
+        mat = np.nan_to_num(clr.matrix(balance=balance).fetch(chrom))
+        n = mat.shape[0]
+        expected = np.array([np.diagonal(mat, d).mean() if d < n else 0.0 for d in range(n)])
+        size = clr.chromsizes[chrom]
+        for b in sorted({int(t) // res for ts in g.tss_all for t in str(ts).split(";")}):
+            d = np.abs(np.arange(n) - b)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                oe = np.where(expected[d] > 0, mat[b] / expected[d], 0.0)
+            for j in np.nonzero((d >= min_distance) & (oe > 0))[0]:
+                rows.append((chrom, b * res, min((b + 1) * res, size), chrom, j * res, min((j + 1) * res, size),
+                             float(oe[j])))
+    return pd.DataFrame(rows, columns=COLUMNS)

@@ -1,0 +1,56 @@
+"""Expression table -> ``expression`` and ``label`` columns, and the final metadata csv.
+
+The table is genes x samples (first column = gene id, one column per sample, RPKM or
+TPM). Gene ids are matched without Ensembl version suffixes (ENSG...15 == ENSG...).
+``label = 1`` when the gene's value is >= the median over the genes kept (SPEC §5.2).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+METADATA_COLUMNS = ["gene_id", "label", "expression", "eid", "chrom", "start", "end", "strand", "split",
+                    "neighbors", "scores"]
+
+
+class ExpressionError(ValueError):
+    """The expression table cannot be used."""
+
+
+def _unversioned(ids: pd.Series) -> pd.Series:
+    return ids.astype(str).str.replace(r"\.\d+$", "", regex=True)
+
+
+def add_labels(genes: pd.DataFrame, expression: str | Path, column: str) -> pd.DataFrame:
+    """Keep genes present in the table and add ``expression`` and ``label``."""
+    path = Path(expression)
+    if not path.is_file():
+        raise ExpressionError(f"{path}: expression table not found")
+    sep = "," if path.suffix == ".csv" else "\t"
+    tab = pd.read_csv(path, sep=sep)
+    if column not in tab.columns:
+        raise ExpressionError(f"{path}: no column {column!r}; columns are {', '.join(map(str, tab.columns[1:6]))}...")
+    values = pd.Series(tab[column].to_numpy(dtype=float), index=_unversioned(tab.iloc[:, 0]))
+    if values.index.duplicated().any():
+        dup = values.index[values.index.duplicated()][0]
+        raise ExpressionError(f"{path}: gene {dup} appears twice")
+    key = _unversioned(genes.gene_id)
+    kept = genes[key.isin(values.index).to_numpy()].copy()
+    if kept.empty:
+        raise ExpressionError(f"{path}: none of the {len(genes)} annotated genes is in the table "
+                              f"(e.g. {genes.gene_id.iloc[0]} vs {values.index[0]})")
+    log.info("%d of %d annotated genes have expression in %s", len(kept), len(genes), column)
+    kept["expression"] = values.loc[_unversioned(kept.gene_id)].to_numpy()
+    kept["label"] = (kept.expression >= kept.expression.median()).astype(int)
+    return kept
+
+
+def assemble_metadata(genes: pd.DataFrame, eid: str) -> pd.DataFrame:
+    """Genes with labels and neighbours -> the original metadata columns."""
+    out = genes.assign(eid=eid)
+    return out[METADATA_COLUMNS].reset_index(drop=True)
