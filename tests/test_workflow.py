@@ -1,0 +1,42 @@
+"""The snakemake workflow end to end on a tiny simulated dataset (--cores 2)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+
+from chromoformer.preprocess.simulate import CHROMHMM, SimConfig, simulate
+
+MARKS = ["H3K4me1", "H3K4me3", "H3K9me3", "H3K27me3", "H3K36me3", "H3K27ac", "H3K9ac"]
+
+
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
+def test_workflow_end_to_end(tmp_path):
+    if not (CHROMHMM / "SAMPLEDATA_HG18").is_dir():
+        pytest.skip("Debian chromhmm-example not installed (apt-get install chromhmm-example)")
+    p = simulate(tmp_path / "sim", SimConfig(span_mb=16))
+    sheet = {
+        "annotation": str(p["gtf"]), "chrom_sizes": str(p["sizes"]), "expression": str(p["expression"]),
+        "samples": {"SIM": {"interactions": str(p["pchic"]), "expression_column": "SIM",
+                            "signals": {m: str(p[f"bam_{m}"]) for m in MARKS}}},
+        "train": {"epochs": 1, "extra": "--num-workers 0"},
+    }
+    cfg = tmp_path / "samples.yaml"
+    cfg.write_text(yaml.safe_dump(sheet))
+    wd = tmp_path / "wf"
+    r = subprocess.run(["chromoformer", "workflow", "--config", str(cfg), "--directory", str(wd), "--cores", "2",
+                        "--", "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    m = pd.read_csv(wd / "SIM" / "evaluation" / "metrics.tsv", sep="\t")
+    assert m.fold.tolist()[-1] == "pooled" and m.n.iloc[-1] == len(pd.read_csv(wd / "SIM" / "meta.csv"))
+    assert (wd / "SIM" / "evaluation" / "roc_pr.png").stat().st_size > 10_000
+    for f in (1, 2, 3, 4):
+        assert (wd / "SIM" / "runs" / f"fold{f}" / "best.pt").is_file()
+    # resumable: a second run has nothing to do
+    r2 = subprocess.run(["chromoformer", "workflow", "--config", str(cfg), "--directory", str(wd), "--cores", "2",
+                         "--", "--dry-run"], capture_output=True, text=True)
+    assert r2.returncode == 0 and "Nothing to be done" in r2.stdout + r2.stderr
