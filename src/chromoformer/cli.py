@@ -1,6 +1,7 @@
 """``chromoformer`` command line: a thin layer over the library.
 
-Subcommands: ``train``, ``predict``, ``build-store``, ``demo``, ``preprocess``, ``inspect``.
+Subcommands: ``train``, ``predict``, ``evaluate``, ``build-store``, ``demo``, ``simulate``,
+``preprocess``, ``workflow``, ``inspect``.
 Errors in user input are printed as one line (``chromoformer: error: ...``), exit code 2.
 """
 
@@ -18,9 +19,10 @@ from chromoformer.preprocess.coverage import SignalError
 from chromoformer.preprocess.genes import AnnotationError
 from chromoformer.preprocess.interactions import InteractionError
 from chromoformer.preprocess.labels import ExpressionError
+from chromoformer.preprocess.simulate import SimulationError
 
 USER_ERRORS = (CheckpointError, ConfigError, DataError, MetadataError, SignalError, AnnotationError,
-               InteractionError, ExpressionError)
+               InteractionError, ExpressionError, SimulationError)
 
 
 def _build_store(args: argparse.Namespace) -> None:
@@ -30,6 +32,14 @@ def _build_store(args: argparse.Namespace) -> None:
     logging.getLogger("chromoformer").info(
         "wrote store %s: %d regions, %d base bins of %d bp", s.path, len(s), s.sums.shape[0], s.base
     )
+
+
+def _simulate(args: argparse.Namespace) -> None:
+    from chromoformer.preprocess.simulate import SimConfig, simulate
+
+    paths = simulate(args.out, SimConfig(span_mb=args.span_mb, seed=args.seed))
+    for k, v in paths.items():
+        print(f"{k:<14} {v}")
 
 
 def _inspect(args: argparse.Namespace) -> None:
@@ -77,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     from chromoformer.preprocess.cli import add_parsers
 
     add_parsers(sub)
+
+    sm = sub.add_parser("simulate", help="write a read-level synthetic dataset (BAMs, GTF, pcHi-C, expression)")
+    sm.add_argument("-o", "--out", required=True)
+    sm.add_argument("--span-mb", type=float, default=60.0, help="Mb of real chr11 mark layout to use")
+    sm.add_argument("--seed", type=int, default=0)
+    sm.set_defaults(func=_simulate)
 
     e = sub.add_parser("evaluate", help="pool the folds' held-out predictions: metrics and ROC/scatter plots")
     evaluate.build_parser(e)

@@ -45,6 +45,7 @@ class Spans:
 
     starts: np.ndarray
     ends: np.ndarray
+    max_len: int = 0  # longest span, bounds the search window of :meth:`depth`
 
     @classmethod
     def build(cls, starts: np.ndarray, ends: np.ndarray, reverse: np.ndarray, opts: ReadOptions) -> Spans:
@@ -60,11 +61,8 @@ class Spans:
         starts = np.maximum(starts, 0)
         keep = ends > starts
         order = np.argsort(starts[keep], kind="stable")
-        return cls(starts[keep][order], ends[keep][order])
-
-    @property
-    def max_len(self) -> int:
-        return int((self.ends - self.starts).max()) if len(self.starts) else 0
+        starts, ends = starts[keep][order], ends[keep][order]
+        return cls(starts, ends, int((ends - starts).max()) if len(starts) else 0)
 
     def depth(self, start: int, end: int) -> np.ndarray:
         """Per-base depth over [start, end): (end - start,) int32."""
@@ -91,11 +89,10 @@ class BamReads:
             self.bam = pysam.AlignmentFile(str(self.path), "rb")
         except (ValueError, OSError) as e:
             raise SignalError(f"{self.path}: not a readable BAM file ({e})") from None
-        if self.bam.header.get("HD", {}).get("SO") == "unsorted" or not self.bam.has_index():
+        if not self.bam.has_index():  # an index exists only for a coordinate-sorted BAM
             raise SignalError(
                 f"{self.path}: BAM must be coordinate-sorted and indexed; run "
-                f"'samtools sort -o sorted.bam {self.path.name} && samtools index sorted.bam' "
-                "(or 'chromoformer preprocess sort-bam')"
+                f"'samtools sort -o sorted.bam {self.path.name} && samtools index sorted.bam'"
             )
         self.chroms = set(self.bam.references)
 
