@@ -40,3 +40,15 @@ def test_workflow_end_to_end(tmp_path):
     r2 = subprocess.run(["chromoformer", "workflow", "--config", str(cfg), "--directory", str(wd), "--cores", "2",
                          "--", "--dry-run"], capture_output=True, text=True)
     assert r2.returncode == 0 and "Nothing to be done" in r2.stdout + r2.stderr
+
+
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
+def test_sample_with_missing_mark_is_a_clear_error(tmp_path):
+    sheet = {"annotation": "a.gtf", "expression": "e.tsv",
+             "samples": {"S1": {"interactions": "i.tsv", "signals": {m: "x.bam" for m in MARKS[:-1]}}}}
+    cfg = tmp_path / "samples.yaml"
+    cfg.write_text(yaml.safe_dump(sheet))
+    r = subprocess.run(["chromoformer", "workflow", "--config", str(cfg), "--directory", str(tmp_path / "wf"),
+                        "--cores", "1", "--", "--dry-run"], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "sample S1 has no signal file for mark(s) H3K9ac" in r.stdout + r.stderr

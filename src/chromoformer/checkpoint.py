@@ -21,7 +21,7 @@ import torch
 
 from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig, ConfigError
 from chromoformer.io import atomic_write
-from chromoformer.model import ChromoformerBase, build_model
+from chromoformer.model import build_model
 
 
 class CheckpointError(ValueError):
@@ -119,12 +119,13 @@ def infer_binsizes(sd: dict[str, torch.Tensor]) -> tuple[int, ...]:
 
 @dataclass
 class LoadedModel:
-    model: ChromoformerBase
+    model: torch.nn.Module
     task: str
     config: ChromoformerConfig
     binsizes: tuple[int, ...]
     checkpoint: dict[str, Any]
     path: Path
+    arch: str = "chromoformer"
 
 
 def load_model(
@@ -134,7 +135,7 @@ def load_model(
     path = Path(path)
     ck = read_checkpoint(path, map_location)
     sd = canonical_state_dict(ck["net"])
-    task = ck.get("task") or infer_task(sd)
+    task = ck.get("task") or infer_task(sd)  # our checkpoints say; original ones have the 2-logit head
     binsizes = tuple(ck.get("binsizes") or infer_binsizes(sd))
     if config is None:
         try:
@@ -145,7 +146,8 @@ def load_model(
             )
         except ConfigError as e:
             raise CheckpointError(str(e)) from None
-    model = build_model(task, config, binsizes)
+    arch = ck.get("arch", "chromoformer")
+    model = build_model(task, config, binsizes, arch)
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
@@ -155,7 +157,7 @@ def load_model(
             f"(pass the training config with --config): {msg[:300]}"
         ) from None
     model.eval()
-    return LoadedModel(model, task, config, binsizes, ck, path)
+    return LoadedModel(model, task, config, binsizes, ck, path, arch)
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> None:

@@ -58,7 +58,7 @@ def _inspect(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chromoformer import demo, evaluate, predict, train, workflow
+    from chromoformer import compare, demo, evaluate, interpret, predict, report, train, workflow
 
     p = argparse.ArgumentParser(prog="chromoformer", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"chromoformer {__version__}")
@@ -97,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="pool the folds' held-out predictions: metrics and ROC/scatter plots")
     evaluate.build_parser(e)
     e.set_defaults(func=evaluate.run)
+
+    c = sub.add_parser("compare", help="train Chromoformer, its ablations and the baselines on the same folds")
+    compare.build_parser(c)
+    c.set_defaults(func=compare.run)
+
+    ip = sub.add_parser("interpret", help="attention, in-silico perturbation and attributions for chosen genes")
+    interpret.build_parser(ip)
+    ip.set_defaults(func=interpret.run)
+
+    rp = sub.add_parser("report", help="HTML page of a run: training curves, ROC/PR or scatter, tables")
+    report.build_parser(rp)
+    rp.set_defaults(func=report.run)
 
     w = sub.add_parser("workflow", help="run the snakemake workflow on a sample sheet")
     workflow.build_parser(w)

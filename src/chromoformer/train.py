@@ -35,7 +35,7 @@ from chromoformer.data import ChromoformerDataset, Gene, read_metadata
 from chromoformer.data.store import default_store_path, open_source
 from chromoformer.io import write_table
 from chromoformer.metrics import classification_metrics, main_metric, regression_metrics
-from chromoformer.model import build_model
+from chromoformer.model import ARCHS, build_model
 from chromoformer.predict import predict_batches, to_device
 
 log = logging.getLogger("chromoformer.train")  # not __name__: also run as __main__
@@ -94,6 +94,7 @@ class Trainer:
         num_workers: int = 0,
         init_seed: int | None = None,
         last_path: Path | None = None,
+        arch: str = "chromoformer",
     ) -> None:
         self.cfg, self.task, self.binsizes, self.fold = cfg, task, binsizes, fold
         self.train_ds, self.val_ds, self.run_dir, self.device = train_ds, val_ds, run_dir, device
@@ -101,7 +102,8 @@ class Trainer:
         self.last_path = last_path or run_dir / "last.pt"
         self.best_path = self.last_path.with_name("best.pt" if last_path is None else f"{self.last_path.stem}.best.pt")
         torch.manual_seed(cfg.seed if init_seed is None else init_seed)
-        self.model = build_model(task, cfg, binsizes).to(device)
+        self.arch = arch
+        self.model = build_model(task, cfg, binsizes, arch).to(device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr)
         self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=1, gamma=cfg.gamma)
         self.epoch, self.best, self.best_epoch, self.history = 0, -math.inf, 0, []
@@ -121,6 +123,7 @@ class Trainer:
             "config": self.cfg.to_dict(),
             "binsizes": list(self.binsizes),
             "task": self.task,
+            "arch": self.arch,
             "fold": self.fold,
             "best_score": self.best,
             "best_epoch": self.best_epoch,
@@ -133,8 +136,9 @@ class Trainer:
         def same(c: dict | None) -> dict | None:  # num_epoch may grow: that extends the run
             return None if c is None else {**c, "num_epoch": 0}
 
-        want = (same(self.cfg.to_dict()), list(self.binsizes), self.task, self.fold)
-        got = (same(ck.get("config")), ck.get("binsizes"), ck.get("task"), ck.get("fold"))
+        want = (same(self.cfg.to_dict()), list(self.binsizes), self.task, self.fold, self.arch)
+        got = (same(ck.get("config")), ck.get("binsizes"), ck.get("task"), ck.get("fold"),
+               ck.get("arch", "chromoformer"))
         if want != got:
             raise CheckpointError(f"{path}: cannot resume: config, bin sizes, task or fold differ from this run")
         self.model.load_state_dict(ck["net"])
@@ -245,6 +249,9 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
     p.add_argument("--exp-id", default="chromoformer", help="experiment name (run directory, wandb group)")
     p.add_argument("--binsizes", type=int, nargs="+", default=list(DEFAULT_BINSIZES))
     p.add_argument("--regression", action="store_true", help="regress log2(RPKM+1) instead of classifying")
+    p.add_argument("--model", default="chromoformer", choices=ARCHS,
+                   help="architecture: Chromoformer, its no-pCRE ablation, or the DeepChrome/AttentiveChrome "
+                        "baselines (single-resolution ablation: --binsizes 100)")
     p.add_argument("--resume", action="store_true", help="continue from the run directory's last.pt")
     p.add_argument(
         "--store",
@@ -322,6 +329,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         args.num_workers,
         args.init_seed,
         last_path=out if out.suffix == ".pt" else None,
+        arch=args.model,
     )
     if args.resume and last.exists():
         tr.resume(last)

@@ -1,17 +1,54 @@
 """Pure ``nn.Module``s: no I/O, no device placement, no seeding."""
 
+from __future__ import annotations
+
+from torch import nn
+
+from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig
+from chromoformer.model.baselines import AttentiveChrome, DeepChrome
 from chromoformer.model.chromoformer import (
     ChromoformerBase,
     ChromoformerClassifier,
     ChromoformerRegressor,
-    build_model,
     span_key_mask,
 )
 
+ARCHS = ("chromoformer", "chromoformer-nopcre", "deepchrome", "attentivechrome")
+
+
+def build_model(
+    task: str,
+    config: ChromoformerConfig | None = None,
+    binsizes: tuple[int, ...] = DEFAULT_BINSIZES,
+    arch: str = "chromoformer",
+) -> nn.Module:
+    """``task``: ``"clf"`` (2 logits) or ``"reg"`` (1 value); ``arch``: one of :data:`ARCHS`.
+
+    ``chromoformer-nopcre`` is Chromoformer with every gene's pCREs hidden; a single-resolution
+    ablation is ``arch="chromoformer"`` with one bin size. The baselines use the promoter only.
+    """
+    if task not in ("clf", "reg"):
+        raise ValueError(f"unknown task {task!r}; expected 'clf' or 'reg'")
+    if arch not in ARCHS:
+        raise ValueError(f"unknown model {arch!r}; choose from {', '.join(ARCHS)}")
+    config = config or ChromoformerConfig()
+    n_out = 2 if task == "clf" else 1
+    if arch == "deepchrome":
+        return DeepChrome(config.n_feats, n_out)
+    if arch == "attentivechrome":
+        return AttentiveChrome(config.n_feats, n_out)
+    model = (ChromoformerClassifier if task == "clf" else ChromoformerRegressor)(config, binsizes)
+    model.use_pcres = arch != "chromoformer-nopcre"
+    return model
+
+
 __all__ = [
+    "ARCHS",
+    "AttentiveChrome",
     "ChromoformerBase",
     "ChromoformerClassifier",
     "ChromoformerRegressor",
+    "DeepChrome",
     "build_model",
     "span_key_mask",
 ]

@@ -47,6 +47,7 @@ class ChromoformerBase(nn.Module):
     def __init__(self, config: ChromoformerConfig, n_out: int, binsizes: tuple[int, ...] = DEFAULT_BINSIZES) -> None:
         super().__init__()
         self.config, self.binsizes = config, tuple(int(b) for b in binsizes)
+        self.use_pcres = True  # False: the no-pCRE ablation (every gene is seen without its pCREs)
         for b in self.binsizes:
             if config.w_max % b:
                 raise ValueError(f"bin size {b} does not divide w_max={config.w_max}")
@@ -119,6 +120,8 @@ class ChromoformerBase(nn.Module):
         that ``model(**batch)`` works. Pass a dict as ``attentions`` to receive, per bin
         size, the per-layer attention probabilities of each transformer.
         """
+        if not self.use_pcres:
+            n_pcres = torch.zeros_like(n_pcres)
         reps = [
             self.branch(
                 b,
@@ -154,13 +157,3 @@ class ChromoformerRegressor(ChromoformerBase):
         # global RNG, and so the initial weights for a given seed, match the original's.
         super().__init__(config or ChromoformerConfig(), 2, binsizes)
         self.fc_head = self.make_head(1)
-
-
-def build_model(
-    task: str, config: ChromoformerConfig | None = None, binsizes: tuple[int, ...] = DEFAULT_BINSIZES
-) -> ChromoformerBase:
-    """``task`` is ``"clf"`` or ``"reg"``."""
-    classes = {"clf": ChromoformerClassifier, "reg": ChromoformerRegressor}
-    if task not in classes:
-        raise ValueError(f"unknown task {task!r}; expected 'clf' or 'reg'")
-    return classes[task](config, binsizes)

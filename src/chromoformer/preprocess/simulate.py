@@ -21,6 +21,7 @@ Generative model (documented; ``truth.tsv`` holds every latent value):
 5. Activity: promoter ``P`` = mean presence of H3K4me3, H3K27ac, H3K9ac in TSS +- 1 kb
    minus that of H3K27me3; enhancer ``E_j`` = mean presence of H3K27ac and H3K4me1 in
    fragment j.
+   (per-pCRE values in ``pcre_truth.tsv``).
 6. ``log2(RPKM + 1) = 1 + 3 P + 0.6 * sum_j score_j E_j (top 8 other ends with score > 1.5)
    + N(0, 0.4)``; ``oracle`` is that value without noise. Labels then follow the usual
    median rule, so a model can be compared with the oracle's AUROC, and one that ignores
@@ -122,7 +123,7 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHM
     tss = pd.read_csv(root / TSS, sep="\t", header=None, names=["chrom", "pos", "strand"])
     tss = tss[(tss.chrom == "chr11") & (tss.pos > offset + 25_000) & (tss.pos < offset + 4 * size - 25_000)]
     tss = tss.sort_values("pos").drop_duplicates("pos")
-    tss = tss[np.diff(tss.pos.to_numpy(), prepend=-10**9) >= 5000]
+    tss = tss[np.diff(tss.pos.to_numpy(), prepend=-(10**9)) >= 5000]
     genes = []
     for i, t in enumerate(tss.itertuples()):
         g = t.pos - offset
@@ -137,9 +138,11 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHM
         for j, ln in enumerate((length, length // 2) if k % 3 == 0 else (length,)):
             s, e = (g.tss, g.tss + ln) if g.strand == "+" else (g.tss - ln + 1, g.tss + 1)
             s = max(s, 0)
-            gtf.append(f"{g.chrom}\tsim\ttranscript\t{s + 1}\t{e}\t.\t{g.strand}\t.\tgene_id \"{g.gene_id}\"; "
-                       f"transcript_id \"{g.gene_id}.{j + 1}\"; gene_type \"protein_coding\"; "
-                       f"transcript_type \"protein_coding\"; gene_name \"{g.gene_id}\";\n")
+            gtf.append(
+                f'{g.chrom}\tsim\ttranscript\t{s + 1}\t{e}\t.\t{g.strand}\t.\tgene_id "{g.gene_id}"; '
+                f'transcript_id "{g.gene_id}.{j + 1}"; gene_type "protein_coding"; '
+                f'transcript_type "protein_coding"; gene_name "{g.gene_id}";\n'
+            )
     (out / "genes.gtf").write_text("".join(gtf))
 
     # fragments and pcHi-C
@@ -148,7 +151,7 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHM
     frag_starts = np.concatenate([[0], frag_ends])
     frag_ends = np.concatenate([frag_ends, [size]])
     act = {"P": [], "drive": []}
-    rows, truth = [], []
+    rows, truth, pcre_truth = [], [], []
     for g in genes.itertuples():
         b0 = g.gbin - 5
         window = marks[:, max(b0, 0) : g.gbin + 5]
@@ -165,21 +168,41 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHM
             gs = PSEUDO.index(g.chrom) * n_bins
             enh = marks[[0, 5], gs + s // BIN : gs + max(e // BIN, s // BIN + 1)].mean()
             rows.append((g.chrom, bs, be, g.chrom, s, e, round(score, 4)))
+            pcre_truth.append((g.gene_id, f"{g.chrom}:{s}-{e}", round(score, 4), float(enh)))
             hits.append((score, enh))
         top = sorted((h for h in hits if h[0] > 1.5), reverse=True)[:8]
         drive = float(sum(sc * en for sc, en in top))
         act["P"].append(p)
         act["drive"].append(drive)
         truth.append((g.gene_id, p, drive))
-    write_table(pd.DataFrame(rows, columns=["bait_chrom", "bait_start", "bait_end", "oe_chrom", "oe_start", "oe_end",
-                                            "score"]), out / "pchic.tsv", sep="\t")
+    write_table(
+        pd.DataFrame(rows, columns=["bait_chrom", "bait_start", "bait_end", "oe_chrom", "oe_start", "oe_end", "score"]),
+        out / "pchic.tsv",
+        sep="\t",
+    )
     P, drive = np.array(act["P"]), np.array(act["drive"])
     oracle = 1 + 3 * P + 0.6 * drive
     log2expr = oracle + rng.normal(0, 0.4, size=len(oracle))
     rpkm = np.round(np.maximum(np.exp2(log2expr) - 1, 0), 4)
     write_table(pd.DataFrame({"gene_id": genes.gene_id, "SIM": rpkm}), out / "expression.tsv", sep="\t")
-    write_table(pd.DataFrame({"gene_id": genes.gene_id, "promoter_activity": P, "pcre_drive": drive,
-                              "oracle": oracle, "log2_rpkm": log2expr}), out / "truth.tsv", sep="\t")
+    write_table(
+        pd.DataFrame(pcre_truth, columns=["gene_id", "pcre", "score", "enhancer_activity"]),
+        out / "pcre_truth.tsv",
+        sep="\t",
+    )
+    write_table(
+        pd.DataFrame(
+            {
+                "gene_id": genes.gene_id,
+                "promoter_activity": P,
+                "pcre_drive": drive,
+                "oracle": oracle,
+                "log2_rpkm": log2expr,
+            }
+        ),
+        out / "truth.tsv",
+        sep="\t",
+    )
 
     # reads
     bams = {}
@@ -195,5 +218,12 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHM
         bams[name] = out / f"{name}.bam"
         _write_bam(bams[name], chroms, reads, cfg.read_len)
     log.info("simulated %d genes, %d interactions, 7 BAMs in %s", len(genes), len(rows), out)
-    return {"gtf": out / "genes.gtf", "pchic": out / "pchic.tsv", "expression": out / "expression.tsv",
-            "sizes": out / "genome.sizes", "truth": out / "truth.tsv", **{f"bam_{k}": v for k, v in bams.items()}}
+    return {
+        "gtf": out / "genes.gtf",
+        "pchic": out / "pchic.tsv",
+        "expression": out / "expression.tsv",
+        "sizes": out / "genome.sizes",
+        "truth": out / "truth.tsv",
+        "pcre_truth": out / "pcre_truth.tsv",
+        **{f"bam_{k}": v for k, v in bams.items()},
+    }

@@ -1,0 +1,188 @@
+"""Interpretation: attention maps, in-silico perturbation, gradient x input and integrated gradients.
+
+All functions take a model and a collated batch (see :mod:`chromoformer.data.dataset`) and
+explain the model's *score*: logit_1 - logit_0 (log-odds of "expressed") for a classifier,
+the predicted log2(RPKM + 1) for a regressor. Perturbations edit the batch tensors exactly
+as the corresponding edit of the inputs would (dropping a pCRE equals removing it from the
+metadata; zeroing a mark equals zero signal, since ln(0 + 1) = 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from chromoformer.config import MARKS
+
+
+def model_score(model: nn.Module, batch: dict) -> Tensor:
+    """(B,) log-odds (classifier) or value (regressor)."""
+    out = model(**batch)
+    return out[:, 1] - out[:, 0] if out.shape[1] == 2 else out[:, 0]
+
+
+def _clone(batch: dict) -> dict:
+    return {k: ({b: t.clone() for b, t in v.items()} if isinstance(v, dict) else
+                v.clone() if isinstance(v, Tensor) else v) for k, v in batch.items()}
+
+
+def drop_pcre(batch: dict, j: int) -> dict:
+    """The batch with pCRE slot ``j`` of every gene removed (later pCREs move up)."""
+    out = _clone(batch)
+    keep = [i for i in range(batch["interaction_freq"].shape[1]) if i != j]
+    for key in ("pcre_feats", "pcre_bins"):
+        for b, t in out[key].items():
+            out[key][b] = torch.cat([t[:, keep], torch.zeros_like(t[:, :1])], dim=1)
+    f = out["interaction_freq"]
+    out["interaction_freq"] = torch.cat([f[:, keep], torch.zeros_like(f[:, :1])], dim=1)
+    out["n_pcres"] = torch.where(batch["n_pcres"] > j, batch["n_pcres"] - 1, batch["n_pcres"])
+    return out
+
+
+def zero_mark(batch: dict, mark: int, where: str = "promoter", pcre: int | None = None) -> dict:
+    """Zero one mark in the promoter, in one pCRE slot, or in all pCREs (``pcre=None``)."""
+    out = _clone(batch)
+    for b in out["promoter_feats"]:
+        if where == "promoter":
+            out["promoter_feats"][b][..., mark] = 0
+        elif pcre is None:
+            out["pcre_feats"][b][..., mark] = 0
+        else:
+            out["pcre_feats"][b][:, pcre, :, mark] = 0
+    return out
+
+
+def shift_score(batch: dict, j: int, delta: float) -> dict:
+    out = _clone(batch)
+    out["interaction_freq"][:, j] += delta
+    return out
+
+
+@torch.no_grad()
+def perturbation_table(model: nn.Module, batch: dict, score_delta: float = 1.0,
+                       marks: Sequence[str] = MARKS) -> pd.DataFrame:
+    """Score change of every single edit, per gene: drop each pCRE, zero each mark in the promoter
+    and in each pCRE, raise each pCRE's interaction score by ``score_delta``."""
+    model.eval()
+    base = model_score(model, batch)
+    n = batch["n_pcres"]
+    rows = []
+
+    def add(kind: str, target: str, new: Tensor, valid: Tensor | None = None) -> None:
+        for i, gid in enumerate(batch["gene_id"]):
+            if valid is None or bool(valid[i]):
+                rows.append({"gene_id": gid, "perturbation": kind, "target": target,
+                             "score": float(base[i]), "perturbed": float(new[i]), "delta": float(new[i] - base[i])})
+
+    for j in range(batch["interaction_freq"].shape[1]):
+        if not (n > j).any():
+            break
+        add("drop_pcre", f"pcre{j}", model_score(model, drop_pcre(batch, j)), n > j)
+        add("score_shift", f"pcre{j}", model_score(model, shift_score(batch, j, score_delta)), n > j)
+        for m, name in enumerate(marks):
+            add("zero_mark_pcre", f"pcre{j}:{name}", model_score(model, zero_mark(batch, m, "pcre", j)), n > j)
+    for m, name in enumerate(marks):
+        add("zero_mark_promoter", name, model_score(model, zero_mark(batch, m, "promoter")))
+    return pd.DataFrame(rows)
+
+
+def attributions(model: nn.Module, batch: dict, steps: int = 0) -> dict[str, dict[int, Tensor]]:
+    """Gradient x input (``steps=0``) or integrated gradients from a zero baseline (``steps>0``).
+
+    Returns ``{"promoter": {b: (B, nb, F)}, "pcre": {b: (B, i_max, nb, F)}}``; along each
+    resolution, attribution is zero wherever the input is zero.
+    """
+    model.eval()
+    keys = ("promoter_feats", "pcre_feats")
+    inputs = {k: {b: t.detach() for b, t in batch[k].items()} for k in keys}
+    total = {k: {b: torch.zeros_like(t) for b, t in inputs[k].items()} for k in keys}
+    alphas = [1.0] if steps == 0 else [(i + 0.5) / steps for i in range(steps)]
+    for a in alphas:
+        scaled = {k: {b: (t * a).requires_grad_(True) for b, t in inputs[k].items()} for k in keys}
+        model_score(model, {**batch, **scaled}).sum().backward()
+        for k in keys:
+            for b, t in scaled[k].items():
+                total[k][b] += t.grad / len(alphas)
+    return {name: {b: total[k][b] * inputs[k][b] for b in inputs[k]}
+            for name, k in (("promoter", "promoter_feats"), ("pcre", "pcre_feats"))}
+
+
+@torch.no_grad()
+def regulation_attention_table(model: nn.Module, batch: dict) -> pd.DataFrame:
+    """Attention of the promoter token to each real pCRE token, per bin size, layer and head."""
+    model.eval()
+    att: dict = {}
+    model(**batch, attentions=att)
+    rows = []
+    for b, per in att.items():
+        for layer, w in enumerate(per["regulation"]):  # (B, H, 1 + i_max, 1 + i_max)
+            for i, gid in enumerate(batch["gene_id"]):
+                for j in range(int(batch["n_pcres"][i])):
+                    for h in range(w.shape[1]):
+                        rows.append({"gene_id": gid, "binsize": b, "layer": layer, "head": h, "pcre": j,
+                                     "weight": float(w[i, h, 0, 1 + j])})
+    return pd.DataFrame(rows)
+
+
+def build_parser(p=None):
+    import argparse
+
+    p = p or argparse.ArgumentParser(prog="chromoformer interpret", description=__doc__)
+    p.add_argument("-m", "--meta", required=True)
+    p.add_argument("-d", "--npy-dir", required=True, help="npy directory or binned store")
+    p.add_argument("-k", "--checkpoint", required=True)
+    p.add_argument("-o", "--out", required=True, help="output directory")
+    p.add_argument("--genes", nargs="*", default=None, help="gene ids (default: the first 8)")
+    p.add_argument("--ig-steps", type=int, default=0, help="integrated-gradients steps (0: gradient x input)")
+    p.add_argument("--score-delta", type=float, default=1.0, help="interaction-score shift for perturbation")
+    return p
+
+
+def run(args) -> None:
+    """Write attention.tsv, perturbation.tsv, attributions.npz and per-gene PNGs into ``args.out``."""
+    import math
+    from pathlib import Path
+
+    import numpy as np
+
+    from chromoformer import plots
+    from chromoformer.checkpoint import load_model
+    from chromoformer.data import ChromoformerDataset, read_metadata
+    from chromoformer.data.store import open_source
+    from chromoformer.io import atomic_write, write_table
+
+    lm = load_model(args.checkpoint)
+    c = lm.config
+    genes = read_metadata(args.meta, c.i_max, c.w_max)
+    if args.genes:
+        by_id = {g.gene_id: g for g in genes}
+        missing = [x for x in args.genes if x not in by_id]
+        if missing:
+            raise SystemExit(f"{args.meta}: gene(s) not found: {', '.join(missing)}")
+        genes = [by_id[x] for x in args.genes]
+    else:
+        genes = genes[:8]
+    src = open_source(args.npy_dir, build=False, n_feats=c.n_feats, base=math.gcd(100, *lm.binsizes))
+    ds = ChromoformerDataset(genes, src, c, lm.binsizes, lm.task)
+    ds.validate()
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=len(genes))))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(perturbation_table(lm.model, batch, args.score_delta, MARKS[: c.n_feats]), out / "perturbation.tsv",
+                sep="\t", float_format="%.6g")
+    att = regulation_attention_table(lm.model, batch) if lm.arch.startswith("chromoformer") else None
+    if att is not None:
+        write_table(att, out / "attention.tsv", sep="\t", float_format="%.6g")
+    attr = attributions(lm.model, batch, args.ig_steps)
+    arrays = {f"{part}_{b}": a.detach().numpy() for part, d in attr.items() for b, a in d.items()}
+    atomic_write(out / "attributions.npz", lambda f: np.savez_compressed(f, gene_id=np.array(batch["gene_id"]),
+                                                                        **arrays))
+    fine = min(lm.binsizes)
+    for i, g in enumerate(genes):
+        plots.attribution_track(attr["promoter"][fine][i].detach().numpy(), g.gene_id, fine,
+                                out / f"attribution_{g.gene_id}.png", g.strand)
+        if att is not None and len(g.pcres):
+            plots.attention_heatmap(att, g.gene_id, out / f"attention_{g.gene_id}.png")

@@ -1,0 +1,69 @@
+"""Matplotlib figures (PNG): training curves, attention heatmaps, attribution tracks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from chromoformer.config import MARKS  # noqa: E402
+
+
+def training_curves(metrics_tsv: str | Path, out: str | Path) -> Path:
+    """Loss and the main validation metric per epoch from a run's metrics.tsv."""
+    m = pd.read_csv(metrics_tsv, sep="\t")
+    key = "auroc" if "val_auroc" in m else "r2"
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot(m.epoch, m.train_loss, "o-", label="train")
+    a.plot(m.epoch, m.val_loss, "o-", label="validation")
+    a.set(xlabel="epoch", ylabel="loss", title="loss")
+    a.legend()
+    b.plot(m.epoch, m[f"val_{key}"], "o-", color="C2", label="validation")
+    if f"train_{key}" in m:
+        b.plot(m.epoch, m[f"train_{key}"], "o-", color="C0", alpha=0.6, label="train")
+    b.set(xlabel="epoch", ylabel=key.upper(), title=key.upper())
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return Path(out)
+
+
+def attention_heatmap(table: pd.DataFrame, gene: str, out: str | Path) -> Path:
+    """Promoter -> pCRE attention of one gene: one panel per bin size, rows = layer x head."""
+    t = table[table.gene_id == gene]
+    sizes = sorted(t.binsize.unique(), reverse=True)
+    fig, axes = plt.subplots(1, len(sizes), figsize=(3.2 * len(sizes), 4), squeeze=False)
+    for ax, b in zip(axes[0], sizes, strict=True):
+        p = t[t.binsize == b].pivot_table(index=["layer", "head"], columns="pcre", values="weight")
+        im = ax.imshow(p.to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+        ax.set(title=f"{b} bp", xlabel="pCRE (by score)", ylabel="layer.head")
+        ax.set_xticks(range(p.shape[1]))
+        ax.set_yticks(range(0, p.shape[0], 8), [f"L{i}" for i in range(0, p.shape[0] // 8)])
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="attention weight")
+    fig.suptitle(f"{gene}: promoter token -> pCRE tokens (Regulation transformer)")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return Path(out)
+
+
+def attribution_track(attr: np.ndarray, gene: str, bin_size: int, out: str | Path, strand: str = "+") -> Path:
+    """(nb, F) promoter attribution per mark, x = distance to the TSS in transcription direction."""
+    nb = attr.shape[0]
+    x = (np.arange(nb) - nb // 2) * bin_size / 1000
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for m in range(attr.shape[1]):
+        ax.plot(x, attr[:, m], lw=1, label=MARKS[m] if m < len(MARKS) else f"mark{m}")
+    ax.axvline(0, color="k", lw=0.6, ls=":")
+    ax.set(xlabel="distance from TSS (kb, transcription direction)", ylabel="attribution (grad x input)",
+           title=f"{gene} ({strand}), {bin_size}-bp bins")
+    ax.legend(fontsize=7, ncol=4)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return Path(out)
