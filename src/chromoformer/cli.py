@@ -65,13 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train one cross-validation fold")
-    train.build_parser(t)
-    t.set_defaults(func=train.run)
+    modules = [  # (name, module with build_parser/run, help)
+        ("train", train, "train one cross-validation fold"),
+        ("predict", predict, "predict genes with one checkpoint or a fold ensemble"),
+        ("evaluate", evaluate, "pool the folds' held-out predictions: metrics and ROC/scatter plots"),
+        ("compare", compare, "train Chromoformer, its ablations and the baselines on the same folds"),
+        ("interpret", interpret, "attention, in-silico perturbation and attributions for chosen genes"),
+        ("report", report, "HTML page of a run: training curves, ROC/PR or scatter, tables"),
+        ("demo", demo, "simulate, preprocess, train, evaluate and predict on CPU"),
+        ("workflow", workflow, "run the snakemake workflow on a sample sheet"),
+    ]
+    for name, module, text in modules:
+        sp = sub.add_parser(name, help=text)
+        module.build_parser(sp)
+        sp.set_defaults(func=module.run)
 
-    q = sub.add_parser("predict", help="predict genes with one checkpoint or a fold ensemble")
-    predict.build_parser(q)
-    q.set_defaults(func=predict.run)
+    from chromoformer.preprocess.cli import add_parsers
+
+    add_parsers(sub)
 
     b = sub.add_parser("build-store", help="convert an npy directory into a binned store")
     b.add_argument("-d", "--npy-dir", required=True)
@@ -80,39 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--n-feats", type=int, default=7)
     b.set_defaults(func=_build_store)
 
-    d = sub.add_parser("demo", help="simulate a small dataset, train, evaluate and predict (CPU, ~1 min)")
-    demo.build_parser(d)
-    d.set_defaults(func=demo.run)
-
-    from chromoformer.preprocess.cli import add_parsers
-
-    add_parsers(sub)
 
     sm = sub.add_parser("simulate", help="write a read-level synthetic dataset (BAMs, GTF, pcHi-C, expression)")
     sm.add_argument("-o", "--out", required=True)
     sm.add_argument("--span-mb", type=float, default=60.0, help="Mb of real chr11 mark layout to use")
     sm.add_argument("--seed", type=int, default=0)
     sm.set_defaults(func=_simulate)
-
-    e = sub.add_parser("evaluate", help="pool the folds' held-out predictions: metrics and ROC/scatter plots")
-    evaluate.build_parser(e)
-    e.set_defaults(func=evaluate.run)
-
-    c = sub.add_parser("compare", help="train Chromoformer, its ablations and the baselines on the same folds")
-    compare.build_parser(c)
-    c.set_defaults(func=compare.run)
-
-    ip = sub.add_parser("interpret", help="attention, in-silico perturbation and attributions for chosen genes")
-    interpret.build_parser(ip)
-    ip.set_defaults(func=interpret.run)
-
-    rp = sub.add_parser("report", help="HTML page of a run: training curves, ROC/PR or scatter, tables")
-    report.build_parser(rp)
-    rp.set_defaults(func=report.run)
-
-    w = sub.add_parser("workflow", help="run the snakemake workflow on a sample sheet")
-    workflow.build_parser(w)
-    w.set_defaults(func=workflow.run)
 
     i = sub.add_parser("inspect", help="describe a checkpoint (ours or the original format)")
     i.add_argument("checkpoint")
