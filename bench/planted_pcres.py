@@ -19,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 
 from chromoformer.checkpoint import load_model
 from chromoformer.data import BinnedStore, ChromoformerDataset, read_metadata
-from chromoformer.interpret import perturbation_table
+from chromoformer.interpret import drop_pcre, model_score
 from chromoformer.train import held_out_split
 
 
@@ -40,9 +40,13 @@ def main() -> None:
         held = [g for g in genes if g.split == held_out_split(fold) and g.pcres]
         ds = ChromoformerDataset(held, store, lm.config, lm.binsizes, lm.task)
         for batch in torch.utils.data.DataLoader(ds, batch_size=64):
-            t = perturbation_table(lm.model, batch)
-            t = t[t.perturbation == "drop_pcre"]
-            rows.append(t)
+            with torch.no_grad():
+                base = model_score(lm.model, batch)
+                for j in range(int(batch["n_pcres"].max())):
+                    delta = model_score(lm.model, drop_pcre(batch, j)) - base
+                    has = batch["n_pcres"] > j
+                    rows.append(pd.DataFrame({"gene_id": [g for g, h in zip(batch["gene_id"], has, strict=True) if h],
+                                              "target": f"pcre{j}", "delta": delta[has].numpy()}))
     t = pd.concat(rows)
     names = {(g.gene_id, f"pcre{j}"): r.name for g in genes for j, r in enumerate(g.pcres)}
     t["pcre"] = [names[(g, x)] for g, x in zip(t.gene_id, t.target, strict=True)]

@@ -116,3 +116,26 @@ def test_signals_store_from_simulated_bams_feeds_the_dataset(tmp_path):
     assert item["promoter_feats"][100].shape == (400, 7) and item["promoter_feats"][100].sum() > 0
     assert store.manifest["marks"] == marks and store.manifest["normalisation"] == "raw read depth"
     assert np.isfinite(item["pcre_feats"][2000].numpy()).all()
+
+
+def test_hic_cool_observed_over_expected(tmp_path):
+    cooler = pytest.importorskip("cooler")
+    res, n = 10_000, 20
+    bins = pd.DataFrame({"chrom": "chr1", "start": np.arange(n) * res, "end": (np.arange(n) + 1) * res})
+    pix = {}
+    for i in range(n):
+        for j in range(i, n):
+            pix[(i, j)] = 100 // (1 + j - i)  # distance decay
+    pix[(5, 9)] = 100  # one strong loop from the TSS bin 5 to bin 9 (expected at d=4 is ~20)
+    pixels = pd.DataFrame([(i, j, c) for (i, j), c in pix.items() if c > 0], columns=["bin1_id", "bin2_id", "count"])
+    path = str(tmp_path / "m.cool")
+    cooler.create_cooler(path, bins, pixels)
+    from chromoformer.preprocess.interactions import interactions_from_cool
+
+    genes = pd.DataFrame({"gene_id": ["G"], "chrom": ["chr1"], "tss_all": ["55000"]})
+    inter = interactions_from_cool(path, genes, balance=False)
+    assert set(inter.bait_start) == {50000}
+    best = gene_neighbors(genes.assign(), inter, min_score=1.5, i_max=1)
+    assert best.neighbors[0] == "chr1:90000-100000"
+    loop = inter[inter.oe_start == 90000].score.iloc[0]
+    assert loop > 3  # 100 vs a mean of ~24 at distance 4

@@ -39,10 +39,10 @@ def attention_heatmap(table: pd.DataFrame, gene: str, out: str | Path) -> Path:
     t = table[table.gene_id == gene]
     sizes = sorted(t.binsize.unique(), reverse=True)
     fig, axes = plt.subplots(1, len(sizes), figsize=(3.2 * len(sizes), 4), squeeze=False)
-    for ax, b in zip(axes[0], sizes, strict=True):
+    for k, (ax, b) in enumerate(zip(axes[0], sizes, strict=True)):
         p = t[t.binsize == b].pivot_table(index=["layer", "head"], columns="pcre", values="weight")
         im = ax.imshow(p.to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1)
-        ax.set(title=f"{b} bp", xlabel="pCRE (by score)", ylabel="layer.head")
+        ax.set(title=f"{b} bp", xlabel="pCRE (by score)", ylabel="layer (8 heads each)" if k == 0 else "")
         ax.set_xticks(range(p.shape[1]))
         ax.set_yticks(range(0, p.shape[0], 8), [f"L{i}" for i in range(0, p.shape[0] // 8)])
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="attention weight")
