@@ -31,7 +31,8 @@ def main() -> None:
     p.add_argument("--runs", required=True, help="directory with fold1..fold4/last.pt")
     a = p.parse_args()
     truth = pd.read_csv(f"{a.sim}/pcre_truth.tsv", sep="\t")
-    truth = truth.groupby(["gene_id", "pcre"], as_index=False).enhancer_activity.max()
+    truth = truth.groupby(["gene_id", "pcre"], as_index=False).agg(enhancer_activity=("enhancer_activity", "max"),
+                                                                   score=("score", "max"))
     genes = read_metadata(a.meta)
     store = BinnedStore(a.store)
     rows = []
@@ -55,6 +56,9 @@ def main() -> None:
     print(f"\n{len(t)} held-out pCREs ({active.sum()} with planted enhancer marks, {(~active).sum()} without)\n")
     print(f"AUROC(-delta: active vs inactive)  {roc_auc_score(active, -t.delta):.3f}")
     print(f"mean delta when dropped: active {t.delta[active].mean():+.3f}, inactive {t.delta[~active].mean():+.3f}")
+    strong = t.enhancer_activity >= 0.25
+    print(f"AUROC(-delta: strong (>= 25% of bins marked, n={strong.sum()}) vs unmarked) "
+          f"{roc_auc_score(strong[strong | ~active], -t.delta[strong | ~active]):.3f}")
     print(f"Spearman(-delta, enhancer_activity x score) "
           f"{pd.Series(-t.delta).corr(t.enhancer_activity * t.score, method='spearman'):.3f}")
 

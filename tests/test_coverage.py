@@ -151,3 +151,22 @@ def test_equals_bedtools_genomecov_on_real_bam(tmp_path):
         np.testing.assert_array_equal(got, want)
         checked += int(want.sum() > 0)
     assert checked == len(chroms) >= 2
+
+
+def test_export_npy_round_trip(bam, tmp_path):
+    """signals --base 1 then export-npy gives the original per-region float16 (F, L) depth files."""
+    from chromoformer.cli import main
+
+    meta = tmp_path / "meta.csv"
+    meta.write_text("gene_id,label,chrom,start,end,strand,split,neighbors,scores\n"
+                    "G1,1,chr1,2100,2101,+,1,chr1:100-400,2.0\n")
+    sig = [f"--signal=m{i}={bam}" for i in range(7)]
+    main(["preprocess", "signals", "--meta", str(meta), *sig, "--out", str(tmp_path / "store"), "--base", "1",
+          "--w-prom", "4000"])
+    main(["preprocess", "export-npy", "--meta", str(meta), "--store", str(tmp_path / "store"),
+          "--out", str(tmp_path / "npy"), "--w-prom", "4000"])
+    x = np.load(tmp_path / "npy" / "chr1:100-400.npy")
+    assert x.dtype == np.float16 and x.shape == (7, 300)
+    want = expected([(100, 150), (120, 170), (140, 190), (160, 210), (180, 230)], 100, 400)
+    np.testing.assert_array_equal(x[3], want)
+    assert (tmp_path / "npy" / "chr1:100-4100.npy").is_file()
