@@ -9,6 +9,7 @@ metadata; zeroing a mark equals zero signal, since ln(0 + 1) = 0).
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 
 import pandas as pd
@@ -127,9 +128,7 @@ def regulation_attention_table(model: nn.Module, batch: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_parser(p=None):
-    import argparse
-
+def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = p or argparse.ArgumentParser(prog="chromoformer interpret", description=__doc__)
     p.add_argument("-m", "--meta", required=True)
     p.add_argument("-d", "--npy-dir", required=True, help="npy directory or binned store")
@@ -141,7 +140,7 @@ def build_parser(p=None):
     return p
 
 
-def run(args) -> None:
+def run(args: argparse.Namespace) -> None:
     """Write attention.tsv, perturbation.tsv, attributions.npz and per-gene PNGs into ``args.out``."""
     import math
     from pathlib import Path
