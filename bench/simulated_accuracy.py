@@ -2,10 +2,11 @@
 
 Simulates (``chromoformer.preprocess.simulate``), preprocesses (genes, labels, pcHi-C
 neighbours, BAM -> binned store), then trains all 4 folds twice with the same seed:
-with the pCREs, and with every gene's ``neighbors`` removed (the model then sees the
-promoter alone). Scores are the last epoch's held-out predictions (no selection on the
-held-out fold). The oracle is the generative model's noiseless log expression; the
-"promoter-only oracle" uses its promoter term alone. Usage::
+with the pCREs, and with the pCREs hidden (``--model chromoformer-nopcre``, identical to
+removing every gene's ``neighbors``: the model then sees the promoter alone). Scores are
+the last epoch's held-out predictions (no selection on the held-out fold). The oracle is
+the generative model's noiseless log expression; the "promoter-only oracle" uses its
+promoter term alone. Usage::
 
     python bench/simulated_accuracy.py [--span-mb 60] [--epochs 10] [--lr 3e-5]
 """
@@ -21,8 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from chromoformer import train
-from chromoformer.checkpoint import read_checkpoint
+from chromoformer.compare import out_of_fold
 from chromoformer.io import write_table
 from chromoformer.preprocess.genes import prepare_genes
 from chromoformer.preprocess.interactions import gene_neighbors, read_interactions
@@ -31,21 +31,6 @@ from chromoformer.preprocess.signals import build_signal_store, gene_regions
 from chromoformer.preprocess.simulate import SimConfig, simulate
 
 MARKS = ["H3K4me1", "H3K4me3", "H3K9me3", "H3K27me3", "H3K36me3", "H3K27ac", "H3K9ac"]
-
-
-def run_folds(meta: Path, store: Path, out: Path, epochs: int, config: str | None) -> pd.DataFrame:
-    frames = []
-    for fold in (1, 2, 3, 4):
-        args = train.build_parser().parse_args(["-m", str(meta), "-d", str(store), "--fold", str(fold), "-o",
-                                                str(out / f"fold{fold}"), "--epochs", str(epochs),
-                                                "--num-workers", "0", *(["-c", config] if config else [])])
-        train.run(args)
-        ck = read_checkpoint(out / f"fold{fold}" / "last.pt")
-        val = pd.read_csv(meta)
-        val = val[val.split == train.held_out_split(fold)]
-        frames.append(pd.DataFrame({"gene_id": val.gene_id.to_numpy(), "fold": fold, "label": ck["val_label"],
-                                    "score": ck["val_score"]}))
-    return pd.concat(frames)
 
 
 def main() -> None:
@@ -61,7 +46,6 @@ def main() -> None:
     genes = add_labels(prepare_genes(sim["gtf"], chrom_sizes=sim["sizes"]), sim["expression"], "SIM")
     meta = assemble_metadata(gene_neighbors(genes, read_interactions(sim["pchic"])), "SIM")
     write_table(meta, wd / "meta.csv")
-    write_table(meta.assign(neighbors="", scores=""), wd / "meta_nopcre.csv")
     store = wd / "store"
     from chromoformer.data import read_metadata
 
@@ -77,14 +61,13 @@ def main() -> None:
         config = str(wd / "config.yaml")
         Path(config).write_text(yaml.safe_dump({**load_config().to_dict(), "lr": a.lr}))
     rows = []
-    for name, m in (("Chromoformer", wd / "meta.csv"), ("Chromoformer, no pCREs", wd / "meta_nopcre.csv")):
-        oof = run_folds(m, store, wd / "runs" / name.replace(" ", "_").replace(",", ""), a.epochs, config)
+    extra = ["--epochs", str(a.epochs), "--num-workers", "0", *(["-c", config] if config else [])]
+    for name, arch in (("Chromoformer", "chromoformer"), ("Chromoformer, no pCREs", "chromoformer-nopcre")):
+        oof = out_of_fold(wd / "meta.csv", store, wd / "runs", arch, (1, 2, 3, 4), extra, regression=False)
         per_fold = [roc_auc_score(g.label, g.score) for _, g in oof.groupby("fold")]
         rows.append((name, float(np.mean(per_fold)), roc_auc_score(oof.label, oof.score)))
-        oof_genes = oof.gene_id
-    lab = meta.set_index("gene_id").loc[oof_genes, "label"].to_numpy()
-    t = truth.loc[oof_genes]
-    folds = meta.set_index("gene_id").loc[oof_genes, "split"].to_numpy()
+    lab, folds = oof.label.to_numpy(), oof.fold.to_numpy()  # same genes and folds for every model
+    t = truth.loc[oof.gene_id]
 
     def fold_mean(score: np.ndarray) -> float:
         return float(np.mean([roc_auc_score(lab[folds == f], score[folds == f]) for f in (1, 2, 3, 4)]))

@@ -19,6 +19,7 @@ import pandas as pd
 
 from chromoformer import train
 from chromoformer.checkpoint import read_checkpoint
+from chromoformer.data import read_metadata
 from chromoformer.io import write_table
 from chromoformer.metrics import classification_metrics, regression_metrics
 
@@ -35,7 +36,8 @@ def model_args(name: str) -> list[str]:
 
 def out_of_fold(meta: str | Path, npy: str | Path, out: Path, name: str, folds: Sequence[int], extra: list[str],
                 regression: bool) -> pd.DataFrame:
-    """Train ``name`` on every fold (resuming finished ones) and return its held-out predictions."""
+    """Train ``name`` on every fold (resuming finished ones); its held-out gene_id, fold, label, score."""
+    genes = read_metadata(meta)
     frames = []
     for fold in folds:
         run = out / name / f"fold{fold}"
@@ -43,7 +45,8 @@ def out_of_fold(meta: str | Path, npy: str | Path, out: Path, name: str, folds: 
                 *model_args(name), *extra, *(["--regression"] if regression else [])]
         train.run(train.build_parser().parse_args(argv))
         ck = read_checkpoint(run / "last.pt")
-        frames.append(pd.DataFrame({"fold": fold, "label": ck["val_label"], "score": ck["val_score"]}))
+        held = [g.gene_id for g in train.split_genes(genes, fold)[1]]  # the validation order of the run
+        frames.append(pd.DataFrame({"gene_id": held, "fold": fold, "label": ck["val_label"], "score": ck["val_score"]}))
     return pd.concat(frames, ignore_index=True)
 
 

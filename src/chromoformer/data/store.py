@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from chromoformer.config import MARKS
 from chromoformer.data.metadata import Region, parse_region
 from chromoformer.data.sources import DataError, NpyDirSource
+from chromoformer.io import current_umask
 
 log = logging.getLogger(__name__)
 FORMAT = "chromoformer-binned-store"
@@ -70,10 +71,8 @@ class BinnedStore:
             raise DataError(f"{self.path}: region {region.name} of gene {gene} is not in the store{hint}")
 
     def region_sums(self, region: Region, crop: tuple[int, int] | None, gene: str) -> np.ndarray:
-        try:
-            off, length = self.index[region.name]
-        except KeyError:
-            raise DataError(f"{self.path}: region {region.name} of gene {gene} is not in the store") from None
+        self.check(region, gene)
+        off, length = self.index[region.name]
         n = math.ceil(length / self.base)
         lo, hi = 0, n
         if crop is not None:
@@ -120,9 +119,7 @@ class StoreWriter:
                     "marks": list(MARKS[: self.n_feats]) if self.n_feats <= len(MARKS) else None,
                     "normalisation": "raw read depth", "n_regions": len(self.regions), **(info or {})}
         (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(self.tmp, 0o777 & ~mask)
+        os.chmod(self.tmp, 0o777 & ~current_umask())
         _replace_dir(self.tmp, self.out)
         return BinnedStore(self.out)
 

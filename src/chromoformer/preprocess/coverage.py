@@ -108,8 +108,9 @@ class BamReads:
             rev.append(r.is_reverse)
         return Spans.build(np.array(st, np.int64), np.array(en, np.int64), np.array(rev, bool), self.opts)
 
-    def total_reads(self) -> int:
-        return sum(len(self.spans(c).starts) for c in self.bam.references)
+    def total_reads(self, exclude: frozenset[str] = frozenset()) -> int:
+        """Reads passing the filters on every chromosome not in ``exclude``."""
+        return sum(len(self.spans(c).starts) for c in self.bam.references if c not in exclude)
 
 
 class BedReads:
@@ -141,8 +142,9 @@ class BedReads:
         a, b, r = self.per.get(chrom, ([], [], []))
         return Spans.build(np.array(a, np.int64), np.array(b, np.int64), np.array(r, bool), self.opts)
 
-    def total_reads(self) -> int:
-        return sum(len(v[0]) for v in self.per.values())
+    def total_reads(self, exclude: frozenset[str] = frozenset()) -> int:
+        """Reads on every chromosome not in ``exclude``."""
+        return sum(len(v[0]) for c, v in self.per.items() if c not in exclude)
 
 
 class BigWigSignal:

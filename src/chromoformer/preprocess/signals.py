@@ -67,14 +67,14 @@ def build_signal_store(
             sig = open_signal(path, opts)
             check_chromosomes(sig, set(by_chrom))
             files.append(str(Path(path).resolve()))
-            total = sig.total_reads() if normalisation == "rpm" and not isinstance(sig, BigWigSignal) else None
-            scale = 1e6 / total if total else 1.0
+            rpm = normalisation == "rpm" and not isinstance(sig, BigWigSignal)
             if normalisation == "rpm" and isinstance(sig, BigWigSignal):
                 log.warning("%s: bigWig values are used as they are; RPM scaling does not apply", path)
-            totals.append(total)
+            counted = 0  # reads of the chromosomes loaded below; the others are counted after
             label = marks[col] if marks else Path(path).name
             for chrom, rs in tqdm(sorted(by_chrom.items()), desc=f"signal {label}", unit="chrom", leave=False):
                 spans = None if isinstance(sig, BigWigSignal) or chrom not in sig.chroms else sig.spans(chrom)
+                counted += len(spans.starts) if spans is not None else 0
                 for r in rs:
                     if isinstance(sig, BigWigSignal):
                         depth = sig.depth(chrom, r.start, r.end) if chrom in sig.chroms else None
@@ -82,8 +82,11 @@ def build_signal_store(
                         depth = spans.depth(r.start, r.end) if spans is not None else None
                     if depth is None:
                         continue  # chromosome absent from this file: stays 0 (warned above)
-                    s = base_sums(depth[None].astype(np.float64), base)[:, 0]
-                    w.put(r, (s * scale).astype(np.float32), col)
+                    w.put(r, base_sums(depth[None].astype(np.float64), base)[:, 0].astype(np.float32), col)
+            total = counted + sig.total_reads(exclude=frozenset(by_chrom)) if rpm else None
+            if total:  # raw sums are integers, exact in float32: scaling afterwards changes no value
+                w.sums[:, col] = (w.sums[:, col].astype(np.float64) * (1e6 / total)).astype(np.float32)
+            totals.append(total)
         return w.commit({
             "source": "chromoformer preprocess signals", "marks": list(marks) if marks else None,
             "files": files, "normalisation": "raw read depth" if normalisation == "raw" else "reads per million",
