@@ -104,7 +104,11 @@ class PairwiseInteractionTransformer(nn.Module):
         -------
         (N, Tp, d_emb) promoter stream after cross-attention, one per pCRE
         """
-        h = self.lin_proj_p(promoter)[owner]  # projected once per gene, then shared by its pCREs
+        # Projected once per gene, then shared by its pCREs. index_select, not ``[owner]``: the
+        # backward of advanced indexing is index_put_(accumulate=True), which on CPU adds with
+        # parallel atomics once the batch is large, so gradients depended on thread timing.
+        # index_select's backward (index_add_) accumulates in index order: bit-reproducible.
+        h = self.lin_proj_p(promoter).index_select(0, owner)
         for layer in self.transformer.layers:
             # the pCRE stream lin_proj_pcre(pcre) + pos_enc is never updated, so every layer
             # attends to it in the n_feats-dim input space (PairwiseMultiHeadAttention.forward_factored)
