@@ -78,12 +78,13 @@ def test_two_epochs_on_demo_writes_metrics_and_checkpoints(two_epochs):
     assert not list(two_epochs.glob(".*tmp"))  # no temp files left behind
 
 
-def test_resume_continues_and_equals_uninterrupted(demo, demo_meta4, two_epochs, tmp_path):
+def test_resume_continues_and_equals_uninterrupted(demo, demo_meta4, two_epochs, tmp_path, capsys):
     out = tmp_path / "resumed"
     _train(demo_meta4, demo / "demo_data", out, "--epochs", 1)
     assert read_checkpoint(out / "last.pt")["epoch"] == 1
-    with pytest.raises(SystemExit, match="exists"):  # never silently overwrite a run
+    with pytest.raises(SystemExit) as e:  # never silently overwrite a run
         _train(demo_meta4, demo / "demo_data", out, "--epochs", 2)
+    assert e.value.code == 2 and "last.pt exists: pass --resume" in capsys.readouterr().err
     _train(demo_meta4, demo / "demo_data", out, "--epochs", 2, "--resume")
     a, b = read_checkpoint(two_epochs / "last.pt"), read_checkpoint(out / "last.pt")
     assert b["epoch"] == 2
@@ -122,7 +123,12 @@ def test_original_checkpoint_path_style_output(synthetic, tmp_path):
     _train(meta, npy, tmp_path / "ckpts" / "model-fold0.pt", "--epochs", 1)
     assert (tmp_path / "ckpts" / "model-fold0.pt").is_file()
     assert (tmp_path / "ckpts" / "model-fold0.best.pt").is_file()
-    assert (tmp_path / "ckpts" / "metrics.tsv").is_file()
+    assert (tmp_path / "ckpts" / "model-fold0.metrics.tsv").is_file()
+    # a second fold in the same folder (the published layout) writes its own files
+    _train(meta, npy, tmp_path / "ckpts" / "model-fold1.pt", "--epochs", 1)
+    names = sorted(p.name for p in (tmp_path / "ckpts").iterdir() if not p.name.startswith("."))
+    assert names == sorted(f"model-fold{f}{s}" for f in (0, 1) for s in (
+        ".pt", ".best.pt", ".metrics.tsv", ".val_predictions.csv", ".train.log", ".config.yaml"))
 
 
 def test_python_dash_m_entry_point(synthetic, tmp_path):

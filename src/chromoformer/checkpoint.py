@@ -20,12 +20,9 @@ import numpy as np
 import torch
 
 from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig, ConfigError
-from chromoformer.io import atomic_write
-from chromoformer.model import build_model
-
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be loaded."""
+from chromoformer.errors import CheckpointError
+from chromoformer.io import atomic_write, require_file
+from chromoformer.model import ARCHS, build_model
 
 
 def _numpy_safe_globals() -> list:
@@ -46,24 +43,33 @@ def _numpy_safe_globals() -> list:
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """``torch.load`` with ``weights_only=True`` plus the numpy allow-list; errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+    path = require_file(path, "checkpoint", CheckpointError)
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file, not a checkpoint")
     try:
         with torch.serialization.safe_globals(_numpy_safe_globals()):
             obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         m = re.search(r"GLOBAL (\S+)", str(e))
-        what = f"pickled global {m.group(1)}" if m else "a pickled object"
+        if m is None:
+            raise CheckpointError(f"{path}: not a torch checkpoint (unrecognised or corrupt content)") from None
         raise CheckpointError(
-            f"{path}: refused to load: it contains {what}, not only tensors, numbers and numpy arrays"
+            f"{path}: refused to load: it contains pickled global {m.group(1)}, not only tensors, numbers and "
+            "numpy arrays"
         ) from None
-    except (RuntimeError, EOFError, OSError) as e:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({str(e).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, UnicodeDecodeError) as e:
+        first = (str(e).splitlines() or ["truncated"])[0] or "truncated"
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({first})") from None
     if isinstance(obj, dict) and "net" not in obj and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         obj = {"net": obj}  # a bare state_dict
     if not isinstance(obj, dict) or not isinstance(obj.get("net"), dict):
         raise CheckpointError(f"{path}: expected a dict with a 'net' state_dict")
+    for k, v in obj["net"].items():
+        if not isinstance(v, torch.Tensor):
+            raise CheckpointError(f"{path}: net[{k!r}] is a {type(v).__name__}, not a tensor")
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise CheckpointError(f"{path}: weight {k} contains NaN or infinite values (diverged or corrupt "
+                                  "training); use an earlier checkpoint")
     return obj
 
 
@@ -128,6 +134,13 @@ class LoadedModel:
     arch: str = "chromoformer"
 
 
+def _stored(ck: dict, key: str, ok, what: str, path: Path):
+    v = ck.get(key)
+    if v is not None and not ok(v):
+        raise CheckpointError(f"{path}: stored {key} {v!r} is not {what}")
+    return v
+
+
 def load_model(
     path: str | Path, config: ChromoformerConfig | None = None, map_location: str | torch.device = "cpu"
 ) -> LoadedModel:
@@ -135,8 +148,12 @@ def load_model(
     path = Path(path)
     ck = read_checkpoint(path, map_location)
     sd = canonical_state_dict(ck["net"])
-    task = ck.get("task") or infer_task(sd)  # our checkpoints say; original ones have the 2-logit head
-    binsizes = tuple(ck.get("binsizes") or infer_binsizes(sd))
+    # our checkpoints say; original ones are told apart by the head (2 logits or 1 value)
+    task = _stored(ck, "task", lambda v: v in ("clf", "reg"), "'clf' or 'reg'", path) or infer_task(sd)
+    binsizes = _stored(ck, "binsizes", lambda v: isinstance(v, (list, tuple)) and v and all(
+        isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in v), "a list of positive bin sizes", path)
+    binsizes = tuple(binsizes or infer_binsizes(sd))
+    arch = _stored(ck, "arch", lambda v: v in ARCHS, f"one of {', '.join(ARCHS)}", path) or "chromoformer"
     if config is None:
         try:
             config = (
@@ -146,8 +163,10 @@ def load_model(
             )
         except ConfigError as e:
             raise CheckpointError(str(e)) from None
-    arch = ck.get("arch", "chromoformer")
-    model = build_model(task, config, binsizes, arch)
+    try:
+        model = build_model(task, config, binsizes, arch)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from None
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
@@ -160,6 +179,23 @@ def load_model(
     return LoadedModel(model, task, config, binsizes, ck, path, arch)
 
 
+def checkpoint_nbytes(payload: dict[str, Any]) -> int:
+    """About the size ``payload`` takes on disk (its tensors, plus 1 MB for the rest)."""
+    total = 0
+    stack: list[Any] = [payload]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, torch.Tensor):
+            total += v.numel() * v.element_size()
+        elif isinstance(v, np.ndarray):
+            total += v.nbytes
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+    return total + 2**20
+
+
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> None:
-    """``torch.save`` atomically (temp file, fsync, rename)."""
-    atomic_write(path, lambda f: torch.save(payload, f))
+    """``torch.save`` atomically (temp file, fsync, rename); checks the free space first."""
+    atomic_write(path, lambda f: torch.save(payload, f), size_hint=checkpoint_nbytes(payload))

@@ -12,17 +12,7 @@ import logging
 import sys
 
 from chromoformer import __version__
-from chromoformer.checkpoint import CheckpointError
-from chromoformer.config import ConfigError
-from chromoformer.data import DataError, MetadataError
-from chromoformer.preprocess.coverage import SignalError
-from chromoformer.preprocess.genes import AnnotationError
-from chromoformer.preprocess.interactions import InteractionError
-from chromoformer.preprocess.labels import ExpressionError
-from chromoformer.preprocess.simulate import SimulationError
-
-USER_ERRORS = (CheckpointError, ConfigError, DataError, MetadataError, SignalError, AnnotationError,
-               InteractionError, ExpressionError, SimulationError)
+from chromoformer.errors import ChromoformerError, is_no_space, one_line
 
 
 def _build_store(args: argparse.Namespace) -> None:
@@ -104,16 +94,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _fail(msg: str, code: int = 2) -> None:
+    print(f"chromoformer: error: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
+    """Run a subcommand; user errors print one line and exit 2 (an interrupt exits 130)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
         args.func(args)
-    except USER_ERRORS as e:
-        print(f"chromoformer: error: {e}", file=sys.stderr)
-        sys.exit(2)
+    except ChromoformerError as e:
+        _fail(one_line(e))
+    except OSError as e:
+        if not is_no_space(e):
+            raise
+        where = e.filename or "output"
+        _fail(f"{where}: no space left on the device ({e.strerror}); free some space and run the command again")
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
 
 
 if __name__ == "__main__":

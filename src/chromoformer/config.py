@@ -11,12 +11,15 @@ meaning of three of them is not what the names suggest (SPEC §1.8):
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from chromoformer.errors import ConfigError
 
 DEFAULT_BINSIZES: tuple[int, ...] = (2000, 500, 100)
 MARKS: tuple[str, ...] = (
@@ -30,10 +33,6 @@ MARKS: tuple[str, ...] = (
 )
 
 
-class ConfigError(ValueError):
-    """A configuration file is malformed."""
-
-
 @dataclass(frozen=True)
 class TransformerConfig:
     """Sizes of one transformer stack."""
@@ -42,6 +41,11 @@ class TransformerConfig:
     n_heads: int
     d_model: int
     d_ff: int
+
+    def __post_init__(self) -> None:
+        for k in ("n_layers", "n_heads", "d_model", "d_ff"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"{k} must be >= 1, got {getattr(self, k)}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,17 @@ class ChromoformerConfig:
         return self.embed.d_model
 
     def __post_init__(self) -> None:
+        for k in ("i_max", "w_prom", "w_max", "num_epoch", "bsz", "n_feats", "d_head"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"{k} must be >= 1, got {getattr(self, k)}")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {self.seed}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be a positive number, got {self.lr}")
+        if not (math.isfinite(self.gamma) and 0 < self.gamma <= 1):
+            raise ConfigError(f"gamma (learning-rate decay per epoch) must be in (0, 1], got {self.gamma}")
+        if self.w_prom % 2:
+            raise ConfigError(f"w_prom must be even (TSS +- w_prom/2), got {self.w_prom}")
         if self.pairwise_interaction.d_model != self.embed.d_model:
             raise ConfigError(
                 "pairwise_interaction.d_model must equal embed.d_model "
@@ -90,18 +105,21 @@ class ChromoformerConfig:
         if not isinstance(d, dict):
             raise ConfigError(f"{source}: expected a mapping at top level, got {type(d).__name__}")
         kwargs = _check_keys(cls, d, source, prefix="")
-        for name in ("embed", "pairwise_interaction", "regulation"):
-            sub = d[name]
-            if not isinstance(sub, dict):
-                raise ConfigError(f"{source}: '{name}' must be a mapping")
-            kwargs[name] = TransformerConfig(**_check_keys(TransformerConfig, sub, source, f"{name}."))
+        for name in _NESTED:
+            if not isinstance(d[name], dict):
+                raise ConfigError(f"{source}: '{name}' must be a mapping, got {d[name]!r}")
+            sub = _check_keys(TransformerConfig, d[name], source, f"{name}.")
+            try:
+                kwargs[name] = TransformerConfig(**sub)
+            except ConfigError as e:
+                raise ConfigError(f"{source}: {name}.{e}") from None
         try:
             return cls(**kwargs)
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}") from None
 
 
-_NESTED = {"embed", "pairwise_interaction", "regulation"}
+_NESTED = ("embed", "pairwise_interaction", "regulation")
 
 
 def _check_keys(cls: type, d: dict[str, Any], source: str, prefix: str) -> dict[str, Any]:
@@ -123,6 +141,12 @@ def _check_keys(cls: type, d: dict[str, Any], source: str, prefix: str) -> dict[
         if want == "int" and not (isinstance(v, int) and not isinstance(v, bool)):
             raise ConfigError(f"{source}: {prefix}{k} must be an integer, got {v!r}")
         if want == "float":
+            # YAML 1.1 reads '3e-5' (no dot) as a string; the original did float(config[key]).
+            if isinstance(v, str):
+                try:
+                    v = float(v)
+                except ValueError:
+                    raise ConfigError(f"{source}: {prefix}{k} must be a number, got {v!r}") from None
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ConfigError(f"{source}: {prefix}{k} must be a number, got {v!r}")
             v = float(v)
@@ -139,9 +163,13 @@ def load_config(path: str | Path | None = None) -> ChromoformerConfig:
         p = Path(path)
         if not p.is_file():
             raise ConfigError(f"{p}: config file not found")
-        text, source = p.read_text(), str(p)
+        source = str(p)
+        try:
+            text = p.read_text()
+        except UnicodeDecodeError:
+            raise ConfigError(f"{p}: not a text (YAML) file") from None
     try:
         d = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{source}: invalid YAML: {e}") from None
+        raise ConfigError(f"{source}: invalid YAML: {' '.join(str(e).split())}") from None
     return ChromoformerConfig.from_dict(d, source)

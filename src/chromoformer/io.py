@@ -1,18 +1,40 @@
-"""Atomic file output: write a temp file beside the target, fsync, then rename.
+"""Crash-safe file output: temp file beside the target, fsync, rename.
 
-A crash or a full disk never leaves a truncated checkpoint or table behind, and an
-existing file is replaced only by a complete new one.
+A crash, a kill or a full disk never leaves a truncated file under a final name, and an
+existing file is replaced only by a complete new one. Temporaries are named
+``.{name}.XXXX.tmp`` and locked while being written, so a later write of the same
+target removes the ones a killed process left behind.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 import pandas as pd
+
+from chromoformer.errors import DiskSpaceError, UsageError, is_no_space
+from chromoformer.faults import fault_point
+
+STALE_AFTER_S = 60.0  # an unlocked temporary older than this belongs to a dead writer
+
+
+def require_file(path: str | Path, what: str, error: type[Exception]) -> Path:
+    """``path`` as a Path if it is a readable file; else ``error`` saying what is wrong with it."""
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{path}: is a directory, expected a {what}")
+    if not path.exists():
+        raise error(f"{path}: {what} not found")
+    if not os.access(path, os.R_OK):
+        raise error(f"{path}: {what} is not readable (permission denied)")
+    return path
 
 
 def current_umask() -> int:
@@ -22,24 +44,86 @@ def current_umask() -> int:
     return mask
 
 
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write(f)`` on a binary temp file, then rename it to ``path``."""
+def _mb(n: float) -> str:
+    return f"{n / 2**20:,.1f} MB"
+
+
+def check_free_space(path: str | Path, needed: int, what: str) -> None:
+    """Raise :class:`DiskSpaceError` before writing ``needed`` bytes under ``path``'s file system."""
+    path = Path(path)
+    probe = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(probe).free
+    if needed > free:
+        raise DiskSpaceError(f"{path}: {what} needs {_mb(needed)} but only {_mb(free)} is free on that disk")
+
+
+def no_space(path: str | Path, e: OSError) -> DiskSpaceError:
+    """A one-line :class:`DiskSpaceError` for an ENOSPC-like ``e`` raised while writing ``path``."""
+    path = Path(path)
+    probe = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    return DiskSpaceError(f"{path}: no space left on the device while writing it ({e.strerror}; "
+                          f"{_mb(shutil.disk_usage(probe).free)} free); nothing was written")
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Remove ``.{path.name}.*.tmp`` left by killed writers (unlocked and older than a minute)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            fd = os.open(tmp, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if time.time() - os.fstat(fd).st_mtime > STALE_AFTER_S:
+                tmp.unlink(missing_ok=True)
+        except BlockingIOError:
+            pass  # a live writer holds it
+        finally:
+            os.close(fd)
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], size_hint: int = 0) -> None:
+    """Call ``write(f)`` on a binary temp file, fsync, then rename it to ``path``.
+
+    ``size_hint`` (bytes) checks the free space first. A full disk raises
+    :class:`DiskSpaceError` and leaves neither the temp file nor a partial ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory; give a file name for the output")
+    remove_stale_temps(path)
+    if size_hint:
+        check_free_space(path.parent, size_hint, "this output")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            fault_point("io.before_fsync")
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if is_no_space(e):
+            raise no_space(path, e) from None
         raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Atomically write ``text`` (UTF-8) to ``path``."""
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def write_table(df: pd.DataFrame, path: str | Path, sep: str = ",", float_format: str = "%.7g") -> None:
     """Atomically write ``df`` as csv/tsv without the index."""
     atomic_write(path, lambda f: f.write(df.to_csv(index=False, sep=sep, float_format=float_format).encode()))
+
+
+def save_figure(fig, path: str | Path, **kwargs) -> None:
+    """``fig.savefig`` atomically (the format is taken from ``path``'s suffix)."""
+    fmt = Path(path).suffix.lstrip(".") or "png"
+    atomic_write(path, lambda f: fig.savefig(f, format=fmt, **kwargs))

@@ -16,8 +16,11 @@ import argparse
 import logging
 import math
 import os
+import re
+import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +32,14 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from chromoformer import __version__
-from chromoformer.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from chromoformer.checkpoint import CheckpointError, checkpoint_nbytes, read_checkpoint, save_checkpoint
 from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig, load_config
 from chromoformer.data import ChromoformerDataset, Gene, read_metadata
 from chromoformer.data.store import default_store_path, open_source
-from chromoformer.io import write_table
+from chromoformer.errors import MetadataError, RunError, UsageError
+from chromoformer.faults import fault_point
+from chromoformer.io import check_free_space, remove_stale_temps, write_table, write_text
+from chromoformer.locking import FileLock
 from chromoformer.metrics import classification_metrics, main_metric, regression_metrics
 from chromoformer.model import ARCHS, build_model
 from chromoformer.predict import predict_batches, to_device
@@ -44,7 +50,7 @@ log = logging.getLogger("chromoformer.train")  # not __name__: also run as __mai
 def held_out_split(fold: int) -> int:
     """The original's mapping: fold 1..3 validate on split 1..3; fold 4 or 0 on split 4."""
     if not 0 <= fold <= 4:
-        raise ValueError(f"--fold must be 0..4, got {fold}")
+        raise UsageError(f"--fold must be 0..4, got {fold}")
     return (fold + 3) % 4 + 1
 
 
@@ -53,7 +59,8 @@ def split_genes(genes: list[Gene], fold: int) -> tuple[list[Gene], list[Gene]]:
     val_split = held_out_split(fold)
     for g in genes:
         if g.split not in (1, 2, 3, 4):
-            raise ValueError(f"gene {g.gene_id} (line {g.line}): split must be 1..4, got {g.split}")
+            raise MetadataError(f"line {g.line}: gene {g.gene_id}: split must be 1..4 for the 4 chromosome "
+                                f"folds, got {g.split}")
     return [g for g in genes if g.split != val_split], [g for g in genes if g.split == val_split]
 
 
@@ -78,8 +85,50 @@ def evaluate(out: np.ndarray, label: np.ndarray, task: str) -> dict[str, float]:
     return {"loss": loss, **m}
 
 
+@dataclass(frozen=True)
+class RunPaths:
+    """Files of one training run.
+
+    ``-o DIR`` gives ``DIR/{last.pt, best.pt, metrics.tsv, ...}``; ``-o DIR/NAME.pt`` (the
+    original's layout, several folds in one folder) gives ``DIR/NAME.pt``,
+    ``DIR/NAME.best.pt``, ``DIR/NAME.metrics.tsv``, ... so folds never overwrite each other.
+    """
+
+    run_dir: Path
+    last: Path
+    best: Path
+    metrics: Path
+    val_predictions: Path
+    log: Path
+    config: Path
+    lock: Path
+
+    @classmethod
+    def from_output(cls, out: Path) -> RunPaths:
+        if out.suffix == ".pt":
+            d, stem = out.parent, out.stem
+            return cls(d, out, d / f"{stem}.best.pt", d / f"{stem}.metrics.tsv", d / f"{stem}.val_predictions.csv",
+                       d / f"{stem}.train.log", d / f"{stem}.config.yaml", d / f".{stem}.lock")
+        return cls(out, out / "last.pt", out / "best.pt", out / "metrics.tsv", out / "val_predictions.csv",
+                   out / "train.log", out / "config.yaml", out / ".lock")
+
+    def staged_best(self, epoch: int) -> Path:
+        """Where an epoch's new best checkpoint waits until that epoch is committed."""
+        return self.best.with_name(f".{self.best.name}.epoch{epoch}")
+
+    def outputs(self) -> tuple[Path, ...]:
+        return self.last, self.best, self.metrics, self.val_predictions, self.config
+
+
 class Trainer:
-    """One fold's training run in ``run_dir`` (``last.pt``, ``best.pt``, ``metrics.tsv``)."""
+    """One fold's training run (see :class:`RunPaths` for its files).
+
+    Crash consistency: an epoch's outputs are written in this order: a new best checkpoint
+    to a staging name, then ``last.pt`` (the commit point: it holds the history and the
+    best epoch), then the staged best is renamed to ``best.pt``, then ``val_predictions``
+    and ``metrics.tsv`` are derived. :meth:`repair` (run on every resume) finishes or
+    undoes an interrupted epoch from ``last.pt``, so a kill at any point loses nothing.
+    """
 
     def __init__(
         self,
@@ -88,25 +137,23 @@ class Trainer:
         binsizes: tuple[int, ...],
         train_ds,
         val_ds,
-        run_dir: Path,
+        paths: RunPaths,
         fold: int,
         device: torch.device,
         num_workers: int = 0,
         init_seed: int | None = None,
-        last_path: Path | None = None,
         arch: str = "chromoformer",
+        marks: tuple[str, ...] | None = None,
     ) -> None:
         self.cfg, self.task, self.binsizes, self.fold = cfg, task, binsizes, fold
-        self.train_ds, self.val_ds, self.run_dir, self.device = train_ds, val_ds, run_dir, device
-        self.num_workers = num_workers
-        self.last_path = last_path or run_dir / "last.pt"
-        self.best_path = self.last_path.with_name("best.pt" if last_path is None else f"{self.last_path.stem}.best.pt")
+        self.train_ds, self.val_ds, self.paths, self.device = train_ds, val_ds, paths, device
+        self.num_workers, self.arch, self.marks = num_workers, arch, marks
         torch.manual_seed(cfg.seed if init_seed is None else init_seed)
-        self.arch = arch
         self.model = build_model(task, cfg, binsizes, arch).to(device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr)
         self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=1, gamma=cfg.gamma)
         self.epoch, self.best, self.best_epoch, self.history = 0, -math.inf, 0, []
+        self.val_ids = [g.gene_id for g in val_ds.genes]
 
     # ---- persistence -------------------------------------------------------------------
     def payload(self, val_out: np.ndarray, val_label: np.ndarray, val: dict[str, float]) -> dict:
@@ -120,15 +167,25 @@ class Trainer:
             key: 100.0 * val[main_metric(self.task)],
             "val_score": score(val_out, self.task).astype(np.float32),
             "val_label": val_label,
+            "val_gene_ids": list(self.val_ids),
             "config": self.cfg.to_dict(),
             "binsizes": list(self.binsizes),
             "task": self.task,
             "arch": self.arch,
+            "marks": list(self.marks) if self.marks else None,
             "fold": self.fold,
             "best_score": self.best,
             "best_epoch": self.best_epoch,
+            "history": list(self.history),
+            "rng_state": torch.get_rng_state(),
             "chromoformer_version": __version__,
         }
+
+    def space_needed(self) -> int:
+        """Bytes the run's checkpoints take at most at once (last, best and a staged best)."""
+        n = len(self.val_ids)
+        return 3 * checkpoint_nbytes({"net": self.model.state_dict(), "opt": [p for p in self.model.parameters()] * 2,
+                                      "val": np.zeros(2 * n, np.float32)})
 
     def resume(self, path: Path) -> None:
         ck = read_checkpoint(path, map_location=self.device)
@@ -136,27 +193,76 @@ class Trainer:
         def same(c: dict | None) -> dict | None:  # num_epoch may grow: that extends the run
             return None if c is None else {**c, "num_epoch": 0}
 
-        want = (same(self.cfg.to_dict()), list(self.binsizes), self.task, self.fold, self.arch)
-        got = (same(ck.get("config")), ck.get("binsizes"), ck.get("task"), ck.get("fold"),
-               ck.get("arch", "chromoformer"))
-        if want != got:
-            raise CheckpointError(f"{path}: cannot resume: config, bin sizes, task or fold differ from this run")
-        self.model.load_state_dict(ck["net"])
-        self.opt.load_state_dict(ck["optimizer"])
-        self.sched.load_state_dict(ck["scheduler"])
+        fields = {"config": (same(self.cfg.to_dict()), same(ck.get("config"))),
+                  "bin sizes": (list(self.binsizes), ck.get("binsizes")), "task": (self.task, ck.get("task")),
+                  "fold": (self.fold, ck.get("fold")), "model": (self.arch, ck.get("arch", "chromoformer")),
+                  "validation genes": (self.val_ids, ck.get("val_gene_ids", self.val_ids))}
+        differ = [k for k, (want, got) in fields.items() if want != got]
+        if differ or "history" not in ck:
+            why = f"its {', '.join(differ)} differ from this run" if differ else "it was written by an older version"
+            raise CheckpointError(f"{path}: cannot resume: {why}; use another --output to start a new run")
+        try:
+            self.model.load_state_dict(ck["net"])
+            self.opt.load_state_dict(ck["optimizer"])
+            self.sched.load_state_dict(ck["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise CheckpointError(f"{path}: cannot resume: {' '.join(str(e).split())[:300]}") from None
+        torch.set_rng_state(ck["rng_state"])
         self.epoch, self.best, self.best_epoch = ck["epoch"], ck["best_score"], ck["best_epoch"]
-        mpath = self.run_dir / "metrics.tsv"
-        if mpath.is_file():
-            rows = pd.read_csv(mpath, sep="\t")
-            self.history = rows[rows.epoch <= self.epoch].to_dict("records")
-        log.info(
-            "resumed from %s at epoch %d (best %s = %.4f at epoch %d)",
-            path,
-            self.epoch,
-            main_metric(self.task),
-            self.best,
-            self.best_epoch,
-        )
+        self.history = list(ck["history"])
+        self.repair(ck)
+        log.info("resumed from %s at epoch %d (best %s = %.4f at epoch %d)", path, self.epoch,
+                 main_metric(self.task), self.best, self.best_epoch)
+
+    def repair(self, last: dict) -> None:
+        """Bring every output in line with the committed ``last`` checkpoint (see class docstring)."""
+        p = self.paths
+        for f in (*p.outputs(), p.log):
+            remove_stale_temps(f)
+        for staged in p.best.parent.glob(f".{p.best.name}.epoch*"):
+            m = re.fullmatch(rf"\.{re.escape(p.best.name)}\.epoch(\d+)", staged.name)
+            if m and int(m.group(1)) == last["epoch"]:
+                os.replace(staged, p.best)  # its epoch committed: finish the rename
+                log.info("repaired %s from the interrupted epoch %d", p.best, last["epoch"])
+            else:
+                staged.unlink()  # an epoch that never committed: it will be trained again
+        best = read_checkpoint(p.best) if p.best.is_file() else None
+        if best is None or best.get("epoch") != self.best_epoch:
+            if self.best_epoch == last["epoch"]:
+                save_checkpoint(last, p.best)
+                best = last
+                log.info("re-created %s (epoch %d) from %s", p.best, self.best_epoch, p.last)
+            else:
+                log.warning("%s of epoch %d is missing and cannot be re-created without retraining; it will be "
+                            "written again when an epoch improves on it", p.best, self.best_epoch)
+                best = None
+        if best is not None:
+            self.write_val_predictions(best)
+        self.write_metrics()
+
+    def write_val_predictions(self, ck: dict) -> None:
+        frame = pd.DataFrame({"gene_id": ck["val_gene_ids"], "label": ck["val_label"], "score": ck["val_score"]})
+        write_table(frame, self.paths.val_predictions)
+
+    def write_metrics(self) -> None:
+        write_table(pd.DataFrame(self.history), self.paths.metrics, sep="\t", float_format="%.6g")
+
+    def commit_epoch(self, payload: dict, improved: bool) -> None:
+        """Write one epoch's outputs in crash-consistent order (see class docstring)."""
+        p = self.paths
+        staged = p.staged_best(self.epoch)
+        if improved:
+            save_checkpoint(payload, staged)
+            fault_point("train.best_staged")
+        save_checkpoint(payload, p.last)
+        fault_point("train.epoch_committed")
+        if improved:
+            os.replace(staged, p.best)
+            fault_point("train.best_promoted")
+            self.write_val_predictions(payload)
+            fault_point("train.val_predictions_written")
+        self.write_metrics()
+        fault_point("train.metrics_written")
 
     # ---- loop ---------------------------------------------------------------------------
     def train_epoch(self) -> dict[str, float]:
@@ -177,6 +283,9 @@ class Trainer:
             batch = to_device(batch, self.device)
             out = self.model(**batch)
             loss = loss_fn(out, batch["label"], self.task)
+            if not torch.isfinite(loss):
+                raise RunError(f"epoch {self.epoch}: the training loss became {loss.item()} (diverged); lower lr "
+                               "in the config or check the input signal")
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
@@ -184,6 +293,7 @@ class Trainer:
             outs.append(out.detach().float().cpu())
             labels.append(batch["label"].cpu())
             bar.set_postfix(loss=f"{loss.item():.4f}")
+            fault_point("train.step")
         out, label = torch.cat(outs).numpy(), torch.cat(labels).numpy()
         m = evaluate(out, label, self.task)
         m["loss"] = total / max(len(out), 1)
@@ -195,30 +305,21 @@ class Trainer:
             self.epoch += 1
             t0, lr = time.time(), self.opt.param_groups[0]["lr"]
             tr = self.train_epoch()
-            val_out, val_label, val_ids = predict_batches(self.model, val_loader, self.device, "validate")
+            val_out, val_label, _ = predict_batches(self.model, val_loader, self.device, "validate")
             va = evaluate(val_out, val_label, self.task)
             self.sched.step()
             key = main_metric(self.task)
             improved = va[key] > self.best or (self.best_epoch == 0)
             if improved:
                 self.best, self.best_epoch = va[key], self.epoch
-            row = {
+            self.history.append({
                 "epoch": self.epoch,
                 "lr": lr,
                 **{f"train_{k}": v for k, v in tr.items()},
                 **{f"val_{k}": v for k, v in va.items()},
                 "seconds": round(time.time() - t0, 2),
-            }
-            self.history.append(row)
-            payload = self.payload(val_out, val_label, va)
-            save_checkpoint(payload, self.last_path)
-            if improved:
-                save_checkpoint(payload, self.best_path)
-                write_table(
-                    pd.DataFrame({"gene_id": val_ids, "label": val_label, "score": payload["val_score"]}),
-                    self.run_dir / "val_predictions.csv",
-                )
-            write_table(pd.DataFrame(self.history), self.run_dir / "metrics.tsv", sep="\t", float_format="%.6g")
+            })
+            self.commit_epoch(self.payload(val_out, val_label, va), improved)
             log.info(
                 "epoch %d: train loss %.4f, val loss %.4f, val %s %.4f%s",
                 self.epoch,
@@ -238,7 +339,8 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
     p.add_argument("-c", "--config", default=None, help="config YAML (default: packaged default.yaml)")
     p.add_argument("-m", "--meta", required=True, help="metadata csv")
     p.add_argument("-d", "--npy-dir", required=True, help="npy directory (or binned store)")
-    p.add_argument("--fold", type=int, required=True, help="0..4; validates on split (fold+3)%%4+1")
+    p.add_argument("--fold", type=int, required=True, choices=range(5), metavar="{0..4}",
+                   help="0..4; validates on split (fold+3)%%4+1")
     p.add_argument(
         "-o",
         "--output",
@@ -270,37 +372,81 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
     p.add_argument("--num-workers", type=int, default=min(4, max(0, (os.cpu_count() or 1) - 1)))
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    p.add_argument("--use-wandb", action="store_true", help="also log to Weights & Biases")
+    p.add_argument("--use-wandb", action="store_true", help=argparse.SUPPRESS)  # the original's; refused
     return p
+
+
+def check_args(args: argparse.Namespace, cfg: ChromoformerConfig) -> None:
+    """Impossible option values are errors before anything is read or created."""
+    held_out_split(args.fold)
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError(f"--epochs must be >= 1, got {args.epochs}")
+    for b in args.binsizes:
+        if b < 1 or cfg.w_max % b:
+            raise UsageError(f"--binsizes: {b} must be a positive divisor of w_max={cfg.w_max} (e.g. 2000 500 100)")
+    if len(set(args.binsizes)) != len(args.binsizes):
+        raise UsageError(f"--binsizes: repeated bin size in {args.binsizes}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    if args.num_workers < 0:
+        raise UsageError(f"--num-workers must be >= 0, got {args.num_workers}")
+    if args.use_wandb:
+        raise UsageError("--use-wandb is not supported by this version (metrics go to metrics.tsv); drop the flag")
 
 
 def run(args: argparse.Namespace) -> list[dict]:
     cfg = load_config(args.config)
-    if args.epochs is not None:
+    if args.epochs is not None and args.epochs >= 1:
         cfg = ChromoformerConfig.from_dict({**cfg.to_dict(), "num_epoch": args.epochs})
+    check_args(args, cfg)
     task = "reg" if args.regression else "clf"
-    if args.threads:
-        torch.set_num_threads(args.threads)
     out = Path(args.output or f"runs/{args.exp_id}-{task}-fold{args.fold}")
-    run_dir = out.parent if out.suffix == ".pt" else out
-    last = out if out.suffix == ".pt" else run_dir / "last.pt"
-    if last.exists() and not args.resume:
-        raise SystemExit(f"{last} exists: pass --resume to continue it, or choose another --output")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fh = logging.FileHandler(run_dir / "train.log")
-    fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("chromoformer").addHandler(fh)
+    if out.suffix != ".pt" and out.is_file():
+        raise UsageError(f"--output {out} is a file; give a run directory (or a NAME.pt checkpoint path)")
+    paths = RunPaths.from_output(out)
+    if paths.last.exists() and not args.resume:
+        raise RunError(f"{paths.last} exists: pass --resume to continue that run, or choose another --output")
 
     genes = read_metadata(
         args.meta, cfg.i_max, cfg.w_max, require=("split", "expression" if args.regression else "label"), eid=args.eid
     )
     train_genes, val_genes = split_genes(genes, args.fold)
     if not train_genes or not val_genes:
-        raise SystemExit(
+        raise MetadataError(
             f"{args.meta}: fold {args.fold} leaves {len(train_genes)} training and "
             f"{len(val_genes)} validation genes; both must be non-empty"
         )
-    store = None if args.no_store else (args.store or default_store_path(args.npy_dir, run_dir.parent))
+    created = not paths.run_dir.exists()
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    handler = None
+    try:
+        with FileLock(paths.lock, f"run directory {paths.run_dir}" if out.suffix != ".pt" else f"run {out}"):
+            if paths.last.exists() and not args.resume:  # another run committed while we were starting
+                raise RunError(f"{paths.last} exists: pass --resume to continue that run, or choose another --output")
+            handler = logging.FileHandler(paths.log)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logging.getLogger("chromoformer").addHandler(handler)
+            return _train(args, cfg, task, paths, train_genes, val_genes)
+    except BaseException:
+        if handler is not None:
+            logging.getLogger("chromoformer").removeHandler(handler)
+            handler.close()
+            handler = None
+        if created and not paths.last.exists():  # nothing committed: leave no half-made run behind
+            shutil.rmtree(paths.run_dir, ignore_errors=True)
+        raise
+    finally:
+        if handler is not None:
+            logging.getLogger("chromoformer").removeHandler(handler)
+            handler.close()
+
+
+def _train(args, cfg, task, paths: RunPaths, train_genes, val_genes) -> list[dict]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    store = None if args.no_store else (
+        args.store or default_store_path(args.npy_dir, paths.run_dir.parent, math.gcd(100, *args.binsizes),
+                                         cfg.n_feats))
     source = open_source(args.npy_dir, store, n_feats=cfg.n_feats, base=math.gcd(100, *args.binsizes))
     binsizes = tuple(args.binsizes)
     log.info(
@@ -311,28 +457,18 @@ def run(args: argparse.Namespace) -> list[dict]:
         held_out_split(args.fold),
         type(source).__name__,
     )
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     train_ds = ChromoformerDataset(train_genes, source, cfg, binsizes, task)
     val_ds = ChromoformerDataset(val_genes, source, cfg, binsizes, task)
     train_ds.validate()
     val_ds.validate()
-    tr = Trainer(
-        cfg,
-        task,
-        binsizes,
-        train_ds,
-        val_ds,
-        run_dir,
-        args.fold,
-        device,
-        args.num_workers,
-        args.init_seed,
-        last_path=out if out.suffix == ".pt" else None,
-        arch=args.model,
-    )
-    if args.resume and last.exists():
-        tr.resume(last)
+    tr = Trainer(cfg, task, binsizes, train_ds, val_ds, paths, args.fold, device, args.num_workers, args.init_seed,
+                 arch=args.model, marks=getattr(source, "marks", None))
+    if args.resume and paths.last.exists():
+        tr.resume(paths.last)
+    if tr.epoch < cfg.num_epoch:
+        check_free_space(paths.run_dir, tr.space_needed(), "the run's checkpoints")
+    write_text(paths.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     return tr.fit()
 
 

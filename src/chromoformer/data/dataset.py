@@ -23,6 +23,7 @@ from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig
 from chromoformer.data.binning import bin_log_means, pad_centered
 from chromoformer.data.metadata import Gene
 from chromoformer.data.sources import RegionSource, promoter_region
+from chromoformer.errors import DataError, UsageError
 
 
 class ChromoformerDataset(Dataset):
@@ -51,15 +52,15 @@ class ChromoformerDataset(Dataset):
         self.i_max, self.w_prom, self.w_max = config.i_max, config.w_prom, config.w_max
         self.n_feats = config.n_feats
         if source.n_feats != self.n_feats:
-            raise ValueError(f"source has {source.n_feats} marks but config n_feats={self.n_feats}")
+            raise DataError(f"the signal source has {source.n_feats} marks but the model expects {self.n_feats}")
         for b in self.binsizes:
             if self.w_max % b or b % source.base:
-                raise ValueError(
+                raise UsageError(
                     f"bin size {b} must divide w_max={self.w_max} and be a multiple of the "
                     f"source's base resolution {source.base}"
                 )
         if task not in ("clf", "reg"):
-            raise ValueError(f"unknown task {task!r}")
+            raise UsageError(f"unknown task {task!r}")
 
     def validate(self) -> None:
         """Check up front that every gene's promoter and pCRE regions exist with the right shape.

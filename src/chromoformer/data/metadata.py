@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from chromoformer.errors import MetadataError
+from chromoformer.io import require_file
+
 REQUIRED = ("gene_id", "chrom", "start", "end", "strand")
 _INTERVAL = re.compile(r"^([^:\s]+):(\d+)-(\d+)$")
-
-
-class MetadataError(ValueError):
-    """The metadata file is malformed."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,25 @@ class Gene:
     line: int = 0
 
 
+def _number(v: object, column: str, fail) -> float:
+    """A finite float, or ``fail`` naming the column and the value."""
+    try:
+        x = float(str(v).strip())
+    except ValueError:
+        raise fail(f"{column} must be a number, got {v!r}") from None
+    if not math.isfinite(x):
+        raise fail(f"{column} must be finite, got {v!r}")
+    return x
+
+
+def _integer(v: object, column: str, fail) -> int:
+    """An integer written as one ('12', '12.0'); '12.5' or 'x' are errors, never truncated."""
+    x = _number(v, column, fail)
+    if not x.is_integer():
+        raise fail(f"{column} must be an integer, got {v!r}")
+    return int(x)
+
+
 def _is_missing(v: object) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
 
@@ -87,21 +105,29 @@ def read_metadata(
     eid : keep only rows of this ``eid``; a table with several EIDs needs one
     """
     path = Path(path)
-    if not path.is_file():
-        raise MetadataError(f"{path}: metadata file not found")
-    df = pd.read_csv(path, dtype={"gene_id": str, "chrom": str, "neighbors": str, "scores": str})
+    require_file(path, "metadata file", MetadataError)
+    try:  # every value as text, parsed strictly below: nothing is silently rounded or coerced
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise MetadataError(f"{path}: the metadata file is empty") from None
+    except pd.errors.ParserError as e:
+        raise MetadataError(f"{path}: not a valid csv ({' '.join(str(e).split())})") from None
+    except UnicodeDecodeError:
+        raise MetadataError(f"{path}: not a text csv file") from None
     missing = [c for c in (*REQUIRED, *require) if c not in df.columns]
     if missing:
         raise MetadataError(f"{path}: missing required column(s) {', '.join(missing)}")
     df["_line"] = np.arange(len(df)) + 2  # header is line 1
     if "eid" in df.columns:
-        eids = sorted(df["eid"].dropna().astype(str).unique())
+        eids = sorted(e for e in df["eid"].astype(str).unique() if e.strip())
         if eid is not None:
             df = df[df["eid"].astype(str) == eid]
             if df.empty:
                 raise MetadataError(f"{path}: no rows with eid {eid!r} (present: {', '.join(eids)})")
         elif len(eids) > 1:
             raise MetadataError(f"{path}: rows of several EIDs ({', '.join(eids)}); choose one with --eid")
+    if df.empty:
+        raise MetadataError(f"{path}: no genes (the file has a header but no rows)")
     genes, seen = [], {}
     for row in df.to_dict("records"):
         g = _parse_row(row, path, i_max, w_max, require)
@@ -127,10 +153,7 @@ def _parse_row(row: dict, path: Path, i_max: int, w_max: int, require: tuple[str
             raise fail(f"missing value in column '{c}'")
     if row["strand"] not in ("+", "-"):
         raise fail(f"strand must be '+' or '-', got {row['strand']!r}")
-    try:
-        tss = int(row["start"])
-    except (TypeError, ValueError):
-        raise fail(f"start must be an integer, got {row['start']!r}") from None
+    tss = _integer(row["start"], "start", fail)
     if tss < 0:
         raise fail(f"negative TSS {tss}")
     neighbors, scores = row.get("neighbors"), row.get("scores")
@@ -143,30 +166,33 @@ def _parse_row(row: dict, path: Path, i_max: int, w_max: int, require: tuple[str
             raise fail(f"neighbors: {e}") from None
         if _is_missing(scores):
             raise fail(f"{len(pcres)} neighbors but no scores")
-        try:
-            vals = [float(s) for s in str(scores).split(";")]
-        except ValueError:
-            raise fail(f"scores are not numbers: {scores!r}") from None
+        vals = [_number(v, "scores", fail) for v in str(scores).split(";")]
         if len(vals) != len(pcres):
             raise fail(f"{len(pcres)} neighbors but {len(vals)} scores")
+        if min(vals) < 0:
+            raise fail(f"negative interaction score {min(vals)} (normalised pcHi-C scores are >= 0)")
         if len(pcres) > i_max:
             raise fail(f"{len(pcres)} neighbors exceed i_max={i_max}")
         for r in pcres:
             if len(r) > w_max:
                 raise fail(f"pCRE {r.name} is {len(r)} bp, longer than w_max={w_max}")
+            if r.chrom != row["chrom"]:
+                raise fail(f"pCRE {r.name} is not on the gene's chromosome {row['chrom']} (pCREs are cis)")
     elif not _is_missing(scores):
         raise fail("scores given but no neighbors")
     label = expression = split = None
     if not _is_missing(row.get("label")):
-        label = int(row["label"])
+        label = _integer(row["label"], "label", fail)
         if label not in (0, 1):
             raise fail(f"label must be 0 or 1, got {row['label']!r}")
     if not _is_missing(row.get("expression")):
-        expression = float(row["expression"])
+        expression = _number(row["expression"], "expression", fail)
         if expression < 0:
             raise fail(f"negative expression {expression}")
     if not _is_missing(row.get("split")):
-        split = int(row["split"])
+        split = _integer(row["split"], "split", fail)
+        if split < 1:
+            raise fail(f"split must be a positive integer (1..4 for the original folds), got {split}")
     return Gene(
         str(gid), str(row["chrom"]), tss, row["strand"], tuple(pcres), tuple(vals), label, expression, split, line
     )

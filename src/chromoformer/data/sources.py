@@ -13,12 +13,9 @@ import numpy as np
 
 from chromoformer.data.binning import base_sums
 from chromoformer.data.metadata import Gene, Region
+from chromoformer.errors import DataError
 
 LEGACY_PROMOTER_HALF = 20000  # original promoter files are TSS +- 20 kb
-
-
-class DataError(ValueError):
-    """Signal data is missing or malformed."""
 
 
 class RegionSource(Protocol):
@@ -58,9 +55,11 @@ class NpyDirSource:
             raise DataError(f"{p}: missing npy file for {who} (region {region.name})")
         try:
             x = np.load(p, allow_pickle=False, mmap_mode="r" if header_only else None)
-        except (ValueError, OSError) as e:
-            raise DataError(f"{p}: unreadable npy file for {who}: {e}") from None
-        if x.shape != (self.n_feats, len(region)) or not np.issubdtype(x.dtype, np.number):
+        except (ValueError, OSError, EOFError) as e:
+            raise DataError(f"{p}: unreadable npy file for {who}: {' '.join(str(e).split()) or 'empty file'}"
+                            ) from None
+        real = np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
+        if x.shape != (self.n_feats, len(region)) or not real:
             raise DataError(
                 f"{p}: {who}: expected a numeric array of shape ({self.n_feats}, {len(region)}), "
                 f"got {x.dtype} {x.shape}"
@@ -72,6 +71,11 @@ class NpyDirSource:
 
     def region_sums(self, region: Region, crop: tuple[int, int] | None, gene: str | None) -> np.ndarray:
         x = self.load(region, gene)
+        if not np.isfinite(x).all() or (x < 0).any():
+            who = f"gene {gene}" if gene else f"region {region.name}"
+            bad = "NaN or infinite" if not np.isfinite(x).all() else "negative"
+            raise DataError(f"{self.path(region)}: {who}: {bad} values in the signal (read depth must be finite "
+                            "and >= 0)")
         if crop is not None:
             x = x[:, crop[0] : crop[1]]
         return base_sums(x.astype(np.float32), self.base)

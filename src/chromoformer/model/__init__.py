@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig
+from chromoformer.errors import UsageError
 from chromoformer.model.baselines import AttentiveChrome, DeepChrome
 from chromoformer.model.chromoformer import (
     ChromoformerBase,
@@ -28,9 +29,9 @@ def build_model(
     ablation is ``arch="chromoformer"`` with one bin size. The baselines use the promoter only.
     """
     if task not in ("clf", "reg"):
-        raise ValueError(f"unknown task {task!r}; expected 'clf' or 'reg'")
+        raise UsageError(f"unknown task {task!r}; expected 'clf' or 'reg'")
     if arch not in ARCHS:
-        raise ValueError(f"unknown model {arch!r}; choose from {', '.join(ARCHS)}")
+        raise UsageError(f"unknown model {arch!r}; choose from {', '.join(ARCHS)}")
     config = config or ChromoformerConfig()
     n_out = 2 if task == "clf" else 1
     if arch == "deepchrome":

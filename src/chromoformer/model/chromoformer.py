@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig
+from chromoformer.errors import ConfigError
 from chromoformer.model.transformers import (
     EmbeddingTransformer,
     PairwiseInteractionTransformer,
@@ -50,7 +51,7 @@ class ChromoformerBase(nn.Module):
         self.use_pcres = True  # False: the no-pCRE ablation (every gene is seen without its pCREs)
         for b in self.binsizes:
             if config.w_max % b:
-                raise ValueError(f"bin size {b} does not divide w_max={config.w_max}")
+                raise ConfigError(f"bin size {b} does not divide w_max={config.w_max}")
         f, d = config.n_feats, config.d_emb
         nbs = {b: config.w_max // b for b in self.binsizes}
         self.embed = nn.ModuleDict({str(b): EmbeddingTransformer(f, d, config.embed, nbs[b]) for b in self.binsizes})

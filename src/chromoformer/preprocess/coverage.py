@@ -23,11 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from chromoformer.errors import SignalError
+
 log = logging.getLogger(__name__)
-
-
-class SignalError(ValueError):
-    """A signal file cannot be used."""
 
 
 @dataclass(frozen=True)

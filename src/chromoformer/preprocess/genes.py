@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from chromoformer.errors import AnnotationError
+
 log = logging.getLogger(__name__)
 
 SPLITS: dict[int, tuple[str, ...]] = {
@@ -25,10 +27,6 @@ SPLITS: dict[int, tuple[str, ...]] = {
     3: ("chr2", "chr3", "chr4", "chr16", "chr18", "chr20"),
     4: ("chr9", "chr13", "chr17", "chr19", "chr22", "chrX"),
 }
-
-
-class AnnotationError(ValueError):
-    """The annotation cannot be parsed."""
 
 
 def chrom_split(chrom: str, splits: dict[int, tuple[str, ...]] = SPLITS) -> int | None:

@@ -21,15 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from chromoformer.errors import InteractionError
+
 log = logging.getLogger(__name__)
 
 COLUMNS = ["bait_chrom", "bait_start", "bait_end", "oe_chrom", "oe_start", "oe_end", "score"]
 IBED = {"bait_chr": "bait_chrom", "otherEnd_chr": "oe_chrom", "otherEnd_start": "oe_start",
         "otherEnd_end": "oe_end"}
-
-
-class InteractionError(ValueError):
-    """The interaction table cannot be used."""
 
 
 def read_interactions(path: str | Path) -> pd.DataFrame:

@@ -12,14 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from chromoformer.errors import ExpressionError
+
 log = logging.getLogger(__name__)
 
 METADATA_COLUMNS = ["gene_id", "label", "expression", "eid", "chrom", "start", "end", "strand", "split",
                     "neighbors", "scores"]
-
-
-class ExpressionError(ValueError):
-    """The expression table cannot be used."""
 
 
 def _unversioned(ids: pd.Series) -> pd.Series:

@@ -62,7 +62,7 @@ def build_signal_store(
         by_chrom[r.chrom].append(r)
     opts = opts or ReadOptions()
     totals, files = [], []
-    with StoreWriter(out, regions, base, len(signals)) as w:
+    with StoreWriter(out, regions, base, len(signals), marks) as w:
         for col, path in enumerate(signals):
             sig = open_signal(path, opts)
             check_chromosomes(sig, set(by_chrom))
@@ -88,7 +88,7 @@ def build_signal_store(
                 w.sums[:, col] = (w.sums[:, col].astype(np.float64) * (1e6 / total)).astype(np.float32)
             totals.append(total)
         return w.commit({
-            "source": "chromoformer preprocess signals", "marks": list(marks) if marks else None,
+            "source": "chromoformer preprocess signals",
             "files": files, "normalisation": "raw read depth" if normalisation == "raw" else "reads per million",
             "read_totals": totals, "read_options": asdict(opts),
         })

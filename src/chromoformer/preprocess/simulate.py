@@ -40,6 +40,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from chromoformer.config import MARKS
+from chromoformer.errors import SimulationError
 from chromoformer.io import write_table
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,6 @@ BINARY = "SAMPLEDATA_HG18/GM12878_chr11_binary.txt.gz"
 TSS = "ANCHORFILES/hg18/RefSeqTSS.hg18.txt.gz"
 PSEUDO = ("chr1", "chr7", "chr2", "chr9")  # one chromosome of each CV split
 BIN = 200
-
-
-class SimulationError(RuntimeError):
-    """The source data are missing."""
 
 
 @dataclass(frozen=True)
