@@ -19,6 +19,7 @@ import pandas as pd
 
 from chromoformer import predict, train
 from chromoformer.data.synthetic import write_synthetic_dataset
+from chromoformer.errors import WorkflowError
 from chromoformer.io import write_table
 from chromoformer.metrics import classification_metrics
 
@@ -72,7 +73,7 @@ def run_workflow_demo(args: argparse.Namespace) -> pd.DataFrame:
     rc = subprocess.call(["chromoformer", "workflow", "--config", str(out / "samples.yaml"), "--directory",
                           str(out / "results"), "--cores", str(args.cores), "--", "--quiet"])
     if rc:
-        raise SystemExit(f"workflow failed (exit {rc}); see {out / 'results' / 'logs'}")
+        raise WorkflowError(f"workflow failed (exit {rc}); see {out / 'results' / 'logs'}")
     res = out / "results" / "SIM"
     metrics = pd.read_csv(res / "evaluation" / "metrics.tsv", sep="\t")
     ckpts = [res / "runs" / f"fold{f}" / "best.pt" for f in (1, 2, 3, 4)]

@@ -70,6 +70,10 @@ class SampleSheetError(ChromoformerError, ValueError):
     """A workflow sample sheet is malformed."""
 
 
+class WorkflowError(ChromoformerError, RuntimeError):
+    """A workflow step failed."""
+
+
 class EvaluationError(ChromoformerError, ValueError):
     """Prediction tables given to ``evaluate`` cannot be pooled."""
 

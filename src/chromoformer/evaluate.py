@@ -15,25 +15,68 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
-from chromoformer.io import write_table  # noqa: E402
+from chromoformer.errors import EvaluationError  # noqa: E402
+from chromoformer.io import require_file, save_figure, write_table  # noqa: E402
 from chromoformer.metrics import classification_metrics, regression_metrics  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 
-def load_runs(paths: Sequence[str | Path]) -> pd.DataFrame:
-    frames = []
-    for p in paths:
+def _read_run(p: Path) -> pd.DataFrame:
+    require_file(p, "prediction table (val_predictions.csv)", EvaluationError)
+    try:
         d = pd.read_csv(p)
-        frames.append(d.assign(fold=Path(p).parent.name))
-    return pd.concat(frames, ignore_index=True)
+    except pd.errors.EmptyDataError:
+        raise EvaluationError(f"{p}: empty file") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise EvaluationError(f"{p}: not a csv table ({' '.join(str(e).split())[:200]})") from None
+    missing = [c for c in ("gene_id", "label", "score") if c not in d.columns]
+    if missing:
+        raise EvaluationError(f"{p}: missing column(s) {', '.join(missing)} (expected a run's val_predictions.csv "
+                              "with gene_id, label, score)")
+    if d.empty:
+        raise EvaluationError(f"{p}: no predictions (header only)")
+    for c in ("label", "score"):
+        v = pd.to_numeric(d[c], errors="coerce")
+        bad = ~np.isfinite(v.to_numpy(dtype=float))
+        if bad.any():
+            i = int(np.nonzero(bad)[0][0])
+            raise EvaluationError(f"{p}:{i + 2}: gene {d.gene_id.iloc[i]}: {c} {d[c].iloc[i]!r} is not a finite number")
+        d[c] = v
+    dup = d.gene_id[d.gene_id.duplicated()]
+    if len(dup):
+        raise EvaluationError(f"{p}: gene {dup.iloc[0]} appears twice")
+    return d
+
+
+def load_runs(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """Concatenate folds' prediction tables; every gene once, all of one task."""
+    if len(set(map(str, paths))) != len(paths):
+        raise EvaluationError("the same prediction file is given twice")
+    frames = []
+    for p in map(Path, paths):
+        d = _read_run(p)
+        frames.append(d.assign(fold=p.parent.name if p.name == "val_predictions.csv" else p.stem))
+    kinds = {str(p): is_classification(f) for p, f in zip(paths, frames, strict=True)}
+    if len(set(kinds.values())) > 1:
+        clf = [p for p, k in kinds.items() if k]
+        raise EvaluationError(f"{clf[0]} holds 0/1 labels (a classifier) but other files hold expression values "
+                              "(a regressor); evaluate one task at a time")
+    df = pd.concat(frames, ignore_index=True)
+    dup = df.gene_id[df.gene_id.duplicated()]
+    if len(dup):
+        where = df.fold[df.gene_id == dup.iloc[0]].tolist()
+        raise EvaluationError(f"gene {dup.iloc[0]} is predicted in more than one file ({', '.join(where)}): held-out "
+                              "folds must not overlap")
+    return df
 
 
 def is_classification(df: pd.DataFrame) -> bool:
-    return pd.api.types.is_integer_dtype(df.label) and set(df.label.unique()) <= {0, 1}
+    return bool(df.label.isin([0, 1]).all())
 
 
 def evaluate(paths: Sequence[str | Path], out: str | Path) -> pd.DataFrame:
@@ -61,7 +104,7 @@ def evaluate(paths: Sequence[str | Path], out: str | Path) -> pd.DataFrame:
         a.legend(fontsize=7)
         b.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(out / "roc_pr.png", dpi=120)
+        save_figure(fig, out / "roc_pr.png", dpi=120)
     else:
         fig, a = plt.subplots(figsize=(4.5, 4.5))
         a.scatter(df.label, df.score, s=4, alpha=0.5)
@@ -71,7 +114,7 @@ def evaluate(paths: Sequence[str | Path], out: str | Path) -> pd.DataFrame:
         a.set(xlabel="observed log2(RPKM + 1)", ylabel="predicted",
               title=f"held-out genes: r = {m.pearson:.3f}, R2 = {m.r2:.3f}")
         fig.tight_layout()
-        fig.savefig(out / "scatter.png", dpi=120)
+        save_figure(fig, out / "scatter.png", dpi=120)
     plt.close("all")
     write_table(metrics, out / "metrics.tsv", sep="\t", float_format="%.4f")
     write_table(df, out / "oof_predictions.csv")

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from chromoformer.config import MARKS
+from chromoformer.errors import MetadataError
 
 
 def model_score(model: nn.Module, batch: dict) -> Tensor:
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace) -> None:
         by_id = {g.gene_id: g for g in genes}
         missing = [x for x in args.genes if x not in by_id]
         if missing:
-            raise SystemExit(f"{args.meta}: gene(s) not found: {', '.join(missing)}")
+            raise MetadataError(f"{args.meta}: gene(s) not found: {', '.join(missing)}")
         genes = [by_id[x] for x in args.genes]
     else:
         genes = genes[:8]

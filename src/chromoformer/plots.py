@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from chromoformer.config import MARKS  # noqa: E402
+from chromoformer.io import save_figure
 
 
 def training_curves(metrics_tsv: str | Path, out: str | Path) -> Path:
@@ -29,7 +30,7 @@ def training_curves(metrics_tsv: str | Path, out: str | Path) -> Path:
     b.set(xlabel="epoch", ylabel=key.upper(), title=key.upper())
     b.legend()
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    save_figure(fig, out, dpi=110)
     plt.close(fig)
     return Path(out)
 
@@ -47,7 +48,7 @@ def attention_heatmap(table: pd.DataFrame, gene: str, out: str | Path) -> Path:
         ax.set_yticks(range(0, p.shape[0], 8), [f"L{i}" for i in range(0, p.shape[0] // 8)])
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="attention weight")
     fig.suptitle(f"{gene}: promoter token -> pCRE tokens (Regulation transformer)")
-    fig.savefig(out, dpi=110)
+    save_figure(fig, out, dpi=110)
     plt.close(fig)
     return Path(out)
 
@@ -64,6 +65,6 @@ def attribution_track(attr: np.ndarray, gene: str, bin_size: int, out: str | Pat
            title=f"{gene} ({strand}), {bin_size}-bp bins")
     ax.legend(fontsize=7, ncol=4)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    save_figure(fig, out, dpi=110)
     plt.close(fig)
     return Path(out)

@@ -25,6 +25,7 @@ from chromoformer.checkpoint import CheckpointError, LoadedModel, load_model
 from chromoformer.config import load_config
 from chromoformer.data import ChromoformerDataset, read_metadata
 from chromoformer.data.store import open_source
+from chromoformer.errors import UsageError
 from chromoformer.io import write_table
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,20 @@ def ensemble_frame(
     return pd.DataFrame({"gene_id": gene_ids, "logit_0": mean[:, 0], "logit_1": mean[:, 1], "prediction": p.numpy()})
 
 
+# Training-only settings: checkpoints that differ only in these predict with the same maths.
+TRAINING_ONLY = ("seed", "num_epoch", "lr", "bsz", "gamma")
+
+
+def ensemble_mismatch(a: LoadedModel, b: LoadedModel) -> str:
+    """Names of what differs between two checkpoints in a way that matters for prediction ('' if nothing)."""
+    ca, cb = a.config.to_dict(), b.config.to_dict()
+    differ = [k for k in ca if k not in TRAINING_ONLY and ca[k] != cb[k]]
+    differ += [name for name, x, y in (("task", a.task, b.task), ("bin sizes", a.binsizes, b.binsizes),
+                                       ("model", a.arch, b.arch),
+                                       ("marks", a.checkpoint.get("marks"), b.checkpoint.get("marks"))) if x != y]
+    return ", ".join(differ)
+
+
 def predict(
     meta: str | Path,
     npy_dir: str | Path,
@@ -89,16 +104,23 @@ def predict(
     store: str | Path | None = None,
 ) -> pd.DataFrame:
     """Predict every gene of ``meta`` with each checkpoint and average (see module docstring)."""
+    if batch_size < 1 or num_workers < 0:
+        raise UsageError(f"batch size must be >= 1 and workers >= 0, got {batch_size} and {num_workers}")
+    if not checkpoints:
+        raise UsageError("no checkpoint given")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     cfg = load_config(config) if config else None
     models: list[LoadedModel] = [load_model(c, cfg, map_location="cpu") for c in checkpoints]
     first = models[0]
     for m in models[1:]:
-        if (m.task, m.binsizes, m.config) != (first.task, first.binsizes, first.config):
-            raise CheckpointError(f"{m.path}: task/config/bin sizes differ from {first.path}; cannot ensemble")
+        differ = ensemble_mismatch(first, m)
+        if differ:
+            raise CheckpointError(f"{m.path}: its {differ} differ from {first.path}'s; cannot ensemble them")
     c = first.config
     genes = read_metadata(meta, c.i_max, c.w_max, eid=eid)
-    source = open_source(npy_dir, store=store, build=False, n_feats=c.n_feats, base=math.gcd(100, *first.binsizes))
+    marks = first.checkpoint.get("marks")
+    source = open_source(npy_dir, store=store, build=False, n_feats=c.n_feats, base=math.gcd(100, *first.binsizes),
+                         marks=marks if isinstance(marks, list) else None)
     ds = ChromoformerDataset(genes, source, c, first.binsizes, first.task)
     ds.validate()
     outputs, ids = [], []
@@ -133,6 +155,9 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> None:
+    out = Path(args.output)
+    if out.is_dir():
+        raise UsageError(f"-o {out} is a directory; give the output csv file name (e.g. {out / 'predictions.csv'})")
     df = predict(
         args.meta,
         args.npy_dir,

@@ -7,6 +7,7 @@ import logging
 
 import pandas as pd
 
+from chromoformer.errors import UsageError
 from chromoformer.io import write_table
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def _export_npy(a: argparse.Namespace) -> None:
 
     store = BinnedStore(a.store)
     if store.base != 1:
-        raise SystemExit(f"{a.store}: per-base npy export needs a store built with --base 1 (this one: {store.base})")
+        raise UsageError(f"{a.store}: per-base npy export needs a store built with --base 1 (this one: {store.base})")
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     for r in gene_regions(read_metadata(a.meta), a.w_prom):

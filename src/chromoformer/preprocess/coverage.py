@@ -118,6 +118,14 @@ class BedReads:
         self.path, self.opts = Path(path), opts or ReadOptions()
         if not self.path.is_file():
             raise SignalError(f"{self.path}: read file not found")
+        try:
+            self.per = self._read()
+        except (OSError, EOFError, UnicodeDecodeError) as e:
+            raise SignalError(f"{self.path}: unreadable read file ({' '.join(str(e).split()) or 'truncated'})"
+                              ) from None
+        self.chroms = set(self.per)
+
+    def _read(self) -> dict[str, tuple[list, list, list]]:
         opener = gzip.open if self.path.suffix == ".gz" else open
         per: dict[str, tuple[list, list, list]] = {}
         with opener(self.path, "rt") as f:
@@ -128,13 +136,15 @@ class BedReads:
                 try:
                     c, s, e = p[0], int(p[1]), int(p[2])
                 except (IndexError, ValueError):
-                    raise SignalError(f"{self.path}:{n}: expected chrom, start, end; got {line.strip()!r}") from None
+                    raise SignalError(f"{self.path}:{n}: expected chrom, start, end; got {line.strip()[:80]!r}"
+                                      ) from None
+                if s < 0 or e < s:
+                    raise SignalError(f"{self.path}:{n}: read with start {s} > end {e} or negative start")
                 a, b, r = per.setdefault(c, ([], [], []))
                 a.append(s)
                 b.append(e)
                 r.append(len(p) > 5 and p[5].strip() == "-")
-        self.per = per
-        self.chroms = set(per)
+        return per
 
     def spans(self, chrom: str) -> Spans:
         a, b, r = self.per.get(chrom, ([], [], []))
@@ -154,7 +164,10 @@ class BigWigSignal:
         self.path = Path(path)
         if not self.path.is_file():
             raise SignalError(f"{self.path}: bigWig file not found")
-        self.bw = pyBigWig.open(str(self.path))
+        try:
+            self.bw = pyBigWig.open(str(self.path))
+        except RuntimeError:
+            self.bw = None
         if self.bw is None or not self.bw.isBigWig():
             raise SignalError(f"{self.path}: not a bigWig file")
         self.sizes = self.bw.chroms()

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from chromoformer.errors import AnnotationError
+from chromoformer.io import require_file
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,19 @@ def _attrs(s: str) -> dict[str, str]:
 
 def read_gtf_transcripts(path: str | Path, biotype: str | None = "protein_coding") -> pd.DataFrame:
     """Transcripts of a GTF/GFF: gene_id, gene_name, transcript_id, chrom, start (0-based), end, strand."""
-    path = Path(path)
-    if not path.is_file():
-        raise AnnotationError(f"{path}: annotation file not found")
+    path = require_file(path, "annotation file", AnnotationError)
     opener = gzip.open if path.suffix == ".gz" else open
+    rows = []
+    try:
+        rows = _gtf_rows(path, opener, biotype)
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise AnnotationError(f"{path}: unreadable annotation ({' '.join(str(e).split()) or 'truncated'})") from None
+    if not rows:
+        raise AnnotationError(f"{path}: no transcript features{f' of biotype {biotype}' if biotype else ''}")
+    return pd.DataFrame(rows, columns=["gene_id", "gene_name", "transcript_id", "chrom", "start", "end", "strand"])
+
+
+def _gtf_rows(path: Path, opener, biotype: str | None) -> list[tuple]:
     rows = []
     with opener(path, "rt") as f:
         for n, line in enumerate(f, 1):
@@ -66,19 +76,35 @@ def read_gtf_transcripts(path: str | Path, biotype: str | None = "protein_coding
             gid = a.get("gene_id") or a.get("Parent", "").replace("gene:", "")
             if not gid:
                 raise AnnotationError(f"{path}:{n}: transcript without gene_id")
+            try:
+                start, end = int(p[3]) - 1, int(p[4])
+            except ValueError:
+                raise AnnotationError(f"{path}:{n}: start/end must be integers, got {p[3]!r}, {p[4]!r}") from None
+            if start < 0 or end <= start:
+                raise AnnotationError(f"{path}:{n}: transcript {gid}: start {p[3]} > end {p[4]} or start < 1")
+            if p[6] not in ("+", "-"):
+                raise AnnotationError(f"{path}:{n}: transcript {gid}: strand must be '+' or '-', got {p[6]!r}")
             rows.append((gid, a.get("gene_name", gid), a.get("transcript_id", a.get("ID", f"line{n}")),
-                         p[0], int(p[3]) - 1, int(p[4]), p[6]))
-    if not rows:
-        raise AnnotationError(f"{path}: no transcript features{f' of biotype {biotype}' if biotype else ''}")
-    return pd.DataFrame(rows, columns=["gene_id", "gene_name", "transcript_id", "chrom", "start", "end", "strand"])
+                         p[0], start, end, p[6]))
+    return rows
 
 
 def read_refgene_transcripts(path: str | Path) -> pd.DataFrame:
     """UCSC refGene (bin, name, chrom, strand, txStart, txEnd, ..., name2 in column 13); NM_ = coding."""
-    df = pd.read_csv(path, sep="\t", header=None, comment="#")
+    path = require_file(path, "annotation", AnnotationError)
+    try:
+        df = pd.read_csv(path, sep="\t", header=None, comment="#")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as e:
+        raise AnnotationError(f"{path}: not a readable refGene table ({' '.join(str(e).split())[:200]})") from None
     if df.shape[1] < 13:
         raise AnnotationError(f"{path}: expected the 16-column UCSC refGene table, got {df.shape[1]} columns")
     df = df[df[1].astype(str).str.startswith("NM_")]
+    for c in (4, 5):
+        if not pd.api.types.is_integer_dtype(df[c]):
+            raise AnnotationError(f"{path}: column {c + 1} (txStart/txEnd) must hold integers")
+    bad = df[(df[4] < 0) | (df[5] <= df[4]) | ~df[3].isin(["+", "-"])]
+    if len(bad):
+        raise AnnotationError(f"{path}: transcript {bad[1].iloc[0]}: txStart > txEnd, negative, or bad strand")
     return pd.DataFrame({"gene_id": df[12], "gene_name": df[12], "transcript_id": df[1], "chrom": df[2],
                          "start": df[4].astype(int), "end": df[5].astype(int), "strand": df[3]})
 
@@ -123,7 +149,16 @@ def genes_from_transcripts(
 
 
 def read_chrom_sizes(path: str | Path) -> dict[str, int]:
-    df = pd.read_csv(path, sep="\t", header=None, usecols=[0, 1], names=["chrom", "size"])
+    """A two-column ``chrom<TAB>size`` file; sizes must be positive integers."""
+    path = require_file(path, "chromosome sizes file", AnnotationError)
+    try:
+        df = pd.read_csv(path, sep="\t", header=None, usecols=[0, 1], names=["chrom", "size"], comment="#")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, UnicodeDecodeError) as e:
+        raise AnnotationError(f"{path}: not a chrom<TAB>size file ({' '.join(str(e).split())[:200]})") from None
+    if df.empty or not pd.api.types.is_integer_dtype(df["size"]) or (df["size"] < 1).any():
+        raise AnnotationError(f"{path}: chromosome sizes must be positive integers, one 'chrom<TAB>size' per line")
+    if df.chrom.duplicated().any():
+        raise AnnotationError(f"{path}: chromosome {df.chrom[df.chrom.duplicated()].iloc[0]} is listed twice")
     return dict(zip(df.chrom.astype(str), df["size"].astype(int), strict=True))
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.errors import InteractionError
+from chromoformer.io import require_file
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,13 @@ IBED = {"bait_chr": "bait_chrom", "otherEnd_chr": "oe_chrom", "otherEnd_start": 
 
 
 def read_interactions(path: str | Path) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise InteractionError(f"{path}: interaction table not found")
-    df = pd.read_csv(path, sep="\t").rename(columns=IBED)
+    path = require_file(path, "interaction table", InteractionError)
+    try:
+        df = pd.read_csv(path, sep="\t").rename(columns=IBED)
+    except pd.errors.EmptyDataError:
+        raise InteractionError(f"{path}: the interaction table is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as e:
+        raise InteractionError(f"{path}: not a readable table ({' '.join(str(e).split())[:200]})") from None
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise InteractionError(f"{path}: missing column(s) {', '.join(missing)}; expected {' '.join(COLUMNS)} "
@@ -42,12 +46,19 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
     if df.empty:
         raise InteractionError(f"{path}: the interaction table is empty")
     df = df[COLUMNS].copy()
-    for c in ("bait_start", "bait_end", "oe_start", "oe_end"):
-        df[c] = df[c].astype(np.int64)
-    df["score"] = df["score"].astype(float)
-    bad = df[(df.bait_end <= df.bait_start) | (df.oe_end <= df.oe_start)]
+    for c in ("bait_start", "bait_end", "oe_start", "oe_end", "score"):
+        v = pd.to_numeric(df[c], errors="coerce")
+        bad = ~np.isfinite(v.to_numpy(dtype=float))
+        if c != "score":
+            bad |= v.to_numpy(dtype=float) % 1 != 0
+        if bad.any():
+            i = int(np.nonzero(bad)[0][0])
+            what = "a finite number" if c == "score" else "an integer"
+            raise InteractionError(f"{path}: line {i + 2}: {c} {df[c].iloc[i]!r} is not {what}")
+        df[c] = v.astype(np.int64) if c != "score" else v.astype(float)
+    bad = df[(df.bait_end <= df.bait_start) | (df.oe_end <= df.oe_start) | (df.bait_start < 0) | (df.oe_start < 0)]
     if len(bad):
-        raise InteractionError(f"{path}: line {bad.index[0] + 2}: empty or reversed interval")
+        raise InteractionError(f"{path}: line {bad.index[0] + 2}: empty, reversed or negative interval")
     return df
 
 

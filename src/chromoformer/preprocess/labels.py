@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from chromoformer.errors import ExpressionError
+from chromoformer.io import require_file
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +28,21 @@ def _unversioned(ids: pd.Series) -> pd.Series:
 
 def add_labels(genes: pd.DataFrame, expression: str | Path, column: str) -> pd.DataFrame:
     """Keep genes present in the table and add ``expression`` and ``label``."""
-    path = Path(expression)
-    if not path.is_file():
-        raise ExpressionError(f"{path}: expression table not found")
-    sep = "," if path.suffix == ".csv" else "\t"
-    tab = pd.read_csv(path, sep=sep)
+    path = require_file(expression, "expression table", ExpressionError)
+    sep = "," if path.name.lower().endswith((".csv", ".csv.gz")) else "\t"
+    try:
+        tab = pd.read_csv(path, sep=sep)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as e:
+        raise ExpressionError(f"{path}: not a readable table ({' '.join(str(e).split())[:200] or 'empty'})") from None
     if column not in tab.columns:
         raise ExpressionError(f"{path}: no column {column!r}; columns are {', '.join(map(str, tab.columns[1:6]))}...")
-    values = pd.Series(tab[column].to_numpy(dtype=float), index=_unversioned(tab.iloc[:, 0]))
+    raw = pd.to_numeric(tab[column], errors="coerce")
+    bad = ~np.isfinite(raw.to_numpy(dtype=float)) | (raw.to_numpy(dtype=float) < 0)
+    if bad.any():
+        i = int(np.nonzero(bad)[0][0])
+        raise ExpressionError(f"{path}:{i + 2}: gene {tab.iloc[i, 0]}: expression {tab[column].iloc[i]!r} in column "
+                              f"{column!r} is not a finite number >= 0 (remove the gene or fill in its value)")
+    values = pd.Series(raw.to_numpy(dtype=float), index=_unversioned(tab.iloc[:, 0]))
     if values.index.duplicated().any():
         dup = values.index[values.index.duplicated()][0]
         raise ExpressionError(f"{path}: gene {dup} appears twice")
@@ -44,7 +53,12 @@ def add_labels(genes: pd.DataFrame, expression: str | Path, column: str) -> pd.D
                               f"(e.g. {genes.gene_id.iloc[0]} vs {values.index[0]})")
     log.info("%d of %d annotated genes have expression in %s", len(kept), len(genes), column)
     kept["expression"] = values.loc[_unversioned(kept.gene_id)].to_numpy()
-    kept["label"] = (kept.expression >= kept.expression.median()).astype(int)
+    median = kept.expression.median()
+    kept["label"] = (kept.expression >= median).astype(int)
+    if kept.label.nunique() < 2 or median <= 0:
+        raise ExpressionError(f"{path}: column {column!r}: the median expression of the {len(kept)} genes is "
+                              f"{median:g}, so the >= median rule puts every gene in one class; check the column, "
+                              "or use normalised values (RPKM/TPM) rather than sparse counts")
     return kept
 
 

@@ -50,7 +50,7 @@ def build_signal_store(
 ) -> BinnedStore:
     """Compute every region's base-bin sums for each signal file (column order = ``signals``)."""
     if normalisation not in ("raw", "rpm"):
-        raise ValueError(f"normalisation must be 'raw' or 'rpm', got {normalisation!r}")
+        raise SignalError(f"normalisation must be 'raw' or 'rpm', got {normalisation!r}")
     regions = list(regions)
     by_chrom: dict[str, list[Region]] = defaultdict(list)
     for r in regions:
@@ -83,12 +83,16 @@ def build_signal_store(
                     if depth is None:
                         continue  # chromosome absent from this file: stays 0 (warned above)
                     w.put(r, base_sums(depth[None].astype(np.float64), base)[:, 0].astype(np.float32), col)
-            total = counted + sig.total_reads(exclude=frozenset(by_chrom)) if rpm else None
-            if total:  # raw sums are integers, exact in float32: scaling afterwards changes no value
+            if not isinstance(sig, BigWigSignal) and counted == 0:
+                log.warning("%s: NO reads pass the filters on the regions' chromosomes: mark %s will be all zeros; "
+                            "check the file and the read options", path, label)
+            total = counted + sig.total_reads(exclude=frozenset(by_chrom)) if rpm else counted
+            if rpm and total:  # raw sums are integers, exact in float32: scaling afterwards changes no value
                 w.sums[:, col] = (w.sums[:, col].astype(np.float64) * (1e6 / total)).astype(np.float32)
             totals.append(total)
         return w.commit({
             "source": "chromoformer preprocess signals",
             "files": files, "normalisation": "raw read depth" if normalisation == "raw" else "reads per million",
             "read_totals": totals, "read_options": asdict(opts),
+            "read_totals_scope": "all chromosomes" if normalisation == "rpm" else "the regions' chromosomes",
         })

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import subprocess
-import sys
 from importlib import resources
 from pathlib import Path
+
+import yaml
+
+from chromoformer.errors import UsageError, WorkflowError
+from chromoformer.io import write_text
+from chromoformer.locking import FileLock
+from chromoformer.workflow.sheet import check_sheet
+
+log = logging.getLogger(__name__)
 
 
 def snakefile() -> Path:
@@ -24,16 +33,35 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
     return p
 
 
+def _unlock_if_stale(exe: str, directory: Path, cmd: list[str]) -> None:
+    """Remove snakemake's lock left by a killed run (only called while we hold our own lock)."""
+    locks = directory / ".snakemake" / "locks"
+    if locks.is_dir() and any(locks.iterdir()):
+        log.warning("removing the snakemake lock left by an interrupted run in %s", directory)
+        subprocess.run([*cmd, "--unlock"], check=False, capture_output=True)
+
+
 def run(args: argparse.Namespace) -> None:
     if args.print_snakefile:
         print(snakefile())
         return
     if not args.config:
-        raise SystemExit("chromoformer workflow: --config is required")
+        raise UsageError("chromoformer workflow: --config is required")
+    sheet = check_sheet(args.config)
     exe = shutil.which("snakemake")
     if exe is None:
-        raise SystemExit("snakemake is not installed: pip install 'snakemake>=9'")
+        raise UsageError("snakemake is not installed: pip install 'snakemake>=9'")
+    directory = Path(args.directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    resolved = directory / "samples.resolved.yaml"  # the sheet with absolute paths: what snakemake reads
+    write_text(resolved, yaml.safe_dump(sheet, sort_keys=False))
     extra = [a for a in args.snakemake_args if a != "--"]
-    cmd = [exe, "-s", str(snakefile()), "--configfile", str(Path(args.config).resolve()),
-           "--directory", args.directory, "--cores", str(args.cores), "--rerun-incomplete", *extra]
-    sys.exit(subprocess.call(cmd))
+    cmd = [exe, "-s", str(snakefile()), "--configfile", str(resolved.resolve()),
+           "--directory", str(directory), "--cores", str(args.cores)]
+    # Our lock proves no other `chromoformer workflow` runs here, so a snakemake lock is stale.
+    with FileLock(directory / ".chromoformer-workflow.lock", f"workflow directory {directory}"):
+        _unlock_if_stale(exe, directory, cmd)
+        rc = subprocess.call([*cmd, "--rerun-incomplete", *extra])
+    if rc:
+        raise WorkflowError(f"{directory}: snakemake failed (exit {rc}); see {directory / 'logs'} for the failing "
+                            f"step's log, fix it and run the same command again: finished steps are kept")

@@ -1,0 +1,95 @@
+"""Strict schema of the workflow's YAML sample sheet (see docs/workflow.md).
+
+Unknown keys (e.g. a typo such as ``epocs``), wrong types, missing files and samples
+without every mark are errors naming the key, before any job runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chromoformer.config import MARKS
+from chromoformer.errors import SampleSheetError
+
+TOP = {"annotation": str, "expression": str, "samples": dict, "chrom_sizes": str, "biotype": str, "marks": list,
+       "signal_options": dict, "interaction_options": dict, "train": dict}
+SAMPLE = {"interactions": str, "signals": dict, "expression_column": str}
+SIGNAL_OPTIONS = {"extend": int, "shift": int, "min_mapq": int, "skip_duplicates": bool, "skip_secondary": bool,
+                  "normalisation": str}
+INTERACTION_OPTIONS = {"min_score": (int, float), "i_max": int, "w_max": int}
+TRAIN = {"folds": list, "epochs": int, "config": str, "extra": str}
+
+
+def _keys(d: dict, schema: dict, where: str, path: Path) -> None:
+    for k, v in d.items():
+        if k not in schema:
+            raise SampleSheetError(f"{path}: unknown key '{where}{k}'; allowed: {', '.join(schema)}")
+        want = schema[k]
+        if isinstance(v, bool) and want is not bool and bool not in (want if isinstance(want, tuple) else (want,)):
+            raise SampleSheetError(f"{path}: '{where}{k}' must be {getattr(want, '__name__', 'a number')}, got {v!r}")
+        if not isinstance(v, want):
+            name = want.__name__ if isinstance(want, type) else "a number"
+            raise SampleSheetError(f"{path}: '{where}{k}' must be {name}, got {v!r}")
+
+
+def _file(value: str, where: str, path: Path) -> str:
+    """``value`` resolved against the sheet's folder (as snakemake users expect), as an absolute path."""
+    p = Path(value).expanduser()
+    if not p.is_absolute():
+        p = path.parent / p
+    if not p.is_file():
+        raise SampleSheetError(f"{path}: {where}: file {value} not found (relative paths are read from the "
+                               "sample sheet's folder)")
+    return str(p.resolve())
+
+
+def check_sheet(path: str | Path) -> dict[str, Any]:
+    """Read and validate a sample sheet; returns it as a dict with every file path made absolute."""
+    path = Path(path)
+    if not path.is_file():
+        raise SampleSheetError(f"{path}: sample sheet not found")
+    try:
+        sheet = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise SampleSheetError(f"{path}: invalid YAML ({' '.join(str(e).split())})") from None
+    if not isinstance(sheet, dict):
+        raise SampleSheetError(f"{path}: expected a mapping of keys, got {type(sheet).__name__}")
+    for k in ("annotation", "expression", "samples"):
+        if k not in sheet:
+            raise SampleSheetError(f"{path}: missing top-level key '{k}'")
+    _keys(sheet, TOP, "", path)
+    for key, schema in (("signal_options", SIGNAL_OPTIONS), ("interaction_options", INTERACTION_OPTIONS),
+                        ("train", TRAIN)):
+        _keys(sheet.get(key, {}), schema, f"{key}.", path)
+    marks = sheet.get("marks", list(MARKS))
+    if not marks or len(set(marks)) != len(marks) or not all(isinstance(m, str) for m in marks):
+        raise SampleSheetError(f"{path}: 'marks' must be a list of distinct mark names, got {marks!r}")
+    if not sheet["samples"]:
+        raise SampleSheetError(f"{path}: 'samples' is empty")
+    for name, s in sheet["samples"].items():
+        if not isinstance(s, dict):
+            raise SampleSheetError(f"{path}: sample {name} must be a mapping")
+        _keys(s, SAMPLE, f"samples.{name}.", path)
+        for k in ("interactions", "signals"):
+            if k not in s:
+                raise SampleSheetError(f"{path}: sample {name} has no '{k}'")
+        unknown = sorted(set(s["signals"]) - set(marks))
+        if unknown:
+            raise SampleSheetError(f"{path}: sample {name}: signal(s) for unknown mark(s) {', '.join(unknown)}; "
+                                   f"marks are {', '.join(marks)} (set 'marks' to use others)")
+        missing = [m for m in marks if m not in s["signals"]]
+        if missing:
+            raise SampleSheetError(f"{path}: sample {name} has no signal file for mark(s) {', '.join(missing)}")
+    # structure first, then files: the first error is the most telling one
+    for k in ("annotation", "expression", "chrom_sizes"):
+        if k in sheet:
+            sheet[k] = _file(sheet[k], k, path)
+    if "config" in sheet.get("train", {}):
+        sheet["train"]["config"] = _file(sheet["train"]["config"], "train.config", path)
+    for name, s in sheet["samples"].items():
+        s["signals"] = {m: _file(str(f), f"sample {name}, mark {m}", path) for m, f in s["signals"].items()}
+        s["interactions"] = _file(s["interactions"], f"sample {name}, interactions", path)
+    return sheet
