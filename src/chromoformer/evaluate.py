@@ -82,8 +82,8 @@ def is_classification(df: pd.DataFrame) -> bool:
 def evaluate(paths: Sequence[str | Path], out: str | Path) -> pd.DataFrame:
     """Write ``metrics.tsv`` (per fold and pooled) and ``roc_pr.png`` or ``scatter.png`` into ``out``."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     df = load_runs(paths)
+    out.mkdir(parents=True, exist_ok=True)
     clf = is_classification(df)
     fn = classification_metrics if clf else regression_metrics
     rows = [{"fold": f, "n": len(g), **fn(g.score.to_numpy(), g.label.to_numpy())} for f, g in df.groupby("fold")]

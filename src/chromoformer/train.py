@@ -59,8 +59,7 @@ def split_genes(genes: list[Gene], fold: int) -> tuple[list[Gene], list[Gene]]:
     val_split = held_out_split(fold)
     for g in genes:
         if g.split not in (1, 2, 3, 4):
-            raise MetadataError(f"line {g.line}: gene {g.gene_id}: split must be 1..4 for the 4 chromosome "
-                                f"folds, got {g.split}")
+            raise MetadataError(f"{g.where}: split must be 1..4 for the 4 chromosome folds, got {g.split}")
     return [g for g in genes if g.split != val_split], [g for g in genes if g.split == val_split]
 
 

@@ -6,6 +6,7 @@ silently dropped or overwritten.
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 from dataclasses import dataclass
@@ -62,6 +63,12 @@ class Gene:
     expression: float | None = None
     split: int | None = None
     line: int = 0
+    file: str = ""
+
+    @property
+    def where(self) -> str:
+        """``file:line: gene ID`` for error messages."""
+        return f"{self.file}:{self.line}: gene {self.gene_id}" if self.file else f"gene {self.gene_id}"
 
 
 def _number(v: object, column: str, fail) -> float:
@@ -117,6 +124,7 @@ def read_metadata(
     missing = [c for c in (*REQUIRED, *require) if c not in df.columns]
     if missing:
         raise MetadataError(f"{path}: missing required column(s) {', '.join(missing)}")
+    _check_row_lengths(path, len(df.columns))
     df["_line"] = np.arange(len(df)) + 2  # header is line 1
     if "eid" in df.columns:
         eids = sorted(e for e in df["eid"].astype(str).unique() if e.strip())
@@ -138,6 +146,15 @@ def read_metadata(
         seen[g.gene_id] = g.line
         genes.append(g)
     return genes
+
+
+def _check_row_lengths(path: Path, n_fields: int) -> None:
+    """Every row has the header's number of fields (a truncated file ends with a short row)."""
+    with open(path, newline="") as f:
+        for i, row in enumerate(csv.reader(f)):
+            if row and len(row) != n_fields:
+                raise MetadataError(f"{path}:{i + 1}: {len(row)} fields but the header has {n_fields} (truncated "
+                                    "or malformed file?)")
 
 
 def _parse_row(row: dict, path: Path, i_max: int, w_max: int, require: tuple[str, ...]) -> Gene:
@@ -194,5 +211,6 @@ def _parse_row(row: dict, path: Path, i_max: int, w_max: int, require: tuple[str
         if split < 1:
             raise fail(f"split must be a positive integer (1..4 for the original folds), got {split}")
     return Gene(
-        str(gid), str(row["chrom"]), tss, row["strand"], tuple(pcres), tuple(vals), label, expression, split, line
+        str(gid), str(row["chrom"]), tss, row["strand"], tuple(pcres), tuple(vals), label, expression, split, line,
+        str(path),
     )

@@ -95,7 +95,7 @@ def promoter_region(src: RegionSource, gene: Gene, w_prom: int) -> tuple[Region,
             return legacy, (None if lo == 0 else (lo, lo + 2 * half))
     if gene.tss - half < 0:
         raise DataError(
-            f"gene {gene.gene_id} (line {gene.line}): TSS {gene.chrom}:{gene.tss} is within "
+            f"{gene.where}: TSS {gene.chrom}:{gene.tss} is within "
             f"{half} bp of the chromosome start; its promoter window cannot be extracted"
         )
     return Region(gene.chrom, gene.tss - half, gene.tss + half), None

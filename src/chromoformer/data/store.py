@@ -54,6 +54,12 @@ def default_marks(n_feats: int) -> list[str]:
     return list(MARKS) if n_feats == len(MARKS) else [f"mark{i + 1}" for i in range(n_feats)]
 
 
+def manifest_sha256(m: dict) -> str:
+    """Checksum of a manifest's own fields (all but ``sha256``), so edits to base or marks are caught."""
+    body = {k: v for k, v in m.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -73,6 +79,9 @@ class BinnedStore:
         self.manifest = m = _read_manifest(mf)
         self.base, self.n_feats, self.marks = m["base"], m["n_feats"], tuple(m["marks"])
         if verify:
+            if manifest_sha256(m) != m["sha256"]["manifest.json"]:
+                raise StoreError(f"{mf}: its fields were edited after the store was built (checksum differs); "
+                                 "rebuild the store")
             for name in ("sums.npy", "regions.tsv"):
                 p = self.path / name
                 if not p.is_file():
@@ -149,8 +158,8 @@ def _read_manifest(mf: Path) -> dict:
     want("marks", isinstance(marks, list) and len(marks) == m["n_feats"] and all(isinstance(x, str) for x in marks)
          and len(set(marks)) == len(marks), f"a list of {m['n_feats']} distinct mark names")
     sha = m.get("sha256")
-    want("sha256", isinstance(sha, dict) and all(isinstance(sha.get(k), str) for k in ("sums.npy", "regions.tsv")),
-         "checksums of sums.npy and regions.tsv")
+    want("sha256", isinstance(sha, dict) and all(isinstance(sha.get(k), str) for k in (
+        "sums.npy", "regions.tsv", "manifest.json")), "checksums of sums.npy, regions.tsv and the manifest")
     return m
 
 
@@ -246,8 +255,9 @@ class StoreWriter:
                                                                             index=False)
             manifest = {"format": FORMAT, "version": VERSION, "base": self.base, "n_feats": self.n_feats,
                         "marks": self.marks, "normalisation": "raw read depth", "n_regions": len(self.regions),
-                        "n_bins": self.n_bins, **(info or {}),
-                        "sha256": {n: file_sha256(self.tmp / n) for n in ("sums.npy", "regions.tsv")}}
+                        "n_bins": self.n_bins, **(info or {})}
+            manifest["sha256"] = {**{n: file_sha256(self.tmp / n) for n in ("sums.npy", "regions.tsv")},
+                                  "manifest.json": manifest_sha256(manifest)}
             (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
             for p in self.tmp.iterdir():
                 with open(p, "rb+") as f:

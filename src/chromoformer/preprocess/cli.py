@@ -46,7 +46,8 @@ def _signals(a: argparse.Namespace) -> None:
     genes = read_metadata(a.meta, a.i_max, a.w_max)
     opts = ReadOptions(a.extend, a.shift, a.min_mapq, a.skip_duplicates, a.skip_secondary)
     sizes = read_chrom_sizes(a.chrom_sizes) if a.chrom_sizes else None
-    s = build_signal_store(gene_regions(genes, a.w_prom), files, a.out, marks, a.base, opts, a.normalisation, sizes)
+    s = build_signal_store(gene_regions(genes, a.w_prom), files, a.out, marks, a.base, opts, a.normalisation, sizes,
+                           a.chrom_sizes or "the chromosome sizes")
     log.info("wrote store %s: %d regions x %d marks", s.path, len(s), s.n_feats)
 
 

@@ -31,7 +31,7 @@ def gene_regions(genes: Sequence[Gene], w_prom: int) -> list[Region]:
     half = w_prom // 2
     for g in genes:
         if g.tss - half < 0:
-            raise SignalError(f"gene {g.gene_id} (line {g.line}): TSS {g.chrom}:{g.tss} is within {half} bp of "
+            raise SignalError(f"{g.where}: TSS {g.chrom}:{g.tss} is within {half} bp of "
                               "the chromosome start; drop it when preparing genes")
         for r in (Region(g.chrom, g.tss - half, g.tss + half), *g.pcres):
             seen.setdefault(r.name, r)
@@ -47,6 +47,7 @@ def build_signal_store(
     opts: ReadOptions | None = None,
     normalisation: str = "raw",
     chrom_sizes: dict[str, int] | None = None,
+    chrom_sizes_source: str = "the chromosome sizes",
 ) -> BinnedStore:
     """Compute every region's base-bin sums for each signal file (column order = ``signals``)."""
     if normalisation not in ("raw", "rpm"):
@@ -56,9 +57,10 @@ def build_signal_store(
     for r in regions:
         if chrom_sizes is not None:
             if r.chrom not in chrom_sizes:
-                raise SignalError(f"region {r.name}: chromosome {r.chrom} is not in the chromosome sizes")
+                raise SignalError(f"{chrom_sizes_source}: no size for chromosome {r.chrom} (region {r.name})")
             if r.end > chrom_sizes[r.chrom]:
-                raise SignalError(f"region {r.name} runs past the end of {r.chrom} ({chrom_sizes[r.chrom]} bp)")
+                raise SignalError(f"{chrom_sizes_source}: region {r.name} runs past the end of {r.chrom} "
+                                  f"({chrom_sizes[r.chrom]} bp); do the genes, reads and sizes use one assembly?")
         by_chrom[r.chrom].append(r)
     opts = opts or ReadOptions()
     totals, files = [], []

@@ -1,0 +1,631 @@
+"""Bad-input corpus: every input kind x {missing, empty, truncated, wrong type, wrong shape,
+NaN/inf, out of range, inconsistent with another input}.
+
+Each case must end with exit code 2, exactly one line ``chromoformer: error: ...`` that
+names the offending file (and the problem), no traceback, and no output under a final
+name. A case that exits 0 would be a silently wrong result; a traceback fails the test.
+The corpus runs on a synthetic dataset and on the real demo genes (../shared).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from chromoformer.cli import main
+from chromoformer.config import load_config
+from chromoformer.data.store import build_store_from_npy
+from chromoformer.data.synthetic import write_synthetic_dataset
+from fault_inputs import (
+    Case,
+    Inputs,
+    copy,
+    edit_csv,
+    edit_manifest,
+    edit_regions,
+    edit_sums,
+    first_promoter_array,
+    npy_with,
+    reseal,
+    truncate,
+)
+
+TINY = {"embed": {"n_layers": 1, "n_heads": 2, "d_model": 16, "d_ff": 16},
+        "pairwise_interaction": {"n_layers": 1, "n_heads": 2, "d_model": 16, "d_ff": 16},
+        "regulation": {"n_layers": 1, "n_heads": 2, "d_model": 16, "d_ff": 16}, "d_head": 8, "bsz": 4}
+GTF_LINES = [
+    ("chr1", 1_000_000, 1_010_000, "+", "G1"), ("chr1", 2_000_000, 2_030_000, "-", "G2"),
+    ("chr7", 1_500_000, 1_520_000, "+", "G3"), ("chr7", 3_000_000, 3_004_000, "-", "G4"),
+    ("chr2", 1_200_000, 1_260_000, "+", "G5"), ("chr9", 2_400_000, 2_401_000, "+", "G6"),
+]
+
+
+def _gtf_text(lines=GTF_LINES) -> str:
+    rows = []
+    for c, s, e, strand, g in lines:
+        attrs = f'gene_id "{g}"; transcript_id "{g}.1"; gene_name "{g}"; transcript_type "protein_coding";'
+        rows.append("\t".join([c, "test", "transcript", str(s + 1), str(e), ".", strand, ".", attrs]))
+    return "\n".join(rows) + "\n"
+
+
+def make_inputs(root, meta, npy) -> Inputs:
+    cfg = load_config().to_dict() | TINY
+    config = root / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    store = root / "store"
+    build_store_from_npy(npy, store)
+    run = root / "run"
+    main(["train", "-c", str(config), "-m", str(meta), "-d", str(store), "--fold", "1", "-o", str(run),
+          "--epochs", "1", "--num-workers", "0"])
+    gtf = root / "genes.gtf"
+    gtf.write_text(_gtf_text())
+    genes = root / "genes.tsv"
+    main(["preprocess", "genes", "--annotation", str(gtf), "--out", str(genes)])
+    expression = root / "expression.tsv"
+    pd.DataFrame({"gene_id": [f"G{i}" for i in range(1, 7)], "S1": [0.5, 3.0, 10.0, 0.0, 7.5, 1.0]}).to_csv(
+        expression, sep="\t", index=False)
+    interactions = root / "pchic.tsv"
+    pd.DataFrame({"bait_chrom": ["chr1", "chr7"], "bait_start": [999_000, 1_499_000],
+                  "bait_end": [1_002_000, 1_502_000], "oe_chrom": ["chr1", "chr7"],
+                  "oe_start": [1_100_000, 1_700_000], "oe_end": [1_105_000, 1_706_000],
+                  "score": [3.2, 2.5]}).to_csv(interactions, sep="\t", index=False)
+    reads = root / "reads.bed"
+    reads.write_text("".join(f"chr1\t{999_000 + 37 * i}\t{999_100 + 37 * i}\tr{i}\t0\t+\n" for i in range(200)))
+    sizes = root / "chrom.sizes"
+    sizes.write_text("chr1\t249250621\nchr2\t243199373\nchr7\t159138663\nchr9\t141213431\n")
+    return Inputs(meta, npy, store, run / "last.pt", config, run / "val_predictions.csv", gtf, expression,
+                  interactions, genes, reads, sizes, root)
+
+
+@pytest.fixture(scope="module")
+def demo_inputs(demo, tmp_path_factory) -> Inputs:
+    """The real Roadmap E003 demo genes (first 16, spread over the 4 splits) and their npy files."""
+    root = tmp_path_factory.mktemp("corpus-demo")
+    d = pd.read_csv(demo / "demo_meta.csv").head(16)
+    d["split"] = [i % 4 + 1 for i in range(len(d))]
+    meta = root / "meta.csv"
+    d.to_csv(meta, index=False)
+    return make_inputs(root, meta, demo / "demo_data")
+
+
+@pytest.fixture(scope="module")
+def synthetic_inputs(tmp_path_factory) -> Inputs:
+    root = tmp_path_factory.mktemp("corpus")
+    meta, npy = write_synthetic_dataset(root / "data", n_genes=8, seed=5)
+    return make_inputs(root, meta, npy)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases. Each takes the valid inputs plus a fresh folder and returns a Case.
+
+
+def predict(inp: Inputs, meta=None, npy=None, ckpt=None, *extra) -> Case:
+    out = inp.out("pred.csv")
+    argv = ["predict", "-m", meta or inp.meta, "-d", npy or inp.npy, "-k", ckpt or inp.ckpt, "-o", out, *extra]
+    return Case([str(a) for a in argv], (), (out,))
+
+
+def train(inp: Inputs, meta=None, npy=None, config=None, *extra) -> Case:
+    out = inp.out("run")
+    argv = ["train", "-c", config or inp.config, "-m", meta or inp.meta, "-d", npy or inp.npy, "--fold", "1",
+            "-o", out, "--epochs", "1", "--num-workers", "0", *extra]
+    return Case([str(a) for a in argv], (), (out,))
+
+
+def expect(case: Case, *parts: object) -> Case:
+    case.expect = tuple(str(p) for p in parts)
+    return case
+
+
+def meta_case(col: str, value: str, *why: str, row: int = 0, run=predict) -> Callable[[Inputs], Case]:
+    def f(inp: Inputs) -> Case:
+        m = edit_csv(inp.meta, inp.out("meta.csv"), row, col, value)
+        return expect(run(inp, meta=m), m, *why)
+    return f
+
+
+def meta_text(text: str, *why: str) -> Callable[[Inputs], Case]:
+    def f(inp: Inputs) -> Case:
+        m = inp.out("meta.csv")
+        m.write_bytes(text.encode("latin-1"))
+        return expect(predict(inp, meta=m), m, *why)
+    return f
+
+
+def npy_case(make: Callable[[np.ndarray], np.ndarray | bytes | None], *why: str, run=predict):
+    def f(inp: Inputs) -> Case:
+        d, victim = npy_with(inp, "npy", make(first_promoter_array(inp)))
+        return expect(run(inp, npy=d), victim.name, *why)
+    return f
+
+
+def store_case(edit: Callable, *why: str, file: str = "") -> Callable[[Inputs], Case]:
+    def f(inp: Inputs) -> Case:
+        s = edit(copy(inp.store, inp.out("store")))
+        return expect(predict(inp, npy=s), s / file if file else s, *why)
+    return f
+
+
+def ckpt_case(make: Callable, *why: str) -> Callable[[Inputs], Case]:
+    def f(inp: Inputs) -> Case:
+        p = inp.out("model.pt")
+        make(inp, p)
+        return expect(predict(inp, ckpt=p), p, *why)
+    return f
+
+
+def ckpt_edit(**changes) -> Callable:
+    def make(inp: Inputs, p) -> None:
+        ck = torch.load(inp.ckpt, weights_only=False)
+        for k, v in changes.items():
+            if k == "nan":
+                ck["net"][v] = ck["net"][v].clone().fill_(float("nan"))
+            elif k == "drop":
+                del ck["net"][v]
+            else:
+                ck[k] = v
+        torch.save(ck, p)
+    return make
+
+
+def config_case(edit: Callable[[dict], object], *why: str) -> Callable[[Inputs], Case]:
+    def f(inp: Inputs) -> Case:
+        c = inp.out("config.yaml")
+        d = yaml.safe_load(inp.config.read_text())
+        text = edit(d)
+        c.write_text(text if isinstance(text, str) else yaml.safe_dump(d))
+        return expect(train(inp, config=c), c, *why)
+    return f
+
+
+def set_key(path: str, value) -> Callable[[dict], None]:
+    def edit(d: dict) -> None:
+        *parents, last = path.split(".")
+        for p in parents:
+            d = d[p]
+        d[last] = value
+    return edit
+
+
+def cli_case(kind: str, *args: str, why: str) -> Callable[[Inputs], Case]:
+    def f(inp: Inputs) -> Case:
+        base = train(inp) if kind == "train" else predict(inp)
+        argv = list(base.argv)
+        if "--epochs" in args and "--epochs" in argv:
+            k = argv.index("--epochs")
+            del argv[k : k + 2]
+        return Case([*argv, *args], (why,), base.absent)
+    return f
+
+
+def evaluate_case(make: Callable[[Inputs], list], *why: str) -> Callable[[Inputs], Case]:
+    def f(inp: Inputs) -> Case:
+        files = make(inp)
+        out = inp.out("eval")
+        return Case(["evaluate", "--runs", *map(str, files), "--out", str(out)], tuple(map(str, why)), (out,))
+    return f
+
+
+def pred_file(inp: Inputs, text: str | None = None, col=None, value=None, name="val_predictions.csv"):
+    d = inp.out(f"fold{len(list(inp.tmp.glob('fold*')))}")
+    d.mkdir()
+    p = d / name
+    if text is not None:
+        p.write_text(text)
+    elif col is not None:
+        edit_csv(inp.preds, p, 0, col, value)
+    else:
+        copy(inp.preds, p)
+    return p
+
+
+def genes_case(text: str | bytes, *why: str, name="a.gtf") -> Callable[[Inputs], Case]:
+    def f(inp: Inputs) -> Case:
+        p = inp.out(name)
+        p.write_bytes(text if isinstance(text, bytes) else text.encode())
+        out = inp.out("genes.tsv")
+        return Case(["preprocess", "genes", "--annotation", str(p), "--out", str(out)], (str(p), *why), (out,))
+    return f
+
+
+def metadata_step(inp: Inputs, expression=None, interactions=None) -> Case:
+    out = inp.out("meta.csv")
+    argv = ["preprocess", "metadata", "--genes", inp.genes, "--expression", expression or inp.expression,
+            "--eid", "S1", "--interactions", interactions or inp.interactions, "--out", out]
+    return Case([str(a) for a in argv], (), (out,))
+
+
+def expression_case(edit: Callable[[pd.DataFrame], pd.DataFrame | str], *why: str, name="expr.tsv"):
+    def f(inp: Inputs) -> Case:
+        p = inp.out(name)
+        new = edit(pd.read_csv(inp.expression, sep="\t"))
+        if isinstance(new, str):
+            p.write_text(new)
+        else:
+            new.to_csv(p, sep="\t", index=False)
+        return expect(metadata_step(inp, expression=p), p, *why)
+    return f
+
+
+def interactions_case(edit: Callable[[pd.DataFrame], pd.DataFrame | str], *why: str):
+    def f(inp: Inputs) -> Case:
+        p = inp.out("pchic.tsv")
+        new = edit(pd.read_csv(inp.interactions, sep="\t"))
+        if isinstance(new, str):
+            p.write_text(new)
+        else:
+            new.to_csv(p, sep="\t", index=False)
+        return expect(metadata_step(inp, interactions=p), p, *why)
+    return f
+
+
+def signals_case(reads: str | bytes | None, *why: str, name="reads.bed", sizes: str | None = None):
+    def f(inp: Inputs) -> Case:
+        p = inp.out(name)
+        if isinstance(reads, bytes):
+            p.write_bytes(reads)
+        elif reads is not None:
+            p.write_text(reads)
+        out = inp.out("sigstore")
+        argv = ["preprocess", "signals", "--meta", str(inp.meta), "--signal", f"H3K4me3={p}", "--out", str(out)]
+        what = p
+        if sizes is not None:
+            s = inp.out("sizes.txt")
+            s.write_text(sizes)
+            argv += ["--chrom-sizes", str(s)]
+            what = s
+        return Case(argv, (str(what), *why), (out,))
+    return f
+
+
+def sheet_case(edit: Callable[[dict], object], *why: str) -> Callable[[Inputs], Case]:
+    def f(inp: Inputs) -> Case:
+        sheet = {"annotation": str(inp.gtf), "expression": str(inp.expression), "marks": ["H3K4me3"],
+                 "samples": {"S1": {"interactions": str(inp.interactions), "signals": {"H3K4me3": str(inp.reads)}}}}
+        text = edit(sheet)
+        p = inp.out("samples.yaml")
+        p.write_text(text if isinstance(text, str) else yaml.safe_dump(sheet))
+        return Case(["workflow", "--config", str(p), "--directory", str(inp.out("wf"))], (str(p), *why),
+                    (inp.out("wf") / "samples.resolved.yaml",))
+    return f
+
+
+def _pickled(inp: Inputs, p) -> None:
+    class Payload:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"net": {}, "x": Payload()}, p)
+
+
+def pcre_case(neighbors: str, scores: str, *why: str) -> Callable[[Inputs], Case]:
+    """Gene 0 with the given neighbors/scores ('{c}' = its chromosome)."""
+    def f(inp: Inputs) -> Case:
+        d = pd.read_csv(inp.meta, dtype=str, keep_default_na=False)
+        d.loc[0, "neighbors"] = neighbors.replace("{c}", d.chrom[0])
+        d.loc[0, "scores"] = scores
+        m = inp.out("meta.csv")
+        d.to_csv(m, index=False)
+        return expect(predict(inp, meta=m), f"{m}:2", f"gene {d.gene_id[0]}", *why)
+    return f
+
+
+
+NAN_NPY = lambda x: np.where(np.arange(x.size).reshape(x.shape) == 7, np.nan, x)  # noqa: E731
+CASES: dict[str, Callable[[Inputs], Case]] = {
+    # ---- metadata csv
+    "meta missing": lambda i: expect(predict(i, meta=i.out("none.csv")), i.out("none.csv"), "not found"),
+    "meta is a directory": lambda i: expect(predict(i, meta=i.tmp), i.tmp, "is a directory"),
+    "meta empty": meta_text("", "empty"),
+    "meta ragged row": meta_text("gene_id,label,chrom,start,end,strand\nG1,1,chr1,50000,50001,+,extra\n", "fields"),
+    "meta header only": meta_text("gene_id,label,chrom,start,end,strand,split\n", "no genes"),
+    "meta binary": meta_text("\x00\xff\xfe garbage \x00\n\x01,\x02\n", ""),
+    "meta truncated": lambda i: expect(predict(i, meta=_cut_mid_row(i)), i.out("meta.csv"), "fields"),
+    "meta missing column": lambda i: expect(predict(i, meta=_drop_col(i, "strand")), "strand"),
+    "label 0.7": meta_case("label", "0.7", "label must be an integer"),
+    "label 2": meta_case("label", "2", "label must be 0 or 1"),
+    "label text": meta_case("label", "yes", "label must be a number"),
+    "start float": meta_case("start", "3566667.5", "start must be an integer"),
+    "start negative": meta_case("start", "-5", "negative TSS"),
+    "start text": meta_case("start", "chr1", "start must be a number"),
+    "strand": meta_case("strand", "*", "strand must be"),
+    "split 7 (train)": meta_case("split", "7", "split must be 1..4", run=train),
+    "split text (train)": meta_case("split", "one", "split must be a number", run=train),
+    "split missing (train)": meta_case("split", "", "missing value in column 'split'", run=train),
+    "expression nan (reg)": lambda i: expect(train(i, edit_csv(i.meta, i.out("meta.csv"), 0, "expression", "nan"),
+                                                   None, None, "--regression"), "expression must be finite"),
+    "expression negative (reg)": lambda i: expect(train(i, edit_csv(i.meta, i.out("meta.csv"), 0, "expression",
+                                                                    "-1"), None, None, "--regression"),
+                                                  "negative expression"),
+    "score nan": pcre_case("{c}:3000000-3001000", "nan", "scores must be finite"),
+    "score inf": pcre_case("{c}:3000000-3001000", "inf", "scores must be finite"),
+    "score text": pcre_case("{c}:3000000-3001000", "high", "scores must be a number"),
+    "score negative": pcre_case("{c}:3000000-3001000", "-2", "negative interaction score"),
+    "scores count": pcre_case("{c}:3000000-3001000", "1;2", "1 neighbors but 2 scores"),
+    "scores without neighbors": meta_case("neighbors", "", "scores given but no neighbors", row=None),
+    "neighbors without scores": meta_case("scores", "", "neighbors but no scores", row=None),
+    "neighbor reversed": pcre_case("{c}:5000-4000", "2", "empty or reversed"),
+    "neighbor malformed": pcre_case("{c}-5000", "2", "malformed interval"),
+    "neighbor trans": pcre_case("chrZ:1000-2000", "2", "pCREs are cis"),
+    "neighbor too long": pcre_case("{c}:100-50000", "2", "longer than w_max"),
+    "too many neighbors": pcre_case(";".join(f"{{c}}:{k * 1000}-{k * 1000 + 500}" for k in range(1, 10)),
+                                    ";".join(["2"] * 9), "exceed i_max=8"),
+    "duplicate gene": meta_case("gene_id", "SAME", "duplicate gene_id", row=None),
+    "empty gene id": meta_case("gene_id", "", "empty gene_id"),
+    "eid absent": lambda i: expect(predict(i, None, None, None, "--eid", "E999"), "no rows with eid"),
+    "gene near chromosome start": meta_case("start", "100", "within 20000 bp of the chromosome start"),
+    "gene region absent from signals": lambda i: expect(predict(i, meta=edit_csv(i.meta, i.out("meta.csv"), 0, "start",
+                                                                                "123456789")), "missing npy file",
+                                                        f"gene {pd.read_csv(i.meta).gene_id[0]}"),
+    # ---- npy files
+    "npy zero bytes": npy_case(lambda x: b"", "unreadable npy"),
+    "npy truncated": npy_case(lambda x: b"\x93NUMPY\x01\x00v\x00{'descr': '<f2'", "unreadable npy"),
+    "npy garbage": npy_case(lambda x: bytes(range(256)) * 4, "unreadable npy"),
+    "npy wrong shape": npy_case(lambda x: x[:6], "expected a numeric array of shape (7,"),
+    "npy transposed": npy_case(lambda x: x.T.copy(), "expected a numeric array"),
+    "npy object dtype": npy_case(lambda x: np.array([["a"] * 3] * 7, dtype=object), "unreadable npy"),
+    "npy string dtype": npy_case(lambda x: np.full(x.shape, "a"), "expected a numeric array"),
+    "npy complex": npy_case(lambda x: x.astype(np.complex64), "expected a numeric array"),
+    "npy nan": npy_case(NAN_NPY, "NaN or infinite"),
+    "npy inf": npy_case(lambda x: x + np.inf, "NaN or infinite"),
+    "npy negative": npy_case(lambda x: x - 1, "negative values"),
+    "npy nan (train store build)": npy_case(NAN_NPY, "NaN or infinite", run=train),
+    "npy missing": npy_case(lambda x: None, "missing npy file"),
+    "npy dir missing": lambda i: expect(predict(i, npy=i.out("nope")), i.out("nope"), "not found"),
+    # ---- binned store
+    "store regions swapped": store_case(lambda s: _swap_rows(s), "checksum", file="regions.tsv"),
+    "store offset past end": store_case(lambda s: reseal(edit_regions(s, 2, offset=10**9)), "do not tile"),
+    "store negative length": store_case(lambda s: reseal(edit_regions(s, 1, length=-5)), "do not tile"),
+    "store length vs name": store_case(lambda s: reseal(edit_regions(s, 0, length=39900)), "do not tile"),
+    "store base edited": store_case(lambda s: edit_manifest(s, base=50), "edited", file="manifest.json"),
+    "store base edited, resealed": store_case(lambda s: reseal(edit_manifest(s, base=200)), "do not tile"),
+    "store marks reordered": store_case(lambda s: edit_manifest(s, marks=_marks(s)[::-1]), "edited"),
+    "store marks reordered, resealed": store_case(lambda s: reseal(edit_manifest(s, marks=_marks(s)[::-1])),
+                                                  "differ from the model's", "order"),
+    "store n_feats edited": store_case(lambda s: reseal(edit_manifest(s, n_feats=6, marks=_marks(s)[:6])),
+                                       "expected float32"),
+    "store nan sums": store_case(lambda s: edit_sums(s, np.nan), "checksum", file="sums.npy"),
+    "store nan sums, resealed": store_case(lambda s: reseal(edit_sums(s, np.nan)), "NaN, infinite or negative"),
+    "store negative sums, resealed": store_case(lambda s: reseal(edit_sums(s, -3.0)), "NaN, infinite or negative"),
+    "store sums truncated": store_case(lambda s: truncate(s / "sums.npy", s / "sums.npy", 0.7) and s, "checksum"),
+    "store sums truncated, resealed": store_case(lambda s: reseal(truncate(s / "sums.npy", s / "sums.npy",
+                                                                           0.7).parent), "unreadable"),
+    "store sums missing": store_case(lambda s: (s / "sums.npy").unlink() or s, "missing from the store"),
+    "store regions missing": store_case(lambda s: (s / "regions.tsv").unlink() or s, "missing from the store"),
+    "store manifest not json": store_case(lambda s: (s / "manifest.json").write_text("{oops") and s,
+                                          "not valid JSON"),
+    "store manifest empty object": store_case(lambda s: (s / "manifest.json").write_text("{}") and s,
+                                              "not a chromoformer binned store"),
+    "store old version": store_case(lambda s: edit_manifest(s, version=1), "version 1"),
+    "store manifest no checksums": store_case(lambda s: edit_manifest(s, sha256=None), "checksums"),
+    # ---- checkpoints
+    "ckpt missing": lambda i: expect(predict(i, ckpt=i.out("x.pt")), i.out("x.pt"), "not found"),
+    "ckpt directory": lambda i: expect(predict(i, ckpt=i.tmp), i.tmp, "is a directory"),
+    "ckpt empty": ckpt_case(lambda i, p: p.write_bytes(b""), "empty file"),
+    "ckpt truncated": ckpt_case(lambda i, p: truncate(i.ckpt, p, 0.5), "not a readable torch checkpoint"),
+    "ckpt random bytes": ckpt_case(lambda i, p: p.write_bytes(bytes(range(256)) * 64), "not a torch checkpoint"),
+    "ckpt is a csv": ckpt_case(lambda i, p: p.write_text("gene_id,score\nA,1\n"), "not a torch checkpoint"),
+    "ckpt pickled object": ckpt_case(_pickled, "refused to load", "print"),
+    "ckpt not a dict": ckpt_case(lambda i, p: torch.save([1, 2, 3], p), "expected a dict"),
+    "ckpt nan weight": ckpt_case(ckpt_edit(nan="fc_head.2.weight"), "NaN or infinite", "fc_head.2.weight"),
+    "ckpt missing weight": ckpt_case(ckpt_edit(drop="fc_head.0.bias"), "weights do not fit"),
+    "ckpt unknown task": ckpt_case(ckpt_edit(task="segment"), "stored task"),
+    "ckpt unknown arch": ckpt_case(ckpt_edit(arch="resnet"), "stored arch"),
+    "ckpt bad binsizes": ckpt_case(ckpt_edit(binsizes=[2000, -5]), "stored binsizes"),
+    "ckpt binsizes not dividing": ckpt_case(ckpt_edit(binsizes=[2000, 300]), "300"),
+    "ckpt bad config": ckpt_case(ckpt_edit(config={"lr": 1}), "missing config key"),
+    "ckpt marks differ from store": lambda i: expect(predict(i, npy=i.store, ckpt=_ckpt_marks(i)), "differ"),
+    "ensemble of clf and reg": lambda i: expect(
+        Case([*predict(i).argv, "-k", str(_ckpt_as_reg(i))], ()), "task"),
+    # ---- config
+    "config missing": lambda i: expect(train(i, config=i.out("none.yaml")), "not found"),
+    "config empty": config_case(lambda d: "", "expected a mapping"),
+    "config not yaml": config_case(lambda d: "embed: [unclosed\n", "invalid YAML"),
+    "config binary": lambda i: expect(train(i, config=_binary(i)), "not a text"),
+    "config unknown key": config_case(set_key("embed.dropout", 0.1), "unknown config key"),
+    "config missing key": config_case(lambda d: d.pop("gamma"), "missing config key"),
+    "config lr text": config_case(set_key("lr", "fast"), "lr must be a number"),
+    "config lr nan": config_case(set_key("lr", "nan"), "lr must be a positive number"),
+    "config lr negative": config_case(set_key("lr", -1), "lr must be a positive number"),
+    "config gamma negative": config_case(set_key("gamma", -0.5), "gamma"),
+    "config epochs 0": config_case(set_key("num_epoch", 0), "num_epoch must be >= 1"),
+    "config bsz 0": config_case(set_key("bsz", 0), "bsz must be >= 1"),
+    "config layers -1": config_case(set_key("embed.n_layers", -1), "embed.n_layers must be >= 1"),
+    "config heads 0": config_case(set_key("regulation.n_heads", 0), "regulation.n_heads must be >= 1"),
+    "config d_model -16": config_case(set_key("embed.d_model", -16), "embed.d_model must be >= 1"),
+    "config d_ff 0": config_case(set_key("pairwise_interaction.d_ff", 0), "d_ff must be >= 1"),
+    "config d_head -3": config_case(set_key("d_head", -3), "d_head must be >= 1"),
+    "config d_model not divisible": config_case(set_key("regulation.d_model", 15), "not divisible"),
+    "config float where int": config_case(set_key("i_max", 8.5), "i_max must be an integer"),
+    "config n_feats vs data": lambda i: expect(config_case(set_key("n_feats", 6))(i), "(6,", "got float16 (7,"),
+    # ---- command-line values
+    "train --epochs 0": cli_case("train", "--epochs", "0", why="--epochs must be >= 1"),
+    "train --epochs -3": cli_case("train", "--epochs", "-3", why="--epochs must be >= 1"),
+    "train --binsizes 300": cli_case("train", "--binsizes", "2000", "500", "300", why="300"),
+    "train --binsizes 0": cli_case("train", "--binsizes", "0", why="--binsizes"),
+    "train --threads 0": cli_case("train", "--threads", "0", why="--threads must be >= 1"),
+    "train --use-wandb": cli_case("train", "--use-wandb", why="--use-wandb"),
+    "predict -o directory": lambda i: Case([*predict(i).argv[:-1], str(i.tmp)], ("is a directory",)),
+    "predict --batch-size 0": cli_case("predict", "--batch-size", "0", why="batch size"),
+    # ---- evaluate
+    "evaluate missing": evaluate_case(lambda i: [i.out("none.csv")], "not found"),
+    "evaluate empty": evaluate_case(lambda i: [pred_file(i, "")], "empty file"),
+    "evaluate header only": evaluate_case(lambda i: [pred_file(i, "gene_id,label,score\n")], "header only"),
+    "evaluate no score": evaluate_case(lambda i: [pred_file(i, "gene_id,label\nA,1\n")], "missing column(s) score"),
+    "evaluate nan score": evaluate_case(lambda i: [pred_file(i, col="score", value="nan")], "not a finite number"),
+    "evaluate text label": evaluate_case(lambda i: [pred_file(i, col="label", value="x")], "not a finite number"),
+    "evaluate same file twice": evaluate_case(lambda i: [i.preds, i.preds], "given twice"),
+    "evaluate gene in two folds": evaluate_case(lambda i: [pred_file(i), pred_file(i)], "more than one file"),
+    "evaluate clf with reg": evaluate_case(lambda i: [pred_file(i), pred_file(i, "gene_id,label,score\nZ,3.5,2\n"
+                                                                                "Y,1.25,1\n")], "regressor"),
+    # ---- annotation
+    "gtf missing": lambda i: Case(["preprocess", "genes", "--annotation", str(i.out("x.gtf")), "--out",
+                                   str(i.out("g.tsv"))], ("not found",), (i.out("g.tsv"),)),
+    "gtf empty": genes_case("", "no transcript features"),
+    "gtf start > end": genes_case(_gtf_text([("chr1", 5000, 1000, "+", "GX")]), "start 5001 > end 1000"),
+    "gtf coordinates text": genes_case(_gtf_text().replace("\t1000001\t", "\tone\t"), "must be integers"),
+    "gtf bad strand": genes_case(_gtf_text().replace("\t+\t", "\t*\t"), "strand"),
+    "gtf too few columns": genes_case("chr1\tx\ttranscript\n", "expected 9 tab-separated"),
+    "gtf.gz garbage": genes_case(b"\x1f\x8b\x08\x00garbage", "unreadable", name="a.gtf.gz"),
+    "gtf.gz truncated": genes_case(gzip.compress(_gtf_text().encode())[:60], "unreadable", name="a.gtf.gz"),
+    "refGene garbage": genes_case(b"\x00\x01\x02", "", name="refGene.txt"),
+    # ---- expression
+    "expression missing column": expression_case(lambda d: d.rename(columns={"S1": "S2"}), "no column 'S1'"),
+    "expression nan": expression_case(lambda d: d.assign(S1=[np.nan, *d.S1[1:]]), "G1", "not a finite number"),
+    "expression negative": expression_case(lambda d: d.assign(S1=[-1.0, *d.S1[1:]]), "G1", ">= 0"),
+    "expression text": expression_case(lambda d: d.assign(S1=["high", *d.S1[1:].astype(str)]), "'high'"),
+    "expression all zero": expression_case(lambda d: d.assign(S1=0.0), "median expression"),
+    "expression empty file": expression_case(lambda d: "", "not a readable table"),
+    "expression no gene matches": expression_case(lambda d: d.assign(gene_id=[f"X{i}" for i in range(6)]),
+                                                  "none of the"),
+    # ---- interactions
+    "pchic empty": interactions_case(lambda d: "", "empty"),
+    "pchic header only": interactions_case(lambda d: d.iloc[:0], "empty"),
+    "pchic missing column": interactions_case(lambda d: d.drop(columns="score"), "missing column(s) score"),
+    "pchic score inf": interactions_case(lambda d: d.assign(score=[np.inf, 2.0]), "score", "finite"),
+    "pchic score nan": interactions_case(lambda d: d.assign(score=[np.nan, 2.0]), "score", "finite"),
+    "pchic coordinate text": interactions_case(lambda d: d.assign(oe_start=["x", 5]), "oe_start", "integer"),
+    "pchic coordinate float": interactions_case(lambda d: d.assign(oe_start=[1.5, 5.0]), "oe_start", "integer"),
+    "pchic reversed": interactions_case(lambda d: d.assign(oe_end=[1, 1_706_000]), "reversed"),
+    # ---- signals
+    "reads missing": signals_case(None, "not found"),
+    "reads start > end": signals_case("chr1\t500\t100\n", ":1:", "start 500 > end 100"),
+    "reads text coordinate": signals_case("chr1\tfive\t100\n", ":1:", "expected chrom, start, end"),
+    "reads.gz garbage": signals_case(b"\x1f\x8b\x08garbage", "unreadable", name="reads.bed.gz"),
+    "reads wrong chromosome naming": signals_case("1\t999000\t999100\n", "other 'chr' naming"),
+    "bigwig garbage": signals_case(b"not a bigwig", "not a bigWig", name="x.bw"),
+    "bam garbage": signals_case(b"not a bam", "not a readable BAM", name="x.bam"),
+    "chrom sizes garbage": signals_case("chr1\t999000\t999100\n", "positive integers", sizes="chr1\tbig\n"),
+    "chrom sizes too small": signals_case("chr1\t999000\t999100\n", "runs past the end", sizes="chr1\t1000\n"
+                                          "chr2\t1000\nchr3\t1000\nchr4\t1000\nchr5\t1000\nchr6\t1000\nchr7\t1000\n"
+                                          "chr8\t1000\nchr9\t1000\nchr10\t1000\nchr11\t1000\nchr12\t1000\n"),
+    # ---- workflow sample sheet
+    "sheet typo top": sheet_case(lambda s: s.update(anotation="x"), "unknown key 'anotation'"),
+    "sheet typo signal option": sheet_case(lambda s: s.update(signal_options={"extnd": 200}),
+                                           "unknown key 'signal_options.extnd'"),
+    "sheet typo train": sheet_case(lambda s: s.update(train={"epocs": 5}), "unknown key 'train.epocs'"),
+    "sheet wrong type": sheet_case(lambda s: s.update(train={"epochs": "five"}), "'train.epochs' must be int"),
+    "sheet unknown mark": sheet_case(lambda s: s["samples"]["S1"]["signals"].update(H3K99me9="x"),
+                                     "unknown mark(s) H3K99me9"),
+    "sheet missing mark": sheet_case(lambda s: s.update(marks=["H3K4me3", "H3K27ac"]), "H3K27ac"),
+    "sheet missing file": sheet_case(lambda s: s.update(annotation="nope.gtf"), "nope.gtf not found"),
+    "sheet not a mapping": sheet_case(lambda s: "- a\n- b\n", "expected a mapping"),
+    "sheet invalid yaml": sheet_case(lambda s: "samples: [\n", "invalid YAML"),
+    "sheet no samples": sheet_case(lambda s: s.update(samples={}), "'samples' is empty"),
+}
+
+
+def _cut_mid_row(inp: Inputs):
+    """The file as a crash while writing it leaves it: cut in the middle of its 4th row."""
+    text = inp.meta.read_text()
+    lines = text.splitlines(keepends=True)
+    cut = sum(len(x) for x in lines[:4]) + 25
+    p = inp.out("meta.csv")
+    p.write_text(text[:cut])
+    return p
+
+
+def _drop_col(inp: Inputs, col: str):
+    p = inp.out("meta.csv")
+    pd.read_csv(inp.meta).drop(columns=col).to_csv(p, index=False)
+    return p
+
+
+def _trans(inp: Inputs):
+    d = pd.read_csv(inp.meta, dtype=str, keep_default_na=False)
+    i = next(i for i, n in enumerate(d.neighbors) if n)
+    chrom = d.chrom[i]
+    d.loc[i, "neighbors"] = d.neighbors[i].replace(f"{chrom}:", "chrZ:", 1)
+    p = inp.out("meta.csv")
+    d.to_csv(p, index=False)
+    return p
+
+
+def _swap_rows(s):
+    lines = (s / "regions.tsv").read_text().splitlines()
+    lines[1], lines[2] = lines[2], lines[1]
+    (s / "regions.tsv").write_text("\n".join(lines) + "\n")
+    return s
+
+
+def _marks(s) -> list[str]:
+    return json.loads((s / "manifest.json").read_text())["marks"]
+
+
+def _ckpt_marks(inp: Inputs):
+    p = inp.out("marks.pt")
+    ck = torch.load(inp.ckpt, weights_only=False)
+    ck["marks"] = list(reversed(ck["marks"]))
+    torch.save(ck, p)
+    return p
+
+
+def _ckpt_as_reg(inp: Inputs):
+    from chromoformer.model import build_model
+
+    p = inp.out("reg.pt")
+    ck = torch.load(inp.ckpt, weights_only=False)
+    cfg = load_config(inp.config)
+    ck["net"] = build_model("reg", cfg).state_dict()
+    ck["task"] = "reg"
+    torch.save(ck, p)
+    return p
+
+
+def _binary(inp: Inputs):
+    p = inp.out("config.yaml")
+    p.write_bytes(b"\xff\xfe\x00\x81garbage")
+    return p
+
+
+def run_case(case: Case, capsys) -> tuple[int, list[str], str]:
+    try:
+        main(case.argv)
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    err = capsys.readouterr().err.replace("\r", "\n")
+    errors = [ln for ln in err.splitlines() if "error:" in ln]
+    return code, errors, err
+
+
+def check(case: Case, capsys) -> None:
+    code, errors, err = run_case(case, capsys)
+    assert code == 2, f"exit {code} (0 = a silently wrong result); stderr: {err[-1500:]}"
+    assert "Traceback" not in err, err[-3000:]
+    assert len(errors) == 1 and errors[0].startswith(("chromoformer: error: ", "chromoformer ")), errors or err[-800:]
+    for part in case.expect:
+        assert part in errors[0], f"{part!r} not in {errors[0]!r}"
+    for p in case.absent:
+        assert not p.exists(), f"{p} was written although the command failed"
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_synthetic(name, synthetic_inputs, tmp_path, capsys):
+    inp = Inputs(**{**synthetic_inputs.__dict__, "tmp": tmp_path})
+    check(CASES[name](inp), capsys)
+
+
+DEMO_KINDS = ("meta", "label", "start", "strand", "split", "expression", "score", "scores", "neighbor", "neighbors",
+              "too", "duplicate", "empty", "eid", "gene", "npy", "store", "ckpt", "ensemble")
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if n.split()[0] in DEMO_KINDS])
+def test_real_demo(name, demo_inputs, tmp_path, capsys):
+    inp = Inputs(**{**demo_inputs.__dict__, "tmp": tmp_path})
+    check(CASES[name](inp), capsys)
+
+
+def test_corpus_counts():
+    """The corpus covers every input kind (the closing note reports these counts)."""
+    kinds = {name.split()[0] for name in CASES}
+    assert {"meta", "npy", "store", "ckpt", "config", "train", "predict", "evaluate", "gtf", "expression",
+            "pchic", "reads", "sheet"} <= kinds
+    assert len(CASES) >= 150
