@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -83,7 +84,17 @@ def evaluate(paths: Sequence[str | Path], out: str | Path) -> pd.DataFrame:
     """Write ``metrics.tsv`` (per fold and pooled) and ``roc_pr.png`` or ``scatter.png`` into ``out``."""
     out = Path(out)
     df = load_runs(paths)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write_evaluation(df, out)
+    except BaseException:
+        if created:  # a failed evaluation leaves no partial set of outputs behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _write_evaluation(df: pd.DataFrame, out: Path) -> pd.DataFrame:
     clf = is_classification(df)
     fn = classification_metrics if clf else regression_metrics
     rows = [{"fold": f, "n": len(g), **fn(g.score.to_numpy(), g.label.to_numpy())} for f, g in df.groupby("fold")]

@@ -23,6 +23,7 @@ from chromoformer.errors import DiskSpaceError, UsageError, is_no_space
 from chromoformer.faults import fault_point
 
 STALE_AFTER_S = 60.0  # an unlocked temporary older than this belongs to a dead writer
+FULL_BELOW = 2**20  # a write that fails with less free space than this failed for lack of space
 
 
 def require_file(path: str | Path, what: str, error: type[Exception]) -> Path:
@@ -65,8 +66,9 @@ def no_space(path: str | Path, e: OSError) -> DiskSpaceError:
                           f"{_mb(shutil.disk_usage(probe).free)} free); nothing was written")
 
 
-def remove_stale_temps(path: Path) -> None:
-    """Remove ``.{path.name}.*.tmp`` left by killed writers (unlocked and older than a minute)."""
+def remove_stale_temps(path: Path, min_age: float = STALE_AFTER_S) -> None:
+    """Remove ``.{path.name}.*.tmp`` left by killed writers (unlocked and older than ``min_age`` s;
+    0 when the caller holds a lock that excludes every other writer of ``path``)."""
     for tmp in path.parent.glob(f".{path.name}.*.tmp"):
         try:
             fd = os.open(tmp, os.O_RDONLY)
@@ -74,7 +76,7 @@ def remove_stale_temps(path: Path) -> None:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if time.time() - os.fstat(fd).st_mtime > STALE_AFTER_S:
+            if time.time() - os.fstat(fd).st_mtime >= min_age:
                 tmp.unlink(missing_ok=True)
         except BlockingIOError:
             pass  # a live writer holds it
@@ -106,10 +108,13 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], size_hint
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException as e:
+        # torch.save reports a full disk as a bare RuntimeError: judge by the space left
+        full = is_no_space(e) or (isinstance(e, (RuntimeError, OSError))
+                                  and shutil.disk_usage(path.parent).free < FULL_BELOW)
         if os.path.exists(tmp):
             os.unlink(tmp)
-        if is_no_space(e):
-            raise no_space(path, e) from None
+        if full:
+            raise no_space(path, e if isinstance(e, OSError) else OSError(28, "No space left on device")) from None
         raise
 
 

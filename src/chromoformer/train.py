@@ -119,6 +119,16 @@ class RunPaths:
         return self.last, self.best, self.metrics, self.val_predictions, self.config
 
 
+def clean_leftovers(p: RunPaths, staged: bool = False) -> None:
+    """Remove temporaries of a killed writer of this run (call while holding the run's lock);
+    with ``staged``, also best checkpoints of epochs that never committed."""
+    for f in (*p.outputs(), p.log):
+        remove_stale_temps(f, min_age=0)
+    if staged:
+        for f in p.best.parent.glob(f".{p.best.name}.epoch*"):
+            f.unlink()
+
+
 class Trainer:
     """One fold's training run (see :class:`RunPaths` for its files).
 
@@ -216,8 +226,7 @@ class Trainer:
     def repair(self, last: dict) -> None:
         """Bring every output in line with the committed ``last`` checkpoint (see class docstring)."""
         p = self.paths
-        for f in (*p.outputs(), p.log):
-            remove_stale_temps(f)
+        clean_leftovers(p)
         for staged in p.best.parent.glob(f".{p.best.name}.epoch*"):
             m = re.fullmatch(rf"\.{re.escape(p.best.name)}\.epoch(\d+)", staged.name)
             if m and int(m.group(1)) == last["epoch"]:
@@ -465,6 +474,8 @@ def _train(args, cfg, task, paths: RunPaths, train_genes, val_genes) -> list[dic
                  arch=args.model, marks=getattr(source, "marks", None))
     if args.resume and paths.last.exists():
         tr.resume(paths.last)
+    else:
+        clean_leftovers(paths, staged=True)  # a run killed before its first epoch committed
     if tr.epoch < cfg.num_epoch:
         check_free_space(paths.run_dir, tr.space_needed(), "the run's checkpoints")
     write_text(paths.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -231,7 +231,7 @@ class StoreWriter:
         try:
             _clean_leftovers(self.out)
             nbytes = self.n_bins * self.n_feats * 4
-            check_free_space(self.out.parent, nbytes + 100 * len(self.regions) + 2**20, "the binned store")
+            check_free_space(self.out, nbytes + 100 * len(self.regions) + 2**20, "the binned store")
             self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
             self.sums = _preallocated_memmap(self.tmp / "sums.npy", (self.n_bins, self.n_feats), self.out)
         except BaseException:
