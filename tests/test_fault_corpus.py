@@ -377,6 +377,8 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "npy inf": npy_case(lambda x: x + np.inf, "NaN or infinite"),
     "npy negative": npy_case(lambda x: x - 1, "negative values"),
     "npy nan (train store build)": npy_case(NAN_NPY, "NaN or infinite", run=train),
+    "npy nan (DataLoader worker)": npy_case(NAN_NPY, "NaN or infinite",
+                                            run=lambda i, npy: predict(i, None, npy, None, "--num-workers", "1")),
     "npy missing": npy_case(lambda x: None, "missing npy file"),
     "npy dir missing": lambda i: expect(predict(i, npy=i.out("nope")), i.out("nope"), "not found"),
     # ---- binned store
@@ -454,6 +456,18 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "train --use-wandb": cli_case("train", "--use-wandb", why="--use-wandb"),
     "predict -o directory": lambda i: Case([*predict(i).argv[:-1], str(i.tmp)], ("is a directory",)),
     "predict --batch-size 0": cli_case("predict", "--batch-size", "0", why="batch size"),
+    # ---- report, inspect, interpret
+    "report not a run": lambda i: Case(["report", str(i.tmp)], (str(i.tmp), "not a training run directory")),
+    "report missing dir": lambda i: Case(["report", str(i.out("nope"))], ("not found",)),
+    "report garbage metrics": lambda i: Case(["report", str(_run_with(i, "metrics.tsv", "\x00\x01 garbage\n"))],
+                                             ("metrics.tsv", "not a chromoformer metrics.tsv"),),
+    "inspect garbage": lambda i: Case(["inspect", str(_garbage(i))], ("not a torch checkpoint",)),
+    "interpret unknown gene": lambda i: Case(["interpret", "-m", str(i.meta), "-d", str(i.npy), "-k", str(i.ckpt),
+                                              "-o", str(i.out("interp")), "--genes", "NOPE"], ("NOPE", "not found"),
+                                             (i.out("interp"),)),
+    "interpret --ig-steps -1": lambda i: Case(["interpret", "-m", str(i.meta), "-d", str(i.npy), "-k",
+                                               str(i.ckpt), "-o", str(i.out("interp")), "--ig-steps", "-1"],
+                                              ("--ig-steps",), (i.out("interp"),)),
     # ---- evaluate
     "evaluate missing": evaluate_case(lambda i: [i.out("none.csv")], "not found"),
     "evaluate empty": evaluate_case(lambda i: [pred_file(i, "")], "empty file"),
@@ -530,6 +544,19 @@ def _cut_mid_row(inp: Inputs):
     p = inp.out("meta.csv")
     p.write_text(text[:cut])
     return p
+
+
+def _garbage(inp: Inputs):
+    p = inp.out("g.pt")
+    p.write_bytes(b"garbage" * 50)
+    return p
+
+
+def _run_with(inp: Inputs, name: str, text: str):
+    d = inp.out("run")
+    d.mkdir()
+    (d / name).write_text(text)
+    return d
 
 
 def _drop_col(inp: Inputs, col: str):

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from chromoformer.config import MARKS
-from chromoformer.errors import MetadataError
+from chromoformer.errors import MetadataError, UsageError
 
 
 def model_score(model: nn.Module, batch: dict) -> Tensor:
@@ -151,11 +151,14 @@ def run(args: argparse.Namespace) -> None:
     from chromoformer import plots
     from chromoformer.checkpoint import load_model
     from chromoformer.data import ChromoformerDataset, read_metadata
-    from chromoformer.data.store import open_source
+    from chromoformer.data.store import default_marks, open_source
     from chromoformer.io import atomic_write, write_table
 
+    if args.ig_steps < 0:
+        raise UsageError(f"--ig-steps must be >= 0, got {args.ig_steps}")
     lm = load_model(args.checkpoint)
     c = lm.config
+    marks = tuple(lm.checkpoint.get("marks") or default_marks(c.n_feats))
     genes = read_metadata(args.meta, c.i_max, c.w_max)
     if args.genes:
         by_id = {g.gene_id: g for g in genes}
@@ -171,7 +174,7 @@ def run(args: argparse.Namespace) -> None:
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=len(genes))))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_table(perturbation_table(lm.model, batch, args.score_delta, MARKS[: c.n_feats]), out / "perturbation.tsv",
+    write_table(perturbation_table(lm.model, batch, args.score_delta, marks), out / "perturbation.tsv",
                 sep="\t", float_format="%.6g")
     att = regulation_attention_table(lm.model, batch) if lm.arch.startswith("chromoformer") else None
     if att is not None:

@@ -9,17 +9,35 @@ from pathlib import Path
 import pandas as pd
 
 from chromoformer import plots
+from chromoformer.errors import RunError
 from chromoformer.evaluate import evaluate
+from chromoformer.io import write_text
+
+
+def _metrics(path: Path) -> pd.DataFrame:
+    try:
+        m = pd.read_csv(path, sep="\t")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise RunError(f"{path}: not a metrics table ({' '.join(str(e).split())[:200] or 'empty'})") from None
+    if "epoch" not in m.columns or m.empty or not all(pd.api.types.is_numeric_dtype(m[c]) for c in m.columns):
+        raise RunError(f"{path}: not a chromoformer metrics.tsv (numeric columns with 'epoch', one row per epoch)")
+    return m
 
 
 def report(run_dir: str | Path) -> Path:
     run = Path(run_dir)
+    if not run.is_dir():
+        raise RunError(f"{run}: run directory not found")
+    if not ((run / "metrics.tsv").is_file() or (run / "val_predictions.csv").is_file()):
+        raise RunError(f"{run}: not a training run directory (no metrics.tsv or val_predictions.csv); give the "
+                       "directory that chromoformer train -o wrote")
+    metrics_table = _metrics(run / "metrics.tsv") if (run / "metrics.tsv").is_file() else None
     out = run / "report"
     out.mkdir(exist_ok=True)
     parts = [f"<h1>Chromoformer run {html.escape(run.name)}</h1>"]
-    if (run / "metrics.tsv").is_file():
+    if metrics_table is not None:
         plots.training_curves(run / "metrics.tsv", out / "training_curves.png")
-        m = pd.read_csv(run / "metrics.tsv", sep="\t")
+        m = metrics_table
         parts += ["<h2>Training</h2>", '<img src="training_curves.png">',
                   m.to_html(index=False, float_format=lambda v: f"{v:.4f}")]
     if (run / "val_predictions.csv").is_file():
@@ -34,7 +52,7 @@ def report(run_dir: str | Path) -> Path:
                   for p in others]
         parts.append("</ul>")
     page = out / "index.html"
-    page.write_text("<!doctype html><html><head><meta charset='utf-8'><title>Chromoformer report</title>"
+    write_text(page, "<!doctype html><html><head><meta charset='utf-8'><title>Chromoformer report</title>"
                     "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}img{max-width:100%}"
                     "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
                     "</style></head><body>" + "\n".join(parts) + "</body></html>")
