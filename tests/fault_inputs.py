@@ -17,6 +17,24 @@ import pandas as pd
 
 from chromoformer.data.store import file_sha256, manifest_sha256
 
+# A small model config for the fault suites: the same code paths as the default, faster.
+TINY = {"embed": {"n_layers": 1, "n_heads": 2, "d_model": 16, "d_ff": 16},
+        "pairwise_interaction": {"n_layers": 1, "n_heads": 2, "d_model": 16, "d_ff": 16},
+        "regulation": {"n_layers": 1, "n_heads": 2, "d_model": 16, "d_ff": 16}, "d_head": 8, "bsz": 4}
+
+
+def tiny_data(root: Path, n_genes: int, seed: int, config: dict = TINY) -> tuple[Path, Path, Path]:
+    """A synthetic dataset and a config YAML (the default with ``config`` merged in) under ``root``."""
+    import yaml
+
+    from chromoformer.config import load_config
+    from chromoformer.data.synthetic import write_synthetic_dataset
+
+    meta, npy = write_synthetic_dataset(root / "data", n_genes=n_genes, seed=seed)
+    cfg = root / "config.yaml"
+    cfg.write_text(yaml.safe_dump(load_config().to_dict() | config))
+    return meta, npy, cfg
+
 
 @dataclass
 class Inputs:

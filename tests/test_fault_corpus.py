@@ -24,6 +24,7 @@ from chromoformer.config import load_config
 from chromoformer.data.store import build_store_from_npy
 from chromoformer.data.synthetic import write_synthetic_dataset
 from fault_inputs import (
+    TINY,
     Case,
     Inputs,
     copy,
@@ -37,9 +38,6 @@ from fault_inputs import (
     truncate,
 )
 
-TINY = {"embed": {"n_layers": 1, "n_heads": 2, "d_model": 16, "d_ff": 16},
-        "pairwise_interaction": {"n_layers": 1, "n_heads": 2, "d_model": 16, "d_ff": 16},
-        "regulation": {"n_layers": 1, "n_heads": 2, "d_model": 16, "d_ff": 16}, "d_head": 8, "bsz": 4}
 GTF_LINES = [
     ("chr1", 1_000_000, 1_010_000, "+", "G1"), ("chr1", 2_000_000, 2_030_000, "-", "G2"),
     ("chr7", 1_500_000, 1_520_000, "+", "G3"), ("chr7", 3_000_000, 3_004_000, "-", "G4"),
@@ -242,28 +240,25 @@ def metadata_step(inp: Inputs, expression=None, interactions=None) -> Case:
     return Case([str(a) for a in argv], (), (out,))
 
 
-def expression_case(edit: Callable[[pd.DataFrame], pd.DataFrame | str], *why: str, name="expr.tsv"):
+def table_case(which: str, edit: Callable[[pd.DataFrame], pd.DataFrame | str], *why: str):
+    """`preprocess metadata` with its ``which`` table ('expression' or 'interactions') edited."""
     def f(inp: Inputs) -> Case:
-        p = inp.out(name)
-        new = edit(pd.read_csv(inp.expression, sep="\t"))
+        p = inp.out(f"{which}.tsv")
+        new = edit(pd.read_csv(getattr(inp, which), sep="\t"))
         if isinstance(new, str):
             p.write_text(new)
         else:
             new.to_csv(p, sep="\t", index=False)
-        return expect(metadata_step(inp, expression=p), p, *why)
+        return expect(metadata_step(inp, **{which: p}), p, *why)
     return f
 
 
-def interactions_case(edit: Callable[[pd.DataFrame], pd.DataFrame | str], *why: str):
-    def f(inp: Inputs) -> Case:
-        p = inp.out("pchic.tsv")
-        new = edit(pd.read_csv(inp.interactions, sep="\t"))
-        if isinstance(new, str):
-            p.write_text(new)
-        else:
-            new.to_csv(p, sep="\t", index=False)
-        return expect(metadata_step(inp, interactions=p), p, *why)
-    return f
+def expression_case(edit, *why: str):
+    return table_case("expression", edit, *why)
+
+
+def interactions_case(edit, *why: str):
+    return table_case("interactions", edit, *why)
 
 
 def signals_case(reads: str | bytes | None, *why: str, name="reads.bed", sizes: str | None = None):

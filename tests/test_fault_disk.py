@@ -11,15 +11,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from chromoformer.cli import main
-from chromoformer.config import load_config
-from chromoformer.data.synthetic import write_synthetic_dataset
-
-TINY = {"embed": {"n_layers": 1, "n_heads": 2, "d_model": 16, "d_ff": 16},
-        "pairwise_interaction": {"n_layers": 1, "n_heads": 2, "d_model": 16, "d_ff": 16},
-        "regulation": {"n_layers": 1, "n_heads": 2, "d_model": 16, "d_ff": 16}, "d_head": 8, "bsz": 4}
+from fault_inputs import tiny_data
 
 
 @pytest.fixture
@@ -58,9 +52,7 @@ def fill(fs: Path) -> None:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("disk")
-    meta, npy = write_synthetic_dataset(root / "data", n_genes=8, seed=2)
-    cfg = root / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump(load_config().to_dict() | TINY))
+    meta, npy, cfg = tiny_data(root, n_genes=8, seed=2)
     main(["train", "-c", str(cfg), "-m", str(meta), "-d", str(npy), "--fold", "1", "-o", str(root / "run"),
           "--epochs", "1", "--num-workers", "0"])
     return meta, npy, cfg, root / "run" / "last.pt"

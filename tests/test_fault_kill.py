@@ -25,12 +25,12 @@ import torch
 import yaml
 
 from chromoformer.config import load_config
-from chromoformer.data.synthetic import write_synthetic_dataset
+from fault_inputs import TINY as TINY_BASE
+from fault_inputs import tiny_data
 
-TINY = {"embed": {"n_layers": 1, "n_heads": 2, "d_model": 16, "d_ff": 16},
-        "pairwise_interaction": {"n_layers": 2, "n_heads": 2, "d_model": 16, "d_ff": 16},
-        "regulation": {"n_layers": 2, "n_heads": 2, "d_model": 16, "d_ff": 16}, "d_head": 8, "bsz": 5,
-        "num_epoch": 3}
+# two pairwise and regulation layers, 3 epochs of several steps each
+TINY = TINY_BASE | {"pairwise_interaction": {"n_layers": 2, "n_heads": 2, "d_model": 16, "d_ff": 16},
+                    "regulation": {"n_layers": 2, "n_heads": 2, "d_model": 16, "d_ff": 16}, "bsz": 5, "num_epoch": 3}
 
 
 def cli(*argv, fault: str | None = None, cwd: Path | None = None, check: bool = True, env: dict | None = None):
@@ -61,10 +61,7 @@ def leftovers(d: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("kill")
-    meta, npy = write_synthetic_dataset(root / "data", n_genes=20, seed=11)
-    cfg = root / "config.yaml"
-    cfg.write_text(yaml.safe_dump(load_config().to_dict() | TINY))
-    return root, meta, npy, cfg
+    return root, *tiny_data(root, n_genes=20, seed=11, config=TINY)
 
 
 def train_args(data, out: Path):

@@ -426,27 +426,26 @@ def run(args: argparse.Namespace) -> list[dict]:
         )
     created = not paths.run_dir.exists()
     paths.run_dir.mkdir(parents=True, exist_ok=True)
-    handler = None
+    root = logging.getLogger("chromoformer")
     try:
         with FileLock(paths.lock, f"run directory {paths.run_dir}" if out.suffix != ".pt" else f"run {out}"):
             if paths.last.exists() and not args.resume:  # another run committed while we were starting
                 raise RunError(f"{paths.last} exists: pass --resume to continue that run, or choose another --output")
             handler = logging.FileHandler(paths.log)
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-            logging.getLogger("chromoformer").addHandler(handler)
-            return _train(args, cfg, task, paths, train_genes, val_genes)
+            root.addHandler(handler)
+            try:
+                return _train(args, cfg, task, paths, train_genes, val_genes)
+            finally:
+                root.removeHandler(handler)
+                handler.close()
     except BaseException:
-        if handler is not None:
-            logging.getLogger("chromoformer").removeHandler(handler)
-            handler.close()
-            handler = None
-        if created and not paths.last.exists():  # nothing committed: leave no half-made run behind
-            shutil.rmtree(paths.run_dir, ignore_errors=True)
+        if not paths.last.exists():  # nothing committed: leave no half-made run behind
+            for f in (paths.log, paths.config):
+                f.unlink(missing_ok=True)
+            if created:
+                shutil.rmtree(paths.run_dir, ignore_errors=True)
         raise
-    finally:
-        if handler is not None:
-            logging.getLogger("chromoformer").removeHandler(handler)
-            handler.close()
 
 
 def _train(args, cfg, task, paths: RunPaths, train_genes, val_genes) -> list[dict]:
