@@ -1,0 +1,70 @@
+"""The store cache is keyed by content: overwritten inputs get a new store, never a stale one."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from chromoformer.data.store import BinnedStore, default_store_path, open_source
+from chromoformer.data.synthetic import write_synthetic_dataset
+
+
+def test_overwritten_npy_gets_a_new_store_and_the_old_one_is_untouched(tmp_path):
+    _, npy = write_synthetic_dataset(tmp_path / "d", n_genes=4, seed=1)
+    first = default_store_path(npy, tmp_path)
+    a = open_source(npy, first)
+    assert isinstance(a, BinnedStore) and a.path == first
+    assert open_source(npy, default_store_path(npy, tmp_path)).path == first  # reused while unchanged
+
+    victim = sorted(npy.glob("*.npy"))[0]
+    x = np.load(victim)
+    np.save(victim, (x + 1).astype(x.dtype))  # same name and size, new content and mtime
+    second = default_store_path(npy, tmp_path)
+    assert second != first
+    b = open_source(npy, second)
+    name = victim.stem
+    off_a, n = a.index[name]
+    off_b, _ = b.index[name]
+    rows = -(-n // a.base)
+    assert not np.array_equal(a.sums[off_a: off_a + rows], b.sums[off_b: off_b + rows])
+    assert BinnedStore(first).manifest["sha256"] == a.manifest["sha256"]  # the first store was left alone
+
+
+def test_cache_key_includes_base_and_mark_count(tmp_path):
+    _, npy = write_synthetic_dataset(tmp_path / "d", n_genes=2, seed=1)
+    keys = {default_store_path(npy, tmp_path, base, n) for base in (100, 50) for n in (7, 6)}
+    assert len(keys) == 4
+
+
+def test_store_given_explicitly_is_rebuilt_when_its_sources_changed(tmp_path):
+    _, npy = write_synthetic_dataset(tmp_path / "d", n_genes=2, seed=1)
+    store = tmp_path / "store"
+    fp = open_source(npy, store).manifest["source_fingerprint"]
+    victim = sorted(npy.glob("*.npy"))[0]
+    np.save(victim, np.load(victim) * 2)
+    s = open_source(npy, store)
+    assert s.manifest["source_fingerprint"] != fp
+
+
+def test_mark_without_reads_is_a_loud_warning_with_its_total_recorded(tmp_path, caplog):
+    pysam = pytest.importorskip("pysam")
+    meta, _ = write_synthetic_dataset(tmp_path / "d", n_genes=2, seed=1)
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"},
+              "SQ": [{"SN": f"chr{c}", "LN": 249_000_000} for c in (*range(1, 23), "X")]}
+    bam = tmp_path / "empty.bam"
+    with pysam.AlignmentFile(str(bam), "wb", header=header):
+        pass
+    pysam.index(str(bam))
+    reads = tmp_path / "reads.bed"
+    reads.write_text("".join(f"chr1\t{1_000_000 + 10 * i}\t{1_000_100 + 10 * i}\n" for i in range(50)))
+    from chromoformer.cli import main
+
+    with caplog.at_level(logging.WARNING):
+        main(["preprocess", "signals", "--meta", str(meta), "--signal", f"H3K4me3={reads}", "--signal",
+              f"H3K27ac={bam}", "--out", str(tmp_path / "store")])
+    assert any("NO reads" in r.message and "H3K27ac" in r.message for r in caplog.records)
+    m = json.loads((tmp_path / "store" / "manifest.json").read_text())
+    assert m["read_totals"][1] == 0 and m["read_totals"][0] > 0 and m["marks"] == ["H3K4me3", "H3K27ac"]
