@@ -447,6 +447,8 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "train --epochs -3": cli_case("train", "--epochs", "-3", why="--epochs must be >= 1"),
     "train --binsizes 300": cli_case("train", "--binsizes", "2000", "500", "300", why="300"),
     "train --binsizes 0": cli_case("train", "--binsizes", "0", why="--binsizes"),
+    "train --fold 5": lambda i: Case([a if a != "1" else "5" for a in train(i).argv], ("--fold", "invalid choice"),
+                                     (i.out("run"),)),
     "train --threads 0": cli_case("train", "--threads", "0", why="--threads must be >= 1"),
     "train --use-wandb": cli_case("train", "--use-wandb", why="--use-wandb"),
     "predict -o directory": lambda i: Case([*predict(i).argv[:-1], str(i.tmp)], ("is a directory",)),

@@ -36,6 +36,9 @@ def test_workflow_end_to_end(tmp_path):
     assert (wd / "SIM" / "evaluation" / "roc_pr.png").stat().st_size > 10_000
     for f in (1, 2, 3, 4):
         assert (wd / "SIM" / "runs" / f"fold{f}" / "best.pt").is_file()
+        log = (wd / "logs" / "SIM" / f"train-fold{f}.log").read_text()
+        assert f"fold {f} epoch 1/1:" in log and "\r" not in log  # plain progress lines, no progress-bar frames
+    assert "fold 1 epoch 1/1:" in r.stderr  # and the same lines on the terminal
     # resumable: a second run has nothing to do
     r2 = subprocess.run(["chromoformer", "workflow", "--config", str(cfg), "--directory", str(wd), "--cores", "2",
                          "--", "--dry-run"], capture_output=True, text=True)

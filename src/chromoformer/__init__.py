@@ -4,10 +4,20 @@ Re-implementation of Lee, Yang & Kim, Nature Communications 13:6678 (2022), comp
 with the original checkpoints.
 """
 
-from chromoformer.config import ChromoformerConfig, load_config
-from chromoformer.model import ChromoformerClassifier, ChromoformerRegressor, build_model
-
 __version__ = "2.0.0.dev0"
+
+_LAZY = {"ChromoformerConfig": "chromoformer.config", "load_config": "chromoformer.config",
+         "ChromoformerClassifier": "chromoformer.model", "ChromoformerRegressor": "chromoformer.model",
+         "build_model": "chromoformer.model"}
+
+
+def __getattr__(name: str):
+    """Import torch only when a model is asked for (``chromoformer --help`` stays fast)."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'chromoformer' has no attribute {name!r}")
 
 __all__ = [
     "ChromoformerClassifier",

@@ -10,6 +10,7 @@ Checkpoints written here add ``config``, ``binsizes``, ``task`` and the schedule
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
 from dataclasses import dataclass
@@ -41,11 +42,53 @@ def _numpy_safe_globals() -> list:
     return out
 
 
+SPEC_KEYS = ("task", "arch", "binsizes", "config", "marks", "epoch", "fold", "chromoformer_version")
+
+
+def _read_safetensors(path: Path) -> dict[str, Any]:
+    """A weights-only export (:func:`export_weights`): the state dict plus the run spec in its metadata."""
+    try:
+        from safetensors import safe_open
+    except ImportError:
+        raise CheckpointError(f"{path}: reading .safetensors needs the safetensors package "
+                              "(pip install safetensors)") from None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            net = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+        spec = {k: json.loads(v) for k, v in meta.items() if k in SPEC_KEYS}
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"{path}: not a readable safetensors file ({' '.join(str(e).split())[:200]})") from None
+    return {"net": net, **spec}
+
+
+def export_weights(checkpoint: str | Path, out: str | Path) -> Path:
+    """Write a checkpoint's weights (no optimizer state) and run spec as ``.safetensors`` for sharing."""
+    try:
+        from safetensors.torch import save
+    except ImportError:
+        raise CheckpointError("exporting weights needs the safetensors package (pip install safetensors)") from None
+    lm = load_model(checkpoint)
+    ck = lm.checkpoint
+    meta = {"task": lm.task, "arch": lm.arch, "binsizes": list(lm.binsizes), "config": lm.config.to_dict(),
+            **{k: ck[k] for k in ("marks", "epoch", "fold", "chromoformer_version") if ck.get(k) is not None}}
+    state = {k: v.detach().contiguous() for k, v in lm.model.state_dict().items()}
+    data = save(state, metadata={k: json.dumps(v) for k, v in meta.items()})
+    atomic_write(out, lambda f: f.write(data), size_hint=len(data))
+    return Path(out)
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """``torch.load`` with ``weights_only=True`` plus the numpy allow-list; errors name the file."""
+    """``torch.load`` with ``weights_only=True`` plus the numpy allow-list; errors name the file.
+
+    A ``.safetensors`` file written by :func:`export_weights` is read too.
+    """
     path = require_file(path, "checkpoint", CheckpointError)
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file, not a checkpoint")
+    if path.suffix == ".safetensors":
+        obj = _read_safetensors(path)
+        return _checked(obj, path)
     try:
         with torch.serialization.safe_globals(_numpy_safe_globals()):
             obj = torch.load(path, map_location=map_location, weights_only=True)
@@ -62,6 +105,10 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: not a readable torch checkpoint ({first})") from None
     if isinstance(obj, dict) and "net" not in obj and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         obj = {"net": obj}  # a bare state_dict
+    return _checked(obj, path)
+
+
+def _checked(obj: Any, path: Path) -> dict[str, Any]:
     if not isinstance(obj, dict) or not isinstance(obj.get("net"), dict):
         raise CheckpointError(f"{path}: expected a dict with a 'net' state_dict")
     for k, v in obj["net"].items():

@@ -32,6 +32,16 @@ def _simulate(args: argparse.Namespace) -> None:
         print(f"{k:<14} {v}")
 
 
+def _export_weights(args: argparse.Namespace) -> None:
+    from chromoformer.checkpoint import export_weights
+    from chromoformer.errors import UsageError
+
+    if not str(args.out).endswith(".safetensors"):
+        raise UsageError(f"-o {args.out}: the output must end in .safetensors")
+    p = export_weights(args.checkpoint, args.out)
+    logging.getLogger("chromoformer").info("wrote %s (%.1f MB)", p, p.stat().st_size / 2**20)
+
+
 def _inspect(args: argparse.Namespace) -> None:
     from chromoformer.checkpoint import load_model
 
@@ -41,55 +51,85 @@ def _inspect(args: argparse.Namespace) -> None:
     print(f"checkpoint   {m.path}")
     print(f"task         {m.task} ({type(m.model).__name__}, {n:,} parameters)")
     print(f"bin sizes    {', '.join(map(str, m.binsizes))}")
+    print(f"marks        {', '.join(ck['marks']) if ck.get('marks') else 'not stored (original format)'}")
     print(f"config       {'stored' if 'config' in ck else 'default (not stored: original format)'}")
-    for k in ("epoch", "fold", "last_val_auc", "last_val_r2", "best_epoch", "chromoformer_version"):
+    for k in ("epoch", "fold", "best_epoch", "chromoformer_version"):
         if k in ck:
             print(f"{k:<12} {ck[k]}")
+    # the original stores validation AUROC / R2 multiplied by 100
+    for k, name in (("last_val_auc", "AUROC"), ("last_val_r2", "R2")):
+        if k in ck:
+            v = float(ck[k])
+            print(f"{k:<12} {v / 100:.3f} (validation {name} at that epoch; stored x100 as {v:.2f})")
+    if "last_val_loss" in ck:
+        print(f"last_val_loss {float(ck['last_val_loss']):.4f}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from chromoformer import compare, demo, evaluate, interpret, predict, report, train, workflow
+# (name, module with build_parser/run, help): a module is imported only when its command runs
+SUBCOMMANDS = [
+    ("train", "chromoformer.train", "train one cross-validation fold"),
+    ("predict", "chromoformer.predict", "predict genes with one checkpoint or a fold ensemble"),
+    ("evaluate", "chromoformer.evaluate", "pool the folds' held-out predictions: metrics and ROC/scatter plots"),
+    ("compare", "chromoformer.compare", "train Chromoformer, its ablations and the baselines on the same folds"),
+    ("interpret", "chromoformer.interpret", "attention, in-silico perturbation and attributions for chosen genes"),
+    ("report", "chromoformer.report", "HTML page of a run: training curves, ROC/PR or scatter, tables"),
+    ("demo", "chromoformer.demo", "simulate, preprocess, train, evaluate and predict on CPU"),
+    ("workflow", "chromoformer.workflow", "run the snakemake workflow on a sample sheet"),
+]
+HELP = argparse.ArgumentDefaultsHelpFormatter
+
+
+def _wanted(argv: list[str] | None) -> str | None:
+    """The subcommand named on the command line (None for ``--help``, ``--version``, nothing)."""
+    args = sys.argv[1:] if argv is None else argv
+    return next((a for a in args if not a.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    import importlib
 
     p = argparse.ArgumentParser(prog="chromoformer", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"chromoformer {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", required=True)
+    wanted = _wanted(argv)
+    for name, module, text in SUBCOMMANDS:
+        sp = sub.add_parser(name, help=text, description=text, formatter_class=HELP)
+        if name == wanted:
+            mod = importlib.import_module(module)
+            mod.build_parser(sp)
+            sp.set_defaults(func=mod.run)
 
-    modules = [  # (name, module with build_parser/run, help)
-        ("train", train, "train one cross-validation fold"),
-        ("predict", predict, "predict genes with one checkpoint or a fold ensemble"),
-        ("evaluate", evaluate, "pool the folds' held-out predictions: metrics and ROC/scatter plots"),
-        ("compare", compare, "train Chromoformer, its ablations and the baselines on the same folds"),
-        ("interpret", interpret, "attention, in-silico perturbation and attributions for chosen genes"),
-        ("report", report, "HTML page of a run: training curves, ROC/PR or scatter, tables"),
-        ("demo", demo, "simulate, preprocess, train, evaluate and predict on CPU"),
-        ("workflow", workflow, "run the snakemake workflow on a sample sheet"),
-    ]
-    for name, module, text in modules:
-        sp = sub.add_parser(name, help=text)
-        module.build_parser(sp)
-        sp.set_defaults(func=module.run)
+    if wanted == "preprocess":
+        from chromoformer.preprocess.cli import add_parsers
 
-    from chromoformer.preprocess.cli import add_parsers
+        add_parsers(sub)
+    else:
+        sub.add_parser("preprocess", help="preprocessing steps (annotation, labels, interactions, signals)")
 
-    add_parsers(sub)
-
-    b = sub.add_parser("build-store", help="convert an npy directory into a binned store")
-    b.add_argument("-d", "--npy-dir", required=True)
-    b.add_argument("-o", "--out", required=True)
+    b = sub.add_parser("build-store", help="convert an npy directory into a binned store", formatter_class=HELP)
+    b.add_argument("-d", "--npy-dir", required=True, help="directory of the original chrom:start-end.npy files")
+    b.add_argument("-o", "--out", required=True, help="store directory to write")
     b.add_argument("--base", type=int, default=100, help="base bin (bp); every bin size must be a multiple")
-    b.add_argument("--n-feats", type=int, default=7)
+    b.add_argument("--n-feats", type=int, default=7, help="number of marks (rows) in each npy file")
     b.set_defaults(func=_build_store)
 
 
-    sm = sub.add_parser("simulate", help="write a read-level synthetic dataset (BAMs, GTF, pcHi-C, expression)")
-    sm.add_argument("-o", "--out", required=True)
+    sm = sub.add_parser("simulate", help="write a read-level synthetic dataset (BAMs, GTF, pcHi-C, expression)",
+                        formatter_class=HELP)
+    sm.add_argument("-o", "--out", required=True, help="output directory")
     sm.add_argument("--span-mb", type=float, default=60.0, help="Mb of real chr11 mark layout to use")
-    sm.add_argument("--seed", type=int, default=0)
+    sm.add_argument("--seed", type=int, default=0, help="random seed of the simulation")
     sm.set_defaults(func=_simulate)
 
-    i = sub.add_parser("inspect", help="describe a checkpoint (ours or the original format)")
-    i.add_argument("checkpoint")
+    x = sub.add_parser("export-weights", help="a checkpoint's weights and run spec as .safetensors (for sharing)",
+                       formatter_class=HELP)
+    x.add_argument("checkpoint", help="a .pt checkpoint")
+    x.add_argument("-o", "--out", required=True, help="output .safetensors file")
+    x.set_defaults(func=_export_weights)
+
+    i = sub.add_parser("inspect", help="describe a checkpoint (ours or the original format)", formatter_class=HELP)
+    i.add_argument("checkpoint", help="a .pt checkpoint")
     i.set_defaults(func=_inspect)
     return p
 
@@ -101,7 +141,7 @@ def _fail(msg: str, code: int = 2) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run a subcommand; user errors print one line and exit 2 (an interrupt exits 130)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )

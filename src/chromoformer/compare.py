@@ -68,15 +68,16 @@ def compare(meta: str | Path, npy: str | Path, out: str | Path, models: Sequence
 
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = p or argparse.ArgumentParser(prog="chromoformer compare", description=__doc__)
-    p.add_argument("-m", "--meta", required=True)
+    p.add_argument("-m", "--meta", required=True, help="metadata csv")
     p.add_argument("-d", "--npy-dir", required=True, help="npy directory or binned store")
     p.add_argument("-o", "--out", required=True, help="directory for all runs and comparison.tsv")
-    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
-    p.add_argument("--folds", nargs="+", type=int, default=[1, 2, 3, 4])
-    p.add_argument("--regression", action="store_true")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("-c", "--config", default=None)
-    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
+        help="architectures to train (see train --model)")
+    p.add_argument("--folds", nargs="+", type=int, default=[1, 2, 3, 4], help="folds to train (1..4)")
+    p.add_argument("--regression", action="store_true", help="regress log2(RPKM+1) instead of classifying")
+    p.add_argument("--epochs", type=int, default=None, help="override num_epoch of the config")
+    p.add_argument("-c", "--config", default=None, help="config YAML (default: packaged)")
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     return p
 
 

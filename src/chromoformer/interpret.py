@@ -131,9 +131,9 @@ def regulation_attention_table(model: nn.Module, batch: dict) -> pd.DataFrame:
 
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = p or argparse.ArgumentParser(prog="chromoformer interpret", description=__doc__)
-    p.add_argument("-m", "--meta", required=True)
+    p.add_argument("-m", "--meta", required=True, help="metadata csv")
     p.add_argument("-d", "--npy-dir", required=True, help="npy directory or binned store")
-    p.add_argument("-k", "--checkpoint", required=True)
+    p.add_argument("-k", "--checkpoint", required=True, help="checkpoint .pt (ours or the original format)")
     p.add_argument("-o", "--out", required=True, help="output directory")
     p.add_argument("--genes", nargs="*", default=None, help="gene ids (default: the first 8)")
     p.add_argument("--ig-steps", type=int, default=0, help="integrated-gradients steps (0: gradient x input)")

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from chromoformer.checkpoint import CheckpointError, LoadedModel, load_model
 from chromoformer.config import load_config
@@ -27,6 +26,7 @@ from chromoformer.data import ChromoformerDataset, read_metadata
 from chromoformer.data.store import open_source
 from chromoformer.errors import UsageError
 from chromoformer.io import write_table
+from chromoformer.progress import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +148,8 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
         help="classifier probability; 'sigmoid' = the original demo's sigmoid(logit_1)",
     )
     p.add_argument("--eid", default=None, help="keep only metadata rows of this eid")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=64, help="genes per batch")
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     return p
 

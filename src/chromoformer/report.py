@@ -24,6 +24,17 @@ def _metrics(path: Path) -> pd.DataFrame:
     return m
 
 
+def _fmt(column: str):
+    """lr in scientific notation (3e-05, not 0.0000), seconds to 0.1 s, metrics to 4 decimals."""
+    if column == "lr":
+        return lambda v: f"{v:.3g}"
+    if column == "seconds":
+        return lambda v: f"{v:.1f}"
+    if column == "epoch":
+        return lambda v: f"{int(v)}"
+    return lambda v: f"{v:.4f}"
+
+
 def report(run_dir: str | Path) -> Path:
     run = Path(run_dir)
     if not run.is_dir():
@@ -39,7 +50,7 @@ def report(run_dir: str | Path) -> Path:
         plots.training_curves(run / "metrics.tsv", out / "training_curves.png")
         m = metrics_table
         parts += ["<h2>Training</h2>", '<img src="training_curves.png">',
-                  m.to_html(index=False, float_format=lambda v: f"{v:.4f}")]
+                  m.to_html(index=False, formatters={c: _fmt(c) for c in m.columns})]
     if (run / "val_predictions.csv").is_file():
         metrics = evaluate([run / "val_predictions.csv"], out)
         fig = "roc_pr.png" if (out / "roc_pr.png").is_file() else "scatter.png"
@@ -61,7 +72,7 @@ def report(run_dir: str | Path) -> Path:
 
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = p or argparse.ArgumentParser(prog="chromoformer report", description=__doc__)
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="a run directory written by chromoformer train -o")
     return p
 
 

@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 import yaml
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from chromoformer import __version__
 from chromoformer.checkpoint import CheckpointError, checkpoint_nbytes, read_checkpoint, save_checkpoint
@@ -43,6 +42,7 @@ from chromoformer.locking import FileLock
 from chromoformer.metrics import classification_metrics, main_metric, regression_metrics
 from chromoformer.model import ARCHS, build_model
 from chromoformer.predict import predict_batches, to_device
+from chromoformer.progress import tqdm
 
 log = logging.getLogger("chromoformer.train")  # not __name__: also run as __main__
 
@@ -153,10 +153,12 @@ class Trainer:
         init_seed: int | None = None,
         arch: str = "chromoformer",
         marks: tuple[str, ...] | None = None,
+        best_optimizer: bool = True,
     ) -> None:
         self.cfg, self.task, self.binsizes, self.fold = cfg, task, binsizes, fold
         self.train_ds, self.val_ds, self.paths, self.device = train_ds, val_ds, paths, device
         self.num_workers, self.arch, self.marks = num_workers, arch, marks
+        self.best_optimizer = best_optimizer
         torch.manual_seed(cfg.seed if init_seed is None else init_seed)
         self.model = build_model(task, cfg, binsizes, arch).to(device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr)
@@ -237,7 +239,7 @@ class Trainer:
         best = read_checkpoint(p.best) if p.best.is_file() else None
         if best is None or best.get("epoch") != self.best_epoch:
             if self.best_epoch == last["epoch"]:
-                save_checkpoint(last, p.best)
+                save_checkpoint(self.best_payload(last), p.best)
                 best = last
                 log.info("re-created %s (epoch %d) from %s", p.best, self.best_epoch, p.last)
             else:
@@ -247,6 +249,12 @@ class Trainer:
         if best is not None:
             self.write_val_predictions(best)
         self.write_metrics()
+
+    def best_payload(self, payload: dict) -> dict:
+        """What best.pt holds: the epoch's payload, without optimizer state if so chosen."""
+        if self.best_optimizer:
+            return payload
+        return {k: v for k, v in payload.items() if k not in ("optimizer", "scheduler", "rng_state")}
 
     def write_val_predictions(self, ck: dict) -> None:
         frame = pd.DataFrame({"gene_id": ck["val_gene_ids"], "label": ck["val_label"], "score": ck["val_score"]})
@@ -260,7 +268,7 @@ class Trainer:
         p = self.paths
         staged = p.staged_best(self.epoch)
         if improved:
-            save_checkpoint(payload, staged)
+            save_checkpoint(self.best_payload(payload), staged)
             fault_point("train.best_staged")
         save_checkpoint(payload, p.last)
         fault_point("train.epoch_committed")
@@ -325,12 +333,14 @@ class Trainer:
                 "lr": lr,
                 **{f"train_{k}": v for k, v in tr.items()},
                 **{f"val_{k}": v for k, v in va.items()},
-                "seconds": round(time.time() - t0, 2),
+                "seconds": round(time.time() - t0, 1),
             })
             self.commit_epoch(self.payload(val_out, val_label, va), improved)
             log.info(
-                "epoch %d: train loss %.4f, val loss %.4f, val %s %.4f%s",
+                "fold %d epoch %d/%d: train loss %.4f, val loss %.4f, val %s %.4f%s",
+                self.fold,
                 self.epoch,
+                self.cfg.num_epoch,
                 tr["loss"],
                 va["loss"],
                 key,
@@ -357,7 +367,8 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
         ".pt is the original's checkpoint path: the run directory is its parent",
     )
     p.add_argument("--exp-id", default="chromoformer", help="experiment name (run directory, wandb group)")
-    p.add_argument("--binsizes", type=int, nargs="+", default=list(DEFAULT_BINSIZES))
+    p.add_argument("--binsizes", type=int, nargs="+", default=list(DEFAULT_BINSIZES),
+        help="bin sizes (bp) of the resolutions, coarse to fine; each must divide w_max")
     p.add_argument("--regression", action="store_true", help="regress log2(RPKM+1) instead of classifying")
     p.add_argument("--model", default="chromoformer", choices=ARCHS,
                    help="architecture: Chromoformer, its no-pCRE ablation, or the DeepChrome/AttentiveChrome "
@@ -378,8 +389,12 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
         help="seed for the initial weights (default: config seed; 42 reproduces the original's)",
     )
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available)")
-    p.add_argument("--num-workers", type=int, default=min(4, max(0, (os.cpu_count() or 1) - 1)))
+    p.add_argument("--num-workers", type=int, default=min(4, max(0, (os.cpu_count() or 1) - 1)),
+        help="DataLoader worker processes")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.add_argument("--save-optimizer", choices=("all", "last-only"), default="all",
+                   help="'last-only': best.pt without the optimizer state (a third of the size); last.pt keeps it "
+                        "for --resume")
     p.add_argument("--use-wandb", action="store_true", help=argparse.SUPPRESS)  # the original's; refused
     return p
 
@@ -470,7 +485,8 @@ def _train(args, cfg, task, paths: RunPaths, train_genes, val_genes) -> list[dic
     train_ds.validate()
     val_ds.validate()
     tr = Trainer(cfg, task, binsizes, train_ds, val_ds, paths, args.fold, device, args.num_workers, args.init_seed,
-                 arch=args.model, marks=getattr(source, "marks", None))
+                 arch=args.model, marks=getattr(source, "marks", None),
+                 best_optimizer=args.save_optimizer == "all")
     if args.resume and paths.last.exists():
         tr.resume(paths.last)
     else:

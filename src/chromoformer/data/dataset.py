@@ -17,13 +17,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
 
 from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig
 from chromoformer.data.binning import bin_log_means, pad_centered
 from chromoformer.data.metadata import Gene
 from chromoformer.data.sources import RegionSource, promoter_region
 from chromoformer.errors import DataError, UsageError
+from chromoformer.progress import tqdm
 
 
 class ChromoformerDataset(Dataset):

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from chromoformer.config import MARKS
 from chromoformer.data.metadata import Region, parse_region
@@ -42,6 +41,7 @@ from chromoformer.errors import StoreError, is_no_space
 from chromoformer.faults import fault_point
 from chromoformer.io import check_free_space, current_umask, no_space
 from chromoformer.locking import FileLock
+from chromoformer.progress import tqdm
 
 log = logging.getLogger(__name__)
 FORMAT = "chromoformer-binned-store"

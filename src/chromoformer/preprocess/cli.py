@@ -11,6 +11,7 @@ from chromoformer.errors import UsageError
 from chromoformer.io import write_table
 
 log = logging.getLogger(__name__)
+HELP = argparse.ArgumentDefaultsHelpFormatter
 
 
 def _genes(a: argparse.Namespace) -> None:
@@ -75,49 +76,56 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("preprocess", help="preprocessing steps (annotation, labels, interactions, signals)")
     steps = p.add_subparsers(dest="step", required=True)
 
-    g = steps.add_parser("genes", help="GTF/GFF or refGene -> one TSS per gene with its CV split")
-    g.add_argument("--annotation", required=True)
-    g.add_argument("--out", required=True)
+    g = steps.add_parser("genes", help="GTF/GFF or refGene -> one TSS per gene with its CV split",
+                          formatter_class=HELP)
+    g.add_argument("--annotation", required=True, help="GTF/GFF (gzip ok) or UCSC refGene table")
+    g.add_argument("--out", required=True, help="output file or directory")
     g.add_argument("--chrom-sizes", default=None, help="drop genes whose promoter window leaves the chromosome")
     g.add_argument("--biotype", default="protein_coding", help="transcript biotype to keep ('any' for all)")
-    g.add_argument("--w-prom", type=int, default=40000)
+    g.add_argument("--w-prom", type=int, default=40000, help="promoter window (bp) centred on the TSS")
     g.set_defaults(func=_genes)
 
-    m = steps.add_parser("metadata", help="genes + expression + interactions -> metadata csv")
-    m.add_argument("--genes", required=True)
+    m = steps.add_parser("metadata", help="genes + expression + interactions -> metadata csv",
+                          formatter_class=HELP)
+    m.add_argument("--genes", required=True, help="genes.tsv from 'preprocess genes'")
     m.add_argument("--expression", required=True, help="genes x samples table (tsv/csv)")
     m.add_argument("--eid", required=True, help="sample name (eid column)")
     m.add_argument("--column", default=None, help="expression column (default: --eid)")
     m.add_argument("--interactions", required=True, help="pcHi-C table, CHiCAGO ibed, or .cool/.mcool::resolutions/N")
-    m.add_argument("--min-score", type=float, default=1.5)
-    m.add_argument("--w-max", type=int, default=40000)
-    m.add_argument("--i-max", type=int, default=8)
-    m.add_argument("--out", required=True)
+    m.add_argument("--min-score", type=float, default=1.5, help="keep interactions with score above this")
+    m.add_argument("--w-max", type=int, default=40000, help="longest pCRE kept (bp)")
+    m.add_argument("--i-max", type=int, default=8, help="most pCREs kept per gene")
+    m.add_argument("--out", required=True, help="output file or directory")
     m.set_defaults(func=_metadata)
 
-    s = steps.add_parser("signals", help="BAM/BED/bigWig per mark -> binned store of all regions")
-    s.add_argument("--meta", required=True)
+    s = steps.add_parser("signals", help="BAM/BED/bigWig per mark -> binned store of all regions",
+                          formatter_class=HELP)
+    s.add_argument("--meta", required=True, help="metadata csv")
     s.add_argument("--signal", required=True, action="append", metavar="MARK=FILE",
                    help="one per mark, in the model's mark order")
-    s.add_argument("--out", required=True)
-    s.add_argument("--base", type=int, default=100)
-    s.add_argument("--w-prom", type=int, default=40000)
-    s.add_argument("--w-max", type=int, default=40000)
-    s.add_argument("--i-max", type=int, default=8)
+    s.add_argument("--out", required=True, help="output file or directory")
+    s.add_argument("--base", type=int, default=100,
+        help="base bin (bp) of the store; every bin size must be a multiple")
+    s.add_argument("--w-prom", type=int, default=40000, help="promoter window (bp) centred on the TSS")
+    s.add_argument("--w-max", type=int, default=40000, help="longest pCRE kept (bp)")
+    s.add_argument("--i-max", type=int, default=8, help="most pCREs kept per gene")
     s.add_argument("--extend", type=int, default=0, help="extend reads to this fragment length")
-    s.add_argument("--shift", type=int, default=0)
-    s.add_argument("--min-mapq", type=int, default=0)
-    s.add_argument("--skip-duplicates", action="store_true")
-    s.add_argument("--skip-secondary", action="store_true")
-    s.add_argument("--normalisation", choices=("raw", "rpm"), default="raw")
-    s.add_argument("--chrom-sizes", default=None)
+    s.add_argument("--shift", type=int, default=0, help="shift reads this many bp towards their 3' end")
+    s.add_argument("--min-mapq", type=int, default=0, help="skip reads with a lower MAPQ")
+    s.add_argument("--skip-duplicates", action="store_true", help="skip reads flagged as duplicates (0x400)")
+    s.add_argument("--skip-secondary", action="store_true",
+        help="skip secondary and supplementary alignments (0x100, 0x800)")
+    s.add_argument("--normalisation", choices=("raw", "rpm"), default="raw",
+        help="raw read depth (as the published checkpoints expect) or reads per million")
+    s.add_argument("--chrom-sizes", default=None, help="chrom<TAB>size file: regions past a chromosome end are errors")
     s.set_defaults(func=_signals)
 
-    e = steps.add_parser("export-npy", help="store built with --base 1 -> the original npy directory")
-    e.add_argument("--meta", required=True)
-    e.add_argument("--store", required=True)
-    e.add_argument("--out", required=True)
-    e.add_argument("--w-prom", type=int, default=40000)
+    e = steps.add_parser("export-npy", help="store built with --base 1 -> the original npy directory",
+                          formatter_class=HELP)
+    e.add_argument("--meta", required=True, help="metadata csv")
+    e.add_argument("--store", required=True, help="a store built with --base 1")
+    e.add_argument("--out", required=True, help="output file or directory")
+    e.add_argument("--w-prom", type=int, default=40000, help="promoter window (bp) centred on the TSS")
     e.set_defaults(func=_export_npy)
 
 

@@ -15,12 +15,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from chromoformer.data.binning import base_sums
 from chromoformer.data.metadata import Gene, Region
 from chromoformer.data.store import BinnedStore, StoreWriter
 from chromoformer.preprocess.coverage import BigWigSignal, ReadOptions, SignalError, check_chromosomes, open_signal
+from chromoformer.progress import tqdm
 
 log = logging.getLogger(__name__)
 

@@ -37,11 +37,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from chromoformer.config import MARKS
 from chromoformer.errors import SimulationError
 from chromoformer.io import write_table
+from chromoformer.progress import tqdm
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
     p = p or argparse.ArgumentParser(prog="chromoformer workflow", description=__doc__)
     p.add_argument("--config", help="sample sheet YAML (see docs/workflow.md)")
     p.add_argument("--directory", default=".", help="working directory for all outputs")
-    p.add_argument("--cores", default="all")
+    p.add_argument("--cores", default="all", help="cores snakemake may use ('all' = every core)")
     p.add_argument("--print-snakefile", action="store_true", help="print the Snakefile path and exit")
     p.add_argument("snakemake_args", nargs=argparse.REMAINDER, help="after '--': passed to snakemake")
     return p

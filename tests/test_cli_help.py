@@ -1,0 +1,68 @@
+"""First contact: fast, complete --help; numbers shown with their meaning; sheet paths."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from chromoformer import cli
+
+
+def _all_parsers():
+    names = [n for n, *_ in cli.SUBCOMMANDS] + ["preprocess", "build-store", "simulate", "inspect", "export-weights"]
+    for name in names:
+        p = cli.build_parser([name])
+        sp = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+        yield name, sp
+        for a in sp._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                yield from ((f"{name} {k}", v) for k, v in a.choices.items())
+
+
+def test_every_option_has_help_and_defaults_are_shown():
+    missing = [(n, a.dest) for n, p in _all_parsers() for a in p._actions
+               if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) and not a.help]
+    assert not missing
+    text = dict(_all_parsers())["predict"].format_help()
+    assert "(default: 64)" in " ".join(text.split())
+
+
+def test_top_level_help_does_not_import_torch():
+    code = ("import sys\nfrom chromoformer.cli import build_parser\n"
+            "try:\n    build_parser(['--help']).parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.strip().splitlines()[-1] == "False", r.stdout + r.stderr
+
+
+def test_inspect_shows_the_original_x100_scale(demo, capsys):
+    cli.main(["inspect", str(demo / "scrambled-clf-fold1.pt")])
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.startswith("last_val_auc"))
+    assert "stored x100" in line and line.split()[1].startswith("0.") or line.split()[1] == "1.000"
+
+
+def test_sheet_paths_resolve_against_the_sheet_folder(tmp_path, monkeypatch):
+    from chromoformer.workflow.sheet import check_sheet
+
+    d = tmp_path / "project"
+    d.mkdir()
+    for f in ("a.gtf", "e.tsv", "p.tsv", "r.bed"):
+        (d / f).write_text("x")
+    sheet = {"annotation": "a.gtf", "expression": "e.tsv", "marks": ["H3K4me3"],
+             "samples": {"S": {"interactions": "p.tsv", "signals": {"H3K4me3": "r.bed"}}}}
+    (d / "samples.yaml").write_text(yaml.safe_dump(sheet))
+    monkeypatch.chdir(tmp_path)  # not the sheet's folder
+    s = check_sheet(d / "samples.yaml")
+    assert s["annotation"] == str(d / "a.gtf") and s["samples"]["S"]["signals"]["H3K4me3"] == str(d / "r.bed")
+
+
+@pytest.mark.parametrize("column,value,shown", [("lr", 3e-5 * 0.87, "2.61e-05"), ("seconds", 12.34567, "12.3")])
+def test_report_formats_lr_and_seconds(column, value, shown):
+    from chromoformer.report import _fmt
+
+    assert _fmt(column)(value) == shown
