@@ -452,6 +452,12 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "train --threads 0": cli_case("train", "--threads", "0", why="--threads must be >= 1"),
     "train --use-wandb": cli_case("train", "--use-wandb", why="--use-wandb"),
     "predict -o directory": lambda i: Case([*predict(i).argv[:-1], str(i.tmp)], ("is a directory",)),
+    "predict -o under a file": lambda i: Case([*predict(i).argv[:-1], str(i.meta / "pred.csv")],
+                                              ("cannot create the folder",)),
+    "train -o under a file": lambda i: Case([*train(i).argv[:train(i).argv.index("-o") + 1], str(i.meta / "run"),
+                                             "--epochs", "1", "--num-workers", "0"], ("cannot create the folder",)),
+    "evaluate --out under a file": lambda i: Case(["evaluate", "--runs", str(i.preds), "--out", str(i.meta / "ev")],
+                                                  ("cannot create the folder",)),
     "predict --batch-size 0": cli_case("predict", "--batch-size", "0", why="batch size"),
     # ---- report, inspect, interpret
     "report not a run": lambda i: Case(["report", str(i.tmp)], (str(i.tmp), "not a training run directory")),

@@ -8,11 +8,15 @@ Errors in user input are printed as one line (``chromoformer: error: ...``), exi
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 
 from chromoformer import __version__
 from chromoformer.errors import ChromoformerError, is_no_space, one_line
+
+ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EROFS, errno.ENAMETOOLONG,
+                      errno.ELOOP}
 
 
 def _build_store(args: argparse.Namespace) -> None:
@@ -150,10 +154,12 @@ def main(argv: list[str] | None = None) -> None:
     except ChromoformerError as e:
         _fail(one_line(e))
     except OSError as e:
-        if not is_no_space(e):
-            raise
-        where = e.filename or "output"
-        _fail(f"{where}: no space left on the device ({e.strerror}); free some space and run the command again")
+        if is_no_space(e):
+            where = e.filename or "output"
+            _fail(f"{where}: no space left on the device ({e.strerror}); free some space and run the command again")
+        if e.errno in ENVIRONMENT_ERRNOS and e.filename:  # permissions, read-only disk, a file in the path
+            _fail(f"{e.filename}: {e.strerror}")
+        raise
     except KeyboardInterrupt:
         _fail("interrupted", 130)
 

@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from chromoformer.errors import EvaluationError  # noqa: E402
-from chromoformer.io import require_file, save_figure, write_table  # noqa: E402
+from chromoformer.io import require_file, save_figure, writable_output, write_table  # noqa: E402
 from chromoformer.metrics import classification_metrics, regression_metrics  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ def is_classification(df: pd.DataFrame) -> bool:
 def evaluate(paths: Sequence[str | Path], out: str | Path) -> pd.DataFrame:
     """Write ``metrics.tsv`` (per fold and pooled) and ``roc_pr.png`` or ``scatter.png`` into ``out``."""
     out = Path(out)
+    writable_output(out / "metrics.tsv", "evaluation")
     df = load_runs(paths)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)

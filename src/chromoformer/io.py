@@ -38,6 +38,20 @@ def require_file(path: str | Path, what: str, error: type[Exception]) -> Path:
     return path
 
 
+def writable_output(path: str | Path, what: str = "output") -> Path:
+    """Check before any work, creating nothing, that ``path`` can be written: not a directory,
+    and its nearest existing ancestor is a writable folder. Raises :class:`UsageError`."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory; give a file name for the {what}")
+    ancestor = next(p for p in path.parents if p.exists() or p == Path(p.anchor or "."))
+    if not ancestor.is_dir():
+        raise UsageError(f"{path}: cannot create the folder for the {what}: {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK):
+        raise UsageError(f"{path}: cannot create the {what}: {ancestor} is not writable")
+    return path
+
+
 def current_umask() -> int:
     """The process umask (read without changing it)."""
     mask = os.umask(0)

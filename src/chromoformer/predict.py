@@ -25,7 +25,7 @@ from chromoformer.config import load_config
 from chromoformer.data import ChromoformerDataset, read_metadata
 from chromoformer.data.store import open_source
 from chromoformer.errors import UsageError
-from chromoformer.io import write_table
+from chromoformer.io import writable_output, write_table
 from chromoformer.progress import tqdm
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,7 @@ def run(args: argparse.Namespace) -> None:
     out = Path(args.output)
     if out.is_dir():
         raise UsageError(f"-o {out} is a directory; give the output csv file name (e.g. {out / 'predictions.csv'})")
+    writable_output(out, "predictions")
     df = predict(
         args.meta,
         args.npy_dir,

@@ -37,7 +37,7 @@ from chromoformer.data import ChromoformerDataset, Gene, read_metadata
 from chromoformer.data.store import default_store_path, open_source
 from chromoformer.errors import MetadataError, RunError, UsageError
 from chromoformer.faults import fault_point
-from chromoformer.io import check_free_space, remove_stale_temps, write_table, write_text
+from chromoformer.io import check_free_space, remove_stale_temps, writable_output, write_table, write_text
 from chromoformer.locking import FileLock
 from chromoformer.metrics import classification_metrics, main_metric, regression_metrics
 from chromoformer.model import ARCHS, build_model
@@ -427,6 +427,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     if out.suffix != ".pt" and out.is_file():
         raise UsageError(f"--output {out} is a file; give a run directory (or a NAME.pt checkpoint path)")
     paths = RunPaths.from_output(out)
+    writable_output(paths.last, "run")
     if paths.last.exists() and not args.resume:
         raise RunError(f"{paths.last} exists: pass --resume to continue that run, or choose another --output")
 
