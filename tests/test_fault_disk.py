@@ -79,7 +79,7 @@ def test_build_store_needs_more_than_free(capsys, small_fs, data):
 
 def test_store_preallocation_fails_cleanly_not_sigbus(capsys, small_fs, data, monkeypatch):
     """Past the up-front check (disabled here), sums.npy is preallocated: ENOSPC, never SIGBUS."""
-    monkeypatch.setattr("chromoformer.data.store.check_free_space", lambda *a: None)
+    monkeypatch.setattr("chromoformer.data.store_writer.check_free_space", lambda *a: None)
     fs = small_fs("64k")
     fails_cleanly(capsys, ["build-store", "-d", data[1], "-o", fs / "store"], fs, str(fs / "store"),
                   "no space left")

@@ -8,7 +8,8 @@ import logging
 import numpy as np
 import pytest
 
-from chromoformer.data.store import BinnedStore, default_store_path, open_source
+from chromoformer.data.store import BinnedStore
+from chromoformer.data.store_writer import default_store_path, open_source
 from chromoformer.data.synthetic import write_synthetic_dataset
 
 

@@ -20,7 +20,7 @@ ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, er
 
 
 def _build_store(args: argparse.Namespace) -> None:
-    from chromoformer.data.store import build_store_from_npy
+    from chromoformer.data.store_writer import build_store_from_npy
 
     s = build_store_from_npy(args.npy_dir, args.out, base=args.base, n_feats=args.n_feats)
     logging.getLogger("chromoformer").info(

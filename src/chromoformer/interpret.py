@@ -151,7 +151,8 @@ def run(args: argparse.Namespace) -> None:
     from chromoformer import plots
     from chromoformer.checkpoint import load_model
     from chromoformer.data import ChromoformerDataset, read_metadata
-    from chromoformer.data.store import default_marks, open_source
+    from chromoformer.data.store import default_marks
+    from chromoformer.data.store_writer import open_source
     from chromoformer.io import atomic_write, write_table
 
     if args.ig_steps < 0:

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from chromoformer.checkpoint import CheckpointError, LoadedModel, load_model
 from chromoformer.config import load_config
 from chromoformer.data import ChromoformerDataset, read_metadata
-from chromoformer.data.store import open_source
+from chromoformer.data.store_writer import open_source
 from chromoformer.errors import UsageError
 from chromoformer.io import writable_output, write_table
 from chromoformer.progress import tqdm

@@ -13,10 +13,9 @@ without loss.
 
 A store is self-validating: opening one checks the manifest schema, the array's shape
 and dtype, that regions tile the array exactly, the checksums, and that every sum is
-finite and non-negative; anything else is a :class:`StoreError` naming the file. It is
-written into a temporary directory (space preallocated, so a full disk is an error
-rather than SIGBUS) and renamed into place under a lock, so a crash never leaves a
-half-written store and two builders never race.
+finite and non-negative; anything else is a :class:`StoreError` naming the file.
+Writing, building from npy files, the cache and :func:`open_source` are in
+:mod:`chromoformer.data.store_writer`.
 """
 
 from __future__ import annotations
@@ -25,10 +24,6 @@ import hashlib
 import json
 import logging
 import math
-import os
-import shutil
-import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +31,7 @@ import pandas as pd
 
 from chromoformer.config import MARKS
 from chromoformer.data.metadata import Region, parse_region
-from chromoformer.data.sources import NpyDirSource
-from chromoformer.errors import StoreError, is_no_space
-from chromoformer.faults import fault_point
-from chromoformer.io import check_free_space, current_umask, no_space
-from chromoformer.locking import FileLock
-from chromoformer.progress import tqdm
+from chromoformer.errors import StoreError
 
 log = logging.getLogger(__name__)
 FORMAT = "chromoformer-binned-store"
@@ -192,214 +182,3 @@ def _read_index(path: Path, base: int, n_regions: int, n_bins: int) -> dict[str,
                              "listed twice; rebuild the store")
         index[name] = (off, ln)
     return index
-
-
-def _clean_leftovers(target: Path) -> None:
-    """Remove temporary and replaced copies of ``target`` left by killed builders (hold its lock)."""
-    for p in (*target.parent.glob(f".{target.name}.tmp-*"), *target.parent.glob(f".{target.name}.old-*")):
-        log.info("removing %s left by an interrupted build", p)
-        shutil.rmtree(p, ignore_errors=True)
-
-
-class StoreWriter:
-    """Fill a new store in a temporary directory; :meth:`commit` renames it into place.
-
-    ``sums`` is the (n_bins, n_feats) float32 memmap; ``offsets[name]`` the first row of
-    each region. Use as a context manager: an exception discards everything.
-    """
-
-    def __init__(self, out: str | Path, regions: Sequence[Region], base: int, n_feats: int,
-                 marks: Sequence[str] | None = None) -> None:
-        self.out, self.regions, self.base, self.n_feats = Path(out), list(regions), base, n_feats
-        self.marks = list(marks) if marks is not None else default_marks(n_feats)
-        if len(self.marks) != n_feats or len(set(self.marks)) != n_feats:
-            raise StoreError(f"{self.out}: need {n_feats} distinct mark names, got {self.marks}")
-        self.offsets: dict[str, int] = {}
-        off = 0
-        for r in self.regions:
-            if r.name in self.offsets:
-                raise StoreError(f"{self.out}: region {r.name} listed twice")
-            self.offsets[r.name] = off
-            off += math.ceil(len(r) / base)
-        self.n_bins = off
-        self.lock = FileLock(self.out.parent / f".{self.out.name}.lock", f"store {self.out}", blocking=True)
-        self.tmp: Path | None = None
-
-    def __enter__(self) -> StoreWriter:
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.lock.acquire()
-        try:
-            _clean_leftovers(self.out)
-            nbytes = self.n_bins * self.n_feats * 4
-            check_free_space(self.out, nbytes + 100 * len(self.regions) + 2**20, "the binned store")
-            self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
-            self.sums = _preallocated_memmap(self.tmp / "sums.npy", (self.n_bins, self.n_feats), self.out)
-        except BaseException:
-            self._discard()
-            raise
-        return self
-
-    def put(self, region: Region, sums: np.ndarray, col: slice | int = slice(None)) -> None:
-        off = self.offsets[region.name]
-        self.sums[off : off + len(sums), col] = sums
-        fault_point("store.region_written")
-
-    def commit(self, info: dict | None = None) -> BinnedStore:
-        assert self.tmp is not None
-        try:
-            self.sums.flush()
-            del self.sums
-            pd.DataFrame({"name": [r.name for r in self.regions],
-                          "offset": [self.offsets[r.name] for r in self.regions],
-                          "length": [len(r) for r in self.regions]}).to_csv(self.tmp / "regions.tsv", sep="\t",
-                                                                            index=False)
-            manifest = {"format": FORMAT, "version": VERSION, "base": self.base, "n_feats": self.n_feats,
-                        "marks": self.marks, "normalisation": "raw read depth", "n_regions": len(self.regions),
-                        "n_bins": self.n_bins, **(info or {})}
-            manifest["sha256"] = {**{n: file_sha256(self.tmp / n) for n in ("sums.npy", "regions.tsv")},
-                                  "manifest.json": manifest_sha256(manifest)}
-            (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-            for p in self.tmp.iterdir():
-                with open(p, "rb+") as f:
-                    os.fsync(f.fileno())
-        except OSError as e:
-            if is_no_space(e):
-                raise no_space(self.out, e) from None
-            raise
-        fault_point("store.before_rename")
-        os.chmod(self.tmp, 0o777 & ~current_umask())
-        _replace_dir(self.tmp, self.out)
-        self.tmp = None
-        return BinnedStore(self.out)
-
-    def _discard(self) -> None:
-        if self.tmp is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp = None
-        self.lock.release()
-
-    def __exit__(self, exc_type, *_: object) -> None:
-        self._discard()
-
-
-def _preallocated_memmap(path: Path, shape: tuple[int, int], target: Path) -> np.memmap:
-    """A float32 .npy memmap whose blocks are reserved now (ENOSPC here, never SIGBUS later)."""
-    with open(path, "wb+") as f:
-        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": shape})
-        header = f.tell()
-        try:
-            os.posix_fallocate(f.fileno(), 0, header + shape[0] * shape[1] * 4)
-        except OSError as e:
-            if is_no_space(e):
-                raise no_space(target, e) from None
-            raise
-    return np.memmap(path, dtype="<f4", mode="r+", offset=header, shape=shape)
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _npy_regions(npy_dir: Path) -> list[Region]:
-    regions = []
-    for p in sorted(npy_dir.glob("*.npy")):
-        try:
-            regions.append(parse_region(p.stem))
-        except ValueError:
-            log.warning("skipping %s: file name is not chrom:start-end.npy", p)
-    return regions
-
-
-def npy_fingerprint(npy_dir: str | Path) -> str:
-    """Content fingerprint of an npy directory: sha256 over every ``*.npy`` name, size and mtime (ns).
-
-    Overwriting, adding or removing a file changes it; reading ~20k file stats takes ~1 s.
-    """
-    h = hashlib.sha256()
-    for p in sorted(Path(npy_dir).glob("*.npy")):
-        st = p.stat()
-        h.update(f"{p.name}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
-
-
-def build_store_from_npy(npy_dir: str | Path, out: str | Path, base: int = 100, n_feats: int = 7,
-                         marks: Sequence[str] | None = None) -> BinnedStore:
-    """Convert every ``chrom:start-end.npy`` of an original npy directory into a store."""
-    src = NpyDirSource(npy_dir, n_feats=n_feats, base=base)
-    fingerprint = npy_fingerprint(src.dir)
-    regions = _npy_regions(src.dir)
-    if not regions:
-        raise StoreError(f"{src.dir}: no chrom:start-end.npy files to convert")
-    with StoreWriter(out, regions, base, n_feats, marks) as w:
-        for r in tqdm(regions, desc="binned store", unit="region"):
-            w.put(r, src.region_sums(r, None, gene=None))
-        return w.commit({"source": str(src.dir.resolve()), "n_npy_files": len(regions),
-                         "source_fingerprint": fingerprint})
-
-
-def default_store_path(npy_dir: str | Path, root: str | Path, base: int = 100, n_feats: int = 7) -> Path:
-    """``root/.stores/{name}-{key}``, keyed by the npy directory's path, content fingerprint, base
-    and mark count: a changed input gets a new store, never one rebuilt under another run's feet."""
-    npy_dir = Path(npy_dir).resolve()
-    key = f"{npy_dir}\n{npy_fingerprint(npy_dir)}\n{base}\n{n_feats}"
-    return Path(root) / ".stores" / f"{npy_dir.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-
-
-def open_source(
-    npy_dir: str | Path,
-    store: str | Path | None = None,
-    build: bool = True,
-    n_feats: int = 7,
-    base: int = 100,
-    marks: Sequence[str] | None = None,
-) -> NpyDirSource | BinnedStore:
-    """Pick the fastest source for a signal directory; input directories are never written to.
-
-    * ``npy_dir`` that is itself a store is opened (and verified) as one;
-    * ``store`` is used when it was built from ``npy_dir`` as it is now, at this ``base``;
-    * otherwise, with ``build``, ``store`` is (re)built from ``npy_dir`` and used;
-    * otherwise (or without ``store``) the npy files are read directly.
-
-    The source must have ``n_feats`` marks (named ``marks``, when given) and a base
-    resolution dividing ``base``; anything else is a :class:`StoreError`.
-    """
-    npy_dir = Path(npy_dir)
-    if (npy_dir / "manifest.json").is_file():
-        return _fits(BinnedStore(npy_dir), n_feats, base, marks)
-    if not npy_dir.is_dir():
-        raise StoreError(f"{npy_dir}: signal directory not found (expected an npy directory or a binned store)")
-    if store is None:
-        return NpyDirSource(npy_dir, n_feats, base)
-    store = Path(store)
-    if (store / "manifest.json").is_file():
-        try:
-            s = BinnedStore(store)
-            if (s.base, s.n_feats) == (base, n_feats) and s.manifest.get("source_fingerprint") == npy_fingerprint(
-                    npy_dir):
-                return _fits(s, n_feats, base, marks)
-            log.info("store %s was built from other files or settings than %s", store, npy_dir)
-        except StoreError as e:
-            log.warning("store %s is not usable (%s)", store, e)
-    if not build:
-        return NpyDirSource(npy_dir, n_feats, base)
-    log.info("building binned store %s from %s (once)", store, npy_dir)
-    return _fits(build_store_from_npy(npy_dir, store, base, n_feats, marks), n_feats, base, marks)
-
-
-def _fits(s: BinnedStore, n_feats: int, base: int, marks: Sequence[str] | None) -> BinnedStore:
-    if s.n_feats != n_feats:
-        raise StoreError(f"{s.path}: the store has {s.n_feats} marks ({', '.join(s.marks)}) but the model "
-                         f"expects {n_feats} (config n_feats)")
-    if base % s.base:
-        raise StoreError(f"{s.path}: the store's base resolution is {s.base} bp, which does not divide the "
-                         f"bin sizes' base {base} bp; rebuild it with a smaller --base")
-    if marks is not None and tuple(marks) != s.marks:
-        raise StoreError(f"{s.path}: the store's marks ({', '.join(s.marks)}) differ from the model's "
-                         f"({', '.join(marks)}) in {'order' if set(marks) == set(s.marks) else 'names'}")
-    return s

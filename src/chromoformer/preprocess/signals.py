@@ -18,7 +18,8 @@ import numpy as np
 
 from chromoformer.data.binning import base_sums
 from chromoformer.data.metadata import Gene, Region
-from chromoformer.data.store import BinnedStore, StoreWriter
+from chromoformer.data.store import BinnedStore
+from chromoformer.data.store_writer import StoreWriter
 from chromoformer.preprocess.coverage import BigWigSignal, ReadOptions, SignalError, check_chromosomes, open_signal
 from chromoformer.progress import tqdm
 
