@@ -38,13 +38,18 @@ def require_file(path: str | Path, what: str, error: type[Exception]) -> Path:
     return path
 
 
+def _nearest_existing(path: Path) -> Path:
+    """``path`` itself or its closest ancestor that exists (the folder a new file would go under)."""
+    return next((p for p in (path, *path.parents) if p.exists()), Path("."))
+
+
 def writable_output(path: str | Path, what: str = "output") -> Path:
     """Check before any work, creating nothing, that ``path`` can be written: not a directory,
     and its nearest existing ancestor is a writable folder. Raises :class:`UsageError`."""
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{path}: is a directory; give a file name for the {what}")
-    ancestor = next(p for p in path.parents if p.exists() or p == Path(p.anchor or "."))
+    ancestor = _nearest_existing(path.parent)
     if not ancestor.is_dir():
         raise UsageError(f"{path}: cannot create the folder for the {what}: {ancestor} is a file")
     if not os.access(ancestor, os.W_OK):
@@ -66,8 +71,7 @@ def _mb(n: float) -> str:
 def check_free_space(path: str | Path, needed: int, what: str) -> None:
     """Raise :class:`DiskSpaceError` before writing ``needed`` bytes under ``path``'s file system."""
     path = Path(path)
-    probe = next((p for p in (path, *path.parents) if p.exists()), Path("."))
-    free = shutil.disk_usage(probe).free
+    free = shutil.disk_usage(_nearest_existing(path)).free
     if needed > free:
         raise DiskSpaceError(f"{path}: {what} needs {_mb(needed)} but only {_mb(free)} is free on that disk")
 
@@ -75,9 +79,9 @@ def check_free_space(path: str | Path, needed: int, what: str) -> None:
 def no_space(path: str | Path, e: OSError) -> DiskSpaceError:
     """A one-line :class:`DiskSpaceError` for an ENOSPC-like ``e`` raised while writing ``path``."""
     path = Path(path)
-    probe = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(_nearest_existing(path)).free
     return DiskSpaceError(f"{path}: no space left on the device while writing it ({e.strerror}; "
-                          f"{_mb(shutil.disk_usage(probe).free)} free); nothing was written")
+                          f"{_mb(free)} free); nothing was written")
 
 
 def remove_stale_temps(path: Path, min_age: float = STALE_AFTER_S) -> None:

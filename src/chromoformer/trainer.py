@@ -87,6 +87,12 @@ class RunPaths:
         """Where an epoch's new best checkpoint waits until that epoch is committed."""
         return self.best.with_name(f".{self.best.name}.epoch{epoch}")
 
+    def staged_bests(self) -> list[tuple[int, Path]]:
+        """(epoch, path) of every staged best checkpoint present (see :meth:`staged_best`)."""
+        pattern = re.compile(rf"\.{re.escape(self.best.name)}\.epoch(\d+)")
+        found = ((pattern.fullmatch(p.name), p) for p in self.best.parent.glob(f".{self.best.name}.epoch*"))
+        return [(int(m.group(1)), p) for m, p in found if m]
+
     def outputs(self) -> tuple[Path, ...]:
         return self.last, self.best, self.metrics, self.val_predictions, self.config
 
@@ -97,7 +103,7 @@ def clean_leftovers(p: RunPaths, staged: bool = False) -> None:
     for f in (*p.outputs(), p.log):
         remove_stale_temps(f, min_age=0)
     if staged:
-        for f in p.best.parent.glob(f".{p.best.name}.epoch*"):
+        for _, f in p.staged_bests():
             f.unlink()
 
 
@@ -201,9 +207,8 @@ class Trainer:
         """Bring every output in line with the committed ``last`` checkpoint (see class docstring)."""
         p = self.paths
         clean_leftovers(p)
-        for staged in p.best.parent.glob(f".{p.best.name}.epoch*"):
-            m = re.fullmatch(rf"\.{re.escape(p.best.name)}\.epoch(\d+)", staged.name)
-            if m and int(m.group(1)) == last["epoch"]:
+        for epoch, staged in p.staged_bests():
+            if epoch == last["epoch"]:
                 os.replace(staged, p.best)  # its epoch committed: finish the rename
                 log.info("repaired %s from the interrupted epoch %d", p.best, last["epoch"])
             else:

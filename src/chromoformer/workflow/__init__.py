@@ -33,7 +33,7 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
     return p
 
 
-def _unlock_if_stale(exe: str, directory: Path, cmd: list[str]) -> None:
+def _unlock_if_stale(directory: Path, cmd: list[str]) -> None:
     """Remove snakemake's lock left by a killed run (only called while we hold our own lock)."""
     locks = directory / ".snakemake" / "locks"
     if locks.is_dir() and any(locks.iterdir()):
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> None:
            "--directory", str(directory), "--cores", str(args.cores)]
     # Our lock proves no other `chromoformer workflow` runs here, so a snakemake lock is stale.
     with FileLock(directory / ".chromoformer-workflow.lock", f"workflow directory {directory}"):
-        _unlock_if_stale(exe, directory, cmd)
+        _unlock_if_stale(directory, cmd)
         rc = subprocess.call([*cmd, "--rerun-incomplete", *extra])
     if rc:
         raise WorkflowError(f"{directory}: snakemake failed (exit {rc}); see {directory / 'logs'} for the failing "
