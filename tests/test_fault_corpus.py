@@ -478,6 +478,7 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "evaluate no score": evaluate_case(lambda i: [pred_file(i, "gene_id,label\nA,1\n")], "missing column(s) score"),
     "evaluate nan score": evaluate_case(lambda i: [pred_file(i, col="score", value="nan")], "not a finite number"),
     "evaluate text label": evaluate_case(lambda i: [pred_file(i, col="label", value="x")], "not a finite number"),
+    "evaluate truncated .csv.gz": evaluate_case(lambda i: [_gz_cut(i)], "not a readable prediction table"),
     "evaluate same file twice": evaluate_case(lambda i: [i.preds, i.preds], "given twice"),
     "evaluate gene in two folds": evaluate_case(lambda i: [pred_file(i), pred_file(i)], "more than one file"),
     "evaluate clf with reg": evaluate_case(lambda i: [pred_file(i), pred_file(i, "gene_id,label,score\nZ,3.5,2\n"
@@ -499,7 +500,7 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "expression negative": expression_case(lambda d: d.assign(S1=[-1.0, *d.S1[1:]]), "G1", ">= 0"),
     "expression text": expression_case(lambda d: d.assign(S1=["high", *d.S1[1:].astype(str)]), "'high'"),
     "expression all zero": expression_case(lambda d: d.assign(S1=0.0), "median expression"),
-    "expression empty file": expression_case(lambda d: "", "not a readable table"),
+    "expression empty file": expression_case(lambda d: "", "not a readable expression table: empty file"),
     "expression no gene matches": expression_case(lambda d: d.assign(gene_id=[f"X{i}" for i in range(6)]),
                                                   "none of the"),
     # ---- interactions
@@ -546,6 +547,14 @@ def _cut_mid_row(inp: Inputs):
     cut = sum(len(x) for x in lines[:4]) + 25
     p = inp.out("meta.csv")
     p.write_text(text[:cut])
+    return p
+
+
+def _gz_cut(inp: Inputs):
+    d = inp.out("foldgz")
+    d.mkdir()
+    p = d / "val_predictions.csv.gz"
+    p.write_bytes(gzip.compress(inp.preds.read_bytes())[:40])
     return p
 
 

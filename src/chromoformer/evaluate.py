@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from chromoformer.errors import EvaluationError  # noqa: E402
-from chromoformer.io import require_file, save_figure, writable_output, write_table  # noqa: E402
+from chromoformer.io import read_table, require_file, save_figure, writable_output, write_table  # noqa: E402
 from chromoformer.metrics import classification_metrics, regression_metrics  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,7 @@ log = logging.getLogger(__name__)
 
 def _read_run(p: Path) -> pd.DataFrame:
     require_file(p, "prediction table (val_predictions.csv)", EvaluationError)
-    try:
-        d = pd.read_csv(p)
-    except pd.errors.EmptyDataError:
-        raise EvaluationError(f"{p}: empty file") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise EvaluationError(f"{p}: not a csv table ({' '.join(str(e).split())[:200]})") from None
+    d = read_table(p, EvaluationError, "prediction table")
     missing = [c for c in ("gene_id", "label", "score") if c not in d.columns]
     if missing:
         raise EvaluationError(f"{p}: missing column(s) {', '.join(missing)} (expected a run's val_predictions.csv "

@@ -57,6 +57,17 @@ def writable_output(path: str | Path, what: str = "output") -> Path:
     return path
 
 
+def read_table(path: str | Path, error: type[Exception], what: str, **read_csv) -> pd.DataFrame:
+    """``pd.read_csv(path, **read_csv)``; any way the file is unreadable (empty, malformed, not
+    text, a corrupt gzip) becomes ``error`` naming the file and ``what`` it should have been."""
+    try:
+        return pd.read_csv(path, **read_csv)
+    except pd.errors.EmptyDataError:
+        raise error(f"{path}: not a readable {what}: empty file") from None
+    except (ValueError, OSError, EOFError) as e:  # ParserError, UnicodeDecodeError and bad usecols are ValueErrors
+        raise error(f"{path}: not a readable {what} ({' '.join(str(e).split())[:200]})") from None
+
+
 def current_umask() -> int:
     """The process umask (read without changing it)."""
     mask = os.umask(0)

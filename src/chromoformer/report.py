@@ -11,14 +11,11 @@ import pandas as pd
 from chromoformer import plots
 from chromoformer.errors import RunError
 from chromoformer.evaluate import evaluate
-from chromoformer.io import write_text
+from chromoformer.io import read_table, write_text
 
 
 def _metrics(path: Path) -> pd.DataFrame:
-    try:
-        m = pd.read_csv(path, sep="\t")
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise RunError(f"{path}: not a metrics table ({' '.join(str(e).split())[:200] or 'empty'})") from None
+    m = read_table(path, RunError, "metrics table", sep="\t")
     if "epoch" not in m.columns or m.empty or not all(pd.api.types.is_numeric_dtype(m[c]) for c in m.columns):
         raise RunError(f"{path}: not a chromoformer metrics.tsv (numeric columns with 'epoch', one row per epoch)")
     return m

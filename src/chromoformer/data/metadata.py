@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from chromoformer.errors import MetadataError
-from chromoformer.io import require_file
+from chromoformer.io import read_table, require_file
 
 REQUIRED = ("gene_id", "chrom", "start", "end", "strand")
 _INTERVAL = re.compile(r"^([^:\s]+):(\d+)-(\d+)$")
@@ -113,14 +112,8 @@ def read_metadata(
     """
     path = Path(path)
     require_file(path, "metadata file", MetadataError)
-    try:  # every value as text, parsed strictly below: nothing is silently rounded or coerced
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise MetadataError(f"{path}: the metadata file is empty") from None
-    except pd.errors.ParserError as e:
-        raise MetadataError(f"{path}: not a valid csv ({' '.join(str(e).split())})") from None
-    except UnicodeDecodeError:
-        raise MetadataError(f"{path}: not a text csv file") from None
+    # every value as text, parsed strictly below: nothing is silently rounded or coerced
+    df = read_table(path, MetadataError, "metadata csv", dtype=str, keep_default_na=False, skipinitialspace=True)
     missing = [c for c in (*REQUIRED, *require) if c not in df.columns]
     if missing:
         raise MetadataError(f"{path}: missing required column(s) {', '.join(missing)}")

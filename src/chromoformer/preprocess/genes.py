@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from chromoformer.errors import AnnotationError
-from chromoformer.io import require_file
+from chromoformer.io import read_table, require_file
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,7 @@ def _gtf_rows(path: Path, opener, biotype: str | None) -> list[tuple]:
 def read_refgene_transcripts(path: str | Path) -> pd.DataFrame:
     """UCSC refGene (bin, name, chrom, strand, txStart, txEnd, ..., name2 in column 13); NM_ = coding."""
     path = require_file(path, "annotation", AnnotationError)
-    try:
-        df = pd.read_csv(path, sep="\t", header=None, comment="#")
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as e:
-        raise AnnotationError(f"{path}: not a readable refGene table ({' '.join(str(e).split())[:200]})") from None
+    df = read_table(path, AnnotationError, "refGene table", sep="\t", header=None, comment="#")
     if df.shape[1] < 13:
         raise AnnotationError(f"{path}: expected the 16-column UCSC refGene table, got {df.shape[1]} columns")
     df = df[df[1].astype(str).str.startswith("NM_")]
@@ -151,10 +148,8 @@ def genes_from_transcripts(
 def read_chrom_sizes(path: str | Path) -> dict[str, int]:
     """A two-column ``chrom<TAB>size`` file; sizes must be positive integers."""
     path = require_file(path, "chromosome sizes file", AnnotationError)
-    try:
-        df = pd.read_csv(path, sep="\t", header=None, usecols=[0, 1], names=["chrom", "size"], comment="#")
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, UnicodeDecodeError) as e:
-        raise AnnotationError(f"{path}: not a chrom<TAB>size file ({' '.join(str(e).split())[:200]})") from None
+    df = read_table(path, AnnotationError, "chrom<TAB>size file", sep="\t", header=None, usecols=[0, 1],
+                    names=["chrom", "size"], comment="#")
     if df.empty or not pd.api.types.is_integer_dtype(df["size"]) or (df["size"] < 1).any():
         raise AnnotationError(f"{path}: chromosome sizes must be positive integers, one 'chrom<TAB>size' per line")
     if df.chrom.duplicated().any():

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.errors import InteractionError
-from chromoformer.io import require_file
+from chromoformer.io import read_table, require_file
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +33,7 @@ IBED = {"bait_chr": "bait_chrom", "otherEnd_chr": "oe_chrom", "otherEnd_start": 
 
 def read_interactions(path: str | Path) -> pd.DataFrame:
     path = require_file(path, "interaction table", InteractionError)
-    try:
-        df = pd.read_csv(path, sep="\t").rename(columns=IBED)
-    except pd.errors.EmptyDataError:
-        raise InteractionError(f"{path}: the interaction table is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as e:
-        raise InteractionError(f"{path}: not a readable table ({' '.join(str(e).split())[:200]})") from None
+    df = read_table(path, InteractionError, "interaction table", sep="\t").rename(columns=IBED)
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise InteractionError(f"{path}: missing column(s) {', '.join(missing)}; expected {' '.join(COLUMNS)} "

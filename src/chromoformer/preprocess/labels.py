@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.errors import ExpressionError
-from chromoformer.io import require_file
+from chromoformer.io import read_table, require_file
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,7 @@ def add_labels(genes: pd.DataFrame, expression: str | Path, column: str) -> pd.D
     """Keep genes present in the table and add ``expression`` and ``label``."""
     path = require_file(expression, "expression table", ExpressionError)
     sep = "," if path.name.lower().endswith((".csv", ".csv.gz")) else "\t"
-    try:
-        tab = pd.read_csv(path, sep=sep)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as e:
-        raise ExpressionError(f"{path}: not a readable table ({' '.join(str(e).split())[:200] or 'empty'})") from None
+    tab = read_table(path, ExpressionError, "expression table", sep=sep)
     if column not in tab.columns:
         raise ExpressionError(f"{path}: no column {column!r}; columns are {', '.join(map(str, tab.columns[1:6]))}...")
     raw = pd.to_numeric(tab[column], errors="coerce")
