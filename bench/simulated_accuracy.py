@@ -23,14 +23,14 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from chromoformer.compare import out_of_fold
+from chromoformer.config import MARKS
 from chromoformer.io import write_table
 from chromoformer.preprocess.genes import prepare_genes
 from chromoformer.preprocess.interactions import gene_neighbors, read_interactions
 from chromoformer.preprocess.labels import add_labels, assemble_metadata
 from chromoformer.preprocess.signals import build_signal_store, gene_regions
 from chromoformer.preprocess.simulate import SimConfig, simulate
-
-MARKS = ["H3K4me1", "H3K4me3", "H3K9me3", "H3K27me3", "H3K36me3", "H3K27ac", "H3K9ac"]
+from chromoformer.spec import RunSpec
 
 
 def main() -> None:
@@ -52,18 +52,10 @@ def main() -> None:
     build_signal_store(gene_regions(read_metadata(wd / "meta.csv"), 40000), [sim[f"bam_{m}"] for m in MARKS],
                        store, MARKS)
     truth = pd.read_csv(sim["truth"], sep="\t").set_index("gene_id")
-    config = None
-    if a.lr is not None:
-        import yaml
-
-        from chromoformer.config import load_config
-
-        config = str(wd / "config.yaml")
-        Path(config).write_text(yaml.safe_dump({**load_config().to_dict(), "lr": a.lr}))
+    spec = RunSpec(marks=MARKS).replace(num_epoch=a.epochs, **({"lr": a.lr} if a.lr is not None else {}))
     rows = []
-    extra = ["--epochs", str(a.epochs), "--num-workers", "0", *(["-c", config] if config else [])]
     for name, arch in (("Chromoformer", "chromoformer"), ("Chromoformer, no pCREs", "chromoformer-nopcre")):
-        oof = out_of_fold(wd / "meta.csv", store, wd / "runs", arch, (1, 2, 3, 4), extra, regression=False)
+        oof = out_of_fold(wd / "meta.csv", store, wd / "runs", arch, (1, 2, 3, 4), spec, num_workers=0)
         per_fold = [roc_auc_score(g.label, g.score) for _, g in oof.groupby("fold")]
         rows.append((name, float(np.mean(per_fold)), roc_auc_score(oof.label, oof.score)))
     lab, folds = oof.label.to_numpy(), oof.fold.to_numpy()  # same genes and folds for every model

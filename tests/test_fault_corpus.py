@@ -418,6 +418,9 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "ckpt bad binsizes": ckpt_case(ckpt_edit(binsizes=[2000, -5]), "stored binsizes"),
     "ckpt binsizes not dividing": ckpt_case(ckpt_edit(binsizes=[2000, 300]), "300"),
     "ckpt bad config": ckpt_case(ckpt_edit(config={"lr": 1}), "missing config key"),
+    "ckpt spec edited": ckpt_case(ckpt_edit(binsizes=[2000, 500]), "spec and its own binsizes disagree"),
+    "ckpt spec not a mapping": ckpt_case(ckpt_edit(spec=[1, 2]), "must be a mapping"),
+    "ckpt spec unknown key": ckpt_case(ckpt_edit(spec={"dropout": 0.1}), "unknown run spec key"),
     "ckpt marks differ from store": lambda i: expect(predict(i, npy=i.store, ckpt=_ckpt_marks(i)), "differ"),
     "ensemble of clf and reg": lambda i: expect(
         Case([*predict(i).argv, "-k", str(_ckpt_as_reg(i))], ()), "task"),
@@ -601,7 +604,7 @@ def _marks(s) -> list[str]:
 def _ckpt_marks(inp: Inputs):
     p = inp.out("marks.pt")
     ck = torch.load(inp.ckpt, weights_only=False)
-    ck["marks"] = list(reversed(ck["marks"]))
+    ck["marks"] = ck["spec"]["marks"] = list(reversed(ck["marks"]))  # a model trained on other marks
     torch.save(ck, p)
     return p
 
@@ -613,7 +616,7 @@ def _ckpt_as_reg(inp: Inputs):
     ck = torch.load(inp.ckpt, weights_only=False)
     cfg = load_config(inp.config)
     ck["net"] = build_model("reg", cfg).state_dict()
-    ck["task"] = "reg"
+    ck["task"] = ck["spec"]["task"] = "reg"
     torch.save(ck, p)
     return p
 

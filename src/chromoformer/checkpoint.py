@@ -20,10 +20,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig, ConfigError
+from chromoformer.config import (
+    ARCHS,
+    DEFAULT_BINSIZES,
+    ORIGINAL_INIT_SEED,
+    ChromoformerConfig,
+    ConfigError,
+    default_marks,
+)
 from chromoformer.errors import CheckpointError
 from chromoformer.io import atomic_write, require_file
-from chromoformer.model import ARCHS, build_model
+from chromoformer.model import build_model
+from chromoformer.spec import RunSpec
 
 
 def _numpy_safe_globals() -> list:
@@ -42,7 +50,7 @@ def _numpy_safe_globals() -> list:
     return out
 
 
-SPEC_KEYS = ("task", "arch", "binsizes", "config", "marks", "epoch", "fold", "chromoformer_version")
+SPEC_KEYS = ("spec", "task", "arch", "binsizes", "config", "marks", "epoch", "fold", "chromoformer_version")
 
 
 def _read_safetensors(path: Path) -> dict[str, Any]:
@@ -70,8 +78,9 @@ def export_weights(checkpoint: str | Path, out: str | Path) -> Path:
         raise CheckpointError("exporting weights needs the safetensors package (pip install safetensors)") from None
     lm = load_model(checkpoint)
     ck = lm.checkpoint
-    meta = {"task": lm.task, "arch": lm.arch, "binsizes": list(lm.binsizes), "config": lm.config.to_dict(),
-            **{k: ck[k] for k in ("marks", "epoch", "fold", "chromoformer_version") if ck.get(k) is not None}}
+    meta = {"spec": lm.spec.to_dict(), "task": lm.task, "arch": lm.arch, "binsizes": list(lm.binsizes),
+            "config": lm.config.to_dict(), "marks": list(lm.spec.marks),
+            **{k: ck[k] for k in ("epoch", "fold", "chromoformer_version") if ck.get(k) is not None}}
     state = {k: v.detach().contiguous() for k, v in lm.model.state_dict().items()}
     data = save(state, metadata={k: json.dumps(v) for k, v in meta.items()})
     atomic_write(out, lambda f: f.write(data), size_hint=len(data))
@@ -172,13 +181,32 @@ def infer_binsizes(sd: dict[str, torch.Tensor]) -> tuple[int, ...]:
 
 @dataclass
 class LoadedModel:
+    """A checkpoint's model (eval mode), its run spec, and the raw checkpoint dict."""
+
     model: torch.nn.Module
-    task: str
-    config: ChromoformerConfig
-    binsizes: tuple[int, ...]
+    spec: RunSpec
     checkpoint: dict[str, Any]
     path: Path
-    arch: str = "chromoformer"
+
+    @property
+    def task(self) -> str:
+        return self.spec.task
+
+    @property
+    def config(self) -> ChromoformerConfig:
+        return self.spec.config
+
+    @property
+    def binsizes(self) -> tuple[int, ...]:
+        return self.spec.binsizes
+
+    @property
+    def arch(self) -> str:
+        return self.spec.arch
+
+    @property
+    def marks(self) -> tuple[str, ...]:
+        return self.spec.marks
 
 
 def _stored(ck: dict, key: str, ok, what: str, path: Path):
@@ -201,15 +229,21 @@ def load_model(
         isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in v), "a list of positive bin sizes", path)
     binsizes = tuple(binsizes or infer_binsizes(sd))
     arch = _stored(ck, "arch", lambda v: v in ARCHS, f"one of {', '.join(ARCHS)}", path) or "chromoformer"
-    if config is None:
-        try:
-            config = (
-                ChromoformerConfig.from_dict(ck["config"], f"{path}[config]")
-                if "config" in ck
-                else ChromoformerConfig()
-            )
-        except ConfigError as e:
-            raise CheckpointError(str(e)) from None
+    try:
+        if config is None:
+            config = (ChromoformerConfig.from_dict(ck["config"], f"{path}[config]") if "config" in ck
+                      else ChromoformerConfig())
+        marks = ck.get("marks") or default_marks(config.n_feats)
+        spec = RunSpec(config, binsizes, tuple(marks), task, arch)
+        if "spec" in ck:
+            stored = RunSpec.from_dict(ck["spec"], f"{path}[spec]")
+            spec = spec.replace(init_seed=stored.init_seed)
+            differ = spec.differences(stored, ("task", "arch", "binsizes", "marks", "config"))
+            if differ and "config" in ck:
+                raise CheckpointError(f"{path}: its spec and its own {', '.join(differ)} disagree (the file was "
+                                      "edited or is corrupt)")
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{path}: {e}") from None
     try:
         model = build_model(task, config, binsizes, arch)
     except ValueError as e:
@@ -223,7 +257,7 @@ def load_model(
             f"(pass the training config with --config): {msg[:300]}"
         ) from None
     model.eval()
-    return LoadedModel(model, task, config, binsizes, ck, path, arch)
+    return LoadedModel(model, spec, ck, path)
 
 
 def checkpoint_nbytes(payload: dict[str, Any]) -> int:

@@ -8,15 +8,11 @@ Errors in user input are printed as one line (``chromoformer: error: ...``), exi
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import sys
 
 from chromoformer import __version__
-from chromoformer.errors import ChromoformerError, is_no_space, one_line
-
-ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EROFS, errno.ENAMETOOLONG,
-                      errno.ELOOP}
+from chromoformer.entry import run_command
 
 
 def _build_store(args: argparse.Namespace) -> None:
@@ -138,30 +134,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return p
 
 
-def _fail(msg: str, code: int = 2) -> None:
-    print(f"chromoformer: error: {msg}", file=sys.stderr)
-    sys.exit(code)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run a subcommand; user errors print one line and exit 2 (an interrupt exits 130)."""
-    args = build_parser(argv).parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        args.func(args)
-    except ChromoformerError as e:
-        _fail(one_line(e))
-    except OSError as e:
-        if is_no_space(e):
-            where = e.filename or "output"
-            _fail(f"{where}: no space left on the device ({e.strerror}); free some space and run the command again")
-        if e.errno in ENVIRONMENT_ERRNOS and e.filename:  # permissions, read-only disk, a file in the path
-            _fail(f"{e.filename}: {e.strerror}")
-        raise
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
+    args = sys.argv[1:] if argv is None else argv
+    run_command(build_parser(args), None, args)
 
 
 if __name__ == "__main__":

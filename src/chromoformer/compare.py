@@ -19,45 +19,53 @@ import pandas as pd
 
 from chromoformer import train
 from chromoformer.checkpoint import read_checkpoint
-from chromoformer.data import read_metadata
+from chromoformer.config import ARCHS, ChromoformerConfig, default_marks, load_config
+from chromoformer.errors import ConfigError, UsageError
 from chromoformer.io import write_table
 from chromoformer.metrics import classification_metrics, regression_metrics
+from chromoformer.spec import RunSpec, config_for_marks
 
 log = logging.getLogger(__name__)
 DEFAULT_MODELS = ("chromoformer", "chromoformer-nopcre", "chromoformer-100", "deepchrome", "attentivechrome")
 
 
-def model_args(name: str) -> list[str]:
-    """Model name -> train flags."""
+def model_spec(name: str, spec: RunSpec) -> RunSpec:
+    """Model name -> the run spec that trains it (``chromoformer-<b>``: one resolution ``b``)."""
     if name.startswith("chromoformer-") and name.split("-", 1)[1].isdigit():
-        return ["--model", "chromoformer", "--binsizes", name.split("-", 1)[1]]
-    return ["--model", name]
+        return spec.replace(arch="chromoformer", binsizes=(int(name.split("-", 1)[1]),))
+    try:
+        return spec.replace(arch=name)
+    except ConfigError:
+        raise UsageError(f"unknown model {name!r}; choose from {', '.join((*ARCHS, 'chromoformer-<binsize>'))}"
+                         ) from None
 
 
-def out_of_fold(meta: str | Path, npy: str | Path, out: Path, name: str, folds: Sequence[int], extra: list[str],
-                regression: bool) -> pd.DataFrame:
+def out_of_fold(meta: str | Path, signal: str | Path, out: Path, name: str, folds: Sequence[int], spec: RunSpec,
+                **fit: object) -> pd.DataFrame:
     """Train ``name`` on every fold (resuming finished ones); its held-out gene_id, fold, label, score."""
-    genes = read_metadata(meta)
     frames = []
     for fold in folds:
         run = out / name / f"fold{fold}"
-        argv = ["-m", str(meta), "-d", str(npy), "--fold", str(fold), "-o", str(run), "--resume",
-                *model_args(name), *extra, *(["--regression"] if regression else [])]
-        train.run(train.build_parser().parse_args(argv))
+        train.train_fold(model_spec(name, spec), meta, signal, fold, run, resume=True, **fit)
         ck = read_checkpoint(run / "last.pt")
-        held = [g.gene_id for g in train.split_genes(genes, fold)[1]]  # the validation order of the run
-        frames.append(pd.DataFrame({"gene_id": held, "fold": fold, "label": ck["val_label"], "score": ck["val_score"]}))
+        frames.append(pd.DataFrame({"gene_id": ck["val_gene_ids"], "fold": fold, "label": ck["val_label"],
+                                    "score": ck["val_score"]}))
     return pd.concat(frames, ignore_index=True)
 
 
-def compare(meta: str | Path, npy: str | Path, out: str | Path, models: Sequence[str] = DEFAULT_MODELS,
-            folds: Sequence[int] = (1, 2, 3, 4), extra: Sequence[str] = (), regression: bool = False) -> pd.DataFrame:
-    out = Path(out)
+def compare(meta: str | Path, signal: str | Path, out: str | Path, models: Sequence[str] = DEFAULT_MODELS,
+            folds: Sequence[int] = (1, 2, 3, 4), spec: RunSpec | None = None, **fit: object) -> pd.DataFrame:
+    """Train each of ``models`` on ``folds`` with ``spec`` (its task decides the metric) and tabulate
+    held-out performance; also written to ``out/comparison.tsv``. ``fit``: see :func:`train.fit_fold`."""
+    out, spec = Path(out), spec or RunSpec()
+    for name in models:
+        model_spec(name, spec)  # every name is checked before the first model trains
+    regression = spec.task == "reg"
     key = "pearson" if regression else "auroc"
     fn = regression_metrics if regression else classification_metrics
     rows = []
     for name in models:
-        oof = out_of_fold(meta, npy, out, name, folds, list(extra), regression)
+        oof = out_of_fold(meta, signal, out, name, folds, spec, **fit)
         per = [fn(g.score.to_numpy(), g.label.to_numpy())[key] for _, g in oof.groupby("fold")]
         rows.append({"model": name, f"mean_fold_{key}": float(np.mean(per)),
                      f"pooled_{key}": fn(oof.score.to_numpy(), oof.label.to_numpy())[key], "n": len(oof)})
@@ -82,8 +90,11 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> None:
-    extra = ["--num-workers", str(args.num_workers)]
-    extra += ["--epochs", str(args.epochs)] if args.epochs else []
-    extra += ["-c", args.config] if args.config else []
-    t = compare(args.meta, args.npy_dir, args.out, args.models, args.folds, extra, args.regression)
+    cfg = load_config(args.config)
+    if args.epochs:
+        cfg = ChromoformerConfig.from_dict({**cfg.to_dict(), "num_epoch": args.epochs})
+    marks = train.signal_marks(args.npy_dir) or default_marks(cfg.n_feats)
+    cfg = config_for_marks(cfg, marks, from_user=args.config is not None)
+    spec = RunSpec(cfg, marks=marks, task="reg" if args.regression else "clf")
+    t = compare(args.meta, args.npy_dir, args.out, args.models, args.folds, spec, num_workers=args.num_workers)
     print(t.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

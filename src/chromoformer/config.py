@@ -31,6 +31,13 @@ MARKS: tuple[str, ...] = (
     "H3K27ac",
     "H3K9ac",
 )
+ARCHS: tuple[str, ...] = ("chromoformer", "chromoformer-nopcre", "deepchrome", "attentivechrome")
+ORIGINAL_INIT_SEED = 42  # the original's train.py calls torch.manual_seed(42) before building the model
+
+
+def default_marks(n_feats: int) -> tuple[str, ...]:
+    """Names for unnamed signal rows: the paper's 7 marks, else ``mark1..markN``."""
+    return MARKS if n_feats == len(MARKS) else tuple(f"mark{i + 1}" for i in range(n_feats))
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,7 @@ class ChromoformerConfig:
 
 
 _NESTED = ("embed", "pairwise_interaction", "regulation")
+DEFAULT_CONFIG = ChromoformerConfig()  # the one place the defaults of w_prom, w_max, i_max ... are read from
 
 
 def _check_keys(cls: type, d: dict[str, Any], source: str, prefix: str) -> dict[str, Any]:

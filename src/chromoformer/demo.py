@@ -18,10 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 from chromoformer import predict, train
+from chromoformer.config import MARKS
 from chromoformer.data.synthetic import write_synthetic_dataset
-from chromoformer.errors import WorkflowError
 from chromoformer.io import write_table
 from chromoformer.metrics import classification_metrics
+from chromoformer.spec import RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +56,20 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
 
 
 def run_workflow_demo(args: argparse.Namespace) -> pd.DataFrame:
-    import subprocess
-
     import yaml
 
     from chromoformer.preprocess.simulate import SimConfig, simulate
+    from chromoformer.workflow import run_workflow
 
     out = Path(args.out).resolve()
     paths = simulate(out / "sim", SimConfig(span_mb=args.span_mb))
-    marks = ["H3K4me1", "H3K4me3", "H3K9me3", "H3K27me3", "H3K36me3", "H3K27ac", "H3K9ac"]
     sheet = {"annotation": str(paths["gtf"]), "chrom_sizes": str(paths["sizes"]),
              "expression": str(paths["expression"]),
              "samples": {"SIM": {"interactions": str(paths["pchic"]), "expression_column": "SIM",
-                                 "signals": {m: str(paths[f"bam_{m}"]) for m in marks}}},
+                                 "signals": {m: str(paths[f"bam_{m}"]) for m in MARKS}}},
              "train": {"epochs": args.epochs, "extra": "--num-workers 0"}}
     (out / "samples.yaml").write_text(yaml.safe_dump(sheet, sort_keys=False))
-    rc = subprocess.call(["chromoformer", "workflow", "--config", str(out / "samples.yaml"), "--directory",
-                          str(out / "results"), "--cores", str(args.cores), "--", "--quiet", "rules"])
-    if rc:
-        raise WorkflowError(f"workflow failed (exit {rc}); see {out / 'results' / 'logs'}")
+    run_workflow(out / "samples.yaml", out / "results", args.cores, ["--quiet", "rules"])
     res = out / "results" / "SIM"
     metrics = pd.read_csv(res / "evaluation" / "metrics.tsv", sep="\t")
     ckpts = [res / "runs" / f"fold{f}" / "best.pt" for f in (1, 2, 3, 4)]
@@ -105,10 +101,7 @@ def run_quick(args: argparse.Namespace) -> pd.DataFrame:
     out = Path(args.out)
     meta, npy = write_synthetic_dataset(out / "data", n_genes=args.genes, seed=0)
     run_dir = out / "runs" / f"fold{args.fold}"
-    targs = train.build_parser().parse_args(
-        ["-m", str(meta), "-d", str(npy), "--fold", str(args.fold), "-o", str(run_dir),
-         "--epochs", str(args.epochs), "--resume"])
-    history = train.run(targs)
+    history = train.train_fold(RunSpec().replace(num_epoch=args.epochs), meta, npy, args.fold, run_dir, resume=True)
     pred = predict.predict(meta, npy, [run_dir / "best.pt"])
     truth = pd.read_csv(meta)
     held = truth.split == train.held_out_split(args.fold)

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from chromoformer.config import MARKS
+from chromoformer.config import default_marks
 from chromoformer.errors import MetadataError, UsageError
 
 
@@ -65,9 +65,14 @@ def shift_score(batch: dict, j: int, delta: float) -> dict:
 
 @torch.no_grad()
 def perturbation_table(model: nn.Module, batch: dict, score_delta: float = 1.0,
-                       marks: Sequence[str] = MARKS) -> pd.DataFrame:
-    """Score change of every single edit, per gene: drop each pCRE, zero each mark in the promoter
-    and in each pCRE, raise each pCRE's interaction score by ``score_delta``."""
+                       marks: Sequence[str] | None = None) -> pd.DataFrame:
+    """Score change of every single edit, per gene: drop each pCRE, zero each mark (named ``marks``, one
+    per signal column) in the promoter and in each pCRE, raise each pCRE's interaction score by
+    ``score_delta``."""
+    n_feats = next(iter(batch["promoter_feats"].values())).shape[-1]
+    marks = tuple(marks) if marks is not None else default_marks(n_feats)
+    if len(marks) != n_feats:
+        raise UsageError(f"{len(marks)} mark names ({', '.join(marks)}) for {n_feats} signal columns")
     model.eval()
     base = model_score(model, batch)
     n = batch["n_pcres"]
@@ -138,12 +143,13 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
     p.add_argument("--genes", nargs="*", default=None, help="gene ids (default: the first 8)")
     p.add_argument("--ig-steps", type=int, default=0, help="integrated-gradients steps (0: gradient x input)")
     p.add_argument("--score-delta", type=float, default=1.0, help="interaction-score shift for perturbation")
+    p.add_argument("--mark-map", nargs="+", default=None, metavar="MODEL_MARK=STORE_MARK",
+                   help="read a store mark under the checkpoint's name for it, or 'by-name' (see predict)")
     return p
 
 
 def run(args: argparse.Namespace) -> None:
     """Write attention.tsv, perturbation.tsv, attributions.npz and per-gene PNGs into ``args.out``."""
-    import math
     from pathlib import Path
 
     import numpy as np
@@ -151,7 +157,7 @@ def run(args: argparse.Namespace) -> None:
     from chromoformer import plots
     from chromoformer.checkpoint import load_model
     from chromoformer.data import ChromoformerDataset, read_metadata
-    from chromoformer.data.store import default_marks
+    from chromoformer.data.marks import parse_mark_map, select_marks
     from chromoformer.data.store_writer import open_source
     from chromoformer.io import atomic_write, write_table
 
@@ -159,7 +165,7 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(f"--ig-steps must be >= 0, got {args.ig_steps}")
     lm = load_model(args.checkpoint)
     c = lm.config
-    marks = tuple(lm.checkpoint.get("marks") or default_marks(c.n_feats))
+    marks = lm.marks
     genes = read_metadata(args.meta, c.i_max, c.w_max)
     if args.genes:
         by_id = {g.gene_id: g for g in genes}
@@ -169,7 +175,8 @@ def run(args: argparse.Namespace) -> None:
         genes = [by_id[x] for x in args.genes]
     else:
         genes = genes[:8]
-    src = open_source(args.npy_dir, build=False, n_feats=c.n_feats, base=math.gcd(100, *lm.binsizes))
+    src = select_marks(open_source(args.npy_dir, build=False, n_feats=c.n_feats, base=lm.spec.base), marks,
+                       parse_mark_map(args.mark_map))
     ds = ChromoformerDataset(genes, src, c, lm.binsizes, lm.task)
     ds.validate()
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=len(genes))))
@@ -187,6 +194,6 @@ def run(args: argparse.Namespace) -> None:
     fine = min(lm.binsizes)
     for i, g in enumerate(genes):
         plots.attribution_track(attr["promoter"][fine][i].detach().numpy(), g.gene_id, fine,
-                                out / f"attribution_{g.gene_id}.png", g.strand)
+                                out / f"attribution_{g.gene_id}.png", g.strand, marks)
         if att is not None and len(g.pcres):
             plots.attention_heatmap(att, g.gene_id, out / f"attention_{g.gene_id}.png")

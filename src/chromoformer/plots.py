@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -11,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from chromoformer.config import MARKS  # noqa: E402
+from chromoformer.config import default_marks  # noqa: E402
 from chromoformer.io import save_figure
 
 
@@ -53,13 +54,16 @@ def attention_heatmap(table: pd.DataFrame, gene: str, out: str | Path) -> Path:
     return Path(out)
 
 
-def attribution_track(attr: np.ndarray, gene: str, bin_size: int, out: str | Path, strand: str = "+") -> Path:
-    """(nb, F) promoter attribution per mark, x = distance to the TSS in transcription direction."""
+def attribution_track(attr: np.ndarray, gene: str, bin_size: int, out: str | Path, strand: str = "+",
+                      marks: Sequence[str] | None = None) -> Path:
+    """(nb, F) promoter attribution per mark (named ``marks``), x = distance to the TSS in transcription
+    direction."""
+    marks = tuple(marks) if marks is not None else default_marks(attr.shape[1])
     nb = attr.shape[0]
     x = (np.arange(nb) - nb // 2) * bin_size / 1000
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for m in range(attr.shape[1]):
-        ax.plot(x, attr[:, m], lw=1, label=MARKS[m] if m < len(MARKS) else f"mark{m}")
+        ax.plot(x, attr[:, m], lw=1, label=marks[m])
     ax.axvline(0, color="k", lw=0.6, ls=":")
     ax.set(xlabel="distance from TSS (kb, transcription direction)", ylabel="attribution (grad x input)",
            title=f"{gene} ({strand}), {bin_size}-bp bins")

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,15 @@ import torch
 from torch.utils.data import DataLoader
 
 from chromoformer.checkpoint import CheckpointError, LoadedModel, load_model
-from chromoformer.config import load_config
-from chromoformer.data import ChromoformerDataset, read_metadata
+from chromoformer.config import ChromoformerConfig, load_config
+from chromoformer.data import ChromoformerDataset, Gene, read_metadata
+from chromoformer.data.marks import parse_mark_map, select_marks
+from chromoformer.data.sources import RegionSource
 from chromoformer.data.store_writer import open_source
 from chromoformer.errors import UsageError
 from chromoformer.io import writable_output, write_table
 from chromoformer.progress import tqdm
+from chromoformer.spec import PREDICTION_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -77,24 +79,61 @@ def ensemble_frame(
     return pd.DataFrame({"gene_id": gene_ids, "logit_0": mean[:, 0], "logit_1": mean[:, 1], "prediction": p.numpy()})
 
 
-# Training-only settings: checkpoints that differ only in these predict with the same maths.
-TRAINING_ONLY = ("seed", "num_epoch", "lr", "bsz", "gamma")
-
-
 def ensemble_mismatch(a: LoadedModel, b: LoadedModel) -> str:
     """Names of what differs between two checkpoints in a way that matters for prediction ('' if nothing)."""
-    ca, cb = a.config.to_dict(), b.config.to_dict()
-    differ = [k for k in ca if k not in TRAINING_ONLY and ca[k] != cb[k]]
-    differ += [name for name, x, y in (("task", a.task, b.task), ("bin sizes", a.binsizes, b.binsizes),
-                                       ("model", a.arch, b.arch),
-                                       ("marks", a.checkpoint.get("marks"), b.checkpoint.get("marks"))) if x != y]
-    return ", ".join(differ)
+    return ", ".join(a.spec.differences(b.spec, PREDICTION_FIELDS))
+
+
+def load_ensemble(checkpoints: Sequence[str | Path | LoadedModel], config: ChromoformerConfig | None = None,
+                  ) -> list[LoadedModel]:
+    """Load checkpoints (paths or already loaded) that can be averaged: same spec where it matters."""
+    if not checkpoints:
+        raise UsageError("no checkpoint given")
+    models = [c if isinstance(c, LoadedModel) else load_model(c, config, map_location="cpu") for c in checkpoints]
+    for m in models[1:]:
+        differ = ensemble_mismatch(models[0], m)
+        if differ:
+            raise CheckpointError(f"{m.path}: its {differ} differ from {models[0].path}'s "
+                                  f"({models[0].spec.describe(differ.split(', '))}); cannot ensemble them")
+    return models
+
+
+def predict_genes(
+    checkpoints: Sequence[str | Path | LoadedModel],
+    genes: Sequence[Gene],
+    source: RegionSource,
+    *,
+    mark_map: Mapping[str, str] | str | None = None,
+    batch_size: int = 64,
+    device: str | None = None,
+    num_workers: int = 0,
+    probability: str = "softmax",
+) -> pd.DataFrame:
+    """Predict ``genes`` from ``source`` with each checkpoint and average (see module docstring).
+
+    The source's marks must be the checkpoints' (by name and order) unless ``mark_map``
+    says how to read them (:func:`chromoformer.data.marks.select_marks`).
+    """
+    if batch_size < 1 or num_workers < 0:
+        raise UsageError(f"batch size must be >= 1 and workers >= 0, got {batch_size} and {num_workers}")
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    models = load_ensemble(checkpoints)
+    spec = models[0].spec
+    ds = ChromoformerDataset(list(genes), select_marks(source, spec.marks, mark_map), spec.config, spec.binsizes,
+                             spec.task)
+    ds.validate()
+    outputs, ids = [], []
+    for m in models:
+        loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+        out, _, ids = predict_batches(m.model.to(dev), loader, dev, desc=f"predict {m.path.name}")
+        outputs.append(out)
+    return ensemble_frame(ids, outputs, spec.task, probability)
 
 
 def predict(
     meta: str | Path,
     npy_dir: str | Path,
-    checkpoints: Sequence[str | Path],
+    checkpoints: Sequence[str | Path | LoadedModel],
     config: str | Path | None = None,
     batch_size: int = 64,
     device: str | None = None,
@@ -102,33 +141,16 @@ def predict(
     probability: str = "softmax",
     eid: str | None = None,
     store: str | Path | None = None,
+    mark_map: Mapping[str, str] | str | None = None,
 ) -> pd.DataFrame:
-    """Predict every gene of ``meta`` with each checkpoint and average (see module docstring)."""
-    if batch_size < 1 or num_workers < 0:
-        raise UsageError(f"batch size must be >= 1 and workers >= 0, got {batch_size} and {num_workers}")
-    if not checkpoints:
-        raise UsageError("no checkpoint given")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    cfg = load_config(config) if config else None
-    models: list[LoadedModel] = [load_model(c, cfg, map_location="cpu") for c in checkpoints]
-    first = models[0]
-    for m in models[1:]:
-        differ = ensemble_mismatch(first, m)
-        if differ:
-            raise CheckpointError(f"{m.path}: its {differ} differ from {first.path}'s; cannot ensemble them")
-    c = first.config
-    genes = read_metadata(meta, c.i_max, c.w_max, eid=eid)
-    marks = first.checkpoint.get("marks")
-    source = open_source(npy_dir, store=store, build=False, n_feats=c.n_feats, base=math.gcd(100, *first.binsizes),
-                         marks=marks if isinstance(marks, list) else None)
-    ds = ChromoformerDataset(genes, source, c, first.binsizes, first.task)
-    ds.validate()
-    outputs, ids = [], []
-    for m in models:
-        loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-        out, _, ids = predict_batches(m.model.to(dev), loader, dev, desc=f"predict {m.path.name}")
-        outputs.append(out)
-    return ensemble_frame(ids, outputs, first.task, probability)
+    """Predict every gene of the metadata csv ``meta`` from a signal directory (npy or store)."""
+    models = load_ensemble(checkpoints, load_config(config) if config else None)
+    spec = models[0].spec
+    genes = read_metadata(meta, spec.config.i_max, spec.config.w_max, eid=eid)
+    source = open_source(npy_dir, store=store, build=False, n_feats=spec.config.n_feats, base=spec.base,
+                         marks=spec.marks)
+    return predict_genes(models, genes, source, mark_map=mark_map, batch_size=batch_size, device=device,
+                         num_workers=num_workers, probability=probability)
 
 
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -148,6 +170,9 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
         help="classifier probability; 'sigmoid' = the original demo's sigmoid(logit_1)",
     )
     p.add_argument("--eid", default=None, help="keep only metadata rows of this eid")
+    p.add_argument("--mark-map", nargs="+", default=None, metavar="MODEL_MARK=STORE_MARK",
+                   help="read a store mark under the checkpoint's name for it, or 'by-name' to pick the "
+                        "checkpoint's marks from the store by name (needed when they differ in order or names)")
     p.add_argument("--batch-size", type=int, default=64, help="genes per batch")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
@@ -170,6 +195,7 @@ def run(args: argparse.Namespace) -> None:
         args.probability,
         args.eid,
         args.store,
+        parse_mark_map(args.mark_map),
     )
     write_table(df, args.output)
     log.info("wrote %d predictions to %s", len(df), args.output)

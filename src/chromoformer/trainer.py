@@ -1,8 +1,9 @@
 """One fold's training run: the loop, its files and their crash-consistent commit.
 
-:class:`Trainer` trains and validates epoch by epoch and writes a run's files in an order
-that survives a kill at any point (see its docstring); :class:`RunPaths` names those
-files. The command line and argument checks live in :mod:`chromoformer.train`.
+:class:`Trainer` trains and validates epoch by epoch, in one process or as one rank of a
+``torchrun`` job, and writes a run's files in an order that survives a kill at any point
+(see its docstring); :class:`~chromoformer.run_files.RunPaths` names those files. The
+library entry point is :func:`chromoformer.train.fit_fold`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +22,16 @@ from torch.utils.data import DataLoader
 
 from chromoformer import __version__
 from chromoformer.checkpoint import CheckpointError, checkpoint_nbytes, read_checkpoint, save_checkpoint
-from chromoformer.config import ChromoformerConfig
+from chromoformer.distributed import Dist, RankBatches, share
 from chromoformer.errors import RunError
 from chromoformer.faults import fault_point
-from chromoformer.io import remove_stale_temps, write_table
+from chromoformer.io import write_table
 from chromoformer.metrics import classification_metrics, main_metric, regression_metrics
 from chromoformer.model import build_model
 from chromoformer.predict import predict_batches, to_device
 from chromoformer.progress import tqdm
+from chromoformer.run_files import RunPaths, clean_leftovers
+from chromoformer.spec import RunSpec
 
 log = logging.getLogger("chromoformer.train")
 
@@ -56,57 +57,6 @@ def evaluate(out: np.ndarray, label: np.ndarray, task: str) -> dict[str, float]:
     return {"loss": loss, **m}
 
 
-@dataclass(frozen=True)
-class RunPaths:
-    """Files of one training run.
-
-    ``-o DIR`` gives ``DIR/{last.pt, best.pt, metrics.tsv, ...}``; ``-o DIR/NAME.pt`` (the
-    original's layout, several folds in one folder) gives ``DIR/NAME.pt``,
-    ``DIR/NAME.best.pt``, ``DIR/NAME.metrics.tsv``, ... so folds never overwrite each other.
-    """
-
-    run_dir: Path
-    last: Path
-    best: Path
-    metrics: Path
-    val_predictions: Path
-    log: Path
-    config: Path
-    lock: Path
-
-    @classmethod
-    def from_output(cls, out: Path) -> RunPaths:
-        if out.suffix == ".pt":
-            d, stem = out.parent, out.stem
-            return cls(d, out, d / f"{stem}.best.pt", d / f"{stem}.metrics.tsv", d / f"{stem}.val_predictions.csv",
-                       d / f"{stem}.train.log", d / f"{stem}.config.yaml", d / f".{stem}.lock")
-        return cls(out, out / "last.pt", out / "best.pt", out / "metrics.tsv", out / "val_predictions.csv",
-                   out / "train.log", out / "config.yaml", out / ".lock")
-
-    def staged_best(self, epoch: int) -> Path:
-        """Where an epoch's new best checkpoint waits until that epoch is committed."""
-        return self.best.with_name(f".{self.best.name}.epoch{epoch}")
-
-    def staged_bests(self) -> list[tuple[int, Path]]:
-        """(epoch, path) of every staged best checkpoint present (see :meth:`staged_best`)."""
-        pattern = re.compile(rf"\.{re.escape(self.best.name)}\.epoch(\d+)")
-        found = ((pattern.fullmatch(p.name), p) for p in self.best.parent.glob(f".{self.best.name}.epoch*"))
-        return [(int(m.group(1)), p) for m, p in found if m]
-
-    def outputs(self) -> tuple[Path, ...]:
-        return self.last, self.best, self.metrics, self.val_predictions, self.config
-
-
-def clean_leftovers(p: RunPaths, staged: bool = False) -> None:
-    """Remove temporaries of a killed writer of this run (call while holding the run's lock);
-    with ``staged``, also best checkpoints of epochs that never committed."""
-    for f in (*p.outputs(), p.log):
-        remove_stale_temps(f, min_age=0)
-    if staged:
-        for _, f in p.staged_bests():
-            f.unlink()
-
-
 class Trainer:
     """One fold's training run (see :class:`RunPaths` for its files).
 
@@ -115,38 +65,34 @@ class Trainer:
     best epoch), then the staged best is renamed to ``best.pt``, then ``val_predictions``
     and ``metrics.tsv`` are derived. :meth:`repair` (run on every resume) finishes or
     undoes an interrupted epoch from ``last.pt``, so a kill at any point loses nothing.
+
+    Under ``torchrun`` every rank holds the same model, optimizer and history; each trains
+    on its share of every global batch (:class:`~chromoformer.distributed.RankBatches`)
+    and validates its share of the genes; only rank 0 writes.
     """
 
-    def __init__(
-        self,
-        cfg: ChromoformerConfig,
-        task: str,
-        binsizes: tuple[int, ...],
-        train_ds,
-        val_ds,
-        paths: RunPaths,
-        fold: int,
-        device: torch.device,
-        num_workers: int = 0,
-        init_seed: int | None = None,
-        arch: str = "chromoformer",
-        marks: tuple[str, ...] | None = None,
-        best_optimizer: bool = True,
-    ) -> None:
-        self.cfg, self.task, self.binsizes, self.fold = cfg, task, binsizes, fold
+    def __init__(self, spec: RunSpec, train_ds, val_ds, paths: RunPaths, fold: int, device: torch.device,
+                 num_workers: int = 0, best_optimizer: bool = True, dist: Dist | None = None) -> None:
+        self.spec, self.cfg, self.task, self.fold = spec, spec.config, spec.task, fold
         self.train_ds, self.val_ds, self.paths, self.device = train_ds, val_ds, paths, device
-        self.num_workers, self.arch, self.marks = num_workers, arch, marks
-        self.best_optimizer = best_optimizer
-        torch.manual_seed(cfg.seed if init_seed is None else init_seed)
-        self.model = build_model(task, cfg, binsizes, arch).to(device)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr)
-        self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=1, gamma=cfg.gamma)
+        self.num_workers, self.best_optimizer, self.dist = num_workers, best_optimizer, dist or Dist()
+        torch.manual_seed(spec.init_seed)
+        self.model = build_model(spec.task, spec.config, spec.binsizes, spec.arch).to(device)
+        self.net = self.model
+        if self.dist.active:
+            # static_graph: the 36 compatibility-only tensors that never get a gradient (SPEC §1) are
+            # found once, on the first step, instead of searched for on every step
+            ids = [device.index] if device.type == "cuda" else None
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids, static_graph=True)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=spec.config.lr)
+        self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=1, gamma=spec.config.gamma)
         self.epoch, self.best, self.best_epoch, self.history = 0, -math.inf, 0, []
         self.val_ids = [g.gene_id for g in val_ds.genes]
 
     # ---- persistence -------------------------------------------------------------------
     def payload(self, val_out: np.ndarray, val_label: np.ndarray, val: dict[str, float]) -> dict:
         key = "last_val_auc" if self.task == "clf" else "last_val_r2"
+        s = self.spec
         return {
             "net": self.model.state_dict(),
             "optimizer": self.opt.state_dict(),
@@ -157,11 +103,10 @@ class Trainer:
             "val_score": score(val_out, self.task).astype(np.float32),
             "val_label": val_label,
             "val_gene_ids": list(self.val_ids),
-            "config": self.cfg.to_dict(),
-            "binsizes": list(self.binsizes),
-            "task": self.task,
-            "arch": self.arch,
-            "marks": list(self.marks) if self.marks else None,
+            "spec": s.to_dict(),
+            # the spec's fields again under the keys earlier versions read
+            "config": s.config.to_dict(), "binsizes": list(s.binsizes), "task": s.task, "arch": s.arch,
+            "marks": list(s.marks),
             "fold": self.fold,
             "best_score": self.best,
             "best_epoch": self.best_epoch,
@@ -176,30 +121,38 @@ class Trainer:
         return 3 * checkpoint_nbytes({"net": self.model.state_dict(), "opt": [p for p in self.model.parameters()] * 2,
                                       "val": np.zeros(2 * n, np.float32)})
 
-    def resume(self, path: Path) -> None:
+    def resume(self, path: Path, repair: bool = True) -> None:
+        """Continue from ``last.pt``; ``repair`` (rank 0) brings the other files in line with it."""
         ck = read_checkpoint(path, map_location=self.device)
-
-        def same(c: dict | None) -> dict | None:  # num_epoch may grow: that extends the run
-            return None if c is None else {**c, "num_epoch": 0}
-
-        fields = {"config": (same(self.cfg.to_dict()), same(ck.get("config"))),
-                  "bin sizes": (list(self.binsizes), ck.get("binsizes")), "task": (self.task, ck.get("task")),
-                  "fold": (self.fold, ck.get("fold")), "model": (self.arch, ck.get("arch", "chromoformer")),
-                  "validation genes": (self.val_ids, ck.get("val_gene_ids", self.val_ids))}
-        differ = [k for k, (want, got) in fields.items() if want != got]
-        if differ or "history" not in ck:
-            why = f"its {', '.join(differ)} differ from this run" if differ else "it was written by an older version"
-            raise CheckpointError(f"{path}: cannot resume: {why}; use another --output to start a new run")
+        if "history" not in ck:
+            raise CheckpointError(f"{path}: cannot resume: it was written by an older version; use another "
+                                  "--output to start a new run")
+        try:
+            theirs = RunSpec.from_checkpoint(ck, str(path))
+        except Exception as e:
+            raise CheckpointError(f"{path}: cannot resume: {e}") from None
+        # num_epoch may grow (that extends the run); runs of earlier versions stored no init seed
+        mine = self.spec.replace(num_epoch=theirs.config.num_epoch)
+        if "spec" not in ck:
+            mine = mine.replace(init_seed=theirs.init_seed)
+        spec_diff = mine.differences(theirs)
+        other = [k for k, a, b in (("fold", self.fold, ck.get("fold")),
+                                   ("validation genes", self.val_ids, ck.get("val_gene_ids", self.val_ids))) if a != b]
+        if spec_diff or other:
+            detail = f" (checkpoint: {theirs.describe(spec_diff)})" if spec_diff else ""
+            raise CheckpointError(f"{path}: cannot resume: its {', '.join(spec_diff + other)} differ from this "
+                                  f"run{detail}; use another --output to start a new run")
         try:
             self.model.load_state_dict(ck["net"])
             self.opt.load_state_dict(ck["optimizer"])
             self.sched.load_state_dict(ck["scheduler"])
         except (RuntimeError, ValueError, KeyError) as e:
             raise CheckpointError(f"{path}: cannot resume: {' '.join(str(e).split())[:300]}") from None
-        torch.set_rng_state(ck["rng_state"])
+        torch.set_rng_state(ck["rng_state"].cpu())
         self.epoch, self.best, self.best_epoch = ck["epoch"], ck["best_score"], ck["best_epoch"]
         self.history = list(ck["history"])
-        self.repair(ck)
+        if repair:
+            self.repair(ck)
         log.info("resumed from %s at epoch %d (best %s = %.4f at epoch %d)", path, self.epoch,
                  main_metric(self.task), self.best, self.best_epoch)
 
@@ -260,45 +213,62 @@ class Trainer:
     # ---- loop ---------------------------------------------------------------------------
     def train_epoch(self) -> dict[str, float]:
         self.model.train()
+        d = self.dist
         # The shuffle of epoch e depends on (seed, e) alone: resumed runs see the same order.
         g = torch.Generator().manual_seed(self.cfg.seed * 100003 + self.epoch)
         order = torch.randperm(len(self.train_ds), generator=g).tolist()
-        loader = DataLoader(
-            self.train_ds,
-            batch_size=self.cfg.bsz,
-            drop_last=len(order) > self.cfg.bsz,
-            sampler=order,
-            num_workers=self.num_workers,
-        )
+        batches = RankBatches(order, self.cfg.bsz, len(order) > self.cfg.bsz, d.rank, d.world)
+        sizes = [len(b) for b in batches.global_batches()]
+        loader = DataLoader(self.train_ds, batch_sampler=batches, num_workers=self.num_workers)
         outs, labels, total = [], [], 0.0
-        bar = tqdm(loader, desc=f"epoch {self.epoch}/{self.cfg.num_epoch}", unit="batch", leave=False)
-        for batch in bar:
+        bar = tqdm(loader, desc=f"epoch {self.epoch}/{self.cfg.num_epoch}", unit="batch", leave=False,
+                   disable=None if d.main else True)
+        for i, batch in enumerate(bar):
             batch = to_device(batch, self.device)
-            out = self.model(**batch)
+            out = self.net(**batch)
             loss = loss_fn(out, batch["label"], self.task)
+            if d.active:  # DDP averages over ranks: weigh this rank's mean so the average is the batch mean
+                loss = loss * (len(out) * d.world / sizes[i])
             if not torch.isfinite(loss):
                 raise RunError(f"epoch {self.epoch}: the training loss became {loss.item()} (diverged); lower lr "
                                "in the config or check the input signal")
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
-            total += loss.item() * len(out)
+            total += loss.item() * (sizes[i] / d.world if d.active else len(out))
             outs.append(out.detach().float().cpu())
             labels.append(batch["label"].cpu())
             bar.set_postfix(loss=f"{loss.item():.4f}")
             fault_point("train.step")
-        out, label = torch.cat(outs).numpy(), torch.cat(labels).numpy()
+        out, label, total = self._gathered(torch.cat(outs).numpy(), torch.cat(labels).numpy(), total)
         m = evaluate(out, label, self.task)
         m["loss"] = total / max(len(out), 1)
         return m
 
+    def _gathered(self, out: np.ndarray, label: np.ndarray, total: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
+        """Every rank's outputs, labels and loss sums, joined in rank order."""
+        parts = self.dist.gather((out, label, total))
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                sum(p[2] for p in parts))
+
+    def validate(self) -> tuple[np.ndarray, np.ndarray]:
+        """Outputs and labels of every validation gene, in ``val_ids`` order (each rank predicts its share)."""
+        d = self.dist
+        ds = torch.utils.data.Subset(self.val_ds, range(len(self.val_ds))[share(len(self.val_ds), d.rank, d.world)])
+        loader = DataLoader(ds, batch_size=self.cfg.bsz, num_workers=self.num_workers)
+        out, label, _ = predict_batches(self.model, loader, self.device, "validate")
+        if not d.active:
+            return out, label
+        out = out.reshape(len(label), -1)  # an empty share comes back (0, 0)
+        out, label, _ = self._gathered(out, label)
+        return out, label
+
     def fit(self) -> list[dict]:
-        val_loader = DataLoader(self.val_ds, batch_size=self.cfg.bsz, num_workers=self.num_workers)
         while self.epoch < self.cfg.num_epoch:
             self.epoch += 1
             t0, lr = time.time(), self.opt.param_groups[0]["lr"]
             tr = self.train_epoch()
-            val_out, val_label, _ = predict_batches(self.model, val_loader, self.device, "validate")
+            val_out, val_label = self.validate()
             va = evaluate(val_out, val_label, self.task)
             self.sched.step()
             key = main_metric(self.task)
@@ -312,7 +282,9 @@ class Trainer:
                 **{f"val_{k}": v for k, v in va.items()},
                 "seconds": round(time.time() - t0, 1),
             })
-            self.commit_epoch(self.payload(val_out, val_label, va), improved)
+            if self.dist.main:
+                self.commit_epoch(self.payload(val_out, val_label, va), improved)
+            self.dist.barrier()  # nobody starts the next epoch before the commit
             log.info(
                 "fold %d epoch %d/%d: train loss %.4f, val loss %.4f, val %s %.4f%s",
                 self.fold,

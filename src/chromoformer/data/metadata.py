@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import MetadataError
 from chromoformer.io import read_table, require_file
 
@@ -95,8 +96,8 @@ def _is_missing(v: object) -> bool:
 
 def read_metadata(
     path: str | Path,
-    i_max: int = 8,
-    w_max: int = 40000,
+    i_max: int = DEFAULT_CONFIG.i_max,
+    w_max: int = DEFAULT_CONFIG.w_max,
     require: tuple[str, ...] = (),
     eid: str | None = None,
 ) -> list[Gene]:

@@ -21,6 +21,7 @@ LEGACY_PROMOTER_HALF = 20000  # original promoter files are TSS +- 20 kb
 class RegionSource(Protocol):
     base: int
     n_feats: int
+    marks: tuple[str, ...] | None  # None: unnamed rows (the original npy layout)
 
     def has(self, region: Region) -> bool: ...
 
@@ -34,7 +35,12 @@ class RegionSource(Protocol):
 
 
 class NpyDirSource:
-    """The original layout: ``{npy_dir}/{chrom}:{start}-{end}.npy``, (F, L) per-base depth."""
+    """The original layout: ``{npy_dir}/{chrom}:{start}-{end}.npy``, (F, L) per-base depth.
+
+    Its rows carry no names (``marks`` is None): they are taken to be the model's marks in order.
+    """
+
+    marks = None
 
     def __init__(self, npy_dir: str | Path, n_feats: int = 7, base: int = 100) -> None:
         self.dir, self.n_feats, self.base = Path(npy_dir), n_feats, base

@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from chromoformer.config import MARKS
 from chromoformer.data.metadata import Region, parse_region
 from chromoformer.errors import StoreError
 
@@ -37,11 +36,6 @@ log = logging.getLogger(__name__)
 FORMAT = "chromoformer-binned-store"
 VERSION = 2
 _CHUNK = 1 << 22  # rows per chunk when verifying
-
-
-def default_marks(n_feats: int) -> list[str]:
-    """The original's 7 mark names, or ``mark1..markN`` for another count."""
-    return list(MARKS) if n_feats == len(MARKS) else [f"mark{i + 1}" for i in range(n_feats)]
 
 
 def manifest_sha256(m: dict) -> str:

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from chromoformer.config import default_marks
 from chromoformer.data.metadata import Region, parse_region
 from chromoformer.data.sources import NpyDirSource
-from chromoformer.data.store import FORMAT, VERSION, BinnedStore, default_marks, file_sha256, manifest_sha256
+from chromoformer.data.store import FORMAT, VERSION, BinnedStore, file_sha256, manifest_sha256
 from chromoformer.errors import StoreError, is_no_space
 from chromoformer.faults import fault_point
 from chromoformer.io import check_free_space, current_umask, no_space
@@ -50,7 +51,7 @@ class StoreWriter:
     def __init__(self, out: str | Path, regions: Sequence[Region], base: int, n_feats: int,
                  marks: Sequence[str] | None = None) -> None:
         self.out, self.regions, self.base, self.n_feats = Path(out), list(regions), base, n_feats
-        self.marks = list(marks) if marks is not None else default_marks(n_feats)
+        self.marks = list(marks) if marks is not None else list(default_marks(n_feats))
         if len(self.marks) != n_feats or len(set(self.marks)) != n_feats:
             raise StoreError(f"{self.out}: need {n_feats} distinct mark names, got {self.marks}")
         self.offsets: dict[str, int] = {}
@@ -182,11 +183,13 @@ def build_store_from_npy(npy_dir: str | Path, out: str | Path, base: int = 100, 
                          "source_fingerprint": fingerprint})
 
 
-def default_store_path(npy_dir: str | Path, root: str | Path, base: int = 100, n_feats: int = 7) -> Path:
+def default_store_path(npy_dir: str | Path, root: str | Path, base: int = 100, n_feats: int = 7,
+                       marks: Sequence[str] | None = None) -> Path:
     """``root/.stores/{name}-{key}``, keyed by the npy directory's path, content fingerprint, base
-    and mark count: a changed input gets a new store, never one rebuilt under another run's feet."""
+    and marks: a changed input or setting gets a new store, never one rebuilt under another run's feet."""
     npy_dir = Path(npy_dir).resolve()
-    key = f"{npy_dir}\n{npy_fingerprint(npy_dir)}\n{base}\n{n_feats}"
+    names = ",".join(marks) if marks is not None else ",".join(default_marks(n_feats))
+    key = f"{npy_dir}\n{npy_fingerprint(npy_dir)}\n{base}\n{n_feats}\n{names}"
     return Path(root) / ".stores" / f"{npy_dir.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
@@ -201,44 +204,40 @@ def open_source(
     """Pick the fastest source for a signal directory; input directories are never written to.
 
     * ``npy_dir`` that is itself a store is opened (and verified) as one;
-    * ``store`` is used when it was built from ``npy_dir`` as it is now, at this ``base``;
+    * ``store`` is used when it was built from ``npy_dir`` as it is now, at this ``base``
+      with these ``marks``;
     * otherwise, with ``build``, ``store`` is (re)built from ``npy_dir`` and used;
-    * otherwise (or without ``store``) the npy files are read directly.
+    * otherwise (or without ``store``) the npy files (``n_feats`` rows each) are read directly.
 
-    The source must have ``n_feats`` marks (named ``marks``, when given) and a base
-    resolution dividing ``base``; anything else is a :class:`StoreError`.
+    A store's base resolution must divide ``base`` (else :class:`StoreError`). Which of its
+    marks a model reads is decided by :func:`chromoformer.data.marks.select_marks`.
     """
     npy_dir = Path(npy_dir)
     if (npy_dir / "manifest.json").is_file():
-        return _fits(BinnedStore(npy_dir), n_feats, base, marks)
+        return _fits(BinnedStore(npy_dir), base)
     if not npy_dir.is_dir():
         raise StoreError(f"{npy_dir}: signal directory not found (expected an npy directory or a binned store)")
     if store is None:
         return NpyDirSource(npy_dir, n_feats, base)
     store = Path(store)
+    names = list(marks) if marks is not None else list(default_marks(n_feats))
     if (store / "manifest.json").is_file():
         try:
             s = BinnedStore(store)
-            if (s.base, s.n_feats) == (base, n_feats) and s.manifest.get("source_fingerprint") == npy_fingerprint(
-                    npy_dir):
-                return _fits(s, n_feats, base, marks)
+            if ((s.base, s.n_feats, list(s.marks)) == (base, n_feats, names)
+                    and s.manifest.get("source_fingerprint") == npy_fingerprint(npy_dir)):
+                return s
             log.info("store %s was built from other files or settings than %s", store, npy_dir)
         except StoreError as e:
             log.warning("store %s is not usable (%s)", store, e)
     if not build:
         return NpyDirSource(npy_dir, n_feats, base)
     log.info("building binned store %s from %s (once)", store, npy_dir)
-    return _fits(build_store_from_npy(npy_dir, store, base, n_feats, marks), n_feats, base, marks)
+    return build_store_from_npy(npy_dir, store, base, n_feats, names)
 
 
-def _fits(s: BinnedStore, n_feats: int, base: int, marks: Sequence[str] | None) -> BinnedStore:
-    if s.n_feats != n_feats:
-        raise StoreError(f"{s.path}: the store has {s.n_feats} marks ({', '.join(s.marks)}) but the model "
-                         f"expects {n_feats} (config n_feats)")
+def _fits(s: BinnedStore, base: int) -> BinnedStore:
     if base % s.base:
         raise StoreError(f"{s.path}: the store's base resolution is {s.base} bp, which does not divide the "
                          f"bin sizes' base {base} bp; rebuild it with a smaller --base")
-    if marks is not None and tuple(marks) != s.marks:
-        raise StoreError(f"{s.path}: the store's marks ({', '.join(s.marks)}) differ from the model's "
-                         f"({', '.join(marks)}) in {'order' if set(marks) == set(s.marks) else 'names'}")
     return s

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig
+from chromoformer.config import ARCHS, DEFAULT_BINSIZES, ChromoformerConfig
 from chromoformer.errors import UsageError
 from chromoformer.model.baselines import AttentiveChrome, DeepChrome
 from chromoformer.model.chromoformer import (
@@ -13,8 +13,6 @@ from chromoformer.model.chromoformer import (
     ChromoformerRegressor,
     span_key_mask,
 )
-
-ARCHS = ("chromoformer", "chromoformer-nopcre", "deepchrome", "attentivechrome")
 
 
 def build_model(

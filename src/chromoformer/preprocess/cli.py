@@ -7,6 +7,7 @@ import logging
 
 import pandas as pd
 
+from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import UsageError
 from chromoformer.io import write_table
 
@@ -82,7 +83,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--out", required=True, help="output file or directory")
     g.add_argument("--chrom-sizes", default=None, help="drop genes whose promoter window leaves the chromosome")
     g.add_argument("--biotype", default="protein_coding", help="transcript biotype to keep ('any' for all)")
-    g.add_argument("--w-prom", type=int, default=40000, help="promoter window (bp) centred on the TSS")
+    g.add_argument("--w-prom", type=int, default=DEFAULT_CONFIG.w_prom, help="promoter window (bp) centred on the TSS")
     g.set_defaults(func=_genes)
 
     m = steps.add_parser("metadata", help="genes + expression + interactions -> metadata csv",
@@ -93,8 +94,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--column", default=None, help="expression column (default: --eid)")
     m.add_argument("--interactions", required=True, help="pcHi-C table, CHiCAGO ibed, or .cool/.mcool::resolutions/N")
     m.add_argument("--min-score", type=float, default=1.5, help="keep interactions with score above this")
-    m.add_argument("--w-max", type=int, default=40000, help="longest pCRE kept (bp)")
-    m.add_argument("--i-max", type=int, default=8, help="most pCREs kept per gene")
+    m.add_argument("--w-max", type=int, default=DEFAULT_CONFIG.w_max, help="longest pCRE kept (bp)")
+    m.add_argument("--i-max", type=int, default=DEFAULT_CONFIG.i_max, help="most pCREs kept per gene")
     m.add_argument("--out", required=True, help="output file or directory")
     m.set_defaults(func=_metadata)
 
@@ -106,9 +107,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", required=True, help="output file or directory")
     s.add_argument("--base", type=int, default=100,
         help="base bin (bp) of the store; every bin size must be a multiple")
-    s.add_argument("--w-prom", type=int, default=40000, help="promoter window (bp) centred on the TSS")
-    s.add_argument("--w-max", type=int, default=40000, help="longest pCRE kept (bp)")
-    s.add_argument("--i-max", type=int, default=8, help="most pCREs kept per gene")
+    s.add_argument("--w-prom", type=int, default=DEFAULT_CONFIG.w_prom, help="promoter window (bp) centred on the TSS")
+    s.add_argument("--w-max", type=int, default=DEFAULT_CONFIG.w_max, help="longest pCRE kept (bp)")
+    s.add_argument("--i-max", type=int, default=DEFAULT_CONFIG.i_max, help="most pCREs kept per gene")
     s.add_argument("--extend", type=int, default=0, help="extend reads to this fragment length")
     s.add_argument("--shift", type=int, default=0, help="shift reads this many bp towards their 3' end")
     s.add_argument("--min-mapq", type=int, default=0, help="skip reads with a lower MAPQ")
@@ -125,7 +126,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--meta", required=True, help="metadata csv")
     e.add_argument("--store", required=True, help="a store built with --base 1")
     e.add_argument("--out", required=True, help="output file or directory")
-    e.add_argument("--w-prom", type=int, default=40000, help="promoter window (bp) centred on the TSS")
+    e.add_argument("--w-prom", type=int, default=DEFAULT_CONFIG.w_prom, help="promoter window (bp) centred on the TSS")
     e.set_defaults(func=_export_npy)
 
 

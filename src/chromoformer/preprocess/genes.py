@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import AnnotationError
 from chromoformer.io import read_table, require_file
 
@@ -107,7 +108,7 @@ def read_refgene_transcripts(path: str | Path) -> pd.DataFrame:
 
 
 def genes_from_transcripts(
-    tx: pd.DataFrame, w_prom: int = 40000, chrom_sizes: dict[str, int] | None = None,
+    tx: pd.DataFrame, w_prom: int = DEFAULT_CONFIG.w_prom, chrom_sizes: dict[str, int] | None = None,
     splits: dict[int, tuple[str, ...]] = SPLITS,
 ) -> pd.DataFrame:
     """One row per gene: gene_id, gene_name, chrom, start (TSS), end, strand, split, tss_all.
@@ -157,7 +158,7 @@ def read_chrom_sizes(path: str | Path) -> dict[str, int]:
     return dict(zip(df.chrom.astype(str), df["size"].astype(int), strict=True))
 
 
-def prepare_genes(annotation: str | Path, w_prom: int = 40000, chrom_sizes: str | Path | None = None,
+def prepare_genes(annotation: str | Path, w_prom: int = DEFAULT_CONFIG.w_prom, chrom_sizes: str | Path | None = None,
                   biotype: str | None = "protein_coding") -> pd.DataFrame:
     """Annotation file (GTF/GFF or refGene) -> gene table (see :func:`genes_from_transcripts`)."""
     name = Path(annotation).name.lower()

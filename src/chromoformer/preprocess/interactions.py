@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import InteractionError
 from chromoformer.io import read_table, require_file
 
@@ -58,7 +59,8 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
 
 
 def gene_neighbors(
-    genes: pd.DataFrame, interactions: pd.DataFrame, min_score: float = 1.5, w_max: int = 40000, i_max: int = 8
+    genes: pd.DataFrame, interactions: pd.DataFrame, min_score: float = 1.5, w_max: int = DEFAULT_CONFIG.w_max,
+    i_max: int = DEFAULT_CONFIG.i_max,
 ) -> pd.DataFrame:
     """Add ``neighbors`` and ``scores`` columns (';'-joined, best first; empty when none) to ``genes``."""
     cis = interactions[(interactions.bait_chrom == interactions.oe_chrom) & (interactions.score > min_score)

@@ -6,6 +6,7 @@ import argparse
 import logging
 import shutil
 import subprocess
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -47,21 +48,31 @@ def run(args: argparse.Namespace) -> None:
         return
     if not args.config:
         raise UsageError("chromoformer workflow: --config is required")
-    sheet = check_sheet(args.config)
+    run_workflow(args.config, args.directory, args.cores, [a for a in args.snakemake_args if a != "--"])
+
+
+def run_workflow(config: str | Path, directory: str | Path = ".", cores: int | str = "all",
+                 snakemake_args: Sequence[str] = ()) -> Path:
+    """Check the sample sheet ``config`` and run the packaged Snakefile on it in ``directory``.
+
+    Resumable: finished steps are kept, and a stale lock of a killed run is removed. Returns
+    ``directory``; a failing step raises :class:`WorkflowError` naming its log.
+    """
+    sheet = check_sheet(config)
     exe = shutil.which("snakemake")
     if exe is None:
         raise UsageError("snakemake is not installed: pip install 'snakemake>=9'")
-    directory = Path(args.directory)
+    directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     resolved = directory / "samples.resolved.yaml"  # the sheet with absolute paths: what snakemake reads
     write_text(resolved, yaml.safe_dump(sheet, sort_keys=False))
-    extra = [a for a in args.snakemake_args if a != "--"]
     cmd = [exe, "-s", str(snakefile()), "--configfile", str(resolved.resolve()),
-           "--directory", str(directory), "--cores", str(args.cores)]
+           "--directory", str(directory), "--cores", str(cores)]
     # Our lock proves no other `chromoformer workflow` runs here, so a snakemake lock is stale.
     with FileLock(directory / ".chromoformer-workflow.lock", f"workflow directory {directory}"):
         _unlock_if_stale(directory, cmd)
-        rc = subprocess.call([*cmd, "--rerun-incomplete", *extra])
+        rc = subprocess.call([*cmd, "--rerun-incomplete", *snakemake_args])
     if rc:
         raise WorkflowError(f"{directory}: snakemake failed (exit {rc}); see {directory / 'logs'} for the failing "
                             f"step's log, fix it and run the same command again: finished steps are kept")
+    return directory

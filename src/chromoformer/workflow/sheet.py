@@ -67,6 +67,7 @@ def check_sheet(path: str | Path) -> dict[str, Any]:
     marks = sheet.get("marks", list(MARKS))
     if not marks or len(set(marks)) != len(marks) or not all(isinstance(m, str) for m in marks):
         raise SampleSheetError(f"{path}: 'marks' must be a list of distinct mark names, got {marks!r}")
+    sheet["marks"] = list(marks)  # the resolved sheet names them: they become the store's and model's marks
     if not sheet["samples"]:
         raise SampleSheetError(f"{path}: 'samples' is empty")
     for name, s in sheet["samples"].items():

@@ -1,0 +1,156 @@
+"""The run spec: everything that decides what a trained model is and what data it reads.
+
+A :class:`RunSpec` is built once (from YAML + command line, or in Python), saved inside
+every checkpoint (``spec``), and checked against every signal source and checkpoint it
+meets, so a mismatch is a one-line error naming the field that differs. Every default
+lives here or in :mod:`chromoformer.config`, nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chromoformer.config import (
+    ARCHS,
+    DEFAULT_BINSIZES,
+    MARKS,
+    ORIGINAL_INIT_SEED,
+    ChromoformerConfig,
+    default_marks,
+)
+from chromoformer.errors import ConfigError
+
+TASKS = ("clf", "reg")
+BASE_CAP = 100  # the store's base bin: gcd(100, *binsizes), so 2000/500/100 read 100-bp sums
+# What changes predictions (as opposed to how training went): compared when ensembling or predicting.
+PREDICTION_FIELDS = ("task", "arch", "binsizes", "marks", "model config")
+TRAINING_ONLY = ("seed", "num_epoch", "lr", "bsz", "gamma")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a run trains and reads.
+
+    Attributes
+    ----------
+    config : model sizes, window sizes (``w_prom``, ``w_max``, ``i_max``) and training
+        settings (``seed`` drives the shuffle order, ``num_epoch``, ``lr``, ``bsz``, ``gamma``)
+    binsizes : bin sizes (bp), coarse to fine; each divides ``config.w_max``
+    marks : ordered mark names; ``len(marks) == config.n_feats``
+    task : ``"clf"`` (expressed or not) or ``"reg"`` (log2(RPKM + 1))
+    arch : one of :data:`chromoformer.config.ARCHS`
+    init_seed : ``torch.manual_seed`` before the model is built (42, as the original's train.py)
+    """
+
+    config: ChromoformerConfig = field(default_factory=ChromoformerConfig)
+    binsizes: tuple[int, ...] = DEFAULT_BINSIZES
+    marks: tuple[str, ...] = MARKS
+    task: str = "clf"
+    arch: str = "chromoformer"
+    init_seed: int = ORIGINAL_INIT_SEED
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "binsizes", tuple(self.binsizes))
+        object.__setattr__(self, "marks", tuple(self.marks))
+        if self.task not in TASKS:
+            raise ConfigError(f"task must be 'clf' or 'reg', got {self.task!r}")
+        if self.arch not in ARCHS:
+            raise ConfigError(f"model must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if not self.binsizes:
+            raise ConfigError("binsizes: at least one bin size is needed")
+        for b in self.binsizes:
+            if isinstance(b, bool) or not isinstance(b, int) or b < 1 or self.config.w_max % b:
+                raise ConfigError(f"binsizes: {b!r} must be a positive divisor of w_max={self.config.w_max} "
+                                  "(e.g. 2000 500 100)")
+        if len(set(self.binsizes)) != len(self.binsizes):
+            raise ConfigError(f"binsizes: repeated bin size in {list(self.binsizes)}")
+        if not all(isinstance(m, str) and m.strip() for m in self.marks) or len(set(self.marks)) != len(self.marks):
+            raise ConfigError(f"marks must be distinct non-empty names, got {list(self.marks)}")
+        if len(self.marks) != self.config.n_feats:
+            raise ConfigError(f"{len(self.marks)} marks ({', '.join(self.marks)}) but config n_feats="
+                              f"{self.config.n_feats}; they must agree")
+        if isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int) or self.init_seed < 0:
+            raise ConfigError(f"init_seed must be an integer >= 0, got {self.init_seed!r}")
+
+    @property
+    def base(self) -> int:
+        """Base resolution (bp) the signal is read at: every bin size is a multiple of it."""
+        return math.gcd(BASE_CAP, *self.binsizes)
+
+    def replace(self, **changes: Any) -> RunSpec:
+        """A copy with ``changes``; config keys (``num_epoch=3``) go into the config."""
+        cfg_keys = {f.name for f in dataclasses.fields(ChromoformerConfig)}
+        cfg_changes = {k: changes.pop(k) for k in list(changes) if k in cfg_keys}
+        if cfg_changes:
+            changes["config"] = ChromoformerConfig.from_dict({**self.config.to_dict(), **cfg_changes}, "RunSpec")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": self.config.to_dict(), "binsizes": list(self.binsizes), "marks": list(self.marks),
+                "task": self.task, "arch": self.arch, "init_seed": self.init_seed}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str = "<spec>") -> RunSpec:
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"{source}: a run spec must be a mapping, got {type(d).__name__}")
+        unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"{source}: unknown run spec key(s) {', '.join(unknown)}")
+        kw = dict(d)
+        if "config" in kw:
+            kw["config"] = ChromoformerConfig.from_dict(kw["config"], f"{source}[config]")
+        try:
+            return cls(**kw)
+        except (ConfigError, TypeError) as e:
+            raise ConfigError(f"{source}: {e}") from None
+
+    @classmethod
+    def from_checkpoint(cls, ck: Mapping[str, Any], source: str = "<checkpoint>") -> RunSpec:
+        """The spec of a checkpoint dict; the original format (no spec) gets the defaults it was trained with."""
+        if "spec" in ck:
+            return cls.from_dict(ck["spec"], f"{source}[spec]")
+        cfg = ChromoformerConfig.from_dict(ck["config"], f"{source}[config]") if "config" in ck else (
+            ChromoformerConfig())
+        marks = ck.get("marks") or default_marks(cfg.n_feats)
+        return cls.from_dict({"config": cfg.to_dict(), "binsizes": ck.get("binsizes") or DEFAULT_BINSIZES,
+                              "marks": marks, "task": ck.get("task") or "clf",
+                              "arch": ck.get("arch") or "chromoformer"}, source)
+
+    def differences(self, other: RunSpec, fields: Sequence[str] | None = None) -> list[str]:
+        """Names of the fields that differ (``'config.lr'`` for config keys); ``fields`` limits them.
+
+        ``'model config'`` stands for the config keys that change predictions (all but
+        :data:`TRAINING_ONLY`); ``'config'`` for all of them.
+        """
+        names = list(fields or ("task", "arch", "binsizes", "marks", "config", "init_seed"))
+        out = []
+        for name in names:
+            if name in ("config", "model config"):
+                a, b = self.config.to_dict(), other.config.to_dict()
+                skip = TRAINING_ONLY if name == "model config" else ()
+                out += [f"config.{k}" for k in a if k not in skip and a[k] != b[k]]
+            elif getattr(self, name) != getattr(other, name):
+                out.append(name)
+        return out
+
+    def describe(self, names: Sequence[str]) -> str:
+        """``'marks (H3K4me3, H3K27ac)'`` for each named field, for error messages."""
+        parts = []
+        for n in names:
+            v = self.config.to_dict()[n.split(".", 1)[1]] if n.startswith("config.") else getattr(self, n)
+            parts.append(f"{n} {', '.join(map(str, v)) if isinstance(v, tuple) else v}")
+        return "; ".join(parts)
+
+
+def config_for_marks(cfg: ChromoformerConfig, marks: Sequence[str], from_user: bool) -> ChromoformerConfig:
+    """The config with ``n_feats = len(marks)``; a user's config that says otherwise is an error."""
+    if cfg.n_feats == len(marks):
+        return cfg
+    if from_user:
+        raise ConfigError(f"the config says n_feats={cfg.n_feats} but the signal has {len(marks)} marks "
+                          f"({', '.join(marks)}); set n_feats: {len(marks)} or leave it to the data")
+    return ChromoformerConfig.from_dict({**cfg.to_dict(), "n_feats": len(marks)})
