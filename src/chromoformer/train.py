@@ -152,9 +152,13 @@ def run(args: argparse.Namespace) -> list[dict]:
     check_args(args)
     spec = spec_from_args(args)
     out = args.output or f"runs/{args.exp_id}-{spec.task}-fold{args.fold}"
-    return train_fold(spec, args.meta, args.npy_dir, args.fold, out, store=args.store, cache_store=not args.no_store,
-                      eid=args.eid, mark_map=parse_mark_map(args.mark_map), resume=args.resume, device=args.device,
-                      num_workers=args.num_workers, threads=args.threads, save_optimizer=args.save_optimizer)
+    try:
+        return train_fold(spec, args.meta, args.npy_dir, args.fold, out, store=args.store,
+                          cache_store=not args.no_store, eid=args.eid, mark_map=parse_mark_map(args.mark_map),
+                          resume=args.resume, device=args.device, num_workers=args.num_workers, threads=args.threads,
+                          save_optimizer=args.save_optimizer)
+    finally:
+        distributed.shutdown()  # under torchrun: end the process group this command started
 
 
 def train_fold(spec: RunSpec, meta: str | Path, signal: str | Path, fold: int, output: str | Path, *,
@@ -288,11 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m chromoformer.train ARGS``, also under ``torchrun``: same flags as ``chromoformer train``."""
     from chromoformer.entry import run_command
 
-    args = sys.argv[1:] if argv is None else argv
-    try:
-        run_command(build_parser(), run, args)
-    finally:
-        distributed.shutdown()
+    run_command(build_parser(), run, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":
