@@ -18,7 +18,11 @@ from chromoformer.entry import run_command
 def _build_store(args: argparse.Namespace) -> None:
     from chromoformer.data.store_writer import build_store_from_npy
 
-    s = build_store_from_npy(args.npy_dir, args.out, base=args.base, n_feats=args.n_feats)
+    from chromoformer.errors import UsageError
+
+    if args.marks and len(args.marks) != args.n_feats:
+        raise UsageError(f"--marks names {len(args.marks)} marks but --n-feats is {args.n_feats}")
+    s = build_store_from_npy(args.npy_dir, args.out, base=args.base, n_feats=args.n_feats, marks=args.marks)
     logging.getLogger("chromoformer").info(
         "wrote store %s: %d regions, %d base bins of %d bp", s.path, len(s), s.sums.shape[0], s.base
     )
@@ -112,6 +116,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     b.add_argument("-o", "--out", required=True, help="store directory to write")
     b.add_argument("--base", type=int, default=100, help="base bin (bp); every bin size must be a multiple")
     b.add_argument("--n-feats", type=int, default=7, help="number of marks (rows) in each npy file")
+    b.add_argument("--marks", nargs="+", default=None,
+                   help="names of the npy rows, in order (default: the paper's 7 marks, or mark1..markN)")
     b.set_defaults(func=_build_store)
 
 

@@ -258,6 +258,9 @@ def _open_run(paths: RunPaths, out: Path, resume: bool, stack: contextlib.ExitSt
     root.addHandler(handler)
     stack.callback(handler.close)
     stack.callback(root.removeHandler, handler)
+    if root.getEffectiveLevel() > logging.INFO:  # a library caller who set up no logging still gets train.log
+        stack.callback(root.setLevel, root.level)
+        root.setLevel(logging.INFO)
 
 
 def _fit(spec, train_genes, val_genes, source, paths: RunPaths, fold, resume, dev, d, num_workers, threads,
