@@ -6,9 +6,14 @@ with the original checkpoints.
 
 __version__ = "2.0.0.dev0"
 
+# The library API (keyword arguments, typed errors, no argv): see README "Python API".
 _LAZY = {"ChromoformerConfig": "chromoformer.config", "load_config": "chromoformer.config",
          "ChromoformerClassifier": "chromoformer.model", "ChromoformerRegressor": "chromoformer.model",
-         "build_model": "chromoformer.model"}
+         "build_model": "chromoformer.model", "RunSpec": "chromoformer.spec",
+         "fit_fold": "chromoformer.train", "train_fold": "chromoformer.train", "split_genes": "chromoformer.train",
+         "predict_genes": "chromoformer.predict", "load_model": "chromoformer.checkpoint",
+         "open_source": "chromoformer.data.store_writer", "read_metadata": "chromoformer.data.metadata",
+         "select_marks": "chromoformer.data.marks", "run_workflow": "chromoformer.workflow"}
 
 
 def __getattr__(name: str):
@@ -19,11 +24,4 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'chromoformer' has no attribute {name!r}")
 
-__all__ = [
-    "ChromoformerClassifier",
-    "ChromoformerConfig",
-    "ChromoformerRegressor",
-    "__version__",
-    "build_model",
-    "load_config",
-]
+__all__ = ["__version__", *_LAZY]

@@ -23,7 +23,6 @@ import torch
 from chromoformer.config import (
     ARCHS,
     DEFAULT_BINSIZES,
-    ORIGINAL_INIT_SEED,
     ChromoformerConfig,
     ConfigError,
     default_marks,

@@ -17,7 +17,6 @@ from chromoformer.entry import run_command
 
 def _build_store(args: argparse.Namespace) -> None:
     from chromoformer.data.store_writer import build_store_from_npy
-
     from chromoformer.errors import UsageError
 
     if args.marks and len(args.marks) != args.n_feats:

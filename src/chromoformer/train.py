@@ -223,6 +223,9 @@ def fit_fold(spec: RunSpec, train_genes: Sequence[Gene], val_genes: Sequence[Gen
     if num_workers < 0 or (threads is not None and threads < 1) or save_optimizer not in ("all", "last-only"):
         raise UsageError(f"fit_fold: num_workers >= 0, threads >= 1 and save_optimizer 'all' or 'last-only' "
                          f"needed, got {num_workers}, {threads}, {save_optimizer!r}")
+    if not train_genes or not val_genes:
+        raise UsageError(f"fit_fold: {len(train_genes)} training and {len(val_genes)} validation genes; both must "
+                         "be non-empty")
     out = Path(output)
     paths = _check_output(out, resume)
     source = select_marks(source, spec.marks)
