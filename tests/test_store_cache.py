@@ -34,10 +34,22 @@ def test_overwritten_npy_gets_a_new_store_and_the_old_one_is_untouched(tmp_path)
     assert BinnedStore(first).manifest["sha256"] == a.manifest["sha256"]  # the first store was left alone
 
 
-def test_cache_key_includes_base_and_mark_count(tmp_path):
+def test_cache_key_includes_base_and_marks(tmp_path):
     _, npy = write_synthetic_dataset(tmp_path / "d", n_genes=2, seed=1)
     keys = {default_store_path(npy, tmp_path, base, n) for base in (100, 50) for n in (7, 6)}
     assert len(keys) == 4
+    names = [f"m{i}" for i in range(7)]
+    assert len({default_store_path(npy, tmp_path, 100, 7, m) for m in (None, names, names[::-1])}) == 3
+
+
+def test_other_bin_sizes_get_their_own_store_next_to_the_first(tmp_path):
+    """A run with --binsizes 1000 200 50 beside a default run must not rebuild the default run's store."""
+    _, npy = write_synthetic_dataset(tmp_path / "d", n_genes=3, seed=1)
+    first = open_source(npy, default_store_path(npy, tmp_path, 100))
+    before = dict(first.manifest["sha256"])
+    second = open_source(npy, default_store_path(npy, tmp_path, 50), base=50)
+    assert second.path != first.path and second.base == 50
+    assert BinnedStore(first.path).manifest["sha256"] == before and BinnedStore(first.path).base == 100
 
 
 def test_store_given_explicitly_is_rebuilt_when_its_sources_changed(tmp_path):

@@ -77,6 +77,11 @@ class Dist:
                 raise
         err = self.broadcast(err)
         if err is not None:
+            # Rank 0 is raising and will never join this barrier: it ends when rank 0's process exits
+            # (its connections close, or torchrun stops this rank). Waiting here lets rank 0 print its
+            # error first instead of being stopped because this rank exited before it.
+            with contextlib.suppress(Exception):
+                dist.barrier()
             raise RunError(f"rank 0 failed: {err}")
         return result
 

@@ -152,13 +152,15 @@ def run(args: argparse.Namespace) -> list[dict]:
     check_args(args)
     spec = spec_from_args(args)
     out = args.output or f"runs/{args.exp_id}-{spec.task}-fold{args.fold}"
-    try:
-        return train_fold(spec, args.meta, args.npy_dir, args.fold, out, store=args.store,
-                          cache_store=not args.no_store, eid=args.eid, mark_map=parse_mark_map(args.mark_map),
-                          resume=args.resume, device=args.device, num_workers=args.num_workers, threads=args.threads,
-                          save_optimizer=args.save_optimizer)
-    finally:
-        distributed.shutdown()  # under torchrun: end the process group this command started
+    history = train_fold(spec, args.meta, args.npy_dir, args.fold, out, store=args.store,
+                         cache_store=not args.no_store, eid=args.eid, mark_map=parse_mark_map(args.mark_map),
+                         resume=args.resume, device=args.device, num_workers=args.num_workers, threads=args.threads,
+                         save_optimizer=args.save_optimizer)
+    # Under torchrun: end the process group this command started. Not on an error: the group then
+    # lives until the process exits, after its one-line message, so that rank 0's message is printed
+    # before the other ranks (waiting on it) stop.
+    distributed.shutdown()
+    return history
 
 
 def train_fold(spec: RunSpec, meta: str | Path, signal: str | Path, fold: int, output: str | Path, *,
