@@ -10,6 +10,7 @@ import pandas as pd
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import UsageError
 from chromoformer.io import write_table
+from chromoformer.preprocess.interactions import MIN_SCORE
 
 log = logging.getLogger(__name__)
 HELP = argparse.ArgumentDefaultsHelpFormatter
@@ -93,7 +94,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--eid", required=True, help="sample name (eid column)")
     m.add_argument("--column", default=None, help="expression column (default: --eid)")
     m.add_argument("--interactions", required=True, help="pcHi-C table, CHiCAGO ibed, or .cool/.mcool::resolutions/N")
-    m.add_argument("--min-score", type=float, default=1.5, help="keep interactions with score above this")
+    m.add_argument("--min-score", type=float, default=MIN_SCORE, help="keep interactions with score above this")
     m.add_argument("--w-max", type=int, default=DEFAULT_CONFIG.w_max, help="longest pCRE kept (bp)")
     m.add_argument("--i-max", type=int, default=DEFAULT_CONFIG.i_max, help="most pCREs kept per gene")
     m.add_argument("--out", required=True, help="output file or directory")

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 COLUMNS = ["bait_chrom", "bait_start", "bait_end", "oe_chrom", "oe_start", "oe_end", "score"]
 IBED = {"bait_chr": "bait_chrom", "otherEnd_chr": "oe_chrom", "otherEnd_start": "oe_start",
         "otherEnd_end": "oe_end"}
+MIN_SCORE = 1.5  # the interaction score a pCRE must exceed (the original's cut-off)
 
 
 def read_interactions(path: str | Path) -> pd.DataFrame:
@@ -59,7 +60,7 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
 
 
 def gene_neighbors(
-    genes: pd.DataFrame, interactions: pd.DataFrame, min_score: float = 1.5, w_max: int = DEFAULT_CONFIG.w_max,
+    genes: pd.DataFrame, interactions: pd.DataFrame, min_score: float = MIN_SCORE, w_max: int = DEFAULT_CONFIG.w_max,
     i_max: int = DEFAULT_CONFIG.i_max,
 ) -> pd.DataFrame:
     """Add ``neighbors`` and ``scores`` columns (';'-joined, best first; empty when none) to ``genes``."""
