@@ -17,11 +17,17 @@ HELP = argparse.ArgumentDefaultsHelpFormatter
 
 
 def _genes(a: argparse.Namespace) -> None:
+    from pathlib import Path
+
     from chromoformer.preprocess.genes import prepare_genes
 
-    g = prepare_genes(a.annotation, a.w_prom, a.chrom_sizes, None if a.biotype == "any" else a.biotype)
+    dropped: list[tuple[str, str]] = []
+    g = prepare_genes(a.annotation, a.w_prom, a.chrom_sizes, None if a.biotype == "any" else a.biotype, dropped)
     write_table(g, a.out, sep="\t")
-    log.info("wrote %d genes to %s", len(g), a.out)
+    out = Path(a.out)
+    where = out.with_name(f"{out.name.split('.')[0]}.dropped.tsv")
+    write_table(pd.DataFrame(dropped, columns=["gene_id", "reason"]), where, sep="\t")
+    log.info("wrote %d genes to %s; %d dropped genes and why to %s", len(g), a.out, len(dropped), where)
 
 
 def _metadata(a: argparse.Namespace) -> None:

@@ -1,0 +1,224 @@
+"""Gene annotations as users have them -> one transcript table.
+
+Readers return ``gene_id, gene_name, transcript_id, chrom, start (0-based), end, strand``:
+
+* GTF (GENCODE, Ensembl): ``transcript`` lines; a GTF with only ``gene`` and ``exon`` lines
+  gets its transcripts from the exons (span of each ``transcript_id``), else from the genes;
+* GFF3 (GENCODE, Ensembl, RefSeq): ``mRNA``/``transcript`` features, ``key=value``
+  attributes, gene ids from ``gene_id`` or the ``Parent`` gene's ``ID``;
+* UCSC tables: refGene (16 columns, ``name2`` = gene), knownGene/genePred (no gene
+  column: each transcript is its own gene, logged), BED12/BED6 (``name`` = gene);
+* parquet/feather with the transcript columns above.
+
+The format is told from the content, not the file name. gzip is read transparently.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote
+
+import pandas as pd
+
+from chromoformer.errors import AnnotationError
+from chromoformer.io import require_file
+
+log = logging.getLogger(__name__)
+COLUMNS = ["gene_id", "gene_name", "transcript_id", "chrom", "start", "end", "strand"]
+TRANSCRIPT_TYPES = ("transcript", "mRNA")
+_GTF_ATTR = re.compile(r'(\S+)\s+"([^"]*)"')
+
+
+def _open(path: Path):
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt") if gz else open(path)
+
+
+def _lines(path: Path) -> Iterator[tuple[int, list[str]]]:
+    try:
+        with _open(path) as f:
+            for n, line in enumerate(f, 1):
+                if line.startswith("#") or not line.strip():
+                    continue
+                yield n, line.rstrip("\n").split("\t")
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise AnnotationError(f"{path}: unreadable annotation ({' '.join(str(e).split()) or 'truncated'})") from None
+
+
+def sniff(path: str | Path) -> str:
+    """``gtf``, ``gff3``, ``refgene``, ``genepred``, ``bed``, ``parquet`` or ``feather``, from the content."""
+    path = require_file(path, "annotation file", AnnotationError)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == b"PAR1":
+        return "parquet"
+    if head == b"ARRO":
+        return "feather"
+    for _, p in _lines(path):
+        if len(p) == 9 and p[3].isdigit() and p[4].isdigit():
+            return "gtf" if _GTF_ATTR.search(p[8]) else "gff3"
+        if len(p) >= 16 and p[0].isdigit() and p[3] in "+-" and p[4].isdigit():
+            return "refgene"
+        if len(p) >= 10 and p[2] in ("+", "-") and p[3].isdigit() and p[4].isdigit():
+            return "genepred"
+        if len(p) in (6, 12) and p[1].isdigit() and p[2].isdigit() and p[5] in ("+", "-", "."):
+            return "bed"
+        break
+    raise AnnotationError(f"{path}: not a recognised annotation (GTF, GFF3, UCSC refGene/knownGene, BED12, "
+                          "parquet): the first data line fits none of them")
+
+
+def _interval(path: Path, n: int, start: str, end: str, strand: str, who: str, one_based: bool) -> tuple[int, int]:
+    try:
+        s, e = int(start) - one_based, int(end)
+    except ValueError:
+        raise AnnotationError(f"{path}:{n}: start/end must be integers, got {start!r}, {end!r}") from None
+    if s < 0 or e <= s:
+        raise AnnotationError(f"{path}:{n}: {who}: start {start} > end {end} or start < {int(one_based)}")
+    if strand not in ("+", "-"):
+        raise AnnotationError(f"{path}:{n}: {who}: strand must be '+' or '-', got {strand!r}")
+    return s, e
+
+
+def _biotype(a: dict[str, str], gene: dict[str, str] | None = None) -> str | None:
+    for k in ("transcript_type", "transcript_biotype", "biotype", "gene_type", "gene_biotype"):
+        if a.get(k):
+            return a[k]
+    return _biotype(gene) if gene else None
+
+
+def read_gtf(path: Path, biotype: str | None) -> pd.DataFrame:
+    tx, exons, genes = [], {}, []
+    for n, p in _lines(path):
+        if len(p) < 9:
+            raise AnnotationError(f"{path}:{n}: expected 9 tab-separated GTF columns, got {len(p)}")
+        if p[2] not in ("transcript", "exon", "gene"):
+            continue
+        a = dict(_GTF_ATTR.findall(p[8]))
+        if biotype and _biotype(a) != biotype:
+            continue
+        gid = a.get("gene_id")
+        if not gid:
+            raise AnnotationError(f"{path}:{n}: {p[2]} without gene_id")
+        s, e = _interval(path, n, p[3], p[4], p[6], f"{p[2]} of {gid}", True)
+        row = [gid, a.get("gene_name", gid), a.get("transcript_id", gid), p[0], s, e, p[6]]
+        if p[2] == "transcript":
+            tx.append(row)
+        elif p[2] == "gene":
+            genes.append(row)
+        elif "transcript_id" in a:
+            old = exons.get(a["transcript_id"])
+            exons[a["transcript_id"]] = row if old is None else [*old[:4], min(old[4], s), max(old[5], e), old[6]]
+    if tx:
+        return pd.DataFrame(tx, columns=COLUMNS)
+    if exons:
+        log.warning("%s has no transcript lines: transcripts taken as the span of their exons (%d)", path, len(exons))
+        return pd.DataFrame(list(exons.values()), columns=COLUMNS)
+    if genes:
+        log.warning("%s has no transcript or exon lines: each gene line taken as one transcript (%d)", path,
+                    len(genes))
+        return pd.DataFrame(genes, columns=COLUMNS)
+    return pd.DataFrame(columns=COLUMNS)
+
+
+def _gff_attrs(s: str) -> dict[str, str]:
+    out = {}
+    for part in s.strip().strip(";").split(";"):
+        k, sep, v = part.strip().partition("=")
+        if sep:
+            out[k] = unquote(v)
+    return out
+
+
+def read_gff3(path: Path, biotype: str | None) -> pd.DataFrame:
+    genes: dict[str, dict[str, str]] = {}
+    tx: list[tuple[int, list[str], dict[str, str]]] = []
+    for n, p in _lines(path):
+        if len(p) < 9:
+            raise AnnotationError(f"{path}:{n}: expected 9 tab-separated GFF3 columns, got {len(p)}")
+        if p[2] in TRANSCRIPT_TYPES:
+            tx.append((n, p, _gff_attrs(p[8])))
+        elif p[2] == "gene" or p[2].endswith("_gene"):
+            a = _gff_attrs(p[8])
+            if "ID" in a:
+                genes[a["ID"]] = a
+    rows = []
+    for n, p, a in tx:
+        parent = a.get("Parent", "").split(",")[0]
+        g = genes.get(parent, {})
+        if biotype and _biotype(a, g) != biotype and not (biotype == "protein_coding" and p[2] == "mRNA"
+                                                          and _biotype(a, g) is None):
+            continue
+        gid = a.get("gene_id") or g.get("gene_id") or re.sub(r"^gene[:-]", "", parent)
+        if not gid:
+            raise AnnotationError(f"{path}:{n}: {p[2]} without gene_id or Parent gene")
+        s, e = _interval(path, n, p[3], p[4], p[6], f"transcript of {gid}", True)
+        name = a.get("gene_name") or g.get("gene_name") or g.get("Name") or a.get("gene") or gid
+        tid = a.get("transcript_id") or re.sub(r"^(transcript|rna)[:-]", "", a.get("ID", f"line{n}"))
+        rows.append([gid, name, tid, p[0], s, e, p[6]])
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def read_ucsc(path: Path, kind: str, biotype: str | None) -> pd.DataFrame:
+    """refGene (bin, name, chrom, strand, txStart, txEnd, ..., name2), genePred/knownGene (name, chrom,
+    strand, txStart, txEnd, ...) or BED (chrom, start, end, name, score, strand, ...)."""
+    cols = {"refgene": (1, 2, 3, 4, 5, 12), "genepred": (0, 1, 2, 3, 4, None), "bed": (3, 0, 5, 1, 2, 3)}[kind]
+    rows = []
+    for n, p in _lines(path):
+        name, chrom, strand, start, end, gene = (p[c] if c is not None and c < len(p) else None for c in cols)
+        if kind == "refgene" and biotype == "protein_coding" and not str(name).startswith("NM_"):
+            continue  # NM_ = coding RefSeq transcripts; NR_ = non-coding
+        s, e = _interval(path, n, start, end, strand, f"transcript {name}", False)
+        rows.append([gene or name, gene or name, name, chrom, s, e, strand])
+    if kind == "refgene" and biotype not in (None, "protein_coding"):
+        raise AnnotationError(f"{path}: a refGene table has no biotypes; use --biotype protein_coding (NM_ "
+                              f"transcripts) or any, not {biotype!r}")
+    if kind == "refgene" and biotype is None:
+        log.info("%s: --biotype any: coding (NM_) and non-coding (NR_) RefSeq transcripts kept", path)
+    if kind != "refgene":
+        log.warning("%s (%s) has no gene column%s: %s", path, kind, "" if kind == "bed" else " and no biotypes",
+                    "its name column is taken as the gene" if kind == "bed" else "each transcript is its own gene")
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def read_frame(path: Path, kind: str) -> pd.DataFrame:
+    try:
+        df = pd.read_parquet(path) if kind == "parquet" else pd.read_feather(path)
+    except ImportError:
+        raise AnnotationError(f"{path}: reading {kind} needs pyarrow (pip install pyarrow)") from None
+    except Exception as e:  # pyarrow's own error types
+        raise AnnotationError(f"{path}: unreadable {kind} file ({' '.join(str(e).split())[:200]})") from None
+    missing = [c for c in ("gene_id", "chrom", "start", "end", "strand") if c not in df.columns]
+    if missing:
+        raise AnnotationError(f"{path}: a {kind} annotation needs columns gene_id, chrom, start (0-based), end, "
+                              f"strand [, gene_name, transcript_id]; missing {', '.join(missing)}")
+    df = df.assign(gene_name=df.get("gene_name", df.gene_id), transcript_id=df.get("transcript_id", df.gene_id))
+    bad = ~df.strand.isin(["+", "-"]) | (df.start < 0) | (df.end <= df.start)
+    if bad.any():
+        i = int(bad.to_numpy().argmax())
+        raise AnnotationError(f"{path}: row {i}: gene {df.gene_id.iloc[i]}: start > end, negative, or bad strand")
+    return df[COLUMNS].astype({"start": int, "end": int})
+
+
+def read_transcripts(path: str | Path, biotype: str | None = "protein_coding") -> pd.DataFrame:
+    """Any supported annotation -> transcript table (see module docstring); ``biotype=None`` keeps all."""
+    path = Path(path)
+    kind = sniff(path)
+    if kind in ("parquet", "feather"):
+        tx = read_frame(path, kind)
+    elif kind == "gtf":
+        tx = read_gtf(path, biotype)
+    elif kind == "gff3":
+        tx = read_gff3(path, biotype)
+    else:
+        tx = read_ucsc(path, kind, biotype)
+    if tx.empty:
+        raise AnnotationError(f"{path}: no transcript features{f' of biotype {biotype}' if biotype else ''} "
+                              f"(read as {kind})")
+    log.info("%s: %d transcripts of %d genes (read as %s)", path, len(tx), tx.gene_id.nunique(), kind)
+    return tx
