@@ -498,7 +498,8 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "gtf.gz truncated": genes_case(gzip.compress(_gtf_text().encode())[:60], "unreadable", name="a.gtf.gz"),
     "refGene garbage": genes_case(b"\x00\x01\x02", "", name="refGene.txt"),
     # ---- expression
-    "expression missing column": expression_case(lambda d: d.rename(columns={"S1": "S2"}), "no column 'S1'"),
+    "expression missing column": expression_case(lambda d: d.rename(columns={"S1": "S2"}),
+                                                 "no sample column (or row) 'S1'"),
     "expression nan": expression_case(lambda d: d.assign(S1=[np.nan, *d.S1[1:]]), "G1", "not a finite number"),
     "expression negative": expression_case(lambda d: d.assign(S1=[-1.0, *d.S1[1:]]), "G1", ">= 0"),
     "expression text": expression_case(lambda d: d.assign(S1=["high", *d.S1[1:].astype(str)]), "'high'"),

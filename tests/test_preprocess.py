@@ -53,7 +53,7 @@ def test_labels_median_rule_and_version_matching(tmp_path):
     out = add_labels(genes, expr, "E003")
     assert list(out.gene_id) == ["ENSG1.2", "ENSG2.1", "ENSG3.1"]
     assert out.label.tolist() == [0, 1, 1]  # median 5.0 and >= is expressed
-    with pytest.raises(ExpressionError, match="no column 'E999'"):
+    with pytest.raises(ExpressionError, match=r"no sample column \(or row\) 'E999'"):
         add_labels(genes, expr, "E999")
 
 

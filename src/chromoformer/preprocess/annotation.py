@@ -222,3 +222,44 @@ def read_transcripts(path: str | Path, biotype: str | None = "protein_coding") -
                               f"(read as {kind})")
     log.info("%s: %d transcripts of %d genes (read as %s)", path, len(tx), tx.gene_id.nunique(), kind)
     return tx
+
+
+def _union_length(intervals: list[tuple[int, int]]) -> int:
+    total, end = 0, -1
+    for s, e in sorted(intervals):
+        if e > end:
+            total += e - max(s, end)
+            end = e
+    return total
+
+
+def exon_union_lengths(path: str | Path) -> dict[str, int]:
+    """Per gene, the length (bp) of the union of its exons: the length RPKM/TPM divide counts by.
+
+    Read from GTF/GFF3 ``exon`` lines or refGene/genePred exon columns; empty for formats
+    without exons (the caller then needs lengths from elsewhere).
+    """
+    path = Path(path)
+    kind = sniff(path)
+    exons: dict[str, list[tuple[int, int]]] = {}
+    if kind in ("gtf", "gff3"):
+        parents: dict[str, str] = {}
+        for _, p in _lines(path):
+            if len(p) < 9 or p[2] not in ("exon", *TRANSCRIPT_TYPES):
+                continue
+            if kind == "gtf":
+                gid = dict(_GTF_ATTR.findall(p[8])).get("gene_id")
+            else:
+                a = _gff_attrs(p[8])
+                if p[2] != "exon":
+                    parents[a.get("ID", "")] = a.get("gene_id") or re.sub(r"^gene[:-]", "", a.get("Parent", ""))
+                    continue
+                gid = a.get("gene_id") or parents.get(a.get("Parent", "").split(",")[0])
+            if p[2] == "exon" and gid:
+                exons.setdefault(gid, []).append((int(p[3]) - 1, int(p[4])))
+    elif kind in ("refgene", "genepred"):
+        off, gene_col = (1, 12) if kind == "refgene" else (0, 0)
+        for _, p in _lines(path):
+            starts, ends = p[off + 8].strip(",").split(","), p[off + 9].strip(",").split(",")
+            exons.setdefault(p[gene_col], []).extend(zip(map(int, starts), map(int, ends), strict=True))
+    return {g: _union_length(iv) for g, iv in exons.items()}

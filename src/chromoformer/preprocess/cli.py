@@ -35,7 +35,7 @@ def _metadata(a: argparse.Namespace) -> None:
     from chromoformer.preprocess.labels import add_labels, assemble_metadata
 
     genes = pd.read_csv(a.genes, sep="\t", dtype={"gene_id": str, "chrom": str, "tss_all": str})
-    genes = add_labels(genes, a.expression, a.column or a.eid)
+    genes = add_labels(genes, a.expression, a.column or a.eid, a.unit)
     if a.interactions.endswith((".cool", ".mcool")) or "::" in a.interactions:
         inter = interactions_from_cool(a.interactions, genes)
     else:
@@ -99,6 +99,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--expression", required=True, help="genes x samples table (tsv/csv)")
     m.add_argument("--eid", required=True, help="sample name (eid column)")
     m.add_argument("--column", default=None, help="expression column (default: --eid)")
+    m.add_argument("--unit", choices=("rpkm", "fpkm", "tpm", "counts"), default=None,
+                   help="unit of the expression values; counts become RPKM with the annotation's exon-union "
+                        "lengths (default: RPKM, and a table of whole numbers only is refused as raw counts)")
     m.add_argument("--interactions", required=True, help="pcHi-C table, CHiCAGO ibed, or .cool/.mcool::resolutions/N")
     m.add_argument("--min-score", type=float, default=MIN_SCORE, help="keep interactions with score above this")
     m.add_argument("--w-max", type=int, default=DEFAULT_CONFIG.w_max, help="longest pCRE kept (bp)")

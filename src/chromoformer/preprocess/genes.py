@@ -19,7 +19,7 @@ import pandas as pd
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import AnnotationError
 from chromoformer.io import read_table, require_file
-from chromoformer.preprocess.annotation import read_transcripts
+from chromoformer.preprocess.annotation import exon_union_lengths, read_transcripts
 
 log = logging.getLogger(__name__)
 
@@ -135,4 +135,6 @@ def prepare_genes(annotation: str | Path, w_prom: int = DEFAULT_CONFIG.w_prom, c
     (see :func:`genes_from_transcripts`; ``dropped`` receives (gene_id, reason) of the genes left out)."""
     tx = read_transcripts(annotation, biotype)
     sizes = read_chrom_sizes(chrom_sizes) if chrom_sizes else None
-    return genes_from_transcripts(tx, w_prom, sizes, dropped=dropped)
+    genes = genes_from_transcripts(tx, w_prom, sizes, dropped=dropped)
+    lengths = exon_union_lengths(annotation)  # for counts -> RPKM/TPM (empty when the format has no exons)
+    return genes.assign(length=genes.gene_id.map(lengths).astype("Int64"))

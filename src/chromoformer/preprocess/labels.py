@@ -1,8 +1,11 @@
 """Expression table -> ``expression`` and ``label`` columns, and the final metadata csv.
 
-The table is genes x samples (first column = gene id, one column per sample, RPKM or
-TPM). Gene ids are matched without Ensembl version suffixes (ENSG...15 == ENSG...).
-``label = 1`` when the gene's value is >= the median over the genes kept (SPEC §5.2).
+The table is genes x samples (first column = gene id, one column per sample; csv, tsv or
+GTEx .gct, gzip or not, told by content; samples x genes is detected and transposed).
+Values are RPKM/FPKM/TPM, or read counts (``unit="counts"``: RPKM from the annotation's
+exon-union lengths). Gene ids are matched without Ensembl version suffixes
+(ENSG...15 == ENSG...). ``label = 1`` when the gene's value is >= the median over the genes
+kept (SPEC §5.2); a median of 0 (every gene in one class) is an error.
 """
 
 from __future__ import annotations
@@ -26,36 +29,117 @@ def _unversioned(ids: pd.Series) -> pd.Series:
     return ids.astype(str).str.replace(r"\.\d+$", "", regex=True)
 
 
-def add_labels(genes: pd.DataFrame, expression: str | Path, column: str) -> pd.DataFrame:
-    """Keep genes present in the table and add ``expression`` and ``label``."""
-    path = require_file(expression, "expression table", ExpressionError)
-    sep = "," if path.name.lower().endswith((".csv", ".csv.gz")) else "\t"
-    tab = read_table(path, ExpressionError, "expression table", sep=sep)
+UNITS = ("rpkm", "fpkm", "tpm", "counts")
+
+
+def _separator(path: Path) -> tuple[str, int]:
+    """The delimiter of a csv/tsv (gzip or not), from its content, and the rows to skip (GCT's 2-line header)."""
+    import gzip
+
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open(path, "rt") if gz else open(path)) as f:
+            first = f.readline()
+            skip = 0
+            if first.startswith("#1."):  # GTEx .gct: '#1.2', then 'rows<TAB>columns'
+                f.readline()
+                first, skip = f.readline(), 2
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise ExpressionError(f"{path}: unreadable expression table ({' '.join(str(e).split())})") from None
+    return ("\t" if first.count("\t") >= first.count(",") else ","), skip
+
+
+def read_expression(path: str | Path, column: str) -> pd.Series:
+    """One sample's values by unversioned gene id from a genes x samples table (csv/tsv/gct, gzip or not).
+
+    A samples x genes table (sample names in the first column) is transposed, with a log line.
+    """
+    path = require_file(path, "expression table", ExpressionError)
+    sep, skip = _separator(path)
+    tab = read_table(path, ExpressionError, "expression table", sep=sep, skiprows=skip)
     if column not in tab.columns:
-        raise ExpressionError(f"{path}: no column {column!r}; columns are {', '.join(map(str, tab.columns[1:6]))}...")
+        first = tab.iloc[:, 0].astype(str)
+        if (first == column).sum() == 1:
+            log.info("%s: sample %r is a row: reading the table as samples x genes", path, column)
+            row = tab[first == column].iloc[0, 1:]
+            tab = pd.DataFrame({"gene_id": tab.columns[1:], column: row.to_numpy()})
+        else:
+            raise ExpressionError(f"{path}: no sample column (or row) {column!r}; columns are "
+                                  f"{', '.join(map(str, tab.columns[1:6]))}...")
     raw = pd.to_numeric(tab[column], errors="coerce")
     bad = ~np.isfinite(raw.to_numpy(dtype=float)) | (raw.to_numpy(dtype=float) < 0)
     if bad.any():
         i = int(np.nonzero(bad)[0][0])
-        raise ExpressionError(f"{path}:{i + 2}: gene {tab.iloc[i, 0]}: expression {tab[column].iloc[i]!r} in column "
-                              f"{column!r} is not a finite number >= 0 (remove the gene or fill in its value)")
+        raise ExpressionError(f"{path}:{i + 2 + skip}: gene {tab.iloc[i, 0]}: expression {tab[column].iloc[i]!r} "
+                              f"in column {column!r} is not a finite number >= 0 (remove the gene or fill in its "
+                              "value)")
     values = pd.Series(raw.to_numpy(dtype=float), index=_unversioned(tab.iloc[:, 0]))
     if values.index.duplicated().any():
-        dup = values.index[values.index.duplicated()][0]
-        raise ExpressionError(f"{path}: gene {dup} appears twice")
+        raise ExpressionError(f"{path}: gene {values.index[values.index.duplicated()][0]} appears twice")
+    return values
+
+
+def normalise(values: pd.Series, unit: str, lengths: pd.Series | None, where: str) -> pd.Series:
+    """Values in ``unit`` -> RPKM-like values (TPM/FPKM are kept: the median split is the same).
+
+    Counts become RPKM = count x 1e9 / (exon-union length x total count of the table).
+    """
+    if unit not in UNITS:
+        raise ExpressionError(f"{where}: unit must be one of {', '.join(UNITS)}, got {unit!r}")
+    if unit != "counts":
+        return values
+    if lengths is None or lengths.isna().all():
+        raise ExpressionError(f"{where}: --unit counts needs gene lengths: give an annotation with exons "
+                              "(GTF/GFF3/refGene), whose genes.tsv then has a 'length' column")
+    length = lengths.reindex(values.index)
+    known = length.notna() & (length > 0)
+    if not known.any():
+        raise ExpressionError(f"{where}: no gene of the table has a length in the annotation")
+    total = values.sum()
+    if total <= 0:
+        raise ExpressionError(f"{where}: every count is 0")
+    log.info("%s: counts -> RPKM with exon-union lengths (%d genes without a length left out)", where,
+             int((~known).sum()))
+    return (values[known] * 1e9 / (length[known].astype(float) * total)).astype(float)
+
+
+def add_labels(genes: pd.DataFrame, expression: str | Path, column: str, unit: str | None = None) -> pd.DataFrame:
+    """Keep genes present in the table and add ``expression`` (RPKM-like) and ``label`` (>= median).
+
+    ``unit``: ``rpkm``/``fpkm``/``tpm`` (used as they are) or ``counts`` (divided by the
+    genes' ``length`` column and the library size). ``None`` means RPKM, and a column of
+    whole numbers only is then refused as probable raw counts.
+    """
+    where = f"{expression} column {column!r}"
+    values = read_expression(expression, column)
+    if unit is None:
+        v = values.to_numpy()
+        if len(v) > 20 and np.all(v == np.round(v)) and v.max() > 100:
+            raise ExpressionError(f"{where}: every value is a whole number (max {v.max():g}): these look like raw "
+                                  "read counts, which the median rule cannot use as they are; pass --unit counts "
+                                  "(or --unit rpkm/tpm if they really are normalised)")
+        unit = "rpkm"
+    lengths = None
+    if "length" in genes.columns:
+        lengths = pd.Series(pd.to_numeric(genes["length"], errors="coerce").to_numpy(),
+                            index=_unversioned(genes.gene_id))
+    values = normalise(values, unit, lengths, where)
     key = _unversioned(genes.gene_id)
     kept = genes[key.isin(values.index).to_numpy()].copy()
     if kept.empty:
-        raise ExpressionError(f"{path}: none of the {len(genes)} annotated genes is in the table "
+        raise ExpressionError(f"{where}: none of the {len(genes)} annotated genes is in the table "
                               f"(e.g. {genes.gene_id.iloc[0]} vs {values.index[0]})")
     log.info("%d of %d annotated genes have expression in %s", len(kept), len(genes), column)
     kept["expression"] = values.loc[_unversioned(kept.gene_id)].to_numpy()
     median = kept.expression.median()
     kept["label"] = (kept.expression >= median).astype(int)
     if kept.label.nunique() < 2 or median <= 0:
-        raise ExpressionError(f"{path}: column {column!r}: the median expression of the {len(kept)} genes is "
-                              f"{median:g}, so the >= median rule puts every gene in one class; check the column, "
-                              "or use normalised values (RPKM/TPM) rather than sparse counts")
+        raise ExpressionError(f"{where}: the median expression of the {len(kept)} genes is {median:g}, so the "
+                              ">= median rule puts every gene in one class; check the column, or use normalised "
+                              "values (RPKM/TPM) rather than sparse counts")
+    log.info("labels: %d expressed / %d not (median %s %.4g)", int(kept.label.sum()),
+             int((kept.label == 0).sum()), unit, median)
     return kept
 
 

@@ -14,7 +14,8 @@ import yaml
 from chromoformer.config import MARKS
 from chromoformer.errors import SampleSheetError
 
-TOP = {"annotation": str, "expression": str, "samples": dict, "chrom_sizes": str, "biotype": str, "marks": list,
+TOP = {"annotation": str, "expression": str, "expression_unit": str, "samples": dict, "chrom_sizes": str,
+       "biotype": str, "marks": list,
        "signal_options": dict, "interaction_options": dict, "train": dict}
 SAMPLE = {"interactions": str, "signals": dict, "expression_column": str}
 SIGNAL_OPTIONS = {"extend": int, "shift": int, "min_mapq": int, "skip_duplicates": bool, "skip_secondary": bool,
@@ -68,6 +69,9 @@ def check_sheet(path: str | Path) -> dict[str, Any]:
     if not marks or len(set(marks)) != len(marks) or not all(isinstance(m, str) for m in marks):
         raise SampleSheetError(f"{path}: 'marks' must be a list of distinct mark names, got {marks!r}")
     sheet["marks"] = list(marks)  # the resolved sheet names them: they become the store's and model's marks
+    unit = sheet.get("expression_unit", "rpkm")
+    if unit not in ("rpkm", "fpkm", "tpm", "counts"):
+        raise SampleSheetError(f"{path}: expression_unit must be rpkm, fpkm, tpm or counts, got {unit!r}")
     if not sheet["samples"]:
         raise SampleSheetError(f"{path}: 'samples' is empty")
     for name, s in sheet["samples"].items():
