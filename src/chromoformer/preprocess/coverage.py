@@ -1,4 +1,5 @@
-"""Read depth over regions, straight from BAM, BED/tagAlign or bigWig.
+"""Read depth over regions, straight from BAM or BED/tagAlign reads (bigWig and bedGraph
+values: :mod:`chromoformer.preprocess.tracks`).
 
 Default semantics equal the original route (``bedtools genomecov -ibam -bga`` on reads as
 aligned): every mapped alignment covers [reference_start, reference_end), no extension,
@@ -20,10 +21,13 @@ import gzip
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from chromoformer.errors import SignalError
+
+ValueTrack = Any  # BigWigSignal | BedGraphSignal (chromoformer.preprocess.tracks)
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +97,7 @@ class BamReads:
                 f"'samtools sort -o sorted.bam {self.path.name} && samtools index sorted.bam'"
             )
         self.chroms = set(self.bam.references)
+        self.sizes = dict(zip(self.bam.references, self.bam.lengths, strict=True))
 
     def spans(self, chrom: str) -> Spans:
         skip = 0x4 | 0x200 | (0x400 if self.opts.skip_duplicates else 0)
@@ -155,46 +160,78 @@ class BedReads:
         return sum(len(v[0]) for c, v in self.per.items() if c not in exclude)
 
 
-class BigWigSignal:
-    """A bigWig track: its values are used as the depth (NaN = 0); read options do not apply."""
-
-    def __init__(self, path: str | Path) -> None:
-        import pyBigWig
-
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise SignalError(f"{self.path}: bigWig file not found")
-        try:
-            self.bw = pyBigWig.open(str(self.path))
-        except RuntimeError:
-            self.bw = None
-        if self.bw is None or not self.bw.isBigWig():
-            raise SignalError(f"{self.path}: not a bigWig file")
-        self.sizes = self.bw.chroms()
-        self.chroms = set(self.sizes)
-
-    def depth(self, chrom: str, start: int, end: int) -> np.ndarray:
-        size = self.sizes[chrom]
-        out = np.zeros(end - start, np.float32)
-        lo, hi = max(start, 0), min(end, size)
-        if hi > lo:
-            v = np.asarray(self.bw.values(chrom, lo, hi, numpy=True), dtype=np.float32)
-            out[lo - start : hi - start] = np.nan_to_num(v)
-        return out
+def _is_bedgraph(path: Path) -> bool:
+    """A bedGraph: by name (.bedgraph/.bdg), a 'type=bedGraph' track line, or 4 columns with a numeric 4th."""
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith((".bedgraph", ".bdg")):
+        return True
+    try:
+        with (gzip.open(path, "rt") if path.name.lower().endswith(".gz") else open(path)) as f:
+            for _, line in zip(range(50), f, strict=False):
+                if line.startswith("track"):
+                    return "type=bedgraph" in line.lower()
+                if not line.strip() or line.startswith(("#", "browser")):
+                    continue
+                p = line.split()
+                try:
+                    float(p[3])
+                except (IndexError, ValueError):
+                    return False
+                return len(p) == 4
+    except (OSError, EOFError, UnicodeDecodeError):
+        return False  # BedReads reports the file
+    return False
 
 
-def open_signal(path: str | Path, opts: ReadOptions | None = None) -> BamReads | BedReads | BigWigSignal:
-    """By extension: .bam, .bw/.bigWig/.bigwig, else a BED-like read file (.bed, .tagAlign, .gz)."""
-    name = Path(path).name.lower()
+READ_OPTION_NAMES = {"extend": "--extend", "shift": "--shift", "min_mapq": "--min-mapq",
+                     "skip_duplicates": "--skip-duplicates", "skip_secondary": "--skip-secondary"}
+
+
+def unused_options(opts: ReadOptions, kind: str) -> list[str]:
+    """The read options set in ``opts`` that a file of ``kind`` cannot apply."""
+    cannot = {"bam": (), "reads": ("min_mapq", "skip_duplicates", "skip_secondary"),
+              "values": tuple(READ_OPTION_NAMES)}[kind]
+    default = ReadOptions()
+    return [READ_OPTION_NAMES[k] for k in cannot if getattr(opts, k) != getattr(default, k)]
+
+
+def open_signal(path: str | Path, opts: ReadOptions | None = None) -> BamReads | BedReads | ValueTrack:
+    """.bam: reads; .bw/.bigWig: values; bedGraph (by name or content): values; else BED/tagAlign reads.
+
+    Read options a file kind cannot apply (MAPQ/flags for BED reads, any for value tracks)
+    are logged as warnings naming the file.
+    """
+    from chromoformer.preprocess.tracks import BedGraphSignal, BigWigSignal
+
+    p, opts = Path(path), opts or ReadOptions()
+    name = p.name.lower()
     if name.endswith(".bam"):
-        return BamReads(path, opts)
+        return BamReads(p, opts)
     if name.endswith((".bw", ".bigwig")):
-        return BigWigSignal(path)
-    return BedReads(path, opts)
+        sig, kind = BigWigSignal(p), "values"
+    elif p.is_file() and _is_bedgraph(p):
+        sig, kind = BedGraphSignal(p), "values"
+    else:
+        sig, kind = BedReads(p, opts), "reads"
+    bad = unused_options(opts, kind)
+    if bad:
+        what = "signal values (used as they are)" if kind == "values" else "reads without mapping quality or flags"
+        log.warning("%s holds %s: %s do(es) not apply to it", p, what, ", ".join(bad))
+    return sig
 
 
-def check_chromosomes(signal: BamReads | BedReads | BigWigSignal, wanted: set[str]) -> None:
-    """Fail clearly on a chr1-vs-1 naming mismatch; warn on chromosomes with no reads."""
+def check_chromosomes(signal: BamReads | BedReads | ValueTrack, wanted: set[str],
+                      chrom_sizes: dict[str, int] | None = None, sizes_source: str = "the chromosome sizes") -> None:
+    """Fail clearly on a chr1-vs-1 naming mismatch or sizes that contradict the file's header (another
+    assembly); warn on chromosomes with no reads."""
+    header = getattr(signal, "sizes", None)
+    if chrom_sizes and header:
+        differ = [c for c in sorted(wanted) if c in header and c in chrom_sizes and header[c] != chrom_sizes[c]]
+        if differ:
+            c = differ[0]
+            raise SignalError(f"{signal.path}: {c} is {header[c]} bp in its header but {chrom_sizes[c]} bp in "
+                              f"{sizes_source} ({len(differ)} chromosome(s) differ): the files come from different "
+                              "assemblies (e.g. hg19 vs hg38)")
     missing = wanted - signal.chroms
     if missing and missing == wanted:
         alt = {c[3:] if c.startswith("chr") else f"chr{c}" for c in wanted}

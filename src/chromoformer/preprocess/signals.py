@@ -20,7 +20,7 @@ from chromoformer.data.binning import base_sums
 from chromoformer.data.metadata import Gene, Region
 from chromoformer.data.store import BinnedStore
 from chromoformer.data.store_writer import StoreWriter
-from chromoformer.preprocess.coverage import BigWigSignal, ReadOptions, SignalError, check_chromosomes, open_signal
+from chromoformer.preprocess.coverage import ReadOptions, SignalError, check_chromosomes, open_signal
 from chromoformer.progress import tqdm
 
 log = logging.getLogger(__name__)
@@ -68,25 +68,26 @@ def build_signal_store(
     with StoreWriter(out, regions, base, len(signals), marks) as w:
         for col, path in enumerate(signals):
             sig = open_signal(path, opts)
-            check_chromosomes(sig, set(by_chrom))
+            check_chromosomes(sig, set(by_chrom), chrom_sizes, chrom_sizes_source)
+            is_reads = hasattr(sig, "spans")  # reads (BAM, BED) or values (bigWig, bedGraph)
             files.append(str(Path(path).resolve()))
-            rpm = normalisation == "rpm" and not isinstance(sig, BigWigSignal)
-            if normalisation == "rpm" and isinstance(sig, BigWigSignal):
-                log.warning("%s: bigWig values are used as they are; RPM scaling does not apply", path)
+            rpm = normalisation == "rpm" and is_reads
+            if normalisation == "rpm" and not is_reads:
+                log.warning("%s: track values are used as they are; RPM scaling does not apply", path)
             counted = 0  # reads of the chromosomes loaded below; the others are counted after
             label = marks[col] if marks else Path(path).name
             for chrom, rs in tqdm(sorted(by_chrom.items()), desc=f"signal {label}", unit="chrom", leave=False):
-                spans = None if isinstance(sig, BigWigSignal) or chrom not in sig.chroms else sig.spans(chrom)
+                spans = None if not is_reads or chrom not in sig.chroms else sig.spans(chrom)
                 counted += len(spans.starts) if spans is not None else 0
                 for r in rs:
-                    if isinstance(sig, BigWigSignal):
+                    if not is_reads:
                         depth = sig.depth(chrom, r.start, r.end) if chrom in sig.chroms else None
                     else:
                         depth = spans.depth(r.start, r.end) if spans is not None else None
                     if depth is None:
                         continue  # chromosome absent from this file: stays 0 (warned above)
                     w.put(r, base_sums(depth[None].astype(np.float64), base)[:, 0].astype(np.float32), col)
-            if not isinstance(sig, BigWigSignal) and counted == 0:
+            if is_reads and counted == 0:
                 log.warning("%s: NO reads pass the filters on the regions' chromosomes: mark %s will be all zeros; "
                             "check the file and the read options", path, label)
             total = counted + sig.total_reads(exclude=frozenset(by_chrom)) if rpm else counted
