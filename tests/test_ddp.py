@@ -98,6 +98,7 @@ def test_files_written_once_by_rank_zero(runs):
     assert sorted(p.name for p in (runs / "ddp").iterdir()) == sorted(p.name for p in (runs / "single").iterdir())
 
 
+@pytest.mark.slow
 def test_resume_under_ddp(runs, tmp_path):
     shutil.copytree(runs / "data", tmp_path / "data")
     shutil.copy(runs / "config.yaml", tmp_path / "config.yaml")

@@ -55,3 +55,32 @@ def test_sample_with_missing_mark_is_a_clear_error(tmp_path):
                         "--cores", "1", "--", "--dry-run"], capture_output=True, text=True)
     assert r.returncode != 0
     assert "sample S1 has no signal file for mark(s) H3K9ac" in r.stdout + r.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
+def test_two_mark_sheet_trains_a_two_mark_model(tmp_path):
+    """The sheet's marks flow into the store and from it into the model: no n_feats to edit by hand."""
+    if not (CHROMHMM / "SAMPLEDATA_HG18").is_dir():
+        pytest.skip("Debian chromhmm-example not installed (apt-get install chromhmm-example)")
+    from chromoformer.checkpoint import load_model
+
+    p = simulate(tmp_path / "sim", SimConfig(span_mb=16))
+    two = ["H3K4me3", "H3K27ac"]
+    sheet = {
+        "annotation": str(p["gtf"]), "chrom_sizes": str(p["sizes"]), "expression": str(p["expression"]),
+        "marks": two,
+        "samples": {"SIM": {"interactions": str(p["pchic"]), "expression_column": "SIM",
+                            "signals": {m: str(p[f"bam_{m}"]) for m in two}}},
+        "train": {"epochs": 1, "extra": "--num-workers 0", "folds": [1, 2]},
+    }
+    cfg = tmp_path / "samples.yaml"
+    cfg.write_text(yaml.safe_dump(sheet))
+    wd = tmp_path / "wf"
+    r = subprocess.run(["chromoformer", "workflow", "--config", str(cfg), "--directory", str(wd), "--cores", "2",
+                        "--", "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    lm = load_model(wd / "SIM" / "runs" / "fold1" / "best.pt")
+    assert lm.marks == tuple(two) and lm.config.n_feats == 2
+    assert (wd / "SIM" / "evaluation" / "metrics.tsv").is_file()
+    assert (wd / "genes.dropped.tsv").is_file()
