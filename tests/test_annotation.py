@@ -173,13 +173,14 @@ def test_knowngene_and_bed12(tmp_path, caplog):
 
 @pytest.mark.parametrize(("text", "message"), [
     ("just some words\n", "not a recognised annotation"),
+    ("", "not a recognised annotation"),
     ("chr1\tsrc\ttranscript\t500\t100\t.\t+\t.\tgene_id \"A\"; transcript_id \"T\";\n", "start 500 > end 100"),
     ("chr1\tsrc\ttranscript\t100\t500\t.\t*\t.\tgene_id \"A\"; transcript_id \"T\";\n", "strand"),
     ("chr1\tsrc\ttranscript\t100\t500\t.\t+\t.\ttranscript_id \"T\";\n", "without gene_id"),
     ("PAR1 not really parquet", "parquet"),
 ])
 def test_bad_annotations_name_file_and_line(tmp_path, text, message):
-    p = tmp_path / "bad.gtf"
+    p = tmp_path / "bad.annotation"
     p.write_text(text)
     with pytest.raises(AnnotationError, match=message) as e:
         read_transcripts(p, None)
@@ -225,3 +226,10 @@ def test_prepare_genes_reports_every_dropped_gene(tmp_path):
     reasons = dict(dropped)
     assert "HLA-A" in set(g.gene_id) and reasons["TWOCHROMS"].startswith("on several")
     assert set(reasons) == {"ONLYALT", "TWOCHROMS"}
+
+
+def test_a_gtf_name_gets_line_level_errors_for_content_that_fits_nothing(tmp_path):
+    p = tmp_path / "bad.gtf.gz"
+    p.write_bytes(gzip.compress(b"chr1\tsrc\ttranscript\n"))
+    with pytest.raises(AnnotationError, match=r"bad.gtf.gz:1: expected 9 tab-separated GTF columns"):
+        read_transcripts(p)

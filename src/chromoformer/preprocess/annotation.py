@@ -51,7 +51,8 @@ def _lines(path: Path) -> Iterator[tuple[int, list[str]]]:
 
 
 def sniff(path: str | Path) -> str:
-    """``gtf``, ``gff3``, ``refgene``, ``genepred``, ``bed``, ``parquet`` or ``feather``, from the content."""
+    """``gtf``, ``gff3``, ``refgene``, ``genepred``, ``bed``, ``parquet`` or ``feather``, from the content
+    (the name decides only for content that fits no format, so that the reader can name the bad line)."""
     path = require_file(path, "annotation file", AnnotationError)
     with open(path, "rb") as f:
         head = f.read(4)
@@ -69,6 +70,12 @@ def sniff(path: str | Path) -> str:
         if len(p) in (6, 12) and p[1].isdigit() and p[2].isdigit() and p[5] in ("+", "-", "."):
             return "bed"
         break
+    # content fits nothing (or the file is empty): a GTF/GFF name gets that reader, which names the bad line
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith(".gtf"):
+        return "gtf"
+    if name.endswith((".gff", ".gff3")):
+        return "gff3"
     raise AnnotationError(f"{path}: not a recognised annotation (GTF, GFF3, UCSC refGene/knownGene, BED12, "
                           "parquet): the first data line fits none of them")
 
