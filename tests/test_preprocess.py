@@ -130,10 +130,10 @@ def test_hic_cool_observed_over_expected(tmp_path):
     pixels = pd.DataFrame([(i, j, c) for (i, j), c in pix.items() if c > 0], columns=["bin1_id", "bin2_id", "count"])
     path = str(tmp_path / "m.cool")
     cooler.create_cooler(path, bins, pixels)
-    from chromoformer.preprocess.interactions import interactions_from_cool
+    from chromoformer.preprocess.hic import interactions_from_cool
 
     genes = pd.DataFrame({"gene_id": ["G"], "chrom": ["chr1"], "tss_all": ["55000"]})
-    inter = interactions_from_cool(path, genes, balance=False)
+    inter = interactions_from_cool(path, genes, weight=None)
     assert set(inter.bait_start) == {50000}
     best = gene_neighbors(genes.assign(), inter, min_score=1.5, i_max=1)
     assert best.neighbors[0] == "chr1:90000-100000"

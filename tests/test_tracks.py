@@ -96,3 +96,24 @@ def test_bad_bedgraphs_name_file_and_line(tmp_path, text, message):
     with pytest.raises(SignalError, match=message) as e:
         BedGraphSignal(p)
     assert str(p) in str(e.value)
+
+
+def test_signal_files_of_different_assemblies_are_refused_and_contigs_recorded(tmp_path):
+    import pysam
+
+    a = write_bam(tmp_path / "a.bam", READS)
+    s = build_signal_store([Region("chr1", 0, 1000)], [a, a], tmp_path / "ok", ["m1", "m2"])
+    assert s.manifest["contigs"] == {"chr1": 5000}
+    raw = tmp_path / "b.unsorted.bam"  # the same reads under a header where chr1 is 6000 bp
+    header = {"HD": {"VN": "1.6"}, "SQ": [{"SN": "chr1", "LN": 6000}, {"SN": "chr2", "LN": 3000}]}
+    with pysam.AlignmentFile(str(a)) as src, pysam.AlignmentFile(str(raw), "wb", header=header) as out:
+        for r in src:
+            seg = pysam.AlignedSegment(out.header)
+            seg.query_name, seg.reference_name, seg.reference_start = r.query_name, r.reference_name, r.reference_start
+            seg.cigarstring, seg.query_sequence, seg.flag = r.cigarstring, r.query_sequence, r.flag
+            out.write(seg)
+    b = tmp_path / "b.bam"
+    pysam.sort("-o", str(b), str(raw))
+    pysam.index(str(b))
+    with pytest.raises(SignalError, match=r"b.bam: chr1 is 6000 bp here but 5000 bp in .*a.bam.*different assemblies"):
+        build_signal_store([Region("chr1", 0, 1000)], [a, b], tmp_path / "bad", ["m1", "m2"])

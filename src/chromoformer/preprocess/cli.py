@@ -10,6 +10,7 @@ import pandas as pd
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import UsageError
 from chromoformer.io import write_table
+from chromoformer.preprocess.hic import MAX_DISTANCE
 from chromoformer.preprocess.interactions import MIN_SCORE
 
 log = logging.getLogger(__name__)
@@ -31,13 +32,15 @@ def _genes(a: argparse.Namespace) -> None:
 
 
 def _metadata(a: argparse.Namespace) -> None:
-    from chromoformer.preprocess.interactions import gene_neighbors, interactions_from_cool, read_interactions
+    from chromoformer.preprocess.hic import interactions_from_cool
+    from chromoformer.preprocess.interactions import gene_neighbors, read_interactions
     from chromoformer.preprocess.labels import add_labels, assemble_metadata
 
     genes = pd.read_csv(a.genes, sep="\t", dtype={"gene_id": str, "chrom": str, "tss_all": str})
     genes = add_labels(genes, a.expression, a.column or a.eid, a.unit)
     if a.interactions.endswith((".cool", ".mcool")) or "::" in a.interactions:
-        inter = interactions_from_cool(a.interactions, genes)
+        inter = interactions_from_cool(a.interactions, genes, None if a.weight == "none" else a.weight,
+                                       a.max_distance, w_max=a.w_max)
     else:
         inter = read_interactions(a.interactions)
     genes = gene_neighbors(genes, inter, a.min_score, a.w_max, a.i_max)
@@ -106,6 +109,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--min-score", type=float, default=MIN_SCORE, help="keep interactions with score above this")
     m.add_argument("--w-max", type=int, default=DEFAULT_CONFIG.w_max, help="longest pCRE kept (bp)")
     m.add_argument("--i-max", type=int, default=DEFAULT_CONFIG.i_max, help="most pCREs kept per gene")
+    m.add_argument("--weight", default="weight",
+                   help="Hi-C (.cool) balancing-weights column, or 'none' for raw counts")
+    m.add_argument("--max-distance", type=int, default=MAX_DISTANCE,
+                   help="Hi-C (.cool): farthest other end from the TSS bin (bp); pcHi-C tables are used as given")
     m.add_argument("--out", required=True, help="output file or directory")
     m.set_defaults(func=_metadata)
 

@@ -90,33 +90,3 @@ def gene_neighbors(
     log.info("%d of %d genes have at least one pCRE (score > %g, <= %d bp, top %d)", n_with, len(genes),
              min_score, w_max, i_max)
     return genes.assign(neighbors=out_nb, scores=out_sc)
-
-
-def interactions_from_cool(path: str | Path, genes: pd.DataFrame, balance: bool = True,
-                           min_distance: int = 1) -> pd.DataFrame:
-    """A Hi-C .cool / .mcool::resolutions/N file -> the bait-table format above.
-
-    Each TSS bin is a bait; every cis bin at least ``min_distance`` bins away becomes an
-    other end scored by its (balanced) contact frequency divided by the mean frequency at
-    that distance (observed / expected), so the 1.5 threshold reads "1.5x the expected".
-    """
-    import cooler
-
-    clr = cooler.Cooler(str(path))
-    res = clr.binsize
-    rows = []
-    for chrom, g in genes.groupby("chrom"):
-        if chrom not in clr.chromnames:
-            raise InteractionError(f"{path}: chromosome {chrom} not in the Hi-C file ({clr.chromnames[:3]}...)")
-        mat = np.nan_to_num(clr.matrix(balance=balance).fetch(chrom))
-        n = mat.shape[0]
-        expected = np.array([np.diagonal(mat, d).mean() if d < n else 0.0 for d in range(n)])
-        size = clr.chromsizes[chrom]
-        for b in sorted({int(t) // res for ts in g.tss_all for t in str(ts).split(";")}):
-            d = np.abs(np.arange(n) - b)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                oe = np.where(expected[d] > 0, mat[b] / expected[d], 0.0)
-            for j in np.nonzero((d >= min_distance) & (oe > 0))[0]:
-                rows.append((chrom, b * res, min((b + 1) * res, size), chrom, j * res, min((j + 1) * res, size),
-                             float(oe[j])))
-    return pd.DataFrame(rows, columns=COLUMNS)

@@ -65,11 +65,21 @@ def build_signal_store(
         by_chrom[r.chrom].append(r)
     opts = opts or ReadOptions()
     totals, files = [], []
+    contigs: dict[str, int] = {}  # the regions' chromosome sizes from the first file that has a header
+    contigs_from = ""
     with StoreWriter(out, regions, base, len(signals), marks) as w:
         for col, path in enumerate(signals):
             sig = open_signal(path, opts)
             check_chromosomes(sig, set(by_chrom), chrom_sizes, chrom_sizes_source)
             is_reads = hasattr(sig, "spans")  # reads (BAM, BED) or values (bigWig, bedGraph)
+            header = {c: int(n) for c, n in (getattr(sig, "sizes", None) or {}).items() if c in by_chrom}
+            clash = [c for c in header if c in contigs and contigs[c] != header[c]]
+            if clash:
+                c = clash[0]
+                raise SignalError(f"{path}: {c} is {header[c]} bp here but {contigs[c]} bp in {contigs_from}: the "
+                                  "signal files come from different assemblies")
+            if header and not contigs:
+                contigs, contigs_from = dict(sorted(header.items())), str(path)
             files.append(str(Path(path).resolve()))
             rpm = normalisation == "rpm" and is_reads
             if normalisation == "rpm" and not is_reads:
@@ -99,4 +109,5 @@ def build_signal_store(
             "files": files, "normalisation": "raw read depth" if normalisation == "raw" else "reads per million",
             "read_totals": totals, "read_options": asdict(opts),
             "read_totals_scope": "all chromosomes" if normalisation == "rpm" else "the regions' chromosomes",
+            "contigs": contigs or ({c: chrom_sizes[c] for c in sorted(by_chrom)} if chrom_sizes else {}),
         })

@@ -20,7 +20,7 @@ TOP = {"annotation": str, "expression": str, "expression_unit": str, "samples": 
 SAMPLE = {"interactions": str, "signals": dict, "expression_column": str}
 SIGNAL_OPTIONS = {"extend": int, "shift": int, "min_mapq": int, "skip_duplicates": bool, "skip_secondary": bool,
                   "normalisation": str}
-INTERACTION_OPTIONS = {"min_score": (int, float), "i_max": int, "w_max": int}
+INTERACTION_OPTIONS = {"min_score": (int, float), "i_max": int, "w_max": int, "weight": str, "max_distance": int}
 TRAIN = {"folds": list, "epochs": int, "config": str, "extra": str}
 
 

@@ -1,0 +1,126 @@
+"""Hi-C contacts (.cool / .mcool::resolutions/N) -> TSS-bin "interactions" scored observed/expected.
+
+Each TSS bin is a bait; every cis bin within ``max_distance`` (and at least ``min_distance``
+bins away) becomes an other end scored by its contact frequency over the expected
+frequency at that distance, so the 1.5 cut-off reads "1.5x the expected".
+
+* ``weight``: the bins column of balancing weights (``weight``, as ``cooler balance``
+  writes it), or ``None`` for raw counts. Bins whose weight is NaN are masked.
+* expected(d) = sum of valid pixels at distance d / number of valid bin pairs at distance d,
+  over each chromosome (cooltools' ``balanced.avg``: masked bins count neither as zeros
+  nor as pairs).
+* The pixel table is streamed in chunks, so memory does not grow with the matrix: only
+  the bins table, one chunk of pixels and the per-distance sums are held.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from chromoformer.errors import InteractionError
+from chromoformer.preprocess.interactions import COLUMNS
+
+log = logging.getLogger(__name__)
+MAX_DISTANCE = 2_000_000  # bp between a TSS bin and an other end; beyond, Hi-C O/E is mostly noise
+CHUNK = 2_000_000  # pixels per chunk
+
+
+def _open(path: str | Path):
+    try:
+        import cooler
+    except ImportError:
+        raise InteractionError(f"{path}: reading .cool/.mcool needs cooler (pip install cooler)") from None
+    try:
+        return cooler.Cooler(str(path))
+    except Exception as e:  # h5py/cooler raise their own types for missing or corrupt files
+        raise InteractionError(f"{path}: not a readable .cool file or .mcool::resolutions/N URI "
+                               f"({' '.join(str(e).split())[:200]})") from None
+
+
+def _weights(clr, path, weight: str | None, n_bins: int) -> np.ndarray:
+    if weight is None:
+        return np.ones(n_bins)
+    cols = list(clr.bins().columns)
+    if weight not in cols:
+        raise InteractionError(f"{path}: no balancing weights column {weight!r} (bins columns: {', '.join(cols)}); "
+                               "balance the file ('cooler balance FILE') or pass --weight none for raw counts")
+    return np.asarray(clr.bins()[weight][:], dtype=float)
+
+
+def interactions_from_cool(path: str | Path, genes: pd.DataFrame, weight: str | None = "weight",
+                           max_distance: int = MAX_DISTANCE, min_distance: int = 1,
+                           w_max: int | None = None) -> pd.DataFrame:
+    """A Hi-C file -> the bait table of :mod:`chromoformer.preprocess.interactions` (see module docstring).
+
+    ``genes`` needs ``chrom`` and ``tss_all``. Bins larger than ``w_max`` are an error:
+    every other end would be longer than a pCRE may be.
+    """
+    clr = _open(path)
+    res = clr.binsize
+    if res is None:
+        raise InteractionError(f"{path}: variable-size bins are not supported; use a fixed-resolution file")
+    if w_max is not None and res > w_max:
+        raise InteractionError(f"{path}: its bins are {res} bp, longer than w_max={w_max} bp, so no other end "
+                               "can be a pCRE; use a finer resolution (e.g. FILE.mcool::resolutions/10000)")
+    bins = clr.bins()[["chrom", "start", "end"]][:]
+    chroms = [c for c in dict.fromkeys(genes.chrom.astype(str)) if c in set(clr.chromnames)]
+    missing = sorted(set(genes.chrom.astype(str)) - set(clr.chromnames))
+    if not chroms:
+        raise InteractionError(f"{path}: none of the genes' chromosomes ({', '.join(missing[:3])}...) are in the "
+                               f"Hi-C file ({', '.join(clr.chromnames[:3])}...); check the naming and assembly")
+    if missing:
+        log.warning("%s: no contacts for %d chromosome(s) of the genes (%s...)", path, len(missing), missing[0])
+    w = _weights(clr, path, weight, len(bins))
+    valid = np.isfinite(w) & (w > 0)
+    k = max_distance // res
+    extent = {c: clr.extent(c) for c in chroms}
+    tss_bins = set()
+    for c, g in genes[genes.chrom.isin(chroms)].groupby("chrom"):
+        lo = extent[c][0]
+        tss_bins |= {lo + int(t) // res for ts in g.tss_all for t in str(ts).split(";")}
+    sums = {c: np.zeros(k + 1) for c in chroms}
+    hits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (tss bin, other bin, balanced value)
+    is_tss = np.zeros(len(bins), bool)
+    is_tss[list(tss_bins)] = True
+    chrom_of = np.full(len(bins), -1)
+    for i, c in enumerate(chroms):
+        chrom_of[extent[c][0] : extent[c][1]] = i
+    pixels = clr.pixels()
+    n_pix = clr.info["nnz"]
+    for p0 in range(0, n_pix, CHUNK):
+        px = pixels[p0 : p0 + CHUNK]
+        b1, b2 = px.bin1_id.to_numpy(), px.bin2_id.to_numpy()
+        d = b2 - b1
+        keep = (chrom_of[b1] >= 0) & (chrom_of[b1] == chrom_of[b2]) & (d <= k) & valid[b1] & valid[b2]
+        b1, b2, d = b1[keep], b2[keep], d[keep]
+        v = px["count"].to_numpy()[keep] * w[b1] * w[b2]
+        for i, c in enumerate(chroms):
+            on = chrom_of[b1] == i
+            sums[c] += np.bincount(d[on], weights=v[on], minlength=k + 1)
+        near = d >= min_distance
+        for a, b in ((b1, b2), (b2, b1)):
+            sel = near & is_tss[a]
+            hits.append((a[sel], b[sel], v[sel]))
+    expected = {}
+    for c in chroms:
+        m = valid[extent[c][0] : extent[c][1]]
+        pairs = np.array([(m[: len(m) - dd] & m[dd:]).sum() if dd < len(m) else 0 for dd in range(k + 1)], float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            expected[c] = np.where(pairs > 0, sums[c] / pairs, 0.0)
+    tss, other, val = (np.concatenate(x) for x in zip(*hits, strict=True))
+    table = np.stack([expected[c] for c in chroms])  # (chromosomes, k + 1)
+    exp = table[chrom_of[tss], np.abs(other - tss)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        oe = np.where(exp > 0, val / exp, 0.0)
+    ok = oe > 0
+    t, o = tss[ok], other[ok]
+    out = pd.DataFrame({"bait_chrom": bins.chrom.to_numpy()[t].astype(str), "bait_start": bins.start.to_numpy()[t],
+                        "bait_end": bins.end.to_numpy()[t], "oe_chrom": bins.chrom.to_numpy()[o].astype(str),
+                        "oe_start": bins.start.to_numpy()[o], "oe_end": bins.end.to_numpy()[o], "score": oe[ok]})
+    log.info("%s: %d TSS bins, %d cis contacts within %d bp (observed/expected, %s)", path, len(tss_bins),
+             len(out), max_distance, f"weights {weight!r}" if weight else "raw counts")
+    return out[COLUMNS]

@@ -1,0 +1,105 @@
+"""Hi-C .cool -> observed/expected other ends: known answers against a dense, independent computation.
+
+Expected values average valid pixels only (cooltools' balanced.avg): a masked bin (NaN
+weight) counts neither as a zero nor as a pair. Skipped when cooler is not installed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from chromoformer.errors import InteractionError
+
+cooler = pytest.importorskip("cooler")
+from chromoformer.preprocess import hic  # noqa: E402
+
+RES, N = 1000, 30
+
+
+def _make(tmp_path, weights=True, seed=0):
+    rng = np.random.default_rng(seed)
+    bins = pd.DataFrame({"chrom": ["chr1"] * N + ["chr2"] * N,
+                         "start": np.r_[np.arange(N), np.arange(N)] * RES,
+                         "end": (np.r_[np.arange(N), np.arange(N)] + 1) * RES})
+    rows = []
+    for off in (0, N):
+        for i in range(N):
+            for j in range(i, N):
+                c = int(rng.poisson(200 / (1 + j - i)))
+                if c:
+                    rows.append((off + i, off + j, c))
+    rows.append((3, N + 4, 50))  # a trans contact: never a pCRE
+    pixels = pd.DataFrame(rows, columns=["bin1_id", "bin2_id", "count"]).sort_values(["bin1_id", "bin2_id"])
+    path = str(tmp_path / "m.cool")
+    cooler.create_cooler(path, bins, pixels)
+    w = rng.uniform(0.5, 2.0, 2 * N)
+    w[7] = np.nan  # a masked bin on chr1
+    if weights:
+        with cooler.Cooler(path).open("r+") as f:
+            f["bins"].create_dataset("weight", data=w)
+    return path, w, pixels
+
+
+def _dense_oe(pixels, w, chrom_off, max_d):
+    """Independent: the dense balanced chr matrix with masked rows/cols as NaN; expected = nanmean per diagonal."""
+    m = np.zeros((N, N))
+    for i, j, c in pixels.itertuples(index=False):
+        if chrom_off <= i < chrom_off + N and chrom_off <= j < chrom_off + N:
+            m[i - chrom_off, j - chrom_off] = m[j - chrom_off, i - chrom_off] = c
+    ww = w[chrom_off : chrom_off + N]
+    m = m * ww[:, None] * ww[None, :]  # NaN rows/cols for masked bins
+    exp = np.array([np.nanmean(np.diagonal(m, d)) for d in range(max_d + 1)])
+    return m, exp
+
+
+@pytest.mark.parametrize("chunk", [10**9, 7])  # one chunk, or many tiny ones: same answer
+def test_observed_over_expected_matches_a_dense_computation(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(hic, "CHUNK", chunk)
+    path, w, pixels = _make(tmp_path)
+    genes = pd.DataFrame({"chrom": ["chr1", "chr1", "chr2"], "tss_all": ["12500", "3100;20900", "15000"]})
+    max_d = 10
+    got = hic.interactions_from_cool(path, genes, max_distance=max_d * RES)
+    assert (got.bait_chrom == got.oe_chrom).all()  # no trans contact
+    n = 0
+    for chrom, off in (("chr1", 0), ("chr2", N)):
+        m, exp = _dense_oe(pixels, w, off, max_d)
+        for b in {12, 3, 20} if chrom == "chr1" else {15}:
+            sub = got[(got.bait_chrom == chrom) & (got.bait_start == b * RES)].set_index("oe_start").score
+            want = {j * RES: m[b, j] / exp[abs(j - b)] for j in range(N)
+                    if 1 <= abs(j - b) <= max_d and np.isfinite(m[b, j]) and m[b, j] > 0}
+            assert set(sub.index) == set(want), (chrom, b)
+            np.testing.assert_allclose(sub.loc[list(want)].to_numpy(), list(want.values()), rtol=1e-9)
+            n += len(want)
+    assert n > 50
+    assert 7 * RES not in set(got.oe_start[got.oe_chrom == "chr1"])  # the masked bin is never an other end
+
+
+def test_raw_counts_and_missing_weights(tmp_path):
+    path, _, pixels = _make(tmp_path, weights=False)
+    genes = pd.DataFrame({"chrom": ["chr1"], "tss_all": ["12500"]})
+    with pytest.raises(InteractionError, match="no balancing weights column 'weight'.*--weight none"):
+        hic.interactions_from_cool(path, genes)
+    raw = hic.interactions_from_cool(path, genes, weight=None, max_distance=5 * RES)
+    m, exp = _dense_oe(pixels, np.ones(2 * N), 0, 5)
+    want = m[12, 17] / exp[5]
+    assert raw.set_index("oe_start").score[17 * RES] == pytest.approx(want, rel=1e-12)
+    assert raw.oe_start.between(7 * RES, 17 * RES).all()  # nothing beyond max_distance
+
+
+def test_bins_longer_than_w_max_are_an_error(tmp_path):
+    path, _, _ = _make(tmp_path)
+    genes = pd.DataFrame({"chrom": ["chr1"], "tss_all": ["12500"]})
+    with pytest.raises(InteractionError, match="bins are 1000 bp, longer than w_max=500"):
+        hic.interactions_from_cool(path, genes, w_max=500)
+
+
+def test_wrong_chromosome_naming_and_bad_file(tmp_path):
+    path, _, _ = _make(tmp_path)
+    with pytest.raises(InteractionError, match="none of the genes' chromosomes"):
+        hic.interactions_from_cool(path, pd.DataFrame({"chrom": ["1"], "tss_all": ["100"]}))
+    bad = tmp_path / "bad.cool"
+    bad.write_text("not hdf5")
+    with pytest.raises(InteractionError, match="not a readable .cool"):
+        hic.interactions_from_cool(bad, pd.DataFrame({"chrom": ["chr1"], "tss_all": ["100"]}))
