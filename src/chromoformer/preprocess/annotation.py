@@ -127,7 +127,8 @@ def read_gtf(path: Path, biotype: str | None) -> pd.DataFrame:
         log.warning("%s has no transcript lines: transcripts taken as the span of their exons (%d)", path, len(exons))
         return pd.DataFrame(list(exons.values()), columns=COLUMNS)
     if genes:
-        log.warning("%s has no transcript or exon lines: each gene line taken as one transcript (%d)", path,
+        log.warning("%s has no transcript lines (nor exons with transcript ids): each gene line taken as one "
+                    "transcript (%d)", path,
                     len(genes))
         return pd.DataFrame(genes, columns=COLUMNS)
     return pd.DataFrame(columns=COLUMNS)
@@ -224,6 +225,11 @@ def read_transcripts(path: str | Path, biotype: str | None = "protein_coding") -
         tx = read_gff3(path, biotype)
     else:
         tx = read_ucsc(path, kind, biotype)
+    if tx.empty and biotype and kind in ("gtf", "gff3"):
+        n = len(read_gtf(path, None) if kind == "gtf" else read_gff3(path, None))
+        if n:
+            raise AnnotationError(f"{path}: none of its {n} transcripts/genes has biotype {biotype!r} (does it carry "
+                                  "gene_type/transcript_type attributes?); --biotype any keeps them all")
     if tx.empty:
         raise AnnotationError(f"{path}: no transcript features{f' of biotype {biotype}' if biotype else ''} "
                               f"(read as {kind})")
