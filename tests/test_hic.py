@@ -103,3 +103,9 @@ def test_wrong_chromosome_naming_and_bad_file(tmp_path):
     bad.write_text("not hdf5")
     with pytest.raises(InteractionError, match="not a readable .cool"):
         hic.interactions_from_cool(bad, pd.DataFrame({"chrom": ["chr1"], "tss_all": ["100"]}))
+
+
+def test_tss_past_the_chromosome_end_means_another_assembly(tmp_path):
+    path, _, _ = _make(tmp_path)
+    with pytest.raises(InteractionError, match="past the end of chr1 .30000 bp.*different assemblies"):
+        hic.interactions_from_cool(path, pd.DataFrame({"chrom": ["chr1"], "tss_all": ["12500;45000"]}))

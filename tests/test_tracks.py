@@ -117,3 +117,10 @@ def test_signal_files_of_different_assemblies_are_refused_and_contigs_recorded(t
     pysam.index(str(b))
     with pytest.raises(SignalError, match=r"b.bam: chr1 is 6000 bp here but 5000 bp in .*a.bam.*different assemblies"):
         build_signal_store([Region("chr1", 0, 1000)], [a, b], tmp_path / "bad", ["m1", "m2"])
+
+
+def test_regions_past_the_end_of_a_header_chromosome_mean_another_assembly(tmp_path):
+    bam = write_bam(tmp_path / "r.bam", READS)  # chr1 is 5000 bp in its header
+    with pytest.raises(SignalError, match=r"region chr1:6000-7000 starts past the end of chr1 \(5000 bp"):
+        build_signal_store([Region("chr1", 0, 1000), Region("chr1", 6000, 7000)], [bam], tmp_path / "s", ["m"])
+    assert not (tmp_path / "s").exists()

@@ -80,8 +80,12 @@ def interactions_from_cool(path: str | Path, genes: pd.DataFrame, weight: str | 
     extent = {c: clr.extent(c) for c in chroms}
     tss_bins = set()
     for c, g in genes[genes.chrom.isin(chroms)].groupby("chrom"):
-        lo = extent[c][0]
-        tss_bins |= {lo + int(t) // res for ts in g.tss_all for t in str(ts).split(";")}
+        lo, size = extent[c][0], int(clr.chromsizes[c])
+        tss = [int(t) for ts in g.tss_all for t in str(ts).split(";")]
+        if max(tss) >= size:
+            raise InteractionError(f"{path}: a TSS at {c}:{max(tss)} lies past the end of {c} ({size} bp in the Hi-C "
+                                   "file): the genes and the contacts come from different assemblies")
+        tss_bins |= {lo + t // res for t in tss}
     sums = {c: np.zeros(k + 1) for c in chroms}
     hits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (tss bin, other bin, balanced value)
     is_tss = np.zeros(len(bins), bool)

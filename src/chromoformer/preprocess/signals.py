@@ -78,6 +78,12 @@ def build_signal_store(
                 c = clash[0]
                 raise SignalError(f"{path}: {c} is {header[c]} bp here but {contigs[c]} bp in {contigs_from}: the "
                                   "signal files come from different assemblies")
+            past = [(c, r) for c, n in header.items() for r in by_chrom[c] if r.start >= n]
+            if past:
+                c, r = past[0]
+                raise SignalError(f"{path}: region {r.name} starts past the end of {c} ({header[c]} bp in this file's "
+                                  f"header; {len(past)} region(s) do): the genes and the signal come from different "
+                                  "assemblies")
             if header and not contigs:
                 contigs, contigs_from = dict(sorted(header.items())), str(path)
             files.append(str(Path(path).resolve()))
