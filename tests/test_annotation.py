@@ -233,3 +233,29 @@ def test_a_gtf_name_gets_line_level_errors_for_content_that_fits_nothing(tmp_pat
     p.write_bytes(gzip.compress(b"chr1\tsrc\ttranscript\n"))
     with pytest.raises(AnnotationError, match=r"bad.gtf.gz:1: expected 9 tab-separated GTF columns"):
         read_transcripts(p)
+
+
+def test_ncbi_refseq_gff3_accessions_become_chromosome_names(tmp_path):
+    """NCBI's RefSeq GFF3 uses accessions (NC_000001.11); its 'region' lines say which chromosome each is.
+    Scaffolds and alt loci (NT_/NW_) keep their accession and are set aside as non-primary."""
+    ncbi = _to_gff3(GTF, "refseq").replace("chr1\t", "NC_000001.11\t").replace("chr5\t", "NC_000005.10\t")
+    ncbi = ncbi.replace("##gff-version 3\n", "##gff-version 3\n"
+                        "NC_000001.11\tRefSeq\tregion\t1\t248956422\t.\t+\t.\tID=NC_000001.11:1..248956422;"
+                        "chromosome=1;genome=chromosome\n"
+                        "NC_000005.10\tRefSeq\tregion\t1\t181538259\t.\t+\t.\tID=NC_000005.10:1..181538259;"
+                        "chromosome=5;genome=chromosome\n"
+                        "NW_000001.1\tRefSeq\tregion\t1\t900000\t.\t+\t.\tID=NW_000001.1:1..900000;"
+                        "chromosome=5;genome=genomic;note=alt locus\n"
+                        "NW_000001.1\tRefSeq\tmRNA\t5001\t9000\t.\t+\t.\tID=rna-X1;Parent=gene-ALT;gene=ALT\n")
+    p = tmp_path / "GCF_000001405.40_GRCh38.p14_genomic.gff"
+    p.write_text(ncbi)
+    dropped: list = []
+    _check(genes_from_transcripts(read_transcripts(p), 2000, SIZES, dropped=dropped))
+    assert dict(dropped)["ALT"].startswith("only on non-primary contigs")
+
+
+def test_accessions_without_region_lines_are_explained(tmp_path):
+    p = tmp_path / "acc.gff3"
+    p.write_text(_to_gff3(GTF, "refseq").replace("chr1\t", "NC_000001.11\t").replace("chr5\t", "NC_000005.10\t"))
+    with pytest.raises(AnnotationError, match="no gene is left.*NC_000001.11.*region"):
+        genes_from_transcripts(read_transcripts(p), 2000, SIZES)

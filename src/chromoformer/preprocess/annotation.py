@@ -143,13 +143,25 @@ def _gff_attrs(s: str) -> dict[str, str]:
     return out
 
 
+def _ncbi_chromosome(a: dict[str, str]) -> str | None:
+    """NCBI RefSeq GFF3 'region' lines name their sequence: NC_000001.11 -> chr1, the mitochondrion -> chrM."""
+    if a.get("genome") == "mitochondrion":
+        return "chrM"
+    if a.get("genome") == "chromosome" and a.get("chromosome"):
+        return f"chr{a['chromosome']}"
+    return None
+
+
 def read_gff3(path: Path, biotype: str | None) -> pd.DataFrame:
     genes: dict[str, dict[str, str]] = {}
     tx: list[tuple[int, list[str], dict[str, str]]] = []
+    names: dict[str, str] = {}  # NCBI accession -> chrN, from 'region' lines
     for n, p in _lines(path):
         if len(p) < 9:
             raise AnnotationError(f"{path}:{n}: expected 9 tab-separated GFF3 columns, got {len(p)}")
-        if p[2] in TRANSCRIPT_TYPES:
+        if p[2] == "region" and (chrom := _ncbi_chromosome(_gff_attrs(p[8]))):
+            names[p[0]] = chrom
+        elif p[2] in TRANSCRIPT_TYPES:
             tx.append((n, p, _gff_attrs(p[8])))
         elif p[2] == "gene" or p[2].endswith("_gene"):
             a = _gff_attrs(p[8])
@@ -168,7 +180,10 @@ def read_gff3(path: Path, biotype: str | None) -> pd.DataFrame:
         s, e = _interval(path, n, p[3], p[4], p[6], f"transcript of {gid}", True)
         name = a.get("gene_name") or g.get("gene_name") or g.get("Name") or a.get("gene") or gid
         tid = a.get("transcript_id") or re.sub(r"^(transcript|rna)[:-]", "", a.get("ID", f"line{n}"))
-        rows.append([gid, name, tid, p[0], s, e, p[6]])
+        rows.append([gid, name, tid, names.get(p[0], p[0]), s, e, p[6]])
+    if names:
+        log.info("%s: %d NCBI sequence accessions named by their chromosome (e.g. %s -> %s); others (scaffolds, "
+                 "alt loci) keep their accession", path, len(names), *next(iter(names.items())))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

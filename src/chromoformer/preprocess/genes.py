@@ -61,7 +61,7 @@ def primary_transcripts(tx: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str,
     dropped += [(g, "PAR copy on chrY (its chrX copy is kept)") for g in sorted(set(tx.gene_id[par_y]))]
     tx = tx[~par_y]
     chroms = tx.groupby("gene_id").chrom.agg(lambda c: frozenset(x.removeprefix("chr") for x in c))
-    par = chroms[chroms == frozenset({"X", "Y"})].index
+    par = chroms[chroms.map(lambda s: s == frozenset({"X", "Y"}))].index  # (== on the Series would broadcast)
     if len(par):
         log.info("%d pseudoautosomal genes on chrX and chrY: their chrX transcripts are used", len(par))
         tx = tx[~(tx.gene_id.isin(par) & tx.chrom.str.removeprefix("chr").eq("Y"))]
@@ -110,8 +110,12 @@ def genes_from_transcripts(
     if dropped is not None:
         dropped.extend(lost)
     if not rows:
+        hint = ""
+        if lost and all(w.startswith("only on non-primary") for _, w in lost):
+            hint = ("; no sequence is named like a chromosome (chr1/1 ... chrX): an NCBI file with accessions "
+                    "(NC_000001.11) needs its 'region' lines, or use a UCSC/GENCODE/Ensembl annotation")
         raise AnnotationError(f"no gene is left after filtering ({len(lost)} dropped: "
-                              f"{'; '.join(f'{n} {w}' for w, n in counts.items())})")
+                              f"{'; '.join(f'{n} {w}' for w, n in counts.items())}){hint}")
     log.info("kept %d genes", len(rows))
     return pd.DataFrame(rows)
 
