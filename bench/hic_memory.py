@@ -36,7 +36,7 @@ genes = pd.DataFrame({"chrom": c, "tss_all": str(s)} for c in clr.chromnames
 t = time.perf_counter()
 if mode == "ours":
     from chromoformer.preprocess.hic import interactions_from_cool
-    n = len(interactions_from_cool(path, genes))
+    n = len(interactions_from_cool(path, genes, min_score=1.5))  # as preprocess metadata calls it
 else:
     n = 0
     for chrom in clr.chromnames:

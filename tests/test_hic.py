@@ -109,3 +109,18 @@ def test_tss_past_the_chromosome_end_means_another_assembly(tmp_path):
     path, _, _ = _make(tmp_path)
     with pytest.raises(InteractionError, match="past the end of chr1 .30000 bp.*different assemblies"):
         hic.interactions_from_cool(path, pd.DataFrame({"chrom": ["chr1"], "tss_all": ["12500;45000"]}))
+
+
+def test_min_score_keeps_only_contacts_above_it_and_feeds_gene_neighbors(tmp_path):
+    """Genes on one of two chromosomes; the cut-off applied inside equals filtering afterwards."""
+    from chromoformer.preprocess.interactions import gene_neighbors
+
+    path, _, _ = _make(tmp_path)
+    genes = pd.DataFrame({"gene_id": ["G1", "G2"], "chrom": ["chr2", "chr2"], "tss_all": ["12500", "3100"]})
+    every = hic.interactions_from_cool(path, genes)
+    above = hic.interactions_from_cool(path, genes, min_score=1.5)
+    assert len(above) < len(every) and (above.score > 1.5).all()
+    want = every[every.score > 1.5].reset_index(drop=True)
+    pd.testing.assert_frame_equal(above.reset_index(drop=True), want)
+    a, b = gene_neighbors(genes, above), gene_neighbors(genes, every)
+    assert a.neighbors.tolist() == b.neighbors.tolist() and a.neighbors.str.len().gt(0).all()

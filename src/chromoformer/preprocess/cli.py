@@ -40,7 +40,7 @@ def _metadata(a: argparse.Namespace) -> None:
     genes = add_labels(genes, a.expression, a.column or a.eid, a.unit)
     if a.interactions.endswith((".cool", ".mcool")) or "::" in a.interactions:
         inter = interactions_from_cool(a.interactions, genes, None if a.weight == "none" else a.weight,
-                                       a.max_distance, w_max=a.w_max)
+                                       a.max_distance, w_max=a.w_max, min_score=a.min_score)
     else:
         inter = read_interactions(a.interactions)
     genes = gene_neighbors(genes, inter, a.min_score, a.w_max, a.i_max)

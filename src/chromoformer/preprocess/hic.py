@@ -53,11 +53,14 @@ def _weights(clr, path, weight: str | None, n_bins: int) -> np.ndarray:
 
 def interactions_from_cool(path: str | Path, genes: pd.DataFrame, weight: str | None = "weight",
                            max_distance: int = MAX_DISTANCE, min_distance: int = 1,
-                           w_max: int | None = None) -> pd.DataFrame:
+                           w_max: int | None = None, min_score: float = 0.0) -> pd.DataFrame:
     """A Hi-C file -> the bait table of :mod:`chromoformer.preprocess.interactions` (see module docstring).
 
     ``genes`` needs ``chrom`` and ``tss_all``. Bins larger than ``w_max`` are an error:
-    every other end would be longer than a pCRE may be.
+    every other end would be longer than a pCRE may be. Only contacts scoring above
+    ``min_score`` are returned (pass the pCRE cut-off: the rest would be dropped anyway, and
+    keeping them costs memory at genome scale). Two passes over the pixels: the expected
+    values, then the TSS bins' observed/expected.
     """
     clr = _open(path)
     res = clr.binsize
@@ -87,44 +90,45 @@ def interactions_from_cool(path: str | Path, genes: pd.DataFrame, weight: str | 
                                    "file): the genes and the contacts come from different assemblies")
         tss_bins |= {lo + t // res for t in tss}
     sums = {c: np.zeros(k + 1) for c in chroms}
-    hits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (tss bin, other bin, balanced value)
+    hits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (tss bin, other bin, observed/expected)
     is_tss = np.zeros(len(bins), bool)
     is_tss[list(tss_bins)] = True
     chrom_of = np.full(len(bins), -1)
     for i, c in enumerate(chroms):
         chrom_of[extent[c][0] : extent[c][1]] = i
     pixels = clr.pixels()
-    n_pix = clr.info["nnz"]
-    for p0 in range(0, n_pix, CHUNK):
-        px = pixels[p0 : p0 + CHUNK]
-        b1, b2 = px.bin1_id.to_numpy(), px.bin2_id.to_numpy()
-        d = b2 - b1
-        keep = (chrom_of[b1] >= 0) & (chrom_of[b1] == chrom_of[b2]) & (d <= k) & valid[b1] & valid[b2]
-        b1, b2, d = b1[keep], b2[keep], d[keep]
-        v = px["count"].to_numpy()[keep] * w[b1] * w[b2]
+
+    def chunks():  # cis pixels between valid bins within k bins: (bin1, bin2, distance, balanced value)
+        for p0 in range(0, clr.info["nnz"], CHUNK):
+            px = pixels[p0 : p0 + CHUNK]
+            b1, b2 = px.bin1_id.to_numpy(), px.bin2_id.to_numpy()
+            d = b2 - b1
+            keep = (chrom_of[b1] >= 0) & (chrom_of[b1] == chrom_of[b2]) & (d <= k) & valid[b1] & valid[b2]
+            b1, b2, d = b1[keep], b2[keep], d[keep]
+            yield b1, b2, d, px["count"].to_numpy()[keep] * w[b1] * w[b2]
+
+    for b1, _, d, v in chunks():  # pass 1: expected per distance
         for i, c in enumerate(chroms):
             on = chrom_of[b1] == i
             sums[c] += np.bincount(d[on], weights=v[on], minlength=k + 1)
-        near = d >= min_distance
-        for a, b in ((b1, b2), (b2, b1)):
-            sel = near & is_tss[a]
-            hits.append((a[sel], b[sel], v[sel]))
-    expected = {}
-    for c in chroms:
+    table = np.zeros((len(chroms), k + 1))
+    for i, c in enumerate(chroms):
         m = valid[extent[c][0] : extent[c][1]]
         pairs = np.array([(m[: len(m) - dd] & m[dd:]).sum() if dd < len(m) else 0 for dd in range(k + 1)], float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            expected[c] = np.where(pairs > 0, sums[c] / pairs, 0.0)
-    tss, other, val = (np.concatenate(x) for x in zip(*hits, strict=True))
-    table = np.stack([expected[c] for c in chroms])  # (chromosomes, k + 1)
-    exp = table[chrom_of[tss], np.abs(other - tss)]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        oe = np.where(exp > 0, val / exp, 0.0)
-    ok = oe > 0
-    t, o = tss[ok], other[ok]
-    out = pd.DataFrame({"bait_chrom": bins.chrom.to_numpy()[t].astype(str), "bait_start": bins.start.to_numpy()[t],
-                        "bait_end": bins.end.to_numpy()[t], "oe_chrom": bins.chrom.to_numpy()[o].astype(str),
-                        "oe_start": bins.start.to_numpy()[o], "oe_end": bins.end.to_numpy()[o], "score": oe[ok]})
-    log.info("%s: %d TSS bins, %d cis contacts within %d bp (observed/expected, %s)", path, len(tss_bins),
-             len(out), max_distance, f"weights {weight!r}" if weight else "raw counts")
+            table[i] = np.where(pairs > 0, sums[c] / pairs, 0.0)
+    for b1, b2, d, v in chunks():  # pass 2: observed / expected of the TSS bins' contacts above min_score
+        with np.errstate(divide="ignore", invalid="ignore"):
+            exp = table[chrom_of[b1], d]
+            oe = np.where(exp > 0, v / exp, 0.0)
+        for a, b in ((b1, b2), (b2, b1)):
+            sel = (d >= min_distance) & is_tss[a] & (oe > min_score)
+            hits.append((a[sel], b[sel], oe[sel]))
+    t, o, oe = (np.concatenate(x) for x in zip(*hits, strict=True))
+    names = pd.Categorical(bins.chrom.astype(str))
+    out = pd.DataFrame({"bait_chrom": np.asarray(names[t], dtype=object), "bait_start": bins.start.to_numpy()[t],
+                        "bait_end": bins.end.to_numpy()[t], "oe_chrom": np.asarray(names[o], dtype=object),
+                        "oe_start": bins.start.to_numpy()[o], "oe_end": bins.end.to_numpy()[o], "score": oe})
+    log.info("%s: %d TSS bins, %d cis contacts within %d bp with observed/expected > %g (%s)", path,
+             len(tss_bins), len(out), max_distance, min_score, f"weights {weight!r}" if weight else "raw counts")
     return out[COLUMNS]
