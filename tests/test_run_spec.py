@@ -239,3 +239,16 @@ def test_spec_round_trips_and_names_differences():
     assert s.differences(t, ("task", "arch", "binsizes", "marks", "model config")) == ["marks"]
     with pytest.raises(ConfigError, match="unknown run spec key"):
         RunSpec.from_dict({**s.to_dict(), "dropout": 0.1})
+
+
+def test_predict_with_the_training_config_passed_again(data, trained, tmp_path, capsys):
+    """-c with settings that only affect training (lr, num_epoch) is not mistaken for an edited checkpoint."""
+    ckpt, store = trained
+    cfg = yaml.safe_load((data / "config.yaml").read_text())
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({**cfg, "lr": 0.5, "num_epoch": 99}))
+    meta = data / "data" / "meta.csv"
+    assert _cli(capsys, "predict", "-m", meta, "-d", store, "-k", ckpt, "-o", tmp_path / "a.csv")[0] == 0
+    code, err = _cli(capsys, "predict", "-m", meta, "-d", store, "-k", ckpt, "-o", tmp_path / "b.csv",
+                     "-c", tmp_path / "c.yaml")
+    assert code == 0, err
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"))

@@ -229,16 +229,14 @@ def load_model(
     binsizes = tuple(binsizes or infer_binsizes(sd))
     arch = _stored(ck, "arch", lambda v: v in ARCHS, f"one of {', '.join(ARCHS)}", path) or "chromoformer"
     try:
-        if config is None:
-            config = (ChromoformerConfig.from_dict(ck["config"], f"{path}[config]") if "config" in ck
-                      else ChromoformerConfig())
-        marks = ck.get("marks") or default_marks(config.n_feats)
-        spec = RunSpec(config, binsizes, tuple(marks), task, arch)
-        if "spec" in ck:
+        own = ChromoformerConfig.from_dict(ck["config"], f"{path}[config]") if "config" in ck else None
+        config = config or own or ChromoformerConfig()
+        spec = RunSpec(config, binsizes, tuple(ck.get("marks") or default_marks(config.n_feats)), task, arch)
+        if "spec" in ck:  # written by us: the older keys must say the same (the user's --config may differ)
             stored = RunSpec.from_dict(ck["spec"], f"{path}[spec]")
             spec = spec.replace(init_seed=stored.init_seed)
-            differ = spec.differences(stored, ("task", "arch", "binsizes", "marks", "config"))
-            if differ and "config" in ck:
+            differ = spec.replace(config=own or stored.config).differences(stored)
+            if differ:
                 raise CheckpointError(f"{path}: its spec and its own {', '.join(differ)} disagree (the file was "
                                       "edited or is corrupt)")
     except (ConfigError, TypeError) as e:
