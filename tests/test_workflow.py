@@ -14,16 +14,16 @@ from chromoformer.preprocess.simulate import CHROMHMM, SimConfig, simulate
 MARKS = ["H3K4me1", "H3K4me3", "H3K9me3", "H3K27me3", "H3K36me3", "H3K27ac", "H3K9ac"]
 
 
-@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
-def test_workflow_end_to_end(tmp_path):
-    if not (CHROMHMM / "SAMPLEDATA_HG18").is_dir():
-        pytest.skip("Debian chromhmm-example not installed (apt-get install chromhmm-example)")
+def _run_simulated(tmp_path, signals: list[str], marks: list[str] | None = None, folds: list[int] | None = None):
+    """Simulate a 16-Mb dataset, write a sheet with these signals (and 'marks', 'folds' when given) and run the
+    workflow on 2 cores, 1 epoch; returns (sheet path, work dir, completed process)."""
     p = simulate(tmp_path / "sim", SimConfig(span_mb=16))
     sheet = {
         "annotation": str(p["gtf"]), "chrom_sizes": str(p["sizes"]), "expression": str(p["expression"]),
+        **({"marks": marks} if marks else {}),
         "samples": {"SIM": {"interactions": str(p["pchic"]), "expression_column": "SIM",
-                            "signals": {m: str(p[f"bam_{m}"]) for m in MARKS}}},
-        "train": {"epochs": 1, "extra": "--num-workers 0"},
+                            "signals": {m: str(p[f"bam_{m}"]) for m in signals}}},
+        "train": {"epochs": 1, "extra": "--num-workers 0", **({"folds": folds} if folds else {})},
     }
     cfg = tmp_path / "samples.yaml"
     cfg.write_text(yaml.safe_dump(sheet))
@@ -31,6 +31,14 @@ def test_workflow_end_to_end(tmp_path):
     r = subprocess.run(["chromoformer", "workflow", "--config", str(cfg), "--directory", str(wd), "--cores", "2",
                         "--", "--quiet"], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return cfg, wd, r
+
+
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
+def test_workflow_end_to_end(tmp_path):
+    if not (CHROMHMM / "SAMPLEDATA_HG18").is_dir():
+        pytest.skip("Debian chromhmm-example not installed (apt-get install chromhmm-example)")
+    cfg, wd, r = _run_simulated(tmp_path, MARKS)
     m = pd.read_csv(wd / "SIM" / "evaluation" / "metrics.tsv", sep="\t")
     assert m.fold.tolist()[-1] == "pooled" and m.n.iloc[-1] == len(pd.read_csv(wd / "SIM" / "meta.csv"))
     assert (wd / "SIM" / "evaluation" / "roc_pr.png").stat().st_size > 10_000
@@ -65,21 +73,8 @@ def test_two_mark_sheet_trains_a_two_mark_model(tmp_path):
         pytest.skip("Debian chromhmm-example not installed (apt-get install chromhmm-example)")
     from chromoformer.checkpoint import load_model
 
-    p = simulate(tmp_path / "sim", SimConfig(span_mb=16))
     two = ["H3K4me3", "H3K27ac"]
-    sheet = {
-        "annotation": str(p["gtf"]), "chrom_sizes": str(p["sizes"]), "expression": str(p["expression"]),
-        "marks": two,
-        "samples": {"SIM": {"interactions": str(p["pchic"]), "expression_column": "SIM",
-                            "signals": {m: str(p[f"bam_{m}"]) for m in two}}},
-        "train": {"epochs": 1, "extra": "--num-workers 0", "folds": [1, 2]},
-    }
-    cfg = tmp_path / "samples.yaml"
-    cfg.write_text(yaml.safe_dump(sheet))
-    wd = tmp_path / "wf"
-    r = subprocess.run(["chromoformer", "workflow", "--config", str(cfg), "--directory", str(wd), "--cores", "2",
-                        "--", "--quiet"], capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    _, wd, _ = _run_simulated(tmp_path, two, marks=two, folds=[1, 2])
     lm = load_model(wd / "SIM" / "runs" / "fold1" / "best.pt")
     assert lm.marks == tuple(two) and lm.config.n_feats == 2
     assert (wd / "SIM" / "evaluation" / "metrics.tsv").is_file()

@@ -111,17 +111,6 @@ def shutdown() -> None:
         dist.destroy_process_group()
 
 
-@contextlib.contextmanager
-def main_first(d: Dist) -> Iterator[None]:
-    """Rank 0 runs the block first (e.g. builds a shared store); the others after it is done."""
-    if d.main:
-        yield
-        d.barrier()
-    else:
-        d.barrier()
-        yield
-
-
 def share(n: int, rank: int, world: int) -> slice:
     """Rank's contiguous share of ``n`` items (the first ``n % world`` ranks get one more)."""
     q, r = divmod(n, world)

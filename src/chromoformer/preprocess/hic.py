@@ -89,7 +89,7 @@ def interactions_from_cool(path: str | Path, genes: pd.DataFrame, weight: str | 
             raise InteractionError(f"{path}: a TSS at {c}:{max(tss)} lies past the end of {c} ({size} bp in the Hi-C "
                                    "file): the genes and the contacts come from different assemblies")
         tss_bins |= {lo + t // res for t in tss}
-    sums = {c: np.zeros(k + 1) for c in chroms}
+    sums = np.zeros(len(chroms) * (k + 1))  # (chromosome, distance) flattened
     hits: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (tss bin, other bin, observed/expected)
     is_tss = np.zeros(len(bins), bool)
     is_tss[list(tss_bins)] = True
@@ -108,15 +108,14 @@ def interactions_from_cool(path: str | Path, genes: pd.DataFrame, weight: str | 
             yield b1, b2, d, px["count"].to_numpy()[keep] * w[b1] * w[b2]
 
     for b1, _, d, v in chunks():  # pass 1: expected per distance
-        for i, c in enumerate(chroms):
-            on = chrom_of[b1] == i
-            sums[c] += np.bincount(d[on], weights=v[on], minlength=k + 1)
+        sums += np.bincount(chrom_of[b1] * (k + 1) + d, weights=v, minlength=len(sums))
+    sums = sums.reshape(len(chroms), k + 1)
     table = np.zeros((len(chroms), k + 1))
     for i, c in enumerate(chroms):
         m = valid[extent[c][0] : extent[c][1]]
         pairs = np.array([(m[: len(m) - dd] & m[dd:]).sum() if dd < len(m) else 0 for dd in range(k + 1)], float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            table[i] = np.where(pairs > 0, sums[c] / pairs, 0.0)
+            table[i] = np.where(pairs > 0, sums[i] / pairs, 0.0)
     for b1, b2, d, v in chunks():  # pass 2: observed / expected of the TSS bins' contacts above min_score
         with np.errstate(divide="ignore", invalid="ignore"):
             exp = table[chrom_of[b1], d]
