@@ -20,7 +20,7 @@ def _run_simulated(tmp_path, signals: list[str], marks: list[str] | None = None,
     p = simulate(tmp_path / "sim", SimConfig(span_mb=16))
     sheet = {
         "annotation": str(p["gtf"]), "chrom_sizes": str(p["sizes"]), "expression": str(p["expression"]),
-        **({"marks": marks} if marks else {}),
+        "assembly": "simGenome1", **({"marks": marks} if marks else {}),
         "samples": {"SIM": {"interactions": str(p["pchic"]), "expression_column": "SIM",
                             "signals": {m: str(p[f"bam_{m}"]) for m in signals}}},
         "train": {"epochs": 1, "extra": "--num-workers 0", **({"folds": folds} if folds else {})},
@@ -42,8 +42,12 @@ def test_workflow_end_to_end(tmp_path):
     m = pd.read_csv(wd / "SIM" / "evaluation" / "metrics.tsv", sep="\t")
     assert m.fold.tolist()[-1] == "pooled" and m.n.iloc[-1] == len(pd.read_csv(wd / "SIM" / "meta.csv"))
     assert (wd / "SIM" / "evaluation" / "roc_pr.png").stat().st_size > 10_000
+    from chromoformer.checkpoint import read_checkpoint
+    from chromoformer.data.store import BinnedStore
+
+    assert BinnedStore(wd / "SIM" / "store").manifest["assembly"] == "simgenome1"  # the sheet's, recorded
     for f in (1, 2, 3, 4):
-        assert (wd / "SIM" / "runs" / f"fold{f}" / "best.pt").is_file()
+        assert read_checkpoint(wd / "SIM" / "runs" / f"fold{f}" / "best.pt")["data"]["assembly"] == "simgenome1"
         log = (wd / "logs" / "SIM" / f"train-fold{f}.log").read_text()
         assert f"fold {f} epoch 1/1:" in log and "\r" not in log  # plain progress lines, no progress-bar frames
     assert "fold 1 epoch 1/1:" in r.stderr  # and the same lines on the terminal

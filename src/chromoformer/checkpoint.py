@@ -49,7 +49,7 @@ def _numpy_safe_globals() -> list:
     return out
 
 
-SPEC_KEYS = ("spec", "task", "arch", "binsizes", "config", "marks", "epoch", "fold", "chromoformer_version")
+SPEC_KEYS = ("spec", "task", "arch", "binsizes", "config", "marks", "epoch", "fold", "chromoformer_version", "data")
 
 
 def _read_safetensors(path: Path) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def export_weights(checkpoint: str | Path, out: str | Path) -> Path:
     ck = lm.checkpoint
     meta = {"spec": lm.spec.to_dict(), "task": lm.task, "arch": lm.arch, "binsizes": list(lm.binsizes),
             "config": lm.config.to_dict(), "marks": list(lm.spec.marks),
-            **{k: ck[k] for k in ("epoch", "fold", "chromoformer_version") if ck.get(k) is not None}}
+            **{k: ck[k] for k in ("epoch", "fold", "chromoformer_version", "data") if ck.get(k) is not None}}
     state = {k: v.detach().contiguous() for k, v in lm.model.state_dict().items()}
     data = save(state, metadata={k: json.dumps(v) for k, v in meta.items()})
     atomic_write(out, lambda f: f.write(data), size_hint=len(data))

@@ -57,6 +57,15 @@ def evaluate(out: np.ndarray, label: np.ndarray, task: str) -> dict[str, float]:
     return {"loss": loss, **m}
 
 
+def data_provenance(source) -> dict:
+    """The genome the training data came from: the store manifest's assembly and contigs (None if unknown)."""
+    while not hasattr(source, "manifest") and hasattr(source, "source"):
+        source = source.source  # a MarkView over a store
+    m = getattr(source, "manifest", {}) or {}
+    return {"assembly": m.get("assembly"), "contigs": dict(m.get("contigs", {})),
+            "store": str(getattr(source, "path", ""))}
+
+
 class Trainer:
     """One fold's training run (see :class:`RunPaths` for its files).
 
@@ -113,6 +122,7 @@ class Trainer:
             "history": list(self.history),
             "rng_state": torch.get_rng_state(),
             "chromoformer_version": __version__,
+            "data": data_provenance(self.train_ds.source),
         }
 
     def space_needed(self) -> int:

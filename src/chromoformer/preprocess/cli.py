@@ -59,7 +59,7 @@ def _signals(a: argparse.Namespace) -> None:
     opts = ReadOptions(a.extend, a.shift, a.min_mapq, a.skip_duplicates, a.skip_secondary)
     sizes = read_chrom_sizes(a.chrom_sizes) if a.chrom_sizes else None
     s = build_signal_store(gene_regions(genes, a.w_prom), files, a.out, marks, a.base, opts, a.normalisation, sizes,
-                           a.chrom_sizes or "the chromosome sizes")
+                           a.chrom_sizes or "the chromosome sizes", a.assembly)
     log.info("wrote store %s: %d regions x %d marks", s.path, len(s), s.n_feats)
 
 
@@ -136,6 +136,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--normalisation", choices=("raw", "rpm"), default="raw",
         help="raw read depth (as the published checkpoints expect) or reads per million")
     s.add_argument("--chrom-sizes", default=None, help="chrom<TAB>size file: regions past a chromosome end are errors")
+    s.add_argument("--assembly", default=None, help="the genome assembly (e.g. hg38), recorded in the store; files "
+                   "whose chromosome sizes name another are an error (default: named from the sizes)")
     s.set_defaults(func=_signals)
 
     e = steps.add_parser("export-npy", help="store built with --base 1 -> the original npy directory",

@@ -20,6 +20,7 @@ from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import AnnotationError
 from chromoformer.io import read_table, require_file
 from chromoformer.preprocess.annotation import exon_union_lengths, read_transcripts
+from chromoformer.preprocess.assembly import from_annotation, from_sizes
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,12 @@ def prepare_genes(annotation: str | Path, w_prom: int = DEFAULT_CONFIG.w_prom, c
     (see :func:`genes_from_transcripts`; ``dropped`` receives (gene_id, reason) of the genes left out)."""
     tx = read_transcripts(annotation, biotype)
     sizes = read_chrom_sizes(chrom_sizes) if chrom_sizes else None
+    named, by_sizes = from_annotation(annotation), from_sizes(sizes) if sizes else None
+    if named and by_sizes and named != by_sizes:
+        raise AnnotationError(f"{annotation}: its header says {named} but {chrom_sizes} has {by_sizes} chromosome "
+                              "sizes; use files of one assembly")
+    if named or by_sizes:
+        log.info("%s: assembly %s", annotation, named or by_sizes)
     genes = genes_from_transcripts(tx, w_prom, sizes, dropped=dropped)
     lengths = exon_union_lengths(annotation)  # for counts -> RPKM/TPM (empty when the format has no exons)
     return genes.assign(length=genes.gene_id.map(lengths).astype("Int64"))

@@ -20,6 +20,7 @@ from chromoformer.data.binning import base_sums
 from chromoformer.data.metadata import Gene, Region
 from chromoformer.data.store import BinnedStore
 from chromoformer.data.store_writer import StoreWriter
+from chromoformer.preprocess.assembly import canonical, from_sizes
 from chromoformer.preprocess.coverage import ReadOptions, SignalError, check_chromosomes, open_signal
 from chromoformer.progress import tqdm
 
@@ -49,8 +50,13 @@ def build_signal_store(
     normalisation: str = "raw",
     chrom_sizes: dict[str, int] | None = None,
     chrom_sizes_source: str = "the chromosome sizes",
+    assembly: str | None = None,
 ) -> BinnedStore:
-    """Compute every region's base-bin sums for each signal file (column order = ``signals``)."""
+    """Compute every region's base-bin sums for each signal file (column order = ``signals``).
+
+    The manifest records the contigs and the assembly: ``assembly`` if given (the files'
+    chromosome sizes must not name another), else the one the sizes name, if any.
+    """
     if normalisation not in ("raw", "rpm"):
         raise SignalError(f"normalisation must be 'raw' or 'rpm', got {normalisation!r}")
     regions = list(regions)
@@ -110,10 +116,16 @@ def build_signal_store(
             if rpm and total:  # raw sums are integers, exact in float32: scaling afterwards changes no value
                 w.sums[:, col] = (w.sums[:, col].astype(np.float64) * (1e6 / total)).astype(np.float32)
             totals.append(total)
+        contigs = contigs or ({c: chrom_sizes[c] for c in sorted(by_chrom)} if chrom_sizes else {})
+        found = from_sizes(contigs) if contigs else None
+        if assembly and found and canonical(assembly) != found:
+            raise SignalError(f"{contigs_from or chrom_sizes_source}: chromosome sizes of {found}, but the assembly "
+                              f"given is {assembly}; use files of one assembly")
         return w.commit({
+            "assembly": canonical(assembly) if assembly else found,
             "source": "chromoformer preprocess signals",
             "files": files, "normalisation": "raw read depth" if normalisation == "raw" else "reads per million",
             "read_totals": totals, "read_options": asdict(opts),
             "read_totals_scope": "all chromosomes" if normalisation == "rpm" else "the regions' chromosomes",
-            "contigs": contigs or ({c: chrom_sizes[c] for c in sorted(by_chrom)} if chrom_sizes else {}),
+            "contigs": contigs,
         })

@@ -13,9 +13,10 @@ import yaml
 
 from chromoformer.config import MARKS
 from chromoformer.errors import SampleSheetError
+from chromoformer.preprocess.assembly import check_one_assembly
 
 TOP = {"annotation": str, "expression": str, "expression_unit": str, "samples": dict, "chrom_sizes": str,
-       "biotype": str, "marks": list,
+       "biotype": str, "marks": list, "assembly": str,
        "signal_options": dict, "interaction_options": dict, "train": dict}
 SAMPLE = {"interactions": str, "signals": dict, "expression_column": str}
 SIGNAL_OPTIONS = {"extend": int, "shift": int, "min_mapq": int, "skip_duplicates": bool, "skip_secondary": bool,
@@ -97,4 +98,12 @@ def check_sheet(path: str | Path) -> dict[str, Any]:
     for name, s in sheet["samples"].items():
         s["signals"] = {m: _file(str(f), f"sample {name}, mark {m}", path) for m, f in s["signals"].items()}
         s["interactions"] = _file(s["interactions"], f"sample {name}, interactions", path)
+    inputs = [("the annotation", sheet["annotation"], "annotation")]
+    inputs += [("chrom_sizes", sheet["chrom_sizes"], "sizes")] if "chrom_sizes" in sheet else []
+    for name, s in sheet["samples"].items():
+        inputs += [(f"sample {name}, mark {m}", f, "signal") for m, f in s["signals"].items()]
+        inputs.append((f"sample {name}, interactions", s["interactions"], "contacts"))
+    assembly = check_one_assembly(inputs, sheet.get("assembly"), str(path))
+    if assembly:
+        sheet["assembly"] = assembly  # recorded in the store's manifest and from there in every checkpoint
     return sheet
