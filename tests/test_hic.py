@@ -13,7 +13,7 @@ import pytest
 from chromoformer.errors import InteractionError
 
 cooler = pytest.importorskip("cooler")
-from chromoformer.preprocess import hic  # noqa: E402
+from chromoformer.preprocess import contacts, hic  # noqa: E402
 
 RES, N = 1000, 30
 
@@ -56,7 +56,7 @@ def _dense_oe(pixels, w, chrom_off, max_d):
 
 @pytest.mark.parametrize("chunk", [10**9, 7])  # one chunk, or many tiny ones: same answer
 def test_observed_over_expected_matches_a_dense_computation(tmp_path, monkeypatch, chunk):
-    monkeypatch.setattr(hic, "CHUNK", chunk)
+    monkeypatch.setattr(contacts, "CHUNK", chunk)
     path, w, pixels = _make(tmp_path)
     genes = pd.DataFrame({"chrom": ["chr1", "chr1", "chr2"], "tss_all": ["12500", "3100;20900", "15000"]})
     max_d = 10
@@ -124,3 +124,44 @@ def test_min_score_keeps_only_contacts_above_it_and_feeds_gene_neighbors(tmp_pat
     pd.testing.assert_frame_equal(above.reset_index(drop=True), want)
     a, b = gene_neighbors(genes, above), gene_neighbors(genes, every)
     assert a.neighbors.tolist() == b.neighbors.tolist() and a.neighbors.str.len().gt(0).all()
+
+
+def _hic_from(cool_path, out, resolutions=(RES,)):
+    hictkpy = pytest.importorskip("hictkpy")
+    clr = cooler.Cooler(cool_path)
+    w = hictkpy.hic.FileWriter(str(out), {c: int(n) for c, n in clr.chromsizes.items()}, list(resolutions))
+    w.add_pixels(clr.pixels()[:].astype({"bin1_id": "int64", "bin2_id": "int64", "count": "int32"}))
+    w.finalize()
+    return out
+
+
+def test_hic_gives_the_same_pcres_as_the_cool_of_the_same_contacts(tmp_path):
+    path, _, _ = _make(tmp_path, weights=False)
+    h = _hic_from(path, tmp_path / "m.hic")
+    genes = pd.DataFrame({"chrom": ["chr1", "chr2"], "tss_all": ["12500;3100", "15000"]})
+    want = hic.interactions_from_cool(path, genes, weight=None, max_distance=10 * RES)
+    got = hic.interactions_from_cool(h, genes, weight=None, max_distance=10 * RES)
+    assert len(want) > 30
+    key = ["bait_chrom", "bait_start", "oe_chrom", "oe_start"]
+    pd.testing.assert_frame_equal(got.sort_values(key).reset_index(drop=True),
+                                  want.sort_values(key).reset_index(drop=True), check_dtype=False)
+    with pytest.raises(InteractionError, match=r"no normalisation 'KR' in this .hic \(it has: none\)"):
+        hic.interactions_from_cool(h, genes, weight="KR")
+
+
+def test_hic_resolutions_are_picked_explicitly(tmp_path):
+    path, _, _ = _make(tmp_path, weights=False)
+    h = _hic_from(path, tmp_path / "multi.hic", (RES, 2 * RES))
+    genes = pd.DataFrame({"chrom": ["chr1"], "tss_all": ["12500"]})
+    with pytest.raises(InteractionError, match=r"several resolutions \(1000, 2000\); pick one with .*::resolutions/N"):
+        hic.interactions_from_cool(h, genes, weight=None)
+    with pytest.raises(InteractionError, match="no resolution 5000 bp; the file has 1000, 2000"):
+        hic.interactions_from_cool(f"{h}::resolutions/5000", genes, weight=None)
+    coarse = hic.interactions_from_cool(f"{h}::resolutions/2000", genes, weight=None, max_distance=10 * RES)
+    assert set(coarse.oe_start % (2 * RES)) == {0} and (coarse.bait_start == 12 * RES).all()
+    bad = tmp_path / "bad.hic"
+    bad.write_text("not a hic file")
+    with pytest.raises(InteractionError, match="bad.hic: not a readable .hic file"):
+        hic.interactions_from_cool(bad, genes)
+    with pytest.raises(InteractionError, match="gone.hic: .hic file not found"):
+        hic.interactions_from_cool(tmp_path / "gone.hic", genes)

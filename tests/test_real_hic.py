@@ -89,3 +89,25 @@ def test_observed_over_expected_equals_cooltools_on_real_pairs(cool, weight):
     dist = (out.oe_start - out.bait_start).abs()
     assert dist.max() <= MAX_D and dist.min() >= res  # the cap holds; the TSS bin itself is never its own pCRE
     assert ((out.oe_end - out.oe_start) <= res).all()
+
+
+@pytest.mark.parametrize("cool", [40_000], indirect=True)
+def test_hic_of_the_real_pairs_gives_the_cool_pcres(cool, tmp_path):
+    """The same binned contacts written as .hic (hictkpy): identical pCREs; its sizes name hg19."""
+    hictkpy = pytest.importorskip("hictkpy")
+    from chromoformer.preprocess.assembly import of_file
+
+    path, res = cool
+    clr = cooler.Cooler(path)
+    h = str(tmp_path / "gm12878.hic")
+    w = hictkpy.hic.FileWriter(h, {c: int(n) for c, n in clr.chromsizes.items()}, res, assembly="hg19")
+    w.add_pixels(clr.pixels()[:].astype({"bin1_id": "int64", "bin2_id": "int64", "count": "int32"}))
+    w.finalize()
+    genes = _genes(clr, res)
+    want = interactions_from_cool(path, genes, weight=None, max_distance=MAX_D, w_max=40_000, min_score=MIN_SCORE)
+    got = interactions_from_cool(h, genes, weight=None, max_distance=MAX_D, w_max=40_000, min_score=MIN_SCORE)
+    key = ["bait_chrom", "bait_start", "oe_chrom", "oe_start"]
+    assert len(want) > 100
+    pd.testing.assert_frame_equal(got.sort_values(key).reset_index(drop=True),
+                                  want.sort_values(key).reset_index(drop=True), check_dtype=False)
+    assert of_file(h, "contacts") == ("hg19", "chr1 is 249,250,621 bp") == of_file(path, "contacts")

@@ -1,6 +1,6 @@
 """Which genome assembly an input file uses, and one assembly across all the inputs of a run.
 
-Files with chromosome sizes (BAM/CRAM header, bigWig, ``.cool``, a chrom-sizes file) are
+Files with chromosome sizes (BAM/CRAM header, bigWig, ``.cool``, ``.hic``, a chrom-sizes file) are
 named by their sizes: a chromosome whose length is that of a known assembly names it
 (``chr1`` is 249,250,621 bp in hg19 and 248,956,422 bp in hg38). Annotations are named by
 their header (``#!genome-build GRCh38.p14`` in Ensembl/RefSeq files, ``(GRCh38)`` in
@@ -79,6 +79,11 @@ def _sizes_of(path: Path) -> dict[str, int] | None:
                 return dict(bw.chroms())
             finally:
                 bw.close()
+        if name.partition("::")[0].endswith(".hic"):
+            import hictkpy
+
+            return {str(c): int(n) for c, n in
+                    hictkpy.MultiResFile(str(path).partition("::")[0]).chromosomes().items()}
         if name.endswith((".cool", ".mcool")) or "::" in str(path):
             import cooler
 
@@ -124,8 +129,9 @@ def check_one_assembly(inputs: list[tuple[str, str | Path, str]], declared: str 
         if a is None:
             continue
         if want is not None and a != want:
+            said = declared if declared == want else f"{declared} ({want})"
             raise SampleSheetError(f"{where}: {label} ({Path(path).name}) is {a} ({why}) but the sheet says "
-                                   f"assembly {declared}{'' if declared == want else f' ({want})'}; use files of one assembly (or lift them over)")
+                                   f"assembly {said}; use files of one assembly (or lift them over)")
         if first is not None and a != first[0]:
             raise SampleSheetError(f"{where}: mixed assemblies: {first[1]} is {first[0]} ({first[2]}) but {label} "
                                    f"({Path(path).name}) is {a} ({why}); use files of one assembly (or lift them over)")

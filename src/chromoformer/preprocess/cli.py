@@ -32,13 +32,14 @@ def _genes(a: argparse.Namespace) -> None:
 
 
 def _metadata(a: argparse.Namespace) -> None:
+    from chromoformer.preprocess.contacts import is_contact_matrix
     from chromoformer.preprocess.hic import interactions_from_cool
     from chromoformer.preprocess.interactions import gene_neighbors, read_interactions
     from chromoformer.preprocess.labels import add_labels, assemble_metadata
 
     genes = pd.read_csv(a.genes, sep="\t", dtype={"gene_id": str, "chrom": str, "tss_all": str})
     genes = add_labels(genes, a.expression, a.column or a.eid, a.unit)
-    if a.interactions.endswith((".cool", ".mcool")) or "::" in a.interactions:
+    if is_contact_matrix(a.interactions):
         inter = interactions_from_cool(a.interactions, genes, None if a.weight == "none" else a.weight,
                                        a.max_distance, w_max=a.w_max, min_score=a.min_score)
     else:
@@ -105,14 +106,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--unit", choices=("rpkm", "fpkm", "tpm", "counts"), default=None,
                    help="unit of the expression values; counts become RPKM with the annotation's exon-union "
                         "lengths (default: RPKM, and a table of whole numbers only is refused as raw counts)")
-    m.add_argument("--interactions", required=True, help="pcHi-C table, CHiCAGO ibed, or .cool/.mcool::resolutions/N")
+    m.add_argument("--interactions", required=True, help="pcHi-C table, CHiCAGO ibed, .cool/.mcool::resolutions/N or "
+                   ".hic[::resolutions/N]")
     m.add_argument("--min-score", type=float, default=MIN_SCORE, help="keep interactions with score above this")
     m.add_argument("--w-max", type=int, default=DEFAULT_CONFIG.w_max, help="longest pCRE kept (bp)")
     m.add_argument("--i-max", type=int, default=DEFAULT_CONFIG.i_max, help="most pCREs kept per gene")
     m.add_argument("--weight", default="weight",
-                   help="Hi-C (.cool) balancing-weights column, or 'none' for raw counts")
+                   help="Hi-C balancing weights: a .cool bins column, a .hic normalisation (KR, SCALE, VC...), "
+                   "or 'none' for raw counts")
     m.add_argument("--max-distance", type=int, default=MAX_DISTANCE,
-                   help="Hi-C (.cool): farthest other end from the TSS bin (bp); pcHi-C tables are used as given")
+                   help="Hi-C (.cool/.hic): farthest other end from the TSS bin (bp); pcHi-C tables are used as given")
     m.add_argument("--out", required=True, help="output file or directory")
     m.set_defaults(func=_metadata)
 

@@ -1,11 +1,12 @@
-"""Hi-C contacts (.cool / .mcool::resolutions/N) -> TSS-bin "interactions" scored observed/expected.
+"""Hi-C contacts (.cool, .mcool::resolutions/N, .hic) -> TSS-bin "interactions" scored observed/expected.
 
 Each TSS bin is a bait; every cis bin within ``max_distance`` (and at least ``min_distance``
 bins away) becomes an other end scored by its contact frequency over the expected
 frequency at that distance, so the 1.5 cut-off reads "1.5x the expected".
 
-* ``weight``: the bins column of balancing weights (``weight``, as ``cooler balance``
-  writes it), or ``None`` for raw counts. Bins whose weight is NaN are masked.
+* ``weight``: the balancing weights (a ``.cool`` bins column such as ``weight``, as ``cooler
+  balance`` writes it; a ``.hic`` normalisation such as ``KR``), or ``None`` for raw counts.
+  Bins whose weight is NaN are masked. Readers: :mod:`chromoformer.preprocess.contacts`.
 * expected(d) = sum of valid pixels at distance d / number of valid bin pairs at distance d,
   over each chromosome (cooltools' ``balanced.avg``: masked bins count neither as zeros
   nor as pairs).
@@ -22,33 +23,11 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.errors import InteractionError
+from chromoformer.preprocess.contacts import open_contacts
 from chromoformer.preprocess.interactions import COLUMNS
 
 log = logging.getLogger(__name__)
 MAX_DISTANCE = 2_000_000  # bp between a TSS bin and an other end; beyond, Hi-C O/E is mostly noise
-CHUNK = 2_000_000  # pixels per chunk
-
-
-def _open(path: str | Path):
-    try:
-        import cooler
-    except ImportError:
-        raise InteractionError(f"{path}: reading .cool/.mcool needs cooler (pip install cooler)") from None
-    try:
-        return cooler.Cooler(str(path))
-    except Exception as e:  # h5py/cooler raise their own types for missing or corrupt files
-        raise InteractionError(f"{path}: not a readable .cool file or .mcool::resolutions/N URI "
-                               f"({' '.join(str(e).split())[:200]})") from None
-
-
-def _weights(clr, path, weight: str | None, n_bins: int) -> np.ndarray:
-    if weight is None:
-        return np.ones(n_bins)
-    cols = list(clr.bins().columns)
-    if weight not in cols:
-        raise InteractionError(f"{path}: no balancing weights column {weight!r} (bins columns: {', '.join(cols)}); "
-                               "balance the file ('cooler balance FILE') or pass --weight none for raw counts")
-    return np.asarray(clr.bins()[weight][:], dtype=float)
 
 
 def interactions_from_cool(path: str | Path, genes: pd.DataFrame, weight: str | None = "weight",
@@ -62,28 +41,29 @@ def interactions_from_cool(path: str | Path, genes: pd.DataFrame, weight: str | 
     keeping them costs memory at genome scale). Two passes over the pixels: the expected
     values, then the TSS bins' observed/expected.
     """
-    clr = _open(path)
+    clr = open_contacts(path)
     res = clr.binsize
     if res is None:
         raise InteractionError(f"{path}: variable-size bins are not supported; use a fixed-resolution file")
     if w_max is not None and res > w_max:
         raise InteractionError(f"{path}: its bins are {res} bp, longer than w_max={w_max} bp, so no other end "
                                "can be a pCRE; use a finer resolution (e.g. FILE.mcool::resolutions/10000)")
-    bins = clr.bins()[["chrom", "start", "end"]][:]
-    chroms = [c for c in dict.fromkeys(genes.chrom.astype(str)) if c in set(clr.chromnames)]
-    missing = sorted(set(genes.chrom.astype(str)) - set(clr.chromnames))
+    bins = clr.bins
+    names = set(clr.chromsizes)
+    chroms = [c for c in dict.fromkeys(genes.chrom.astype(str)) if c in names]
+    missing = sorted(set(genes.chrom.astype(str)) - names)
     if not chroms:
         raise InteractionError(f"{path}: none of the genes' chromosomes ({', '.join(missing[:3])}...) are in the "
-                               f"Hi-C file ({', '.join(clr.chromnames[:3])}...); check the naming and assembly")
+                               f"Hi-C file ({', '.join(list(clr.chromsizes)[:3])}...); check the naming and assembly")
     if missing:
         log.warning("%s: no contacts for %d chromosome(s) of the genes (%s...)", path, len(missing), missing[0])
-    w = _weights(clr, path, weight, len(bins))
+    w = np.ones(len(bins)) if weight is None else clr.weights(weight)
     valid = np.isfinite(w) & (w > 0)
     k = max_distance // res
     extent = {c: clr.extent(c) for c in chroms}
     tss_bins = set()
     for c, g in genes[genes.chrom.isin(chroms)].groupby("chrom"):
-        lo, size = extent[c][0], int(clr.chromsizes[c])
+        lo, size = extent[c][0], clr.chromsizes[c]
         tss = [int(t) for ts in g.tss_all for t in str(ts).split(";")]
         if max(tss) >= size:
             raise InteractionError(f"{path}: a TSS at {c}:{max(tss)} lies past the end of {c} ({size} bp in the Hi-C "
@@ -96,16 +76,13 @@ def interactions_from_cool(path: str | Path, genes: pd.DataFrame, weight: str | 
     chrom_of = np.full(len(bins), -1)
     for i, c in enumerate(chroms):
         chrom_of[extent[c][0] : extent[c][1]] = i
-    pixels = clr.pixels()
 
     def chunks():  # cis pixels between valid bins within k bins: (bin1, bin2, distance, balanced value)
-        for p0 in range(0, clr.info["nnz"], CHUNK):
-            px = pixels[p0 : p0 + CHUNK]
-            b1, b2 = px.bin1_id.to_numpy(), px.bin2_id.to_numpy()
+        for b1, b2, count in clr.pixels(chroms, k):
             d = b2 - b1
             keep = (chrom_of[b1] >= 0) & (chrom_of[b1] == chrom_of[b2]) & (d <= k) & valid[b1] & valid[b2]
             b1, b2, d = b1[keep], b2[keep], d[keep]
-            yield b1, b2, d, px["count"].to_numpy()[keep] * w[b1] * w[b2]
+            yield b1, b2, d, count[keep] * w[b1] * w[b2]
 
     for b1, _, d, v in chunks():  # pass 1: expected per distance
         sums += np.bincount(chrom_of[b1] * (k + 1) + d, weights=v, minlength=len(sums))
