@@ -1,0 +1,212 @@
+"""``chromoformer verify``: do a checkpoint's stored validation numbers hold?
+
+Two checks per checkpoint (the original published format or ours):
+
+1. **Stored metrics.** AUROC (clf) or R^2 (reg) recomputed from the stored ``val_score`` and
+   ``val_label`` must equal ``last_val_auc`` / ``last_val_r2`` (stored x100), and the
+   cross-entropy (clf) or mean squared error (reg, ours only: the original's is
+   mis-computed, SPEC §4) must equal ``last_val_loss``, within ``metric_tol``. Both are
+   computed over the whole validation set, as the original's ``train.py`` does. AP,
+   accuracy, Pearson r and Spearman rho are printed beside them for information.
+2. **Re-prediction** (given metadata and signals). The fold's validation genes are predicted
+   again and compared with ``val_score`` (max absolute difference within ``score_tol``).
+   Gene order: ``val_gene_ids`` where the checkpoint has them; otherwise the order of the
+   metadata, or the original ``train.py``'s (metadata shuffled with seed 123), whichever
+   reproduces ``val_label``; the order used is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from chromoformer.checkpoint import load_model
+from chromoformer.errors import CheckpointError, UsageError
+from chromoformer.metrics import classification_metrics, regression_metrics
+
+log = logging.getLogger(__name__)
+ORIGINAL_SHUFFLE_SEED = 123  # train.py: meta.sample(frac=1, random_state=123) before grouping by split
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: ``stored`` vs ``recomputed``; ``ok`` is None for information only."""
+
+    checkpoint: str
+    check: str
+    stored: float
+    recomputed: float
+    tol: float
+    ok: bool | None
+    note: str = ""
+
+    @property
+    def diff(self) -> float:
+        return abs(self.stored - self.recomputed)
+
+
+def _stored_arrays(ck: dict, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    for k in ("val_score", "val_label"):
+        if k not in ck:
+            raise CheckpointError(f"{path}: no {k!r}: nothing to verify (it holds {', '.join(sorted(ck))})")
+    score = np.asarray(ck["val_score"], dtype=np.float64).reshape(len(ck["val_score"]), -1)[:, -1]
+    label = np.asarray(ck["val_label"], dtype=np.float64).ravel()
+    if len(score) != len(label) or not len(score):
+        raise CheckpointError(f"{path}: val_score has {len(score)} values and val_label {len(label)}")
+    if not np.isfinite(score).all():
+        raise CheckpointError(f"{path}: val_score holds NaN or inf")
+    return score, label
+
+
+def metric_checks(path: str | Path, metric_tol: float = 1e-4) -> list[Check]:
+    """Check 1 of the module docstring for one checkpoint."""
+    lm = load_model(path)
+    ck, name = lm.checkpoint, Path(path).name
+    score, label = _stored_arrays(ck, lm.path)
+    if lm.task == "clf":
+        m = classification_metrics(score, label)
+        key, main = "last_val_auc", "auroc"
+        p = np.clip(score, 1e-12, 1 - 1e-12)
+        loss = float(-np.mean(np.where(label == 1, np.log(p), np.log(1 - p))))
+        loss_name, loss_note = "cross-entropy", ""
+        extra = {"ap": m["ap"], "accuracy": m["accuracy"]}
+    else:
+        m = regression_metrics(score, label)
+        key, main = "last_val_r2", "r2"
+        loss, loss_name = float(np.mean((score - label) ** 2)), "mean squared error"
+        # the original's regression val loss broadcasts (N, 1) against (N,) (SPEC §4): not comparable
+        loss_note = "" if "spec" in ck else "information: the original's regression val loss is mis-computed"
+        extra = {"pearson": m["pearson"], "spearman": m["spearman"]}
+    if key not in ck:
+        raise CheckpointError(f"{lm.path}: no {key!r} stored for this {lm.task} checkpoint")
+    stored = float(ck[key]) / 100.0
+    out = [Check(name, f"{key} / 100 ({main} of val_score)", stored, m[main], metric_tol,
+                 math.isfinite(m[main]) and abs(stored - m[main]) <= metric_tol)]
+    if "last_val_loss" in ck:
+        s_loss = float(ck["last_val_loss"])
+        out.append(Check(name, f"last_val_loss ({loss_name} of val_score)", s_loss, loss, math.nan if loss_note
+                         else metric_tol, None if loss_note else abs(s_loss - loss) <= metric_tol, loss_note))
+    out += [Check(name, f"{k} of val_score", math.nan, v, math.nan, None, "information") for k, v in extra.items()]
+    return out
+
+
+def _fold_of(lm, fold: int | None) -> int:
+    if fold is not None:
+        return fold
+    if lm.checkpoint.get("fold") is not None:
+        return int(lm.checkpoint["fold"])
+    m = re.search(r"fold(\d)", lm.path.name)
+    if m:
+        log.info("%s: fold %s taken from the file name", lm.path, m.group(1))
+        return int(m.group(1))
+    raise UsageError(f"{lm.path}: the checkpoint does not say its fold; pass --fold")
+
+
+def _validation_genes(lm, meta: str | Path, fold: int, label: np.ndarray):
+    """The fold's validation genes in the order of ``val_score`` (see module docstring), and that order's name."""
+    import pandas as pd
+
+    from chromoformer.data import read_metadata
+    from chromoformer.train import split_genes
+
+    genes = read_metadata(meta, lm.config.i_max, lm.config.w_max)
+    by_id = {g.gene_id: g for g in genes}
+    ids = lm.checkpoint.get("val_gene_ids")
+    if ids:
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise UsageError(f"{meta}: {len(missing)} of the checkpoint's validation genes are not in it "
+                             f"(e.g. {missing[0]})")
+        return [by_id[i] for i in ids], "the checkpoint's val_gene_ids"
+    _, val = split_genes(genes, fold)
+    order = pd.Series(range(len(genes)), index=[g.gene_id for g in genes])
+    shuffled = order.sample(frac=1, random_state=ORIGINAL_SHUFFLE_SEED)
+    rank = {gid: r for r, gid in enumerate(shuffled.index)}
+    candidates = [(val, "metadata order"), (sorted(val, key=lambda g: rank[g.gene_id]),
+                                            "the original train.py order (metadata shuffled, seed 123)")]
+    for cand, what in candidates:
+        if len(cand) == len(label) and np.array_equal([float(g.label) for g in cand], label):
+            return cand, what
+    raise UsageError(f"{meta}: fold {fold} has {len(val)} validation genes but the checkpoint stores "
+                     f"{len(label)} scores, or their labels differ in every known order; is this the fold's "
+                     "metadata?")
+
+
+def prediction_check(path: str | Path, meta: str | Path, signal: str | Path, fold: int | None = None,
+                     score_tol: float = 1e-4, batch_size: int = 64, device: str | None = None) -> Check:
+    """Check 2 of the module docstring for one checkpoint."""
+    from chromoformer.data.store_writer import open_source
+    from chromoformer.predict import predict_genes
+
+    lm = load_model(path)
+    score, label = _stored_arrays(lm.checkpoint, lm.path)
+    fold = _fold_of(lm, fold)
+    genes, order = _validation_genes(lm, meta, fold, label)
+    source = open_source(signal, build=False, n_feats=lm.config.n_feats, base=lm.spec.base, marks=lm.spec.marks)
+    df = predict_genes([lm], genes, source, batch_size=batch_size, device=device)
+    diff = float(np.max(np.abs(df.prediction.to_numpy(np.float64) - score)))
+    return Check(Path(path).name, f"val_score re-predicted (fold {fold}, {len(genes)} genes, max |diff|)", 0.0, diff,
+                 score_tol, diff <= score_tol, f"order: {order}")
+
+
+def verify(checkpoints: list[str | Path], meta: str | Path | None = None, signal: str | Path | None = None,
+           fold: int | None = None, metric_tol: float = 1e-4, score_tol: float = 1e-4, batch_size: int = 64,
+           device: str | None = None) -> list[Check]:
+    """Both checks for every checkpoint (the second only with ``meta`` and ``signal``)."""
+    if (meta is None) != (signal is None):
+        raise UsageError("re-prediction needs both the metadata (-m) and the signals (-d)")
+    if fold is not None and len(checkpoints) > 1:
+        raise UsageError("--fold applies to one checkpoint; the others would be checked on the wrong genes")
+    out: list[Check] = []
+    for c in checkpoints:
+        out += metric_checks(c, metric_tol)
+        if meta is not None:
+            out.append(prediction_check(c, meta, signal, fold, score_tol, batch_size, device))
+    return out
+
+
+def format_report(checks: list[Check]) -> str:
+    def f(x: float) -> str:
+        return "" if math.isnan(x) else f"{x:.6g}"
+
+    rows = [("checkpoint", "check", "stored", "recomputed", "|diff|", "tolerance", "result")]
+    for c in checks:
+        result = {True: "ok", False: "MISMATCH", None: c.note}[c.ok] if c.ok is not None else c.note
+        if c.ok is not None and c.note:
+            result += f" ({c.note})"
+        rows.append((c.checkpoint, c.check, f(c.stored), f(c.recomputed),
+                     f(c.diff) if c.ok is not None else "", f(c.tol), result))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+                     for r in rows)
+
+
+def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = p or argparse.ArgumentParser(prog="chromoformer verify", description=__doc__)
+    p.add_argument("checkpoint", nargs="+", help="checkpoint .pt files (the original format or ours)")
+    p.add_argument("-m", "--meta", default=None, help="metadata csv of the fold (enables re-prediction)")
+    p.add_argument("-d", "--npy-dir", default=None, help="npy directory or binned store of the same genes")
+    p.add_argument("--fold", type=int, choices=range(5), default=None, metavar="{0..4}",
+                   help="the checkpoint's fold (default: stored, or 'foldN' in the file name)")
+    p.add_argument("--metric-tol", type=float, default=1e-4, help="largest |stored - recomputed| metric")
+    p.add_argument("--score-tol", type=float, default=1e-4, help="largest |val_score - re-predicted| score")
+    p.add_argument("--batch-size", type=int, default=64, help="genes per batch")
+    p.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda if available)")
+    return p
+
+
+def run(args: argparse.Namespace) -> None:
+    checks = verify(args.checkpoint, args.meta, args.npy_dir, args.fold, args.metric_tol, args.score_tol,
+                    args.batch_size, args.device)
+    print(format_report(checks))
+    failed = [c for c in checks if c.ok is False]
+    if failed:
+        print(f"chromoformer verify: {len(failed)} check(s) do not hold", file=sys.stderr)
+        sys.exit(1)
