@@ -72,6 +72,9 @@ class ChromoformerConfig:
     pairwise_interaction: TransformerConfig = field(default_factory=lambda: TransformerConfig(2, 2, 128, 256))
     regulation: TransformerConfig = field(default_factory=lambda: TransformerConfig(6, 8, 256, 256))
     d_head: int = 128
+    # Ours (optional in YAML): the chance that training hides each mark of a gene, so that the
+    # model learns to predict with any marks absent (see chromoformer.model.chromoformer).
+    mark_dropout: float = 0.0
 
     @property
     def d_emb(self) -> int:
@@ -101,6 +104,8 @@ class ChromoformerConfig:
                 raise ConfigError(f"{name}.d_model={t.d_model} is not divisible by n_heads={t.n_heads}")
         if self.w_prom > self.w_max:
             raise ConfigError(f"w_prom={self.w_prom} exceeds w_max={self.w_max}")
+        if not (math.isfinite(self.mark_dropout) and 0 <= self.mark_dropout < 1):
+            raise ConfigError(f"mark_dropout must be in [0, 1), got {self.mark_dropout}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict with the original YAML keys."""
@@ -127,6 +132,7 @@ class ChromoformerConfig:
 
 
 _NESTED = ("embed", "pairwise_interaction", "regulation")
+_OPTIONAL = {"mark_dropout"}  # keys the original's YAML files do not have
 DEFAULT_CONFIG = ChromoformerConfig()  # the one place the defaults of w_prom, w_max, i_max ... are read from
 
 
@@ -138,7 +144,7 @@ def _check_keys(cls: type, d: dict[str, Any], source: str, prefix: str) -> dict[
             f"{source}: unknown config key(s) {', '.join(prefix + k for k in unknown)}; "
             f"allowed: {', '.join(prefix + k for k in fields)}"
         )
-    missing = sorted(set(fields) - set(d))
+    missing = sorted(set(fields) - set(d) - _OPTIONAL)
     if missing:
         raise ConfigError(f"{source}: missing config key(s) {', '.join(prefix + k for k in missing)}")
     out: dict[str, Any] = {}

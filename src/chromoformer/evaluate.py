@@ -20,6 +20,13 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
+from chromoformer.calibration import (  # noqa: E402
+    cross_fitted,
+    ece,
+    fit_temperature,
+    reliability,
+    save_temperature,
+)
 from chromoformer.errors import EvaluationError  # noqa: E402
 from chromoformer.io import read_table, require_file, save_figure, writable_output, write_table  # noqa: E402
 from chromoformer.metrics import classification_metrics, regression_metrics  # noqa: E402
@@ -75,28 +82,37 @@ def is_classification(df: pd.DataFrame) -> bool:
     return bool(df.label.isin([0, 1]).all())
 
 
-def evaluate(paths: Sequence[str | Path], out: str | Path) -> pd.DataFrame:
-    """Write ``metrics.tsv`` (per fold and pooled) and ``roc_pr.png`` or ``scatter.png`` into ``out``."""
+def evaluate(paths: Sequence[str | Path], out: str | Path, temperature: bool = False) -> pd.DataFrame:
+    """Write ``metrics.tsv`` (per fold and pooled) and ``roc_pr.png`` or ``scatter.png`` into ``out``.
+
+    A classifier also gets its expected calibration error (``ece``), ``calibration.tsv`` and
+    ``reliability.png``; with ``temperature`` a temperature is fitted: cross-fitted per fold
+    for the ``ece_temperature`` column (each fold scaled by the other folds' fit) and on all
+    folds for ``temperature.json``, which ``predict --temperature`` applies.
+    """
     out = Path(out)
     writable_output(out / "metrics.tsv", "evaluation")
     df = load_runs(paths)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        return _write_evaluation(df, out)
+        return _write_evaluation(df, out, temperature)
     except BaseException:
         if created:  # a failed evaluation leaves no partial set of outputs behind
             shutil.rmtree(out, ignore_errors=True)
         raise
 
 
-def _write_evaluation(df: pd.DataFrame, out: Path) -> pd.DataFrame:
+def _write_evaluation(df: pd.DataFrame, out: Path, temperature: bool) -> pd.DataFrame:
     clf = is_classification(df)
+    if temperature and not clf:
+        raise EvaluationError("temperature scaling applies to classifiers; these predictions are a regressor's")
     fn = classification_metrics if clf else regression_metrics
     rows = [{"fold": f, "n": len(g), **fn(g.score.to_numpy(), g.label.to_numpy())} for f, g in df.groupby("fold")]
     rows.append({"fold": "pooled", "n": len(df), **fn(df.score.to_numpy(), df.label.to_numpy())})
     metrics = pd.DataFrame(rows)
     if clf:
+        metrics = _calibration(df, metrics, out, temperature)
         fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
         for f, g in [*df.groupby("fold"), ("pooled", df)]:
             fpr, tpr, _ = roc_curve(g.label, g.score)
@@ -128,13 +144,48 @@ def _write_evaluation(df: pd.DataFrame, out: Path) -> pd.DataFrame:
     return metrics
 
 
+def _calibration(df: pd.DataFrame, metrics: pd.DataFrame, out: Path, temperature: bool) -> pd.DataFrame:
+    """ECE per fold and pooled, reliability table and diagram; optionally the temperature (see evaluate)."""
+    groups = [*df.groupby("fold"), ("pooled", df)]
+    metrics = metrics.assign(ece=[ece(g.score, g.label) for _, g in groups])
+    tables = [reliability(df.score, df.label).assign(scores="held-out")]
+    if temperature:
+        if df.fold.nunique() < 2:
+            raise EvaluationError("a cross-fitted temperature needs the held-out predictions of 2 or more folds")
+        scaled, temps = cross_fitted(df)
+        d2 = df.assign(score=scaled)
+        metrics = metrics.assign(ece_temperature=[ece(g.score, g.label) for _, g in [*d2.groupby("fold"),
+                                                                                      ("pooled", d2)]],
+                                 temperature=[temps.get(str(f), np.nan) for f, _ in groups])
+        tables.append(reliability(scaled, df.label).assign(scores="held-out, temperature of the other folds"))
+        t = fit_temperature(df.score, df.label)
+        metrics.loc[metrics.fold == "pooled", "temperature"] = t
+        save_temperature(out / "temperature.json", t, len(df), sorted(map(str, df.fold.unique())))
+    table = pd.concat(tables, ignore_index=True)
+    write_table(table, out / "calibration.tsv", sep="\t", float_format="%.4f")
+    fig, a = plt.subplots(figsize=(4.5, 4.5))
+    a.plot([0, 1], [0, 1], "k:", lw=0.8, label="perfect calibration")
+    pooled = metrics.set_index("fold").loc["pooled"]
+    for (what, t), e in zip(table.groupby("scores", sort=False), ["ece", "ece_temperature"], strict=False):
+        t = t[t.n > 0]
+        a.plot(t.mean_p, t.frac_expressed, "o-", ms=4, label=f"{what} (ECE {pooled[e]:.3f})")
+    a.set(xlabel="predicted P(expressed)", ylabel="fraction expressed", title="reliability (10 bins)",
+          xlim=(0, 1), ylim=(0, 1))
+    a.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, out / "reliability.png", dpi=120)
+    return metrics
+
+
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = p or argparse.ArgumentParser(prog="chromoformer evaluate", description=__doc__)
     p.add_argument("--runs", nargs="+", required=True, help="val_predictions.csv of each fold")
     p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--temperature", action="store_true",
+                   help="classifier: fit temperature scaling (cross-fitted ECE; temperature.json for predict)")
     return p
 
 
 def run(args: argparse.Namespace) -> None:
-    m = evaluate(args.runs, args.out)
+    m = evaluate(args.runs, args.out, args.temperature)
     print(m.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -4,7 +4,9 @@ For a classifier the csv has ``gene_id, logit_0, logit_1, prediction`` with
 ``prediction`` = softmax P(class 1) (``--probability sigmoid`` gives the original
 demo's sigmoid(logit_1) instead); for a regressor ``gene_id, prediction`` in
 log2(RPKM + 1). With several checkpoints, logits (or values) are averaged and the
-probability is taken of the averaged logits.
+probability is taken of the averaged logits, and the spread over checkpoints is added
+(``prediction_sd``, ``margin_sd``: see :func:`ensemble_frame`). ``--temperature`` applies a
+temperature fitted by ``chromoformer evaluate --temperature``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from chromoformer.calibration import read_temperature
 from chromoformer.checkpoint import CheckpointError, LoadedModel, load_model
 from chromoformer.config import ChromoformerConfig, load_config
 from chromoformer.data import ChromoformerDataset, Gene, read_metadata
@@ -63,20 +66,41 @@ def predict_batches(
 
 
 def ensemble_frame(
-    gene_ids: Sequence[str], outputs: list[np.ndarray], task: str, probability: str = "softmax"
+    gene_ids: Sequence[str], outputs: list[np.ndarray], task: str, probability: str = "softmax",
+    temperature: float | None = None,
 ) -> pd.DataFrame:
-    """Average per-checkpoint outputs and format the prediction table."""
-    mean = np.mean(np.stack(outputs), axis=0)
+    """Average per-checkpoint outputs (each (N, n_out)) and format the prediction table.
+
+    With two or more checkpoints the spread between them is added: ``prediction_sd`` (the
+    sample standard deviation over checkpoints of each one's own prediction) and, for a
+    classifier, ``margin_sd`` (the same of logit_1 - logit_0). ``temperature`` divides the
+    classifier's logits before the softmax (see :mod:`chromoformer.calibration`).
+    """
+    stack = np.stack(outputs)  # (checkpoints, N, n_out)
+    mean = stack.mean(axis=0)
+    several = len(outputs) > 1
     if task == "reg":
-        return pd.DataFrame({"gene_id": gene_ids, "prediction": mean[:, 0]})
+        if temperature is not None:
+            raise UsageError("a temperature applies to classifiers; this is a regressor")
+        out = pd.DataFrame({"gene_id": gene_ids, "prediction": mean[:, 0]})
+        return out.assign(prediction_sd=stack[:, :, 0].std(axis=0, ddof=1)) if several else out
+    if temperature is not None and probability != "softmax":
+        raise UsageError("a temperature scales the softmax probability; it does not apply with --probability sigmoid")
+    t = 1.0 if temperature is None else float(temperature)
     logits = torch.from_numpy(mean)
     if probability == "softmax":
-        p = torch.softmax(logits, dim=1)[:, 1]
+        p = torch.softmax(logits / t, dim=1)[:, 1]
+        each = torch.softmax(torch.from_numpy(stack) / t, dim=2)[:, :, 1]
     elif probability == "sigmoid":
         p = torch.sigmoid(logits[:, 1])
+        each = torch.sigmoid(torch.from_numpy(stack)[:, :, 1])
     else:
         raise ValueError(f"unknown probability {probability!r}")
-    return pd.DataFrame({"gene_id": gene_ids, "logit_0": mean[:, 0], "logit_1": mean[:, 1], "prediction": p.numpy()})
+    out = pd.DataFrame({"gene_id": gene_ids, "logit_0": mean[:, 0], "logit_1": mean[:, 1], "prediction": p.numpy()})
+    if several:
+        out["prediction_sd"] = each.numpy().std(axis=0, ddof=1)
+        out["margin_sd"] = (stack[:, :, 1] - stack[:, :, 0]).std(axis=0, ddof=1)
+    return out
 
 
 def ensemble_mismatch(a: LoadedModel, b: LoadedModel) -> str:
@@ -108,26 +132,32 @@ def predict_genes(
     device: str | None = None,
     num_workers: int = 0,
     probability: str = "softmax",
+    temperature: float | None = None,
+    absent_marks: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Predict ``genes`` from ``source`` with each checkpoint and average (see module docstring).
 
     The source's marks must be the checkpoints' (by name and order) unless ``mark_map``
-    says how to read them (:func:`chromoformer.data.marks.select_marks`).
+    says how to read them (:func:`chromoformer.data.marks.select_marks`). ``absent_marks``
+    are predicted without: only models trained with ``mark_dropout`` > 0 can.
     """
     if batch_size < 1 or num_workers < 0:
         raise UsageError(f"batch size must be >= 1 and workers >= 0, got {batch_size} and {num_workers}")
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     models = load_ensemble(checkpoints)
     spec = models[0].spec
-    ds = ChromoformerDataset(list(genes), select_marks(source, spec.marks, mark_map), spec.config, spec.binsizes,
-                             spec.task)
+    if absent_marks and spec.config.mark_dropout == 0:
+        raise UsageError(f"{models[0].path}: trained without mark dropout, so it cannot predict without "
+                         f"{', '.join(absent_marks)}; retrain with mark_dropout > 0 in the config (e.g. 0.15)")
+    ds = ChromoformerDataset(list(genes), select_marks(source, spec.marks, mark_map, absent_marks), spec.config,
+                             spec.binsizes, spec.task)
     ds.validate()
     outputs, ids = [], []
     for m in models:
         loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
         out, _, ids = predict_batches(m.model.to(dev), loader, dev, desc=f"predict {m.path.name}")
         outputs.append(out)
-    return ensemble_frame(ids, outputs, spec.task, probability)
+    return ensemble_frame(ids, outputs, spec.task, probability, temperature)
 
 
 def predict(
@@ -142,6 +172,8 @@ def predict(
     eid: str | None = None,
     store: str | Path | None = None,
     mark_map: Mapping[str, str] | str | None = None,
+    temperature: float | None = None,
+    absent_marks: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Predict every gene of the metadata csv ``meta`` from a signal directory (npy or store)."""
     models = load_ensemble(checkpoints, load_config(config) if config else None)
@@ -150,7 +182,8 @@ def predict(
     source = open_source(npy_dir, store=store, build=False, n_feats=spec.config.n_feats, base=spec.base,
                          marks=spec.marks)
     return predict_genes(models, genes, source, mark_map=mark_map, batch_size=batch_size, device=device,
-                         num_workers=num_workers, probability=probability)
+                         num_workers=num_workers, probability=probability, temperature=temperature,
+                         absent_marks=absent_marks)
 
 
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -169,6 +202,12 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
         default="softmax",
         help="classifier probability; 'sigmoid' = the original demo's sigmoid(logit_1)",
     )
+    p.add_argument("--temperature", default=None, metavar="T_OR_JSON",
+                   help="classifier: divide the logits by this temperature, a number or the temperature.json "
+                        "that 'chromoformer evaluate --temperature' fits on held-out folds")
+    p.add_argument("--absent-marks", nargs="+", default=(), metavar="MARK",
+                   help="the checkpoint's marks not measured: predict without them (models trained with "
+                        "mark_dropout > 0 only)")
     p.add_argument("--eid", default=None, help="keep only metadata rows of this eid")
     p.add_argument("--mark-map", nargs="+", default=None, metavar="MODEL_MARK=STORE_MARK",
                    help="read a store mark under the checkpoint's name for it, or 'by-name' to pick the "
@@ -196,6 +235,8 @@ def run(args: argparse.Namespace) -> None:
         args.eid,
         args.store,
         parse_mark_map(args.mark_map),
+        read_temperature(args.temperature) if args.temperature is not None else None,
+        args.absent_marks,
     )
     write_table(df, args.output)
     log.info("wrote %d predictions to %s", len(df), args.output)

@@ -227,6 +227,7 @@ class Trainer:
         # The shuffle of epoch e depends on (seed, e) alone: resumed runs see the same order.
         g = torch.Generator().manual_seed(self.cfg.seed * 100003 + self.epoch)
         order = torch.randperm(len(self.train_ds), generator=g).tolist()
+        self.train_ds.presence = self.mark_presence()
         batches = RankBatches(order, self.cfg.bsz, len(order) > self.cfg.bsz, d.rank, d.world)
         sizes = [len(b) for b in batches.global_batches()]
         loader = DataLoader(self.train_ds, batch_sampler=batches, num_workers=self.num_workers)
@@ -254,6 +255,21 @@ class Trainer:
         m = evaluate(out, label, self.task)
         m["loss"] = total / max(len(out), 1)
         return m
+
+    def mark_presence(self) -> torch.Tensor | None:
+        """Under mark dropout, which marks each training gene shows this epoch: (N, n_feats) bool.
+
+        Each mark is hidden with probability ``mark_dropout``, at least one stays. Drawn from
+        (seed, epoch) alone, per gene, so resumed and multi-process runs hide the same marks.
+        """
+        p = self.cfg.mark_dropout
+        if p == 0:
+            return None
+        g = torch.Generator().manual_seed(self.cfg.seed * 100003 + self.epoch + 500_000_003)
+        r = torch.rand(len(self.train_ds), self.cfg.n_feats, generator=g)
+        present = r >= p
+        present[torch.arange(len(r)), r.argmax(dim=1)] = True
+        return present
 
     def _gathered(self, out: np.ndarray, label: np.ndarray, total: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
         """Every rank's outputs, labels and loss sums, joined in rank order."""

@@ -61,6 +61,11 @@ class ChromoformerDataset(Dataset):
                 )
         if task not in ("clf", "reg"):
             raise UsageError(f"unknown task {task!r}")
+        # (N, n_feats) bool, set by the trainer each epoch under mark dropout; combined with a source's
+        # own absent marks (a MarkView): items then carry ``present`` (n_feats,)
+        self.presence: torch.Tensor | None = None
+        absent = getattr(source, "present", None)
+        self.source_present = None if absent is None else torch.tensor(absent, dtype=torch.bool)
 
     def validate(self) -> None:
         """Check up front that every gene's promoter and pCRE regions exist with the right shape.
@@ -109,6 +114,9 @@ class ChromoformerDataset(Dataset):
         item["n_pcres"] = torch.tensor(len(g.pcres))
         item["interaction_freq"] = torch.from_numpy(freq)
         item["gene_id"] = g.gene_id
+        if self.presence is not None or self.source_present is not None:
+            p = self.presence[i] if self.presence is not None else torch.ones(self.n_feats, dtype=torch.bool)
+            item["present"] = p & self.source_present if self.source_present is not None else p
         if self.task == "clf":
             item["label"] = torch.tensor(-1 if g.label is None else g.label)
         else:

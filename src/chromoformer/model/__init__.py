@@ -31,6 +31,8 @@ def build_model(
     if arch not in ARCHS:
         raise UsageError(f"unknown model {arch!r}; choose from {', '.join(ARCHS)}")
     config = config or ChromoformerConfig()
+    if config.mark_dropout > 0 and arch not in ("chromoformer", "chromoformer-nopcre"):
+        raise UsageError(f"mark_dropout applies to Chromoformer; {arch} has no input for absent marks")
     n_out = 2 if task == "clf" else 1
     if arch == "deepchrome":
         return DeepChrome(config.n_feats, n_out)

@@ -8,6 +8,11 @@ Inputs per bin size ``b`` (keys are ints; ``nb = w_max // b``):
 plus ``n_pcres`` (B,) real pCREs per gene (they come first) and ``interaction_freq``
 (B, i_max) their normalised pcHi-C scores. Attention masks are built on the
 model's device from these spans and counts; dummy pCRE slots are never computed.
+
+Absent marks: a model built with ``config.mark_dropout > 0`` has ``absent`` (n_feats,), a
+learned input value standing for "this mark was not measured" (initialised to -1, below
+every real log signal). ``present`` (B, n_feats) bool replaces an absent mark's every bin
+by it, in the promoter and the pCREs. A model without it accepts only all-present marks.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class ChromoformerBase(nn.Module):
         )
         self.regulation = nn.ModuleDict({str(b): RegulationTransformer(d, config.regulation) for b in self.binsizes})
         self.fc_head = self.make_head(n_out)
+        # no random draw here: every other initial weight is the same with or without it
+        self.register_parameter("absent", nn.Parameter(torch.full((f,), -1.0)) if config.mark_dropout > 0 else None)
 
     def make_head(self, n_out: int) -> nn.Sequential:
         """Linear(n_branches * d_emb -> d_head), ReLU, Linear(d_head -> n_out)."""
@@ -113,6 +120,7 @@ class ChromoformerBase(nn.Module):
         n_pcres: Tensor,
         interaction_freq: Tensor,
         attentions: dict | None = None,
+        present: Tensor | None = None,
         **_: object,
     ) -> Tensor:
         """Returns (B, n_out): 2 logits for the classifier, 1 value for the regressor.
@@ -123,6 +131,8 @@ class ChromoformerBase(nn.Module):
         """
         if not self.use_pcres:
             n_pcres = torch.zeros_like(n_pcres)
+        if present is not None:
+            promoter_feats, pcre_feats = self.hide_absent(promoter_feats, pcre_feats, present)
         reps = [
             self.branch(
                 b,
@@ -137,6 +147,18 @@ class ChromoformerBase(nn.Module):
             for b in self.binsizes
         ]
         return self.fc_head(torch.cat(reps, dim=-1))
+
+    def hide_absent(self, promoter_feats: dict[int, Tensor], pcre_feats: dict[int, Tensor], present: Tensor,
+                    ) -> tuple[dict[int, Tensor], dict[int, Tensor]]:
+        """Every bin of a mark absent in ``present`` (B, n_feats) set to the learned ``absent`` value."""
+        if self.absent is None:
+            if not bool(present.all()):
+                raise ValueError("this model was trained without mark dropout: every mark must be present")
+            return promoter_feats, pcre_feats
+        keep = present.to(torch.bool)
+        prom = {b: torch.where(keep[:, None, :], x, self.absent.to(x.dtype)) for b, x in promoter_feats.items()}
+        pcre = {b: torch.where(keep[:, None, None, :], x, self.absent.to(x.dtype)) for b, x in pcre_feats.items()}
+        return prom, pcre
 
 
 class ChromoformerClassifier(ChromoformerBase):
