@@ -19,18 +19,16 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from chromoformer.compare import out_of_fold
 from chromoformer.config import MARKS
-from chromoformer.io import write_table
-from chromoformer.preprocess.genes import prepare_genes
-from chromoformer.preprocess.interactions import gene_neighbors, read_interactions
-from chromoformer.preprocess.labels import add_labels, assemble_metadata
-from chromoformer.preprocess.signals import build_signal_store, gene_regions
-from chromoformer.preprocess.simulate import SimConfig, simulate
 from chromoformer.spec import RunSpec
+
+try:
+    from sim_data import prepare
+except ImportError:  # run as a module: python -m bench.simulated_accuracy
+    from bench.sim_data import prepare
 
 
 def main() -> None:
@@ -42,16 +40,7 @@ def main() -> None:
     a = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     wd = Path(a.workdir or tempfile.mkdtemp(prefix="cf-simacc-"))
-    sim = simulate(wd / "sim", SimConfig(span_mb=a.span_mb))
-    genes = add_labels(prepare_genes(sim["gtf"], chrom_sizes=sim["sizes"]), sim["expression"], "SIM")
-    meta = assemble_metadata(gene_neighbors(genes, read_interactions(sim["pchic"])), "SIM")
-    write_table(meta, wd / "meta.csv")
-    store = wd / "store"
-    from chromoformer.data import read_metadata
-
-    build_signal_store(gene_regions(read_metadata(wd / "meta.csv"), 40000), [sim[f"bam_{m}"] for m in MARKS],
-                       store, MARKS)
-    truth = pd.read_csv(sim["truth"], sep="\t").set_index("gene_id")
+    meta, _, store, truth = prepare(wd, a.span_mb)
     spec = RunSpec(marks=MARKS).replace(num_epoch=a.epochs, **({"lr": a.lr} if a.lr is not None else {}))
     rows = []
     for name, arch in (("Chromoformer", "chromoformer"), ("Chromoformer, no pCREs", "chromoformer-nopcre")):

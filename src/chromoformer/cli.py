@@ -1,7 +1,7 @@
 """``chromoformer`` command line: a thin layer over the library.
 
 Subcommands: ``train``, ``predict``, ``evaluate``, ``build-store``, ``demo``, ``simulate``,
-``preprocess``, ``workflow``, ``verify``, ``inspect``.
+``preprocess``, ``workflow``, ``export``, ``verify``, ``inspect``.
 Errors in user input are printed as one line (``chromoformer: error: ...``), exit code 2.
 """
 
@@ -78,6 +78,7 @@ SUBCOMMANDS = [
     ("report", "chromoformer.report", "HTML page of a run: training curves, ROC/PR or scatter, tables"),
     ("demo", "chromoformer.demo", "simulate, preprocess, train, evaluate and predict on CPU"),
     ("workflow", "chromoformer.workflow", "run the snakemake workflow on a sample sheet"),
+    ("export", "chromoformer.export", "predictions, pCRE links and attributions as bigWig/bedGraph/bedpe/interact"),
     ("verify", "chromoformer.verify", "recompute a checkpoint's stored validation metrics and re-predict its scores"),
 ]
 HELP = argparse.ArgumentDefaultsHelpFormatter

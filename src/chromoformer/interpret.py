@@ -149,7 +149,7 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> None:
-    """Write attention.tsv, perturbation.tsv, attributions.npz and per-gene PNGs into ``args.out``."""
+    """Write attention.tsv, perturbation.tsv, attributions.npz, interpret.json and per-gene PNGs into ``args.out``."""
     from pathlib import Path
 
     import numpy as np
@@ -191,6 +191,14 @@ def run(args: argparse.Namespace) -> None:
     arrays = {f"{part}_{b}": a.detach().numpy() for part, d in attr.items() for b, a in d.items()}
     atomic_write(out / "attributions.npz", lambda f: np.savez_compressed(f, gene_id=np.array(batch["gene_id"]),
                                                                         **arrays))
+    import json
+
+    from chromoformer.io import write_text
+
+    write_text(out / "interpret.json", json.dumps({
+        "checkpoint": str(lm.path), "marks": list(marks), "binsizes": list(lm.binsizes), "w_prom": c.w_prom,
+        "w_max": c.w_max, "i_max": c.i_max, "genes": [g.gene_id for g in genes], "ig_steps": args.ig_steps,
+        "score": "logit_1 - logit_0" if lm.task == "clf" else "predicted log2(RPKM + 1)"}, indent=1) + "\n")
     fine = min(lm.binsizes)
     for i, g in enumerate(genes):
         plots.attribution_track(attr["promoter"][fine][i].detach().numpy(), g.gene_id, fine,

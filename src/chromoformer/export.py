@@ -1,0 +1,126 @@
+"""``chromoformer export``: predictions, pCRE links and attributions as genome-browser files.
+
+See :mod:`chromoformer.browser` for what each file holds. Inputs: the metadata csv (gene
+TSSs and pCREs), a ``predict`` csv, an ``interpret`` output folder, and chromosome sizes
+(``--chrom-sizes``, or ``--store`` for the contigs its manifest records) for the bigWigs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from chromoformer import browser
+from chromoformer.data import read_metadata
+from chromoformer.errors import UsageError
+from chromoformer.io import read_table, require_file
+
+log = logging.getLogger(__name__)
+
+
+def chrom_sizes(path: str | Path | None = None, store: str | Path | None = None) -> dict[str, int] | None:
+    """Sizes from a chrom-sizes file or a store's manifest (``contigs``); None if neither is given."""
+    if path is not None:
+        from chromoformer.preprocess.genes import read_chrom_sizes
+
+        return read_chrom_sizes(path)
+    if store is not None:
+        from chromoformer.data.store import BinnedStore
+
+        contigs = BinnedStore(store, verify=False).manifest.get("contigs") or {}
+        if not contigs:
+            raise UsageError(f"{store}: its manifest records no chromosome sizes (a store built from npy files); "
+                             "pass --chrom-sizes")
+        return {str(c): int(n) for c, n in contigs.items()}
+    return None
+
+
+def export_tracks(meta: str | Path, out: str | Path, predictions: str | Path | None = None,
+                  interpretation: str | Path | None = None, sizes: dict[str, int] | None = None,
+                  width: int = 1000, link_score: str = "interaction") -> list[Path]:
+    """Write the browser files the inputs allow into ``out``; returns their paths."""
+    genes = read_metadata(meta)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if predictions is not None:
+        pred = read_table(require_file(predictions, "prediction csv", UsageError), UsageError, "prediction csv")
+        if "gene_id" not in pred or "prediction" not in pred:
+            raise UsageError(f"{predictions}: expected a 'chromoformer predict' csv (gene_id, ..., prediction)")
+        pred = pred.set_index(pred.gene_id.astype(str))
+        ids = {g.gene_id for g in genes}
+        pred_genes = [g for g in genes if g.gene_id in pred.index]
+        if not pred_genes:
+            raise UsageError(f"{predictions}: none of its genes are in {meta}")
+        if len(pred_genes) < len(ids):
+            log.warning("%d metadata genes have no prediction and are left out", len(ids) - len(pred_genes))
+        for col in [c for c in ("prediction", "prediction_sd") if c in pred]:
+            iv = browser.prediction_intervals(pred_genes, pred[col], width)
+            iv = browser.clip_to_sizes(iv, sizes) if sizes else iv
+            if col == "prediction":
+                written.append(browser.write_bedgraph(iv, out / "predictions.bedGraph", "chromoformer prediction",
+                                                      sizes))
+            if sizes:
+                written.append(browser.write_bigwig(iv, out / f"{col}.bw", sizes))
+    att = per = None
+    if interpretation is not None:
+        d = Path(interpretation)
+        info_path = require_file(d / "interpret.json", "interpretation record (re-run chromoformer interpret)",
+                                 UsageError)
+        info = json.loads(info_path.read_text())
+        if (d / "attention.tsv").is_file():
+            att = pd.read_csv(d / "attention.tsv", sep="\t", dtype={"gene_id": str})
+        per = pd.read_csv(require_file(d / "perturbation.tsv", "perturbation table", UsageError), sep="\t",
+                          dtype={"gene_id": str})
+        by_id = {g.gene_id: g for g in genes}
+        missing = [x for x in info["genes"] if x not in by_id]
+        if missing:
+            raise UsageError(f"{d}: interpreted gene {missing[0]} is not in {meta}")
+        if sizes:
+            written += _attribution_tracks(d, info, [by_id[x] for x in info["genes"]], out, sizes)
+        else:
+            log.warning("no chromosome sizes (--chrom-sizes or --store): attribution bigWigs are not written")
+    links = browser.link_table(genes if interpretation is None else [g for g in genes if g.gene_id in set(
+        info["genes"])], link_score, att, per)
+    written += browser.write_links(links, out, link_score)
+    for p in written:
+        log.info("wrote %s", p)
+    return written
+
+
+def _attribution_tracks(d: Path, info: dict, genes: list, out: Path, sizes: dict[str, int]) -> list[Path]:
+    b = min(info["binsizes"])
+    with np.load(d / "attributions.npz") as z:
+        if list(z["gene_id"]) != info["genes"]:
+            raise UsageError(f"{d}: attributions.npz and interpret.json list different genes; re-run interpret")
+        tracks = browser.attribution_intervals(genes, z[f"promoter_{b}"], z[f"pcre_{b}"], b, info["w_prom"])
+    paths = []
+    for mark, iv in zip(info["marks"], tracks, strict=True):
+        paths.append(browser.write_bigwig(browser.summed(iv), out / f"attribution.{mark}.bw", sizes))
+    return paths
+
+
+def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = p or argparse.ArgumentParser(prog="chromoformer export", description=__doc__)
+    p.add_argument("-m", "--meta", required=True, help="metadata csv (TSSs and pCREs)")
+    p.add_argument("-o", "--out", required=True, help="output directory")
+    p.add_argument("--predictions", default=None, help="csv written by chromoformer predict")
+    p.add_argument("--interpretation", default=None, help="folder written by chromoformer interpret")
+    p.add_argument("--chrom-sizes", default=None, help="chrom<TAB>size file (for the bigWigs)")
+    p.add_argument("--store", default=None, help="binned store whose manifest gives the chromosome sizes")
+    p.add_argument("--width", type=int, default=1000, help="bp drawn around each TSS for its prediction")
+    p.add_argument("--link-score", choices=("interaction", "attention", "drop"), default="interaction",
+                   help="pCRE link value: pcHi-C frequency, regulation attention, or in-silico drop effect")
+    return p
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.predictions is None and args.interpretation is None and args.link_score == "interaction":
+        log.info("only pCRE links from the metadata (pass --predictions / --interpretation for more)")
+    export_tracks(args.meta, args.out, args.predictions, args.interpretation,
+                  chrom_sizes(args.chrom_sizes, args.store), args.width, args.link_score)
