@@ -81,16 +81,17 @@ def main() -> None:
                                          else predict_genes([ck], val, ZeroMark(store, k)))
             label = np.array([g.label for g in val])
             rows.append({c: roc_auc_score(label, df.prediction) for c, df in cases.items()})
+            (runs / "oof").mkdir(exist_ok=True)
             pd.DataFrame({"gene_id": [g.gene_id for g in val], "label": label,
-                          "score": cases["all marks"].prediction}).to_csv(runs / f"fold{fold}" / "oof.csv",
+                          "score": cases["all marks"].prediction}).to_csv(runs / "oof" / f"fold{fold}.csv",
                                                                           index=False)
         auroc[name] = pd.DataFrame(rows).mean().to_dict()
-        m = evaluate([runs / f"fold{f}" / "oof.csv" for f in (1, 2, 3, 4)], runs / "evaluation", temperature=True)
+        m = evaluate([runs / "oof" / f"fold{f}.csv" for f in (1, 2, 3, 4)], runs / "evaluation", temperature=True)
         pooled = m.set_index("fold").loc["pooled"]
         calib.append({"model": name, "pooled AUROC": pooled.auroc, "ECE": pooled.ece,
                       "ECE after temperature (cross-fitted)": pooled.ece_temperature,
                       "temperature (all folds)": pooled.temperature})
-    oof = pd.concat(pd.read_csv(wd / "runs" / "normal" / f"fold{f}" / "oof.csv").assign(fold=f) for f in (1, 2, 3, 4))
+    oof = pd.concat(pd.read_csv(wd / "runs" / "normal" / "oof" / f"fold{f}.csv").assign(fold=f) for f in (1, 2, 3, 4))
     oracle = np.mean([roc_auc_score(g.label, truth.loc[g.gene_id].oracle) for _, g in oof.groupby("fold")])
     print(f"\n{len(meta)} simulated genes, 4 chromosome folds, {a.epochs} epochs, lr {a.lr:g}, last-epoch "
           f"held-out predictions; oracle (generative model) mean per-fold AUROC {oracle:.3f}; work dir {wd}\n")

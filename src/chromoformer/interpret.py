@@ -96,12 +96,39 @@ def perturbation_table(model: nn.Module, batch: dict, score_delta: float = 1.0,
     return pd.DataFrame(rows)
 
 
-def attributions(model: nn.Module, batch: dict, steps: int = 0) -> dict[str, dict[int, Tensor]]:
-    """Gradient x input (``steps=0``) or integrated gradients from a zero baseline (``steps>0``).
+def attributions(model: nn.Module, batch: dict, steps: int = 0, method: str | None = None,
+                 ) -> dict[str, dict[int, Tensor]]:
+    """Attributions of the score to every input bin: ``{"promoter": {b: (B, nb, F)}, "pcre": {b: (B, i_max, nb, F)}}``.
 
-    Returns ``{"promoter": {b: (B, nb, F)}, "pcre": {b: (B, i_max, nb, F)}}``; along each
-    resolution, attribution is zero wherever the input is zero.
+    ``method`` None: gradient x input (``steps=0``) or integrated gradients (``steps>0``),
+    through Captum when it is installed (they agree: ``tests/test_captum.py``), else
+    :func:`gradient_attributions`. ``deeplift`` / ``feature-ablation``: Captum's (see
+    :mod:`chromoformer.captum_attr`).
     """
+    if method in (None, "gradient-x-input", "integrated-gradients"):
+        if method == "gradient-x-input":
+            steps = 0
+        if steps == 0 or not _have_captum():
+            if method == "integrated-gradients" and steps < 1:
+                raise UsageError("integrated gradients need --ig-steps >= 1")
+            return gradient_attributions(model, batch, steps)
+        method = "integrated-gradients"
+    from chromoformer.captum_attr import captum_attributions
+
+    return captum_attributions(model, batch, method, steps)[0]
+
+
+def _have_captum() -> bool:
+    try:
+        import captum.attr  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def gradient_attributions(model: nn.Module, batch: dict, steps: int = 0) -> dict[str, dict[int, Tensor]]:
+    """Gradient x input (``steps=0``) or integrated gradients from a zero baseline (``steps>0``, midpoint
+    rule), written out by hand; along each resolution, attribution is zero wherever the input is zero."""
     model.eval()
     keys = ("promoter_feats", "pcre_feats")
     inputs = {k: {b: t.detach() for b, t in batch[k].items()} for k in keys}
@@ -142,6 +169,10 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
     p.add_argument("-o", "--out", required=True, help="output directory")
     p.add_argument("--genes", nargs="*", default=None, help="gene ids (default: the first 8)")
     p.add_argument("--ig-steps", type=int, default=0, help="integrated-gradients steps (0: gradient x input)")
+    p.add_argument("--method", default=None,
+                   choices=("gradient-x-input", "integrated-gradients", "deeplift", "feature-ablation"),
+                   help="attribution method (default: gradient x input, or integrated gradients with --ig-steps); "
+                        "deeplift and feature-ablation use Captum")
     p.add_argument("--score-delta", type=float, default=1.0, help="interaction-score shift for perturbation")
     p.add_argument("--mark-map", nargs="+", default=None, metavar="MODEL_MARK=STORE_MARK",
                    help="read a store mark under the checkpoint's name for it, or 'by-name' (see predict)")
@@ -187,7 +218,7 @@ def run(args: argparse.Namespace) -> None:
     att = regulation_attention_table(lm.model, batch) if lm.arch.startswith("chromoformer") else None
     if att is not None:
         write_table(att, out / "attention.tsv", sep="\t", float_format="%.6g")
-    attr = attributions(lm.model, batch, args.ig_steps)
+    attr = attributions(lm.model, batch, args.ig_steps, args.method)
     arrays = {f"{part}_{b}": a.detach().numpy() for part, d in attr.items() for b, a in d.items()}
     atomic_write(out / "attributions.npz", lambda f: np.savez_compressed(f, gene_id=np.array(batch["gene_id"]),
                                                                         **arrays))
@@ -198,6 +229,7 @@ def run(args: argparse.Namespace) -> None:
     write_text(out / "interpret.json", json.dumps({
         "checkpoint": str(lm.path), "marks": list(marks), "binsizes": list(lm.binsizes), "w_prom": c.w_prom,
         "w_max": c.w_max, "i_max": c.i_max, "genes": [g.gene_id for g in genes], "ig_steps": args.ig_steps,
+        "method": args.method or ("integrated-gradients" if args.ig_steps else "gradient-x-input"),
         "score": "logit_1 - logit_0" if lm.task == "clf" else "predicted log2(RPKM + 1)"}, indent=1) + "\n")
     fine = min(lm.binsizes)
     for i, g in enumerate(genes):

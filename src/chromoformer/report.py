@@ -1,4 +1,10 @@
-"""``chromoformer report RUN_DIR``: an HTML page of a training run's figures and tables."""
+"""``chromoformer report RUN_DIR``: an HTML page of a training run's figures and tables.
+
+With ``--interpretation DIR`` (written by ``chromoformer interpret``) every interpreted gene
+gets its own page (``report/genes/GENE.html``: attention heatmap, attribution track, the
+gene's perturbation table), linked from the index. The report folder is self-contained:
+figures are copied into it and every link is relative.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +38,50 @@ def _fmt(column: str):
     return lambda v: f"{v:.4f}"
 
 
-def report(run_dir: str | Path) -> Path:
+STYLE = ("<style>body{font-family:sans-serif;max-width:1000px;margin:auto}img{max-width:100%}"
+         "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}</style>")
+
+
+def _page(title: str, parts: list[str]) -> str:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{STYLE}</head>"
+            "<body>" + "\n".join(parts) + "</body></html>")
+
+
+def _gene_pages(interp: Path, out: Path) -> list[str]:
+    """One page per interpreted gene under ``out/genes``; returns the index's list items."""
+    import json
+    import shutil
+
+    info_path = interp / "interpret.json"
+    if not info_path.is_file():
+        raise RunError(f"{interp}: not an interpretation folder (no interpret.json); run chromoformer interpret")
+    info = json.loads(info_path.read_text())
+    per = read_table(interp / "perturbation.tsv", RunError, "perturbation table", sep="\t", dtype={"gene_id": str}) \
+        if (interp / "perturbation.tsv").is_file() else None
+    genes_dir = out / "genes"
+    genes_dir.mkdir(exist_ok=True)
+    items = []
+    for gid in info["genes"]:
+        safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in gid)
+        parts = [f'<p><a href="../index.html">back to the run</a></p><h1>{html.escape(gid)}</h1>',
+                 f"<p>score: {html.escape(info.get('score', ''))}; attributions: "
+                 f"{html.escape(info.get('method', ''))}</p>"]
+        for kind, title in (("attention", "Regulation attention to each pCRE"),
+                            ("attribution", "Attribution per mark (promoter, finest bins)")):
+            src = interp / f"{kind}_{gid}.png"
+            if src.is_file():
+                shutil.copyfile(src, genes_dir / f"{kind}_{safe}.png")
+                parts += [f"<h2>{title}</h2>", f'<img src="{kind}_{safe}.png" alt="{kind} of {html.escape(gid)}">']
+        if per is not None and (per.gene_id == gid).any():
+            t = per[per.gene_id == gid].drop(columns="gene_id").sort_values("delta", key=abs, ascending=False)
+            parts += ["<h2>In-silico perturbation (largest score changes first)</h2>",
+                      t.head(30).to_html(index=False, float_format=lambda v: f"{v:.4f}")]
+        write_text(genes_dir / f"{safe}.html", _page(f"Chromoformer: {gid}", parts))
+        items.append(f'<li><a href="genes/{safe}.html">{html.escape(gid)}</a></li>')
+    return items
+
+
+def report(run_dir: str | Path, interpretation: str | Path | None = None) -> Path:
     run = Path(run_dir)
     if not run.is_dir():
         raise RunError(f"{run}: run directory not found")
@@ -46,13 +95,17 @@ def report(run_dir: str | Path) -> Path:
     if metrics_table is not None:
         plots.training_curves(run / "metrics.tsv", out / "training_curves.png")
         m = metrics_table
-        parts += ["<h2>Training</h2>", '<img src="training_curves.png">',
+        parts += ["<h2>Training</h2>", '<img src="training_curves.png" alt="training curves">',
                   m.to_html(index=False, formatters={c: _fmt(c) for c in m.columns})]
     if (run / "val_predictions.csv").is_file():
         metrics = evaluate([run / "val_predictions.csv"], out)
         fig = "roc_pr.png" if (out / "roc_pr.png").is_file() else "scatter.png"
-        parts += ["<h2>Held-out genes (best epoch)</h2>", f'<img src="{fig}">',
+        parts += ["<h2>Held-out genes (best epoch)</h2>", f'<img src="{fig}" alt="held-out performance">',
                   metrics.to_html(index=False, float_format=lambda v: f"{v:.4f}")]
+        if (out / "reliability.png").is_file():
+            parts += ["<h3>Calibration</h3>", '<img src="reliability.png" alt="reliability diagram">']
+    if interpretation is not None:
+        parts += ["<h2>Interpreted genes</h2><ul>", *_gene_pages(Path(interpretation), out), "</ul>"]
     others = sorted(p for p in run.rglob("*.png") if out not in p.parents)
     if others:
         parts.append("<h2>Other figures</h2><ul>")
@@ -60,18 +113,16 @@ def report(run_dir: str | Path) -> Path:
                   for p in others]
         parts.append("</ul>")
     page = out / "index.html"
-    write_text(page, "<!doctype html><html><head><meta charset='utf-8'><title>Chromoformer report</title>"
-                    "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}img{max-width:100%}"
-                    "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}"
-                    "</style></head><body>" + "\n".join(parts) + "</body></html>")
+    write_text(page, _page("Chromoformer report", parts))
     return page
 
 
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = p or argparse.ArgumentParser(prog="chromoformer report", description=__doc__)
     p.add_argument("run_dir", help="a run directory written by chromoformer train -o")
+    p.add_argument("--interpretation", default=None, help="a folder written by chromoformer interpret: per-gene pages")
     return p
 
 
 def run(args: argparse.Namespace) -> None:
-    print(report(args.run_dir))
+    print(report(args.run_dir, args.interpretation))
