@@ -83,3 +83,43 @@ def test_two_mark_sheet_trains_a_two_mark_model(tmp_path):
     assert lm.marks == tuple(two) and lm.config.n_feats == 2
     assert (wd / "SIM" / "evaluation" / "metrics.tsv").is_file()
     assert (wd / "genes.dropped.tsv").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
+def test_workflow_through_a_cluster_executor(tmp_path):
+    """The same workflow submitted job by job through snakemake's cluster-generic executor (a
+    "cluster" of background processes: docs/cluster/local-*.sh), then re-run: nothing to do."""
+    pytest.importorskip("snakemake_executor_plugin_cluster_generic")
+    if not (CHROMHMM / "SAMPLEDATA_HG18").is_dir():
+        pytest.skip("Debian chromhmm-example not installed (apt-get install chromhmm-example)")
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "cluster"
+    spool = tmp_path / "spool"
+    cluster = ["--", "--executor", "cluster-generic", "--cluster-generic-submit-cmd",
+               f"LOCAL_CLUSTER_DIR={spool} bash {docs / 'local-submit.sh'}", "--cluster-generic-status-cmd",
+               f"LOCAL_CLUSTER_DIR={spool} bash {docs / 'local-status.sh'}", "--jobs", "4",
+               "--seconds-between-status-checks", "1", "--latency-wait", "5"]
+    two = ["H3K4me3", "H3K27ac"]
+    p = simulate(tmp_path / "sim", SimConfig(span_mb=16))
+    sheet = {"annotation": str(p["gtf"]), "chrom_sizes": str(p["sizes"]), "expression": str(p["expression"]),
+             "marks": two, "samples": {"SIM": {"interactions": str(p["pchic"]),
+                                               "signals": {m: str(p[f"bam_{m}"]) for m in two}}},
+             "train": {"epochs": 1, "folds": [1, 2], "extra": "--num-workers 0"}}
+    cfg = tmp_path / "samples.yaml"
+    cfg.write_text(yaml.safe_dump(sheet))
+    wd = tmp_path / "wf"
+    cmd = ["chromoformer", "workflow", "--config", str(cfg), "--directory", str(wd), "--cores", "2"]
+    r = subprocess.run([*cmd, *cluster], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    jobs = sorted(spool.glob("*.exit"))
+    # genes, metadata, one signals job per mark, the merge, 2 folds, evaluate: each its own submission
+    assert len(jobs) >= 8 and all(j.read_text().strip() == "0" for j in jobs)
+    assert (wd / "SIM" / "evaluation" / "metrics.tsv").is_file()
+    assert not (wd / "SIM" / "store_parts").exists() or not any((wd / "SIM" / "store_parts").iterdir())  # temp()
+    from chromoformer.data.store import BinnedStore
+
+    assert BinnedStore(wd / "SIM" / "store").marks == tuple(two)
+    again = subprocess.run([*cmd, *cluster, "--dry-run"], capture_output=True, text=True)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr

@@ -24,13 +24,12 @@ import torch
 from torch import Tensor, nn
 
 from chromoformer.errors import UsageError
+from chromoformer.model import model_score
 
 METHODS = ("integrated-gradients", "deeplift", "feature-ablation")
 
 
 def _flat(model: nn.Module, batch: dict) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...], Callable, list[int]]:
-    from chromoformer.interpret import model_score
-
     bs = sorted(batch["promoter_feats"])
     n = len(bs)
     inputs = tuple(batch["promoter_feats"][b] for b in bs) + tuple(batch["pcre_feats"][b] for b in bs)

@@ -18,12 +18,9 @@ from torch import Tensor, nn
 
 from chromoformer.config import default_marks
 from chromoformer.errors import MetadataError, UsageError
+from chromoformer.model import model_score
 
-
-def model_score(model: nn.Module, batch: dict) -> Tensor:
-    """(B,) log-odds (classifier) or value (regressor)."""
-    out = model(**batch)
-    return out[:, 1] - out[:, 0] if out.shape[1] == 2 else out[:, 0]
+__all__ = ["attributions", "gradient_attributions", "model_score", "perturbation_table", "regulation_attention_table"]
 
 
 def _clone(batch: dict) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torch import nn
+from torch import Tensor, nn
 
 from chromoformer.config import ARCHS, DEFAULT_BINSIZES, ChromoformerConfig
 from chromoformer.errors import UsageError
@@ -53,3 +53,9 @@ __all__ = [
     "build_model",
     "span_key_mask",
 ]
+
+
+def model_score(model: nn.Module, batch: dict) -> Tensor:
+    """(B,) what interpretation explains: logit_1 - logit_0 (classifier log-odds) or the regressor's value."""
+    out = model(**batch)
+    return out[:, 1] - out[:, 0] if out.shape[1] == 2 else out[:, 0]

@@ -64,6 +64,13 @@ def _signals(a: argparse.Namespace) -> None:
     log.info("wrote store %s: %d regions x %d marks", s.path, len(s), s.n_feats)
 
 
+def _merge_stores(a: argparse.Namespace) -> None:
+    from chromoformer.preprocess.signals import merge_signal_stores
+
+    s = merge_signal_stores(a.part, a.out)
+    log.info("wrote store %s: %d regions x %d marks (%s)", s.path, len(s), s.n_feats, ", ".join(s.marks))
+
+
 def _export_npy(a: argparse.Namespace) -> None:
     from pathlib import Path
 
@@ -118,6 +125,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="Hi-C (.cool/.hic): farthest other end from the TSS bin (bp); pcHi-C tables are used as given")
     m.add_argument("--out", required=True, help="output file or directory")
     m.set_defaults(func=_metadata)
+
+    mg = steps.add_parser("merge-stores", help="stores of the same regions built per mark -> one store",
+                          formatter_class=HELP)
+    mg.add_argument("--part", required=True, nargs="+", help="store directories, in the marks' order")
+    mg.add_argument("--out", required=True, help="output store directory")
+    mg.set_defaults(func=_merge_stores)
 
     s = steps.add_parser("signals", help="BAM/BED/bigWig per mark -> binned store of all regions",
                           formatter_class=HELP)

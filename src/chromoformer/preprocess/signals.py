@@ -15,9 +15,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from chromoformer.data.binning import base_sums
-from chromoformer.data.metadata import Gene, Region
+from chromoformer.data.metadata import Gene, Region, parse_region
 from chromoformer.data.store import BinnedStore
 from chromoformer.data.store_writer import StoreWriter
 from chromoformer.preprocess.assembly import canonical, from_sizes
@@ -128,4 +129,47 @@ def build_signal_store(
             "read_totals": totals, "read_options": asdict(opts),
             "read_totals_scope": "all chromosomes" if normalisation == "rpm" else "the regions' chromosomes",
             "contigs": contigs,
+        })
+
+
+def merge_signal_stores(parts: Sequence[str | Path], out: str | Path) -> BinnedStore:
+    """Stores of the same regions built per mark (e.g. one snakemake job each) -> one store, marks in order.
+
+    Every part must hold the same regions at the same base with the same read options and
+    contigs; their marks must be distinct. Columns are copied in chunks (memory stays flat).
+    """
+    stores = [BinnedStore(p) for p in parts]
+    if not stores:
+        raise SignalError("no store to merge")
+    first = stores[0]
+    names = [r for s in stores for r in s.marks]
+    if len(set(names)) != len(names):
+        raise SignalError(f"the stores to merge repeat a mark ({', '.join(names)})")
+    regions = pd.read_csv(first.path / "regions.tsv", sep="\t")
+    for s in stores[1:]:
+        for key in ("base", "read_options", "contigs", "normalisation"):
+            if s.manifest.get(key) != first.manifest.get(key):
+                raise SignalError(f"{s.path}: its {key} differs from {first.path}'s; build every mark with the "
+                                  "same options and regions")
+        if not regions.equals(pd.read_csv(s.path / "regions.tsv", sep="\t")):
+            raise SignalError(f"{s.path}: its regions differ from {first.path}'s (built from another metadata?)")
+    todo = [parse_region(n) for n in regions.name]
+    with StoreWriter(out, todo, first.base, len(names), names) as w:
+        col = 0
+        for s in stores:
+            for lo in range(0, len(s.sums), 1 << 20):
+                w.sums[lo : lo + (1 << 20), col : col + s.n_feats] = s.sums[lo : lo + (1 << 20)]
+            col += s.n_feats
+        m = first.manifest
+        assembly = {s.manifest.get("assembly") for s in stores} - {None}
+        if len(assembly) > 1:
+            raise SignalError(f"the stores to merge record different assemblies ({', '.join(sorted(assembly))})")
+        return w.commit({
+            "source": "chromoformer preprocess merge-stores",
+            "files": [f for s in stores for f in s.manifest.get("files", [])],
+            "normalisation": m.get("normalisation"), "read_options": m.get("read_options"),
+            "read_totals": [t for s in stores for t in s.manifest.get("read_totals", [])],
+            "read_totals_scope": m.get("read_totals_scope"), "contigs": m.get("contigs", {}),
+            "assembly": assembly.pop() if assembly else None,
+            "merged_from": [str(Path(p).resolve()) for p in parts],
         })
