@@ -30,7 +30,13 @@ def _build_store(args: argparse.Namespace) -> None:
 def _simulate(args: argparse.Namespace) -> None:
     from chromoformer.preprocess.simulate import SimConfig, simulate
 
-    paths = simulate(args.out, SimConfig(span_mb=args.span_mb, seed=args.seed))
+    if args.genome_scale:
+        from chromoformer.preprocess.simulate_genome import GenomeSimConfig, simulate_genome
+
+        paths = simulate_genome(args.out, GenomeSimConfig(fraction=args.fraction, reads_per_mark=args.reads_per_mark,
+                                                          genes=args.genes, seed=args.seed))
+    else:
+        paths = simulate(args.out, SimConfig(span_mb=args.span_mb, seed=args.seed))
     for k, v in paths.items():
         print(f"{k:<14} {v}")
 
@@ -127,6 +133,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     sm.add_argument("-o", "--out", required=True, help="output directory")
     sm.add_argument("--span-mb", type=float, default=60.0, help="Mb of real chr11 mark layout to use")
     sm.add_argument("--seed", type=int, default=0, help="random seed of the simulation")
+    sm.add_argument("--genome-scale", action="store_true",
+                    help="a whole hg19 genome: real TSSs, 23 chromosomes, ~19,000 genes, 25 M reads per mark")
+    sm.add_argument("--fraction", type=float, default=1.0, help="--genome-scale: this share of every chromosome")
+    sm.add_argument("--reads-per-mark", type=int, default=25_000_000, help="--genome-scale: reads per mark at "
+                    "fraction 1")
+    sm.add_argument("--genes", type=int, default=19_000, help="--genome-scale: genes at fraction 1")
     sm.set_defaults(func=_simulate)
 
     x = sub.add_parser("export-weights", help="a checkpoint's weights and run spec as .safetensors (for sharing)",
