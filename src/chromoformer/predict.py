@@ -12,8 +12,9 @@ temperature fitted by ``chromoformer evaluate --temperature``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,24 @@ def to_device(batch: dict, device: torch.device) -> dict:
     return out
 
 
+@contextlib.contextmanager
+def batches_of(loader: Iterable[dict]) -> Iterator[Iterator[dict]]:
+    """Iterate ``loader``, and stop its worker processes as soon as the loop ends, also on an error.
+
+    Without this a loader iterator whose loop raised (a NaN in a region, say) stays alive in
+    the exception's traceback, and its workers are stopped only when it is garbage-collected,
+    which waits up to 10 s for each of them: a library caller that catches the error pays that
+    later, at a random point.
+    """
+    it = iter(loader)
+    try:
+        yield it
+    finally:
+        shutdown = getattr(it, "_shutdown_workers", None)  # torch's own clean-up (multi-process iterators)
+        if shutdown is not None:
+            shutdown()
+
+
 @torch.no_grad()
 def predict_batches(
     model: torch.nn.Module, batches: Iterable[dict], device: torch.device, desc: str = "predict"
@@ -56,13 +75,21 @@ def predict_batches(
     """Run ``model`` in eval mode. Returns raw outputs (N, n_out), labels (N,) and gene ids."""
     model.eval()
     outs, labels, ids = [], [], []
-    for batch in tqdm(batches, desc=desc, unit="batch", leave=False):
-        outs.append(model(**to_device(batch, device)).float().cpu())
-        labels.append(batch["label"])
-        ids.extend(batch["gene_id"])
+    with batches_of(batches) as it:
+        for batch in tqdm(it, desc=desc, unit="batch", leave=False, total=_len(batches)):
+            outs.append(model(**to_device(batch, device)).float().cpu())
+            labels.append(batch["label"])
+            ids.extend(batch["gene_id"])
     if not outs:
         return np.zeros((0, 0), np.float32), np.zeros(0), []
     return torch.cat(outs).numpy(), torch.cat(labels).numpy(), ids
+
+
+def _len(x: object) -> int | None:
+    try:
+        return len(x)  # type: ignore[arg-type]
+    except TypeError:
+        return None
 
 
 def ensemble_frame(

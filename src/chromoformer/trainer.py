@@ -28,7 +28,7 @@ from chromoformer.faults import fault_point
 from chromoformer.io import write_table
 from chromoformer.metrics import classification_metrics, main_metric, regression_metrics
 from chromoformer.model import build_model
-from chromoformer.predict import predict_batches, to_device
+from chromoformer.predict import batches_of, predict_batches, to_device
 from chromoformer.progress import tqdm
 from chromoformer.run_files import RunPaths, clean_leftovers
 from chromoformer.spec import RunSpec
@@ -232,25 +232,26 @@ class Trainer:
         sizes = [len(b) for b in batches.global_batches()]
         loader = DataLoader(self.train_ds, batch_sampler=batches, num_workers=self.num_workers)
         outs, labels, total = [], [], 0.0
-        bar = tqdm(loader, desc=f"epoch {self.epoch}/{self.cfg.num_epoch}", unit="batch", leave=False,
-                   disable=None if d.main else True)
-        for i, batch in enumerate(bar):
-            batch = to_device(batch, self.device)
-            out = self.net(**batch)
-            loss = loss_fn(out, batch["label"], self.task)
-            if d.active:  # DDP averages over ranks: weigh this rank's mean so the average is the batch mean
-                loss = loss * (len(out) * d.world / sizes[i])
-            if not torch.isfinite(loss):
-                raise RunError(f"epoch {self.epoch}: the training loss became {loss.item()} (diverged); lower lr "
-                               "in the config or check the input signal")
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-            total += loss.item() * (sizes[i] / d.world if d.active else len(out))
-            outs.append(out.detach().float().cpu())
-            labels.append(batch["label"].cpu())
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            fault_point("train.step")
+        with batches_of(loader) as it:
+            bar = tqdm(it, total=len(loader), desc=f"epoch {self.epoch}/{self.cfg.num_epoch}", unit="batch",
+                       leave=False, disable=None if d.main else True)
+            for i, batch in enumerate(bar):
+                batch = to_device(batch, self.device)
+                out = self.net(**batch)
+                loss = loss_fn(out, batch["label"], self.task)
+                if d.active:  # DDP averages over ranks: weigh this rank's mean so the average is the batch mean
+                    loss = loss * (len(out) * d.world / sizes[i])
+                if not torch.isfinite(loss):
+                    raise RunError(f"epoch {self.epoch}: the training loss became {loss.item()} (diverged); lower lr "
+                                   "in the config or check the input signal")
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self.opt.step()
+                total += loss.item() * (sizes[i] / d.world if d.active else len(out))
+                outs.append(out.detach().float().cpu())
+                labels.append(batch["label"].cpu())
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+                fault_point("train.step")
         out, label, total = self._gathered(torch.cat(outs).numpy(), torch.cat(labels).numpy(), total)
         m = evaluate(out, label, self.task)
         m["loss"] = total / max(len(out), 1)
