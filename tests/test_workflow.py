@@ -51,6 +51,12 @@ def test_workflow_end_to_end(tmp_path):
         log = (wd / "logs" / "SIM" / f"train-fold{f}.log").read_text()
         assert f"fold {f} epoch 1/1:" in log and "\r" not in log  # plain progress lines, no progress-bar frames
     assert "fold 1 epoch 1/1:" in r.stderr  # and the same lines on the terminal
+    # every gene through the 4-fold ensemble, with the folds' spread
+    pred = pd.read_csv(wd / "SIM" / "predictions.csv")
+    assert pred.gene_id.tolist() == pd.read_csv(wd / "SIM" / "meta.csv").gene_id.tolist()
+    assert pred.prediction.between(0, 1).all() and (pred.prediction_sd >= 0).all()
+    for step in ("genes.tsv", "SIM/metadata.tsv", "SIM/signals-H3K4me3.tsv", "SIM/train-fold1.tsv", "SIM/predict.tsv"):
+        assert pd.read_csv(wd / "benchmarks" / step, sep="\t").max_rss.notna().all()  # per-step cost recorded
     # resumable: a second run has nothing to do
     r2 = subprocess.run(["chromoformer", "workflow", "--config", str(cfg), "--directory", str(wd), "--cores", "2",
                          "--", "--dry-run"], capture_output=True, text=True)
