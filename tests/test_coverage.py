@@ -129,6 +129,7 @@ def test_region_past_chromosome_end(bam, tmp_path):
 PYRANGES_BAM = Path(__import__("pyranges").__file__).parent / "example_data" / "control.bam"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bedtools") is None, reason="bedtools not installed (apt-get install bedtools)")
 def test_equals_bedtools_genomecov_on_real_bam(tmp_path):
     """Real reads (pyranges' control.bam): our depth == bedtools genomecov -ibam -bga, base by base."""

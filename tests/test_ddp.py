@@ -57,6 +57,7 @@ def _net(p: Path) -> dict[str, torch.Tensor]:
     return torch.load(p, weights_only=False)["net"]
 
 
+@pytest.mark.slow  # torchrun runs (the module's `runs` fixture)
 def test_two_processes_match_one(runs):
     a, b, init = _net(runs / "single" / "last.pt"), _net(runs / "ddp" / "last.pt"), _initial(runs)
     assert a.keys() == b.keys() == init.keys()
@@ -72,6 +73,7 @@ def _initial(runs: Path) -> dict[str, torch.Tensor]:
     return build_model(spec.task, spec.config, spec.binsizes, spec.arch).state_dict()
 
 
+@pytest.mark.slow  # torchrun runs (the module's `runs` fixture)
 def test_unused_parameters_stay_untouched(runs):
     """The compatibility-only tensors get no gradient, so no AdamW step (not even weight decay), as in one process."""
     init = _initial(runs)
@@ -86,6 +88,7 @@ def test_unused_parameters_stay_untouched(runs):
         assert torch.equal(ddp["net"][k], init[k]), k
 
 
+@pytest.mark.slow  # torchrun runs (the module's `runs` fixture)
 def test_files_written_once_by_rank_zero(runs):
     for run in ("single", "ddp"):
         m = pd.read_csv(runs / run / "metrics.tsv", sep="\t")
@@ -120,6 +123,7 @@ def test_rank_batches_partition_the_single_process_batches():
     assert [share(10, r, 3) for r in range(3)] == [slice(0, 4), slice(4, 7), slice(7, 10)]
 
 
+@pytest.mark.slow  # torchrun runs (the module's `runs` fixture)
 def test_an_error_on_rank_zero_stops_every_rank(runs, tmp_path):
     """Rank 0 alone checks the inputs: its error must reach the other rank (no hang: the 300 s timeout),
     as one line each."""

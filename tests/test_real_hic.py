@@ -20,7 +20,7 @@ from real_data import cool_from_pairs, cooler_testdata  # noqa: E402
 MAX_D, MIN_SCORE = 2_000_000, 1.5
 
 
-@pytest.fixture(scope="module", params=[10_000, 40_000])
+@pytest.fixture(scope="module", params=[10_000, pytest.param(40_000, marks=pytest.mark.slow)])  # 40 kb: slow suite
 def cool(request, tmp_path_factory):
     res = request.param
     path = cool_from_pairs(cooler_testdata(), res, tmp_path_factory.mktemp("hic") / f"gm12878.{res}.cool")

@@ -34,6 +34,7 @@ def _run_simulated(tmp_path, signals: list[str], marks: list[str] | None = None,
     return cfg, wd, r
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
 def test_workflow_end_to_end(tmp_path):
     if not (CHROMHMM / "SAMPLEDATA_HG18").is_dir():
