@@ -32,8 +32,8 @@ def nan_inputs(tmp_path):
 def test_no_worker_outlives_a_failed_prediction(nan_inputs, workers):
     before = set(multiprocessing.active_children())
     with pytest.raises(DataError, match="NaN or infinite") as info:
-        predict(nan_inputs / "meta.csv", nan_inputs / "npy", [nan_inputs / "m.pt"], num_workers=workers,
-                batch_size=2)
+        predict(meta=nan_inputs / "meta.csv", signal=nan_inputs / "npy", checkpoints=[nan_inputs / "m.pt"],
+                num_workers=workers, batch_size=2)  # the keywords README documents
     # the error (and its traceback, which holds the loader iterator) is still alive here
     assert info.value is not None
     assert set(multiprocessing.active_children()) <= before

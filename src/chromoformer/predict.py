@@ -189,7 +189,7 @@ def predict_genes(
 
 def predict(
     meta: str | Path,
-    npy_dir: str | Path,
+    signal: str | Path,
     checkpoints: Sequence[str | Path | LoadedModel],
     config: str | Path | None = None,
     batch_size: int = 64,
@@ -202,11 +202,14 @@ def predict(
     temperature: float | None = None,
     absent_marks: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Predict every gene of the metadata csv ``meta`` from a signal directory (npy or store)."""
+    """Predict every gene of the metadata csv ``meta`` from ``signal`` (an npy directory or a binned store).
+
+    ``signal`` is named as in :func:`chromoformer.train.train_fold`.
+    """
     models = load_ensemble(checkpoints, load_config(config) if config else None)
     spec = models[0].spec
     genes = read_metadata(meta, spec.config.i_max, spec.config.w_max, eid=eid)
-    source = open_source(npy_dir, store=store, build=False, n_feats=spec.config.n_feats, base=spec.base,
+    source = open_source(signal, store=store, build=False, n_feats=spec.config.n_feats, base=spec.base,
                          marks=spec.marks)
     return predict_genes(models, genes, source, mark_map=mark_map, batch_size=batch_size, device=device,
                          num_workers=num_workers, probability=probability, temperature=temperature,
