@@ -259,3 +259,55 @@ def test_accessions_without_region_lines_are_explained(tmp_path):
     p.write_text(_to_gff3(GTF, "refseq").replace("chr1\t", "NC_000001.11\t").replace("chr5\t", "NC_000005.10\t"))
     with pytest.raises(AnnotationError, match="no gene is left.*NC_000001.11.*region"):
         genes_from_transcripts(read_transcripts(p), 2000, SIZES)
+
+
+def test_exon_lengths_come_from_the_same_single_pass_and_the_copy_kept(tmp_path, monkeypatch):
+    """prepare_genes reads the file once; a gene's length is that of the copy whose TSS it keeps
+    (refGene's alt-haplotype copies and chrY PAR copies are measured apart, never merged)."""
+    import chromoformer.preprocess.annotation as ann
+    from chromoformer.preprocess.genes import prepare_genes
+
+    rows = [  # bin, name, chrom, strand, txStart, txEnd, cdsStart, cdsEnd, exonCount, starts, ends, score, name2
+        (1, "NM_1", "chr6", "+", 300000, 310000, 300000, 310000, 2, "300000,309000,", "301000,310000,", 0, "HLA-A"),
+        (1, "NM_2", "chr6_apd_hap1", "+", 5000, 15000, 5000, 15000, 1, "5000,", "15000,", 0, "HLA-A"),
+        (1, "NM_3", "chrX", "+", 200000, 201000, 200000, 201000, 1, "200000,", "200500,", 0, "PARG"),
+        (1, "NM_4", "chrY", "+", 200000, 203000, 200000, 203000, 1, "200000,", "203000,", 0, "PARG"),
+        (1, "NR_5", "chr6", "+", 300500, 302000, 300500, 302000, 1, "300500,", "302000,", 0, "HLA-A"),  # non-coding
+    ]
+    p = tmp_path / "refGene.txt"
+    p.write_text("".join("\t".join(map(str, (*r, "cmpl", "cmpl", "0,"))) + "\n" for r in rows))
+    sizes = tmp_path / "sizes"
+    sizes.write_text("".join(f"{c}\t1000000\n" for c in ("chr6", "chrX", "chrY")))
+    read = []
+    real = ann._lines
+
+    def counted(path):
+        for item in real(path):
+            read.append(item[0])
+            yield item
+
+    monkeypatch.setattr(ann, "_lines", counted)
+    g = prepare_genes(p, 2000, sizes).set_index("gene_id")
+    assert len(read) <= len(rows) + 1  # one pass, plus the first line that tells the format
+    # HLA-A on chr6: [300000, 302000) (NM_1's first exon joined by the NR_ exon, any biotype counts)
+    # + [309000, 310000) = 3000; the hap copy's 10 kb is not added
+    assert (g.chrom["HLA-A"], g.length["HLA-A"]) == ("chr6", 3000)
+    assert (g.chrom["PARG"], g.length["PARG"]) == ("chrX", 500)  # the chrX copy kept, its own length
+
+
+def test_gff3_exon_lengths_follow_the_transcripts_gene(tmp_path):
+    """Ensembl-style GFF3: gene_id only on the gene line, exons Parent= their transcript."""
+    from chromoformer.preprocess.annotation import read_annotation
+
+    lines = ["##gff-version 3",
+             "chr1\ts\tgene\t1001\t9000\t.\t+\t.\tID=gene:G1;gene_id=ENSG1;biotype=protein_coding",
+             "chr1\ts\tmRNA\t1001\t9000\t.\t+\t.\tID=transcript:T1;Parent=gene:G1;biotype=protein_coding",
+             "chr1\ts\texon\t1001\t1200\t.\t+\t.\tParent=transcript:T1",
+             "chr1\ts\texon\t8001\t9000\t.\t+\t.\tParent=transcript:T1",
+             "chr1\ts\ttranscript\t1001\t3000\t.\t+\t.\tID=transcript:T2;Parent=gene:G1;biotype=lncRNA",
+             "chr1\ts\texon\t1101\t3000\t.\t+\t.\tParent=transcript:T2"]
+    p = tmp_path / "a.gff3"
+    p.write_text("\n".join(lines) + "\n")
+    tx, lengths = read_annotation(p)
+    assert set(tx.gene_id) == {"ENSG1"}
+    assert lengths == {("ENSG1", "chr1"): 2000 + 1000}  # [1000, 3000) + [8000, 9000): the lncRNA's exon counts

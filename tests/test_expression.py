@@ -75,7 +75,7 @@ def test_exon_union_lengths_known_answer(tmp_path):
     p = tmp_path / "a.gtf"
     p.write_text(GTF)
     # A: [1000,1200) + [2000,2500) + [4000,5000) + [8000,9000) = 2700; B: [100000,110000) + [129000,130000)
-    assert exon_union_lengths(p) == {"A": 2700, "B": 11000}
+    assert exon_union_lengths(p) == {("A", "chr1"): 2700, ("B", "chr5"): 11000}
 
 
 def test_bad_values_name_file_line_and_gene(tmp_path):

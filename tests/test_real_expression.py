@@ -13,7 +13,7 @@ import pytest
 
 rnanorm = pytest.importorskip("rnanorm")
 from chromoformer.errors import AnnotationError, ExpressionError  # noqa: E402
-from chromoformer.preprocess.annotation import exon_union_lengths, read_transcripts  # noqa: E402
+from chromoformer.preprocess.annotation import read_annotation, read_transcripts  # noqa: E402
 from chromoformer.preprocess.genes import genes_from_transcripts  # noqa: E402
 from chromoformer.preprocess.labels import add_labels  # noqa: E402
 
@@ -28,8 +28,9 @@ def _unversioned(s: pd.Index) -> pd.Index:
 @pytest.fixture(scope="module")
 def data():
     tab = pd.read_csv(COUNTS, index_col=0)  # samples x genes
-    genes = genes_from_transcripts(read_transcripts(GTF, None), 40000, {"chr21": 48_129_895})
-    genes = genes.assign(length=genes.gene_id.map(exon_union_lengths(GTF)))
+    tx, lengths = read_annotation(GTF, None)  # the one pass prepare_genes makes: transcripts and exon lengths
+    genes = genes_from_transcripts(tx, 40000, {"chr21": 48_129_895})
+    genes = genes.assign(length=[lengths.get(k) for k in zip(genes.gene_id, genes.chrom, strict=True)])
     fpkm = rnanorm.FPKM(gtf=str(GTF)).set_output(transform="pandas").fit_transform(tab)
     fpkm.columns = _unversioned(fpkm.columns)
     return tab, genes, fpkm

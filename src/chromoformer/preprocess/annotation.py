@@ -92,6 +92,9 @@ def _interval(path: Path, n: int, start: str, end: str, strand: str, who: str, o
     return s, e
 
 
+Exons = dict[tuple[str, str], list[tuple[int, int]]]  # (gene id, contig) -> its exons (start, end), 0-based
+
+
 def _biotype(a: dict[str, str], gene: dict[str, str] | None = None) -> str | None:
     for k in ("transcript_type", "transcript_biotype", "biotype", "gene_type", "gene_biotype"):
         if a.get(k):
@@ -99,7 +102,7 @@ def _biotype(a: dict[str, str], gene: dict[str, str] | None = None) -> str | Non
     return _biotype(gene) if gene else None
 
 
-def read_gtf(path: Path, biotype: str | None) -> pd.DataFrame:
+def read_gtf(path: Path, biotype: str | None, exons_by_gene: Exons | None = None) -> pd.DataFrame:
     tx, exons, genes = [], {}, []
     for n, p in _lines(path):
         if len(p) < 9:
@@ -107,9 +110,12 @@ def read_gtf(path: Path, biotype: str | None) -> pd.DataFrame:
         if p[2] not in ("transcript", "exon", "gene"):
             continue
         a = dict(_GTF_ATTR.findall(p[8]))
+        gid = a.get("gene_id")
+        if p[2] == "exon" and gid and exons_by_gene is not None:  # every exon of the gene counts, any biotype
+            exons_by_gene.setdefault((gid, p[0]), []).append(_interval(path, n, p[3], p[4], p[6], f"exon of {gid}",
+                                                                       True))
         if biotype and _biotype(a) != biotype:
             continue
-        gid = a.get("gene_id")
         if not gid:
             raise AnnotationError(f"{path}:{n}: {p[2]} without gene_id")
         s, e = _interval(path, n, p[3], p[4], p[6], f"{p[2]} of {gid}", True)
@@ -152,9 +158,10 @@ def _ncbi_chromosome(a: dict[str, str]) -> str | None:
     return None
 
 
-def read_gff3(path: Path, biotype: str | None) -> pd.DataFrame:
+def read_gff3(path: Path, biotype: str | None, exons_by_gene: Exons | None = None) -> pd.DataFrame:
     genes: dict[str, dict[str, str]] = {}
     tx: list[tuple[int, list[str], dict[str, str]]] = []
+    exon_lines: list[tuple[int, list[str], str]] = []  # (line, columns, Parent transcript)
     names: dict[str, str] = {}  # NCBI accession -> chrN, from 'region' lines
     for n, p in _lines(path):
         if len(p) < 9:
@@ -167,33 +174,44 @@ def read_gff3(path: Path, biotype: str | None) -> pd.DataFrame:
             a = _gff_attrs(p[8])
             if "ID" in a:
                 genes[a["ID"]] = a
-    rows = []
+        elif p[2] == "exon" and exons_by_gene is not None:
+            exon_lines.append((n, p, _gff_attrs(p[8]).get("Parent", "").split(",")[0]))
+    rows, gene_of = [], {}  # gene_of: transcript ID -> gene id, for its exons
     for n, p, a in tx:
         parent = a.get("Parent", "").split(",")[0]
         g = genes.get(parent, {})
+        gid = a.get("gene_id") or g.get("gene_id") or re.sub(r"^gene[:-]", "", parent)
+        if "ID" in a:
+            gene_of[a["ID"]] = gid
         if biotype and _biotype(a, g) != biotype and not (biotype == "protein_coding" and p[2] == "mRNA"
                                                           and _biotype(a, g) is None):
             continue
-        gid = a.get("gene_id") or g.get("gene_id") or re.sub(r"^gene[:-]", "", parent)
         if not gid:
             raise AnnotationError(f"{path}:{n}: {p[2]} without gene_id or Parent gene")
         s, e = _interval(path, n, p[3], p[4], p[6], f"transcript of {gid}", True)
         name = a.get("gene_name") or g.get("gene_name") or g.get("Name") or a.get("gene") or gid
         tid = a.get("transcript_id") or re.sub(r"^(transcript|rna)[:-]", "", a.get("ID", f"line{n}"))
         rows.append([gid, name, tid, names.get(p[0], p[0]), s, e, p[6]])
+    for n, p, parent in exon_lines:  # every exon of a transcript counts towards its gene, any biotype
+        if gene_of.get(parent):
+            exons_by_gene.setdefault((gene_of[parent], names.get(p[0], p[0])), []).append(  # type: ignore[union-attr]
+                _interval(path, n, p[3], p[4], p[6], f"exon of {gene_of[parent]}", True))
     if names:
         log.info("%s: %d NCBI sequence accessions named by their chromosome (e.g. %s -> %s); others (scaffolds, "
                  "alt loci) keep their accession", path, len(names), *next(iter(names.items())))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def read_ucsc(path: Path, kind: str, biotype: str | None) -> pd.DataFrame:
+def read_ucsc(path: Path, kind: str, biotype: str | None, exons_by_gene: Exons | None = None) -> pd.DataFrame:
     """refGene (bin, name, chrom, strand, txStart, txEnd, ..., name2), genePred/knownGene (name, chrom,
     strand, txStart, txEnd, ...) or BED (chrom, start, end, name, score, strand, ...)."""
     cols = {"refgene": (1, 2, 3, 4, 5, 12), "genepred": (0, 1, 2, 3, 4, None), "bed": (3, 0, 5, 1, 2, 3)}[kind]
+    exon_cols = {"refgene": (9, 10), "genepred": (8, 9)}.get(kind)  # exonStarts, exonEnds (0-based, comma lists)
     rows = []
     for n, p in _lines(path):
         name, chrom, strand, start, end, gene = (p[c] if c is not None and c < len(p) else None for c in cols)
+        if exon_cols and exons_by_gene is not None:  # every transcript's exons count, NR_ ones too
+            exons_by_gene.setdefault((gene or name, chrom), []).extend(_exon_columns(path, n, p, *exon_cols))
         if kind == "refgene" and biotype == "protein_coding" and not str(name).startswith("NM_"):
             continue  # NM_ = coding RefSeq transcripts; NR_ = non-coding
         s, e = _interval(path, n, start, end, strand, f"transcript {name}", False)
@@ -230,16 +248,24 @@ def read_frame(path: Path, kind: str) -> pd.DataFrame:
 
 def read_transcripts(path: str | Path, biotype: str | None = "protein_coding") -> pd.DataFrame:
     """Any supported annotation -> transcript table (see module docstring); ``biotype=None`` keeps all."""
+    return read_annotation(path, biotype)[0]
+
+
+def read_annotation(path: str | Path, biotype: str | None = "protein_coding",
+                    ) -> tuple[pd.DataFrame, dict[tuple[str, str], int]]:
+    """The transcript table (as :func:`read_transcripts`) and, from the same single pass over the
+    file, the exon-union length of each gene on each contig it lies on (as :func:`exon_union_lengths`)."""
     path = Path(path)
     kind = sniff(path)
+    exons: Exons = {}
     if kind in ("parquet", "feather"):
         tx = read_frame(path, kind)
     elif kind == "gtf":
-        tx = read_gtf(path, biotype)
+        tx = read_gtf(path, biotype, exons)
     elif kind == "gff3":
-        tx = read_gff3(path, biotype)
+        tx = read_gff3(path, biotype, exons)
     else:
-        tx = read_ucsc(path, kind, biotype)
+        tx = read_ucsc(path, kind, biotype, exons)
     if tx.empty and biotype and kind in ("gtf", "gff3"):
         n = len(read_gtf(path, None) if kind == "gtf" else read_gff3(path, None))
         if n:
@@ -249,7 +275,7 @@ def read_transcripts(path: str | Path, biotype: str | None = "protein_coding") -
         raise AnnotationError(f"{path}: no transcript features{f' of biotype {biotype}' if biotype else ''} "
                               f"(read as {kind})")
     log.info("%s: %d transcripts of %d genes (read as %s)", path, len(tx), tx.gene_id.nunique(), kind)
-    return tx
+    return tx, {g: _union_length(iv) for g, iv in exons.items()}
 
 
 def _union_length(intervals: list[tuple[int, int]]) -> int:
@@ -261,33 +287,27 @@ def _union_length(intervals: list[tuple[int, int]]) -> int:
     return total
 
 
-def exon_union_lengths(path: str | Path) -> dict[str, int]:
-    """Per gene, the length (bp) of the union of its exons: the length RPKM/TPM divide counts by.
+def _exon_columns(path: Path, n: int, p: list[str], starts_col: int, ends_col: int) -> list[tuple[int, int]]:
+    """A UCSC row's exons as (start, end) pairs, 0-based half-open."""
+    try:
+        starts, ends = p[starts_col].strip(",").split(","), p[ends_col].strip(",").split(",")
+        pairs = list(zip(map(int, starts), map(int, ends), strict=True))
+    except (IndexError, ValueError):
+        raise AnnotationError(f"{path}:{n}: unreadable exonStarts/exonEnds columns") from None
+    if any(s < 0 or e <= s for s, e in pairs):
+        raise AnnotationError(f"{path}:{n}: an exon ends before it starts or starts below 0")
+    return pairs
 
-    Read from GTF/GFF3 ``exon`` lines or refGene/genePred exon columns; empty for formats
-    without exons (the caller then needs lengths from elsewhere).
+
+def exon_union_lengths(path: str | Path) -> dict[tuple[str, str], int]:
+    """Per (gene id, contig), the length (bp) of the union of the gene's exons there: the length
+    RPKM/TPM divide counts by.
+
+    Every exon of the gene counts, whatever its transcript's biotype. Copies of a gene on other
+    contigs (alt haplotypes, chrX/chrY for pseudoautosomal genes) have coordinates of their own
+    and are measured apart: the caller takes the copy whose TSS it keeps. Read from GTF/GFF3
+    ``exon`` lines or refGene/genePred exon columns; empty for formats without exons (the
+    caller then needs lengths from elsewhere). :func:`read_annotation` gives these together
+    with the transcripts in one pass.
     """
-    path = Path(path)
-    kind = sniff(path)
-    exons: dict[str, list[tuple[int, int]]] = {}
-    if kind in ("gtf", "gff3"):
-        parents: dict[str, str] = {}
-        for _, p in _lines(path):
-            if len(p) < 9 or p[2] not in ("exon", *TRANSCRIPT_TYPES):
-                continue
-            if kind == "gtf":
-                gid = dict(_GTF_ATTR.findall(p[8])).get("gene_id")
-            else:
-                a = _gff_attrs(p[8])
-                if p[2] != "exon":
-                    parents[a.get("ID", "")] = a.get("gene_id") or re.sub(r"^gene[:-]", "", a.get("Parent", ""))
-                    continue
-                gid = a.get("gene_id") or parents.get(a.get("Parent", "").split(",")[0])
-            if p[2] == "exon" and gid:
-                exons.setdefault(gid, []).append((int(p[3]) - 1, int(p[4])))
-    elif kind in ("refgene", "genepred"):
-        off, gene_col = (1, 12) if kind == "refgene" else (0, 0)
-        for _, p in _lines(path):
-            starts, ends = p[off + 8].strip(",").split(","), p[off + 9].strip(",").split(",")
-            exons.setdefault(p[gene_col], []).extend(zip(map(int, starts), map(int, ends), strict=True))
-    return {g: _union_length(iv) for g, iv in exons.items()}
+    return read_annotation(path, None)[1]

@@ -19,7 +19,7 @@ import pandas as pd
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import AnnotationError
 from chromoformer.io import read_table, require_file
-from chromoformer.preprocess.annotation import exon_union_lengths, read_transcripts
+from chromoformer.preprocess.annotation import read_annotation
 from chromoformer.preprocess.assembly import from_annotation, from_sizes
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ def prepare_genes(annotation: str | Path, w_prom: int = DEFAULT_CONFIG.w_prom, c
                   ) -> pd.DataFrame:
     """Annotation file (any format of :mod:`~chromoformer.preprocess.annotation`) -> gene table
     (see :func:`genes_from_transcripts`; ``dropped`` receives (gene_id, reason) of the genes left out)."""
-    tx = read_transcripts(annotation, biotype)
+    tx, lengths = read_annotation(annotation, biotype)  # one pass: transcripts and exon-union lengths
     sizes = read_chrom_sizes(chrom_sizes) if chrom_sizes else None
     named, by_sizes = from_annotation(annotation), from_sizes(sizes) if sizes else None
     if named and by_sizes and named != by_sizes:
@@ -147,5 +147,6 @@ def prepare_genes(annotation: str | Path, w_prom: int = DEFAULT_CONFIG.w_prom, c
     if named or by_sizes:
         log.info("%s: assembly %s", annotation, named or by_sizes)
     genes = genes_from_transcripts(tx, w_prom, sizes, dropped=dropped)
-    lengths = exon_union_lengths(annotation)  # for counts -> RPKM/TPM (empty when the format has no exons)
-    return genes.assign(length=genes.gene_id.map(lengths).astype("Int64"))
+    # length: for counts -> RPKM/TPM, of the copy on the chromosome kept (missing where the format has no exons)
+    length = [lengths.get((g, c)) for g, c in zip(genes.gene_id, genes.chrom, strict=True)]
+    return genes.assign(length=pd.array(length, dtype="Int64"))
