@@ -21,6 +21,7 @@ equal outputs (1e-4 on logits). Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -53,18 +54,18 @@ def worker(data: Path, mode: str, autocast: bool, compile_: bool, batch: int, st
     ds = ChromoformerDataset(read_metadata(data / "meta.csv"), BinnedStore(data / "store"), ChromoformerConfig())
     net = torch.compile(model) if compile_ else model
     opt = torch.optim.AdamW(model.parameters(), lr=3e-5)
-    ctx = (lambda: torch.autocast(device.split(":")[0], dtype=torch.bfloat16)) if autocast else torch.no_grad
-    amp = (lambda: torch.autocast(device.split(":")[0], dtype=torch.bfloat16)) if autocast else None
+    def amp():  # bf16 autocast for this case, else nothing
+        return torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
     compile_s = 0.0
     if mode == "infer":
         model.eval()
         loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=False, num_workers=0)
         t = time.perf_counter()
-        with torch.no_grad(), ctx():
+        with torch.no_grad(), amp():
             net(**to_device(next(iter(loader)), device))  # warm-up (and compilation), not timed
         compile_s = time.perf_counter() - t
         outs, t = [], time.perf_counter()
-        with torch.no_grad(), ctx():
+        with torch.no_grad(), amp():
             for b in loader:
                 outs.append(net(**to_device(b, device)).float().cpu())
         if device.startswith("cuda"):
@@ -79,11 +80,8 @@ def worker(data: Path, mode: str, autocast: bool, compile_: bool, batch: int, st
         raise SystemExit(f"{len(ds)} genes give {len(batches)} batches of 64; --train-steps {steps} needs {steps + 1}")
 
     def step(b):
-        if amp is None:
-            loss = torch.nn.functional.cross_entropy(net(**b), b["label"])
-        else:
-            with amp():
-                loss = torch.nn.functional.cross_entropy(net(**b).float(), b["label"])
+        with amp():
+            loss = torch.nn.functional.cross_entropy(net(**b).float(), b["label"])  # .float(): no-op in float32
         opt.zero_grad()
         loss.backward()
         opt.step()
