@@ -42,3 +42,25 @@ def cool_from_pairs(data: Path, res: int, out: Path) -> Path:
     subprocess.run([sys.executable, "-m", "cooler", "cload", "pairs", "-c1", "1", "-p1", "2", "-c2", "4", "-p2", "5",
                     f"{sizes}:{res}", str(data / GM12878_PAIRS), str(out)], check=True, capture_output=True)
     return out
+
+
+CHROMHMM = Path("/usr/share/doc/chromhmm/examples")
+
+
+def rsubread_annotation(build: str) -> Path:
+    """Rsubread's in-built NCBI RefSeq exon table (SAF) for ``build`` (hg19: NCBI build 37.2, hg38),
+    which ``.ci/run`` unpacks from Debian's r-bioc-rsubread into ``.cache/rsubread-annot``
+    (``CHROMOFORMER_RSUBREAD_ANNOT`` points elsewhere); skip the test saying how to get it."""
+    d = Path(os.environ.get("CHROMOFORMER_RSUBREAD_ANNOT", REPO / ".cache" / "rsubread-annot"))
+    f = d / f"{build}_RefSeq_exon.txt"
+    if not f.is_file():
+        pytest.skip(f"{f} is absent (.ci/run unpacks it: apt-get download r-bioc-rsubread; dpkg-deb -x)")
+    return f
+
+
+def chromhmm_file(rel: str) -> Path:
+    """A file of Debian's chromhmm-example (real UCSC hg19 refGene TSSs, chromosome sizes), or skip."""
+    f = CHROMHMM / rel
+    if not f.is_file():
+        pytest.skip(f"{f} is absent (apt-get install chromhmm-example)")
+    return f

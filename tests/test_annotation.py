@@ -311,3 +311,82 @@ def test_gff3_exon_lengths_follow_the_transcripts_gene(tmp_path):
     tx, lengths = read_annotation(p)
     assert set(tx.gene_id) == {"ENSG1"}
     assert lengths == {("ENSG1", "chr1"): 2000 + 1000}  # [1000, 3000) + [8000, 9000): the lncRNA's exon counts
+
+
+def _saf(gtf: str = GTF, header: bool = True) -> str:
+    """The GTF's exons as featureCounts SAF (GeneID Chr Start End Strand, 1-based like the GTF)."""
+    rows = [r.split("\t") for r in gtf.splitlines() if "\texon\t" in r]
+    body = "".join("\t".join((r[8].split('"')[1], r[0], r[3], r[4], r[6])) + "\n" for r in rows)
+    return ("GeneID\tChr\tStart\tEnd\tStrand\n" if header else "") + body
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_saf_gene_level_tss_and_lengths(tmp_path, caplog, header):
+    """SAF has exons only: a gene's TSS is its 5'-most exon end (A: exon 1001-1200 -> 1000, not the
+    GTF's longest-transcript 2000), lengths are exon unions; no biotypes, said in the log."""
+    from chromoformer.preprocess.annotation import read_annotation
+
+    p = tmp_path / "genes.saf"
+    p.write_text(_saf(header=header))
+    assert sniff(p) == "saf"
+    _check(_genes(p), {"A": ("chr1", 1000, "+", {1000}), "B": ("chr5", 129999, "-", {129999})})
+    assert "no biotypes" in caplog.text and "SAF" in caplog.text
+    # A: [1000,1200) [2000,2500) [4000,5000) [8000,9000) = 2700; B: [100000,110000) [129000,130000) = 11000
+    assert read_annotation(p)[1] == {("A", "chr1"): 2700, ("B", "chr5"): 11000}
+
+
+def test_saf_alt_par_and_multi_copy_genes(tmp_path):
+    """Copies on alt contigs are set aside first, a chrX+chrY gene keeps chrX, and a multi-copy gene
+    with exons on both strands of a chromosome (hg38 tRNA clusters) is dropped with its reason."""
+    p = tmp_path / "a.saf"
+    p.write_text("GeneID\tChr\tStart\tEnd\tStrand\n"
+                 "HLA\tchr6\t300001\t301000\t+\nHLA\tchr6_apd_hap1\t5001\t6000\t+\n"
+                 "ALT\tNT_167244.1\t1001\t2000\t-\n"
+                 "PAR\tchrX\t200001\t200500\t-\nPAR\tchrY\t200001\t203000\t-\n"
+                 "TRNA\tchr1\t500001\t500072\t-\nTRNA\tchr1\t700001\t700072\t+\n")
+    dropped: list = []
+    g = genes_from_transcripts(read_transcripts(p), 2000, SIZES, dropped=dropped).set_index("gene_id")
+    assert g.start.to_dict() == {"HLA": 300000, "PAR": 200499}
+    assert g.chrom["PAR"] == "chrX"
+    reasons = dict(dropped)
+    assert set(reasons) == {"ALT", "TRNA"}
+    assert reasons["ALT"].startswith("only on non-primary") and reasons["TRNA"] == "on both strands (chr1)"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("GeneID\tChr\tStart\tEnd\tStrand\nA\tchr1\t100\n", r"bad.saf:2: expected 5 tab-separated SAF columns"),
+    ("GeneID\tChr\tStart\tEnd\tStrand\nA\tchr1\tx\t200\t+\n", r"bad.saf:2: start/end must be integers"),
+    ("A\tchr1\t300\t200\t+\n", r"bad.saf:1: exon of A: start 300 > end 200"),
+    ("A\tchr1\t100\t200\t+\nA\tchr1\t100\t200\t.\n", r"bad.saf:2: exon of A: strand"),
+    ("GeneID\tChr\tStart\tEnd\tStrand\n", "no transcript features"),
+])
+def test_bad_saf_names_file_and_line(tmp_path, text, message):
+    p = tmp_path / "bad.saf"
+    p.write_text(text)
+    with pytest.raises(AnnotationError, match=message):
+        read_transcripts(p, None)
+
+
+def test_gff3_children_of_genes_are_transcripts_whatever_their_type(tmp_path):
+    """Ensembl/RefSeq GFF3 type non-coding transcripts lnc_RNA, ncRNA, snRNA, pseudogenic_transcript
+    (under a 'pseudogene' or 'ncRNA_gene'); CDS/UTR children of a gene and miRNA children of a
+    primary_transcript are not transcripts. --biotype any keeps them all, protein_coding the mRNA."""
+    lines = ["##gff-version 3",
+             "chr1\ts\tgene\t1001\t9000\t.\t+\t.\tID=gene:G1;biotype=protein_coding",
+             "chr1\ts\tmRNA\t1001\t9000\t.\t+\t.\tID=transcript:T1;Parent=gene:G1;biotype=protein_coding",
+             "chr1\ts\tncRNA_gene\t20001\t23000\t.\t-\t.\tID=gene:G2;biotype=lncRNA",
+             "chr1\ts\tlnc_RNA\t20001\t23000\t.\t-\t.\tID=transcript:T2;Parent=gene:G2;biotype=lncRNA",
+             "chr1\ts\tpseudogene\t30001\t31000\t.\t+\t.\tID=gene:G3;biotype=processed_pseudogene",
+             "chr1\ts\tpseudogenic_transcript\t30101\t31000\t.\t+\t.\tID=transcript:T3;Parent=gene:G3;"
+             "biotype=processed_pseudogene",
+             "chr1\ts\tgene\t40001\t41000\t.\t+\t.\tID=gene-MIR1;gene_biotype=miRNA",
+             "chr1\ts\tprimary_transcript\t40001\t41000\t.\t+\t.\tID=rna-MIR1;Parent=gene-MIR1",
+             "chr1\ts\tmiRNA\t40501\t40522\t.\t+\t.\tID=rna-MIR1-5p;Parent=rna-MIR1",
+             "chr1\ts\tfive_prime_UTR\t40001\t40100\t.\t+\t.\tParent=gene-MIR1"]
+    p = tmp_path / "e.gff3"
+    p.write_text("\n".join(lines) + "\n")
+    tx = read_transcripts(p, None).set_index("transcript_id")
+    assert tx.start.to_dict() == {"T1": 1000, "T2": 20000, "T3": 30100, "MIR1": 40000}
+    assert tx.gene_id.to_dict() == {"T1": "G1", "T2": "G2", "T3": "G3", "MIR1": "MIR1"}
+    assert read_transcripts(p).index.size == 1  # protein_coding: the mRNA only
+    assert read_transcripts(p, "lncRNA").transcript_id.tolist() == ["T2"]

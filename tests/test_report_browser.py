@@ -76,6 +76,7 @@ def test_every_link_and_image_resolves_and_genes_have_pages(reported):
         assert f'src="attention_{g}.png"' in page and f'src="attribution_{g}.png"' in page
         assert "In-silico perturbation" in page
     assert "reliability.png" in index and "training_curves.png" in index
+    assert "<title>Chromoformer: run</title>" in index and "<h1>Chromoformer: run</h1>" in index  # the run's name once
 
 
 def _chromium(*args: str) -> str:

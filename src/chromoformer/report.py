@@ -91,7 +91,7 @@ def report(run_dir: str | Path, interpretation: str | Path | None = None) -> Pat
     metrics_table = _metrics(run / "metrics.tsv") if (run / "metrics.tsv").is_file() else None
     out = run / "report"
     out.mkdir(exist_ok=True)
-    parts = [f"<h1>Chromoformer run {html.escape(run.name)}</h1>"]
+    parts = [f"<h1>Chromoformer: {html.escape(run.resolve().name)}</h1>"]
     if metrics_table is not None:
         plots.training_curves(run / "metrics.tsv", out / "training_curves.png")
         m = metrics_table
@@ -113,7 +113,7 @@ def report(run_dir: str | Path, interpretation: str | Path | None = None) -> Pat
                   for p in others]
         parts.append("</ul>")
     page = out / "index.html"
-    write_text(page, _page("Chromoformer report", parts))
+    write_text(page, _page(f"Chromoformer: {run.resolve().name}", parts))
     return page
 
 

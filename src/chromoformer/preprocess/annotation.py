@@ -4,10 +4,14 @@ Readers return ``gene_id, gene_name, transcript_id, chrom, start (0-based), end,
 
 * GTF (GENCODE, Ensembl): ``transcript`` lines; a GTF with only ``gene`` and ``exon`` lines
   gets its transcripts from the exons (span of each ``transcript_id``), else from the genes;
-* GFF3 (GENCODE, Ensembl, RefSeq): ``mRNA``/``transcript`` features, ``key=value``
-  attributes, gene ids from ``gene_id`` or the ``Parent`` gene's ``ID``;
+* GFF3 (GENCODE, Ensembl, RefSeq): ``mRNA``/``transcript`` features and every other child of
+  a gene (``lnc_RNA``, ``ncRNA``...), ``key=value`` attributes, gene ids from ``gene_id`` or
+  the ``Parent`` gene's ``ID``;
 * UCSC tables: refGene (16 columns, ``name2`` = gene), knownGene/genePred (no gene
   column: each transcript is its own gene, logged), BED12/BED6 (``name`` = gene);
+* SAF, featureCounts' exon table (``GeneID Chr Start End Strand``, 1-based, e.g. Rsubread's
+  in-built RefSeq annotations): no transcripts, so each gene's exons on a contig make one
+  transcript spanning them (its 5'-most exon start is the TSS, logged);
 * parquet/feather with the transcript columns above.
 
 The format is told from the content, not the file name. gzip is read transparently.
@@ -30,7 +34,9 @@ from chromoformer.io import require_file
 log = logging.getLogger(__name__)
 COLUMNS = ["gene_id", "gene_name", "transcript_id", "chrom", "start", "end", "strand"]
 TRANSCRIPT_TYPES = ("transcript", "mRNA")
+GENE_TYPES = ("gene", "pseudogene")  # and any '*_gene' (Ensembl's ncRNA_gene)
 _GTF_ATTR = re.compile(r'(\S+)\s+"([^"]*)"')
+SAF_HEADER = ("geneid", "chr", "start", "end", "strand")
 
 
 def _open(path: Path):
@@ -51,7 +57,7 @@ def _lines(path: Path) -> Iterator[tuple[int, list[str]]]:
 
 
 def sniff(path: str | Path) -> str:
-    """``gtf``, ``gff3``, ``refgene``, ``genepred``, ``bed``, ``parquet`` or ``feather``, from the content
+    """``gtf``, ``gff3``, ``refgene``, ``genepred``, ``bed``, ``saf``, ``parquet`` or ``feather``, from the content
     (the name decides only for content that fits no format, so that the reader can name the bad line)."""
     path = require_file(path, "annotation file", AnnotationError)
     with open(path, "rb") as f:
@@ -69,6 +75,9 @@ def sniff(path: str | Path) -> str:
             return "genepred"
         if len(p) in (6, 12) and p[1].isdigit() and p[2].isdigit() and p[5] in ("+", "-", "."):
             return "bed"
+        if len(p) >= 5 and ([c.lower() for c in p[:5]] == list(SAF_HEADER)
+                            or (p[2].isdigit() and p[3].isdigit() and p[4] in ("+", "-"))):
+            return "saf"
         break
     # content fits nothing (or the file is empty): a GTF/GFF name gets that reader, which names the bad line
     name = path.name.lower().removesuffix(".gz")
@@ -76,7 +85,7 @@ def sniff(path: str | Path) -> str:
         return "gtf"
     if name.endswith((".gff", ".gff3")):
         return "gff3"
-    raise AnnotationError(f"{path}: not a recognised annotation (GTF, GFF3, UCSC refGene/knownGene, BED12, "
+    raise AnnotationError(f"{path}: not a recognised annotation (GTF, GFF3, UCSC refGene/knownGene, BED12, SAF, "
                           "parquet): the first data line fits none of them")
 
 
@@ -158,7 +167,16 @@ def _ncbi_chromosome(a: dict[str, str]) -> str | None:
     return None
 
 
+def _is_part(feature_type: str) -> bool:
+    """A part of a transcript (CDS, UTRs, codons, introns...), never a transcript itself."""
+    t = feature_type.lower()
+    return t in ("cds", "intron", "selenocysteine") or t.endswith(("utr", "codon", "_site", "_signal"))
+
+
 def read_gff3(path: Path, biotype: str | None, exons_by_gene: Exons | None = None) -> pd.DataFrame:
+    """GFF3 transcripts: ``mRNA``/``transcript`` features and any other feature whose Parent is a
+    gene (``lnc_RNA``, ``ncRNA``, ``pseudogenic_transcript``...); gene ids from ``gene_id`` or the
+    Parent gene's ``ID``, biotypes from the transcript or its gene."""
     genes: dict[str, dict[str, str]] = {}
     tx: list[tuple[int, list[str], dict[str, str]]] = []
     exon_lines: list[tuple[int, list[str], str]] = []  # (line, columns, Parent transcript)
@@ -168,14 +186,17 @@ def read_gff3(path: Path, biotype: str | None, exons_by_gene: Exons | None = Non
             raise AnnotationError(f"{path}:{n}: expected 9 tab-separated GFF3 columns, got {len(p)}")
         if p[2] == "region" and (chrom := _ncbi_chromosome(_gff_attrs(p[8]))):
             names[p[0]] = chrom
-        elif p[2] in TRANSCRIPT_TYPES:
-            tx.append((n, p, _gff_attrs(p[8])))
-        elif p[2] == "gene" or p[2].endswith("_gene"):
+        elif p[2] in GENE_TYPES or p[2].endswith("_gene"):
             a = _gff_attrs(p[8])
             if "ID" in a:
                 genes[a["ID"]] = a
-        elif p[2] == "exon" and exons_by_gene is not None:
-            exon_lines.append((n, p, _gff_attrs(p[8]).get("Parent", "").split(",")[0]))
+        elif p[2] == "exon":
+            if exons_by_gene is not None:
+                exon_lines.append((n, p, _gff_attrs(p[8]).get("Parent", "").split(",")[0]))
+        elif p[2] in TRANSCRIPT_TYPES or not _is_part(p[2]):
+            tx.append((n, p, _gff_attrs(p[8])))
+    # lnc_RNA, ncRNA, snRNA, pseudogenic_transcript, V_gene_segment...: transcripts as children of a gene
+    tx = [t for t in tx if t[1][2] in TRANSCRIPT_TYPES or t[2].get("Parent", "").split(",")[0] in genes]
     rows, gene_of = [], {}  # gene_of: transcript ID -> gene id, for its exons
     for n, p, a in tx:
         parent = a.get("Parent", "").split(",")[0]
@@ -227,6 +248,37 @@ def read_ucsc(path: Path, kind: str, biotype: str | None, exons_by_gene: Exons |
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def read_saf(path: Path, biotype: str | None, exons_by_gene: Exons | None = None) -> pd.DataFrame:
+    """featureCounts' SAF (GeneID, Chr, Start, End, Strand; 1-based closed; header optional): one
+    transcript per gene, contig and strand, spanning its exons there, so the TSS is the gene's 5'
+    end (a multi-copy gene with exons on both strands gets two, and is dropped later as such)."""
+    spans: dict[tuple[str, str, str], list[int]] = {}  # (gene, contig, strand) -> [start, end]
+    first = True
+    for n, p in _lines(path):
+        if len(p) < 5:
+            raise AnnotationError(f"{path}:{n}: expected 5 tab-separated SAF columns (GeneID Chr Start End Strand), "
+                                  f"got {len(p)}")
+        if first and [c.lower() for c in p[:5]] == list(SAF_HEADER):
+            first = False
+            continue
+        first = False
+        gid, chrom = p[0], p[1]
+        if not gid or not chrom:
+            raise AnnotationError(f"{path}:{n}: empty GeneID or Chr")
+        s, e = _interval(path, n, p[2], p[3], p[4], f"exon of {gid}", True)
+        if exons_by_gene is not None:
+            exons_by_gene.setdefault((gid, chrom), []).append((s, e))
+        old = spans.setdefault((gid, chrom, p[4]), [s, e])
+        old[0], old[1] = min(old[0], s), max(old[1], e)
+    if spans:
+        log.warning("%s (SAF) has exons but no transcripts%s: each gene's exons on a contig are taken as one "
+                    "transcript, its TSS the 5' end of the first exon (%d genes)", path,
+                    f" and no biotypes (--biotype {biotype} not applied)" if biotype else "",
+                    len({g for g, _, _ in spans}))
+    rows = [[g, g, g, c, s, e, strand] for (g, c, strand), (s, e) in spans.items()]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
 def read_frame(path: Path, kind: str) -> pd.DataFrame:
     try:
         df = pd.read_parquet(path) if kind == "parquet" else pd.read_feather(path)
@@ -264,6 +316,8 @@ def read_annotation(path: str | Path, biotype: str | None = "protein_coding",
         tx = read_gtf(path, biotype, exons)
     elif kind == "gff3":
         tx = read_gff3(path, biotype, exons)
+    elif kind == "saf":
+        tx = read_saf(path, biotype, exons)
     else:
         tx = read_ucsc(path, kind, biotype, exons)
     if tx.empty and biotype and kind in ("gtf", "gff3"):
@@ -306,7 +360,7 @@ def exon_union_lengths(path: str | Path) -> dict[tuple[str, str], int]:
     Every exon of the gene counts, whatever its transcript's biotype. Copies of a gene on other
     contigs (alt haplotypes, chrX/chrY for pseudoautosomal genes) have coordinates of their own
     and are measured apart: the caller takes the copy whose TSS it keeps. Read from GTF/GFF3
-    ``exon`` lines or refGene/genePred exon columns; empty for formats without exons (the
+    ``exon`` lines, SAF rows or refGene/genePred exon columns; empty for formats without exons (the
     caller then needs lengths from elsewhere). :func:`read_annotation` gives these together
     with the transcripts in one pass.
     """

@@ -14,6 +14,7 @@ import logging
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from chromoformer.config import DEFAULT_CONFIG
@@ -61,12 +62,23 @@ def primary_transcripts(tx: pd.DataFrame) -> tuple[pd.DataFrame, list[tuple[str,
     par_y = tx.gene_id.astype(str).str.endswith("_PAR_Y")
     dropped += [(g, "PAR copy on chrY (its chrX copy is kept)") for g in sorted(set(tx.gene_id[par_y]))]
     tx = tx[~par_y]
-    chroms = tx.groupby("gene_id").chrom.agg(lambda c: frozenset(x.removeprefix("chr") for x in c))
-    par = chroms[chroms.map(lambda s: s == frozenset({"X", "Y"}))].index  # (== on the Series would broadcast)
+    bare = tx.chrom.astype(str).str.removeprefix("chr")
+    by = tx.assign(x=bare.eq("X"), y=bare.eq("Y"), bare=bare).groupby("gene_id")
+    on = by.agg(x=("x", "any"), y=("y", "any"), n=("bare", "nunique"))
+    par = on.index[on.x & on.y & (on.n == 2)]  # on chrX and chrY and nothing else
     if len(par):
         log.info("%d pseudoautosomal genes on chrX and chrY: their chrX transcripts are used", len(par))
         tx = tx[~(tx.gene_id.isin(par) & tx.chrom.str.removeprefix("chr").eq("Y"))]
     return tx, dropped
+
+
+def _joined(tx: pd.DataFrame) -> pd.Series:
+    """Per gene (rows grouped by gene, in order), its TSSs joined by ';'."""
+    if tx.empty:
+        return pd.Series([], dtype=object)
+    gid, tss = tx.gene_id.to_numpy(), tx.tss.astype(int).astype(str).to_numpy()
+    breaks = np.flatnonzero(gid[1:] != gid[:-1]) + 1
+    return pd.Series([";".join(t) for t in np.split(tss, breaks)], index=gid[np.r_[0, breaks]])
 
 
 def genes_from_transcripts(
@@ -76,41 +88,47 @@ def genes_from_transcripts(
     """One row per gene: gene_id, gene_name, chrom, start (TSS), end, strand, split, tss_all.
 
     Non-primary contigs go first (:func:`primary_transcripts`); then genes on several
-    chromosomes, on chromosomes outside the splits, and genes whose promoter window
+    chromosomes or on both strands, on chromosomes outside the splits, and genes whose promoter window
     (TSS +- w_prom/2) leaves the chromosome are dropped. Every dropped gene is appended to
     ``dropped`` as (gene_id, reason) and the counts per reason are logged.
     """
     tx, lost = primary_transcripts(tx)
     tx = tx.assign(span=tx.end - tx.start, tss=tx.start.where(tx.strand == "+", tx.end - 1))
     tx = tx.sort_values(["gene_id", "span", "transcript_id"], ascending=[True, False, True])
-    rows = []
     half = w_prom // 2
-    for gid, g in tx.groupby("gene_id", sort=False):
-        first = g.iloc[0]
-        if g.chrom.nunique() > 1:
-            lost.append((gid, f"on several chromosomes ({', '.join(sorted(set(g.chrom)))})"))
-            continue
-        split = chrom_split(first.chrom, splits)
-        if split is None:
-            lost.append((gid, f"{first.chrom} is in no cross-validation split"))
-            continue
-        tss = int(first.tss)
-        size = chrom_sizes.get(first.chrom) if chrom_sizes else None
-        if chrom_sizes is not None and size is None:
-            lost.append((gid, f"{first.chrom} is not in the chromosome sizes"))
-            continue
-        if tss - half < 0 or (size is not None and tss + half > size):
-            lost.append((gid, f"TSS within {half} bp of a chromosome end"))
-            continue
-        rows.append({"gene_id": gid, "gene_name": first.gene_name, "chrom": first.chrom, "start": tss,
-                     "end": tss + 1, "strand": first.strand, "split": split,
-                     "tss_all": ";".join(str(int(t)) for t in dict.fromkeys(g.tss))})
+    by = tx.groupby("gene_id", sort=False)
+    first = by.head(1).set_index("gene_id")  # the longest transcript of each gene, in gene order
+    n_chroms, n_strands = by.chrom.nunique(), by.strand.nunique()
+    multi = tx[tx.gene_id.isin(n_chroms.index[n_chroms > 1])]
+    chroms = multi.groupby("gene_id").chrom.agg(lambda c: ", ".join(sorted(set(c)))).reindex(first.index)
+    tss_all = _joined(tx.drop_duplicates(["gene_id", "tss"]))
+    split = first.chrom.map(lambda c: chrom_split(c, splits))
+    size = first.chrom.map(chrom_sizes).astype("float64") if chrom_sizes is not None else None
+    tss = first.tss.astype(int)
+    why = pd.Series(None, index=first.index, dtype=object)  # the first rule a gene fails, in this order
+    for bad, reason in [
+        (n_chroms > 1, "on several chromosomes (" + chroms + ")"),
+        (n_strands > 1, "on both strands (" + first.chrom + ")"),
+        (split.isna(), first.chrom + " is in no cross-validation split"),
+        (size.isna() if size is not None else None, first.chrom + " is not in the chromosome sizes"),
+        ((tss - half < 0) | ((tss + half > size) if size is not None else False),
+         f"TSS within {half} bp of a chromosome end"),
+    ]:
+        if bad is not None:
+            why = why.where(why.notna() | ~bad.astype(bool), reason)
+    lost += [(g, w) for g, w in why.dropna().items()]
+    keep = why.isna()
+    k = first[keep]
+    rows = pd.DataFrame({"gene_id": k.index, "gene_name": k.gene_name.to_numpy(), "chrom": k.chrom.to_numpy(),
+                         "start": tss[keep].to_numpy(), "end": tss[keep].to_numpy() + 1,
+                         "strand": k.strand.to_numpy(), "split": split[keep].astype(int).to_numpy(),
+                         "tss_all": tss_all.loc[k.index].to_numpy()})
     counts = pd.Series([why.split(" (")[0] for _, why in lost], dtype=str).value_counts()
     for why, n in counts.items():
         log.info("dropped %d genes: %s", n, why)
     if dropped is not None:
         dropped.extend(lost)
-    if not rows:
+    if rows.empty:
         hint = ""
         if lost and all(w.startswith("only on non-primary") for _, w in lost):
             hint = ("; no sequence is named like a chromosome (chr1/1 ... chrX): an NCBI file with accessions "
@@ -118,7 +136,7 @@ def genes_from_transcripts(
         raise AnnotationError(f"no gene is left after filtering ({len(lost)} dropped: "
                               f"{'; '.join(f'{n} {w}' for w, n in counts.items())}){hint}")
     log.info("kept %d genes", len(rows))
-    return pd.DataFrame(rows)
+    return rows
 
 
 def read_chrom_sizes(path: str | Path) -> dict[str, int]:
