@@ -95,9 +95,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("preprocess", help="preprocessing steps (annotation, labels, interactions, signals)")
     steps = p.add_subparsers(dest="step", required=True)
 
-    g = steps.add_parser("genes", help="GTF/GFF or refGene -> one TSS per gene with its CV split",
-                          formatter_class=HELP)
-    g.add_argument("--annotation", required=True, help="GTF/GFF (gzip ok) or UCSC refGene table")
+    g = steps.add_parser("genes", help="annotation -> one TSS per gene with its CV split", formatter_class=HELP)
+    g.add_argument("--annotation", required=True, help="GTF/GFF3, UCSC refGene/knownGene, BED12, featureCounts SAF "
+                   "or parquet (gzip ok; told by content)")
     g.add_argument("--out", required=True, help="output file or directory")
     g.add_argument("--chrom-sizes", default=None, help="drop genes whose promoter window leaves the chromosome")
     g.add_argument("--biotype", default="protein_coding", help="transcript biotype to keep ('any' for all)")
@@ -107,12 +107,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     m = steps.add_parser("metadata", help="genes + expression + interactions -> metadata csv",
                           formatter_class=HELP)
     m.add_argument("--genes", required=True, help="genes.tsv from 'preprocess genes'")
-    m.add_argument("--expression", required=True, help="genes x samples table (tsv/csv)")
+    m.add_argument("--expression", required=True,
+                   help="genes x samples table (tsv/csv/GTEx gct/featureCounts output, gzip ok)")
     m.add_argument("--eid", required=True, help="sample name (eid column)")
-    m.add_argument("--column", default=None, help="expression column (default: --eid)")
+    m.add_argument("--column", default=None,
+                   help="expression column (default: --eid; a featureCounts column /path/E003.bam is found as E003)")
     m.add_argument("--unit", choices=("rpkm", "fpkm", "tpm", "counts"), default=None,
-                   help="unit of the expression values; counts become RPKM with the annotation's exon-union "
-                        "lengths (default: RPKM, and a table of whole numbers only is refused as raw counts)")
+                   help="unit of the expression values; counts become RPKM with exon-union lengths (featureCounts' "
+                        "Length column, else the annotation's) (default: RPKM, and a table of whole numbers only "
+                        "is refused as raw counts)")
     m.add_argument("--interactions", required=True, help="pcHi-C table, CHiCAGO ibed, .cool/.mcool::resolutions/N or "
                    ".hic[::resolutions/N]")
     m.add_argument("--min-score", type=float, default=MIN_SCORE, help="keep interactions with score above this")

@@ -1,9 +1,10 @@
 """Expression table -> ``expression`` and ``label`` columns, and the final metadata csv.
 
-The table is genes x samples (first column = gene id, one column per sample; csv, tsv or
-GTEx .gct, gzip or not, told by content; samples x genes is detected and transposed).
-Values are RPKM/FPKM/TPM, or read counts (``unit="counts"``: RPKM from the annotation's
-exon-union lengths). Gene ids are matched without Ensembl version suffixes
+The table is genes x samples (first column = gene id, one column per sample; csv, tsv,
+GTEx .gct or featureCounts output, gzip or not, told by content; samples x genes is detected
+and transposed). Values are RPKM/FPKM/TPM, or read counts (``unit="counts"``: RPKM from the
+exon-union lengths, featureCounts' own ``Length`` column where the table has one, else the
+annotation's). Gene ids are matched without Ensembl version suffixes
 (ENSG...15 == ENSG...). ``label = 1`` when the gene's value is >= the median over the genes
 kept (SPEC §5.2); a median of 0 (every gene in one class) is an error.
 """
@@ -32,8 +33,12 @@ def _unversioned(ids: pd.Series) -> pd.Series:
 UNITS = ("rpkm", "fpkm", "tpm", "counts")
 
 
+FEATURECOUNTS = ("geneid", "chr", "start", "end", "strand", "length")  # then one column per BAM
+
+
 def _separator(path: Path) -> tuple[str, int]:
-    """The delimiter of a csv/tsv (gzip or not), from its content, and the rows to skip (GCT's 2-line header)."""
+    """The delimiter of a csv/tsv (gzip or not), from its content, and the rows to skip: GCT's
+    2-line header, or leading '#' comment lines (featureCounts' '# Program:...' line)."""
     import gzip
 
     with open(path, "rb") as f:
@@ -45,39 +50,73 @@ def _separator(path: Path) -> tuple[str, int]:
             if first.startswith("#1."):  # GTEx .gct: '#1.2', then 'rows<TAB>columns'
                 f.readline()
                 first, skip = f.readline(), 2
+            while first.startswith("#") and skip < 1000:
+                first, skip = f.readline(), skip + 1
     except (OSError, EOFError, UnicodeDecodeError) as e:
         raise ExpressionError(f"{path}: unreadable expression table ({' '.join(str(e).split())})") from None
     return ("\t" if first.count("\t") >= first.count(",") else ","), skip
 
 
+def _sample_column(tab: pd.DataFrame, column: str, path: Path) -> str | None:
+    """``column``, or the one column whose file name stem is ``column`` (featureCounts names its
+    columns by the BAM paths it was given: ``/data/E003.bam`` for sample ``E003``)."""
+    if column in tab.columns:
+        return column
+    stems = [c for c in map(str, tab.columns) if Path(c).name.removesuffix(".bam") in (column, f"{column}.bam")]
+    if len(stems) == 1:
+        log.info("%s: sample %r read from column %r", path, column, stems[0])
+        return stems[0]
+    return None
+
+
 def read_expression(path: str | Path, column: str) -> pd.Series:
-    """One sample's values by unversioned gene id from a genes x samples table (csv/tsv/gct, gzip or not).
+    """One sample's values by unversioned gene id from a genes x samples table (csv/tsv/gct or
+    featureCounts output, gzip or not); see :func:`read_expression_table`."""
+    return read_expression_table(path, column)[0]
+
+
+def read_expression_table(path: str | Path, column: str) -> tuple[pd.Series, pd.Series | None]:
+    """One sample's values by unversioned gene id, and the table's gene lengths where it has
+    them (featureCounts' ``Length``: the exon-union length it counted over), else None.
 
     A samples x genes table (sample names in the first column) is transposed, with a log line.
     """
     path = require_file(path, "expression table", ExpressionError)
     sep, skip = _separator(path)
     tab = read_table(path, ExpressionError, "expression table", sep=sep, skiprows=skip)
-    if column not in tab.columns:
+    fc = [str(c).lower() for c in tab.columns[:6]] == list(FEATURECOUNTS)
+    found = _sample_column(tab, column, path)
+    if found is None:
         first = tab.iloc[:, 0].astype(str)
-        if (first == column).sum() == 1:
+        if not fc and (first == column).sum() == 1:
             log.info("%s: sample %r is a row: reading the table as samples x genes", path, column)
             row = tab[first == column].iloc[0, 1:]
-            tab = pd.DataFrame({"gene_id": tab.columns[1:], column: row.to_numpy()})
+            tab, found = pd.DataFrame({"gene_id": tab.columns[1:], column: row.to_numpy()}), column
         else:
-            raise ExpressionError(f"{path}: no sample column (or row) {column!r}; columns are "
-                                  f"{', '.join(map(str, tab.columns[1:6]))}...")
-    raw = pd.to_numeric(tab[column], errors="coerce")
+            samples = tab.columns[6 if fc else 1:]
+            raise ExpressionError(f"{path}: no sample column (or row) {column!r}; "
+                                  f"{'featureCounts ' if fc else ''}sample columns are "
+                                  f"{', '.join(map(str, samples[:5]))}{'...' if len(samples) > 5 else ''}")
+    raw = pd.to_numeric(tab[found], errors="coerce")
     bad = ~np.isfinite(raw.to_numpy(dtype=float)) | (raw.to_numpy(dtype=float) < 0)
     if bad.any():
         i = int(np.nonzero(bad)[0][0])
-        raise ExpressionError(f"{path}:{i + 2 + skip}: gene {tab.iloc[i, 0]}: expression {tab[column].iloc[i]!r} "
-                              f"in column {column!r} is not a finite number >= 0 (remove the gene or fill in its "
+        raise ExpressionError(f"{path}:{i + 2 + skip}: gene {tab.iloc[i, 0]}: expression {tab[found].iloc[i]!r} "
+                              f"in column {found!r} is not a finite number >= 0 (remove the gene or fill in its "
                               "value)")
-    values = pd.Series(raw.to_numpy(dtype=float), index=_unversioned(tab.iloc[:, 0]))
+    genes = _unversioned(tab.iloc[:, 0])
+    values = pd.Series(raw.to_numpy(dtype=float), index=genes)
     if values.index.duplicated().any():
         raise ExpressionError(f"{path}: gene {values.index[values.index.duplicated()][0]} appears twice")
-    return values
+    lengths = None
+    if fc:
+        length = pd.to_numeric(tab.iloc[:, 5], errors="coerce")
+        if not (np.isfinite(length.to_numpy(dtype=float)) & (length.to_numpy(dtype=float) > 0)).all():
+            i = int(np.nonzero(~(length.to_numpy(dtype=float) > 0))[0][0])
+            raise ExpressionError(f"{path}:{i + 2 + skip}: gene {tab.iloc[i, 0]}: featureCounts Length "
+                                  f"{tab.iloc[i, 5]!r} is not a positive number")
+        lengths = pd.Series(length.to_numpy(dtype=float), index=genes)
+    return values, lengths
 
 
 def normalise(values: pd.Series, unit: str, lengths: pd.Series | None, where: str) -> pd.Series:
@@ -108,11 +147,12 @@ def add_labels(genes: pd.DataFrame, expression: str | Path, column: str, unit: s
     """Keep genes present in the table and add ``expression`` (RPKM-like) and ``label`` (>= median).
 
     ``unit``: ``rpkm``/``fpkm``/``tpm`` (used as they are) or ``counts`` (divided by the
-    genes' ``length`` column and the library size). ``None`` means RPKM, and a column of
+    table's featureCounts ``Length`` column, else the genes' ``length`` column, and by the
+    library size). ``None`` means RPKM, and a column of
     whole numbers only is then refused as probable raw counts.
     """
     where = f"{expression} column {column!r}"
-    values = read_expression(expression, column)
+    values, table_lengths = read_expression_table(expression, column)
     if unit is None:
         v = values.to_numpy()
         if len(v) > 20 and np.all(v == np.round(v)) and v.max() > 100:
@@ -121,7 +161,11 @@ def add_labels(genes: pd.DataFrame, expression: str | Path, column: str, unit: s
                                   "(or --unit rpkm/tpm if they really are normalised)")
         unit = "rpkm"
     lengths = None
-    if "length" in genes.columns:
+    if table_lengths is not None:  # the lengths the counts were counted over
+        lengths = table_lengths
+        if unit == "counts":
+            log.info("%s: RPKM with the table's own Length column (featureCounts)", where)
+    elif "length" in genes.columns:
         lengths = pd.Series(pd.to_numeric(genes["length"], errors="coerce").to_numpy(),
                             index=_unversioned(genes.gene_id))
     values = normalise(values, unit, lengths, where)
