@@ -162,6 +162,9 @@ def test_knowngene_and_bed12(tmp_path, caplog):
     g = _genes(kg).set_index("gene_id")
     assert g.start.to_dict() == {"uc001.1": 2000, "uc002.1": 129999}
     assert "each transcript is its own gene" in caplog.text
+    bed6 = tmp_path / "genes6.bed"
+    bed6.write_bytes(b"chr1\t2000\t9000\tA\t0\t+\r\nchr5\t100000\t130000\tB\t0\t-\r\n")  # CRLF: strand last
+    assert _genes(bed6).set_index("gene_id").start.to_dict() == {"A": 2000, "B": 129999}
     bed = tmp_path / "genes.bed"
     bed.write_text("chr1\t2000\t9000\tA\t0\t+\t2100\t8900\t0\t2\t500,1000,\t0,6000,\n"
                    "chr1\t1000\t5000\tA\t0\t+\t1100\t4900\t0\t1\t4000,\t0,\n"
@@ -320,14 +323,14 @@ def _saf(gtf: str = GTF, header: bool = True) -> str:
     return ("GeneID\tChr\tStart\tEnd\tStrand\n" if header else "") + body
 
 
-@pytest.mark.parametrize("header", [True, False])
-def test_saf_gene_level_tss_and_lengths(tmp_path, caplog, header):
+@pytest.mark.parametrize(("header", "crlf"), [(True, False), (False, False), (True, True)])
+def test_saf_gene_level_tss_and_lengths(tmp_path, caplog, header, crlf):
     """SAF has exons only: a gene's TSS is its 5'-most exon end (A: exon 1001-1200 -> 1000, not the
     GTF's longest-transcript 2000), lengths are exon unions; no biotypes, said in the log."""
     from chromoformer.preprocess.annotation import read_annotation
 
     p = tmp_path / "genes.saf"
-    p.write_text(_saf(header=header))
+    p.write_bytes(_saf(header=header).replace("\n", "\r\n" if crlf else "\n").encode())  # Windows line ends too
     assert sniff(p) == "saf"
     _check(_genes(p), {"A": ("chr1", 1000, "+", {1000}), "B": ("chr5", 129999, "-", {129999})})
     assert "no biotypes" in caplog.text and "SAF" in caplog.text

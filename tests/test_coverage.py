@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import shutil
 import subprocess
 from pathlib import Path
@@ -92,9 +93,12 @@ def test_unsorted_bam_without_index_is_refused(tmp_path):
         BamReads(raw)
 
 
-def test_bed_reads_match_bam(bam, tmp_path):
+@pytest.mark.parametrize("form", ["plain", "crlf", "gzip"])  # gzip with no .gz in the name: told by content
+def test_bed_reads_match_bam(bam, tmp_path, form):
     bed = tmp_path / "r.tagAlign"
-    bed.write_text("".join(f"{c}\t{s}\t{s + n}\tN\t1000\t{'-' if r else '+'}\n" for c, s, n, r, *_ in READS))
+    text = "".join(f"{c}\t{s}\t{s + n}\tN\t1000\t{'-' if r else '+'}\n" for c, s, n, r, *_ in READS)
+    text = text.replace("\n", "\r\n") if form == "crlf" else text
+    bed.write_bytes(gzip.compress(text.encode()) if form == "gzip" else text.encode())
     opts = ReadOptions(extend=80)
     a = BedReads(bed, opts).spans("chr1").depth(0, 400)
     # BED has no flags: all 6 chr1 reads count (the QC-fail one too)

@@ -35,7 +35,8 @@ def _bedgraph(path, header: str = "", gz: bool = False):
 
 @pytest.mark.parametrize(("name", "header", "gz"), [("t.bedGraph", "", False), ("t.bdg.gz", "", True),
                                                     ("t.txt", "track type=bedGraph name=x\n", False),
-                                                    ("t.bed", "", False)])  # 4 columns, numeric 4th
+                                                    ("t.bed", "", False),  # 4 columns, numeric 4th
+                                                    ("t.bedGraph", "", True)])  # gzip told by content, not name
 def test_bedgraph_values_are_the_depth(tmp_path, name, header, gz):
     p = _bedgraph(tmp_path / name, header, gz)
     assert isinstance(open_signal(p), BedGraphSignal)

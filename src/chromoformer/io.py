@@ -9,6 +9,7 @@ target removes the ones a killed process left behind.
 from __future__ import annotations
 
 import fcntl
+import gzip
 import os
 import shutil
 import tempfile
@@ -24,6 +25,13 @@ from chromoformer.faults import fault_point
 
 STALE_AFTER_S = 60.0  # an unlocked temporary older than this belongs to a dead writer
 FULL_BELOW = 2**20  # a write that fails with less free space than this failed for lack of space
+
+
+def open_text(path: str | Path) -> IO[str]:
+    """A text file, gzip-compressed or not, told by its first bytes (not its name)."""
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt") if gz else open(path)
 
 
 def require_file(path: str | Path, what: str, error: type[Exception]) -> Path:

@@ -19,7 +19,6 @@ The format is told from the content, not the file name. gzip is read transparent
 
 from __future__ import annotations
 
-import gzip
 import logging
 import re
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from urllib.parse import unquote
 import pandas as pd
 
 from chromoformer.errors import AnnotationError
-from chromoformer.io import require_file
+from chromoformer.io import open_text, require_file
 
 log = logging.getLogger(__name__)
 COLUMNS = ["gene_id", "gene_name", "transcript_id", "chrom", "start", "end", "strand"]
@@ -39,19 +38,13 @@ _GTF_ATTR = re.compile(r'(\S+)\s+"([^"]*)"')
 SAF_HEADER = ("geneid", "chr", "start", "end", "strand")
 
 
-def _open(path: Path):
-    with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if gz else open(path)
-
-
 def _lines(path: Path) -> Iterator[tuple[int, list[str]]]:
     try:
-        with _open(path) as f:
+        with open_text(path) as f:
             for n, line in enumerate(f, 1):
                 if line.startswith("#") or not line.strip():
                     continue
-                yield n, line.rstrip("\n").split("\t")
+                yield n, line.rstrip("\r\n").split("\t")
     except (OSError, EOFError, UnicodeDecodeError) as e:
         raise AnnotationError(f"{path}: unreadable annotation ({' '.join(str(e).split()) or 'truncated'})") from None
 

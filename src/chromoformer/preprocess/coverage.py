@@ -17,7 +17,6 @@ a difference array over the spans that overlap it.
 
 from __future__ import annotations
 
-import gzip
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from chromoformer.errors import SignalError
+from chromoformer.io import open_text
 
 ValueTrack = Any  # BigWigSignal | BedGraphSignal (chromoformer.preprocess.tracks)
 
@@ -131,9 +131,8 @@ class BedReads:
         self.chroms = set(self.per)
 
     def _read(self) -> dict[str, tuple[list, list, list]]:
-        opener = gzip.open if self.path.suffix == ".gz" else open
         per: dict[str, tuple[list, list, list]] = {}
-        with opener(self.path, "rt") as f:
+        with open_text(self.path) as f:
             for n, line in enumerate(f, 1):
                 if not line.strip() or line.startswith(("#", "track", "browser")):
                     continue
@@ -166,7 +165,7 @@ def _is_bedgraph(path: Path) -> bool:
     if name.endswith((".bedgraph", ".bdg")):
         return True
     try:
-        with (gzip.open(path, "rt") if path.name.lower().endswith(".gz") else open(path)) as f:
+        with open_text(path) as f:
             for _, line in zip(range(50), f, strict=False):
                 if line.startswith("track"):
                     return "type=bedgraph" in line.lower()

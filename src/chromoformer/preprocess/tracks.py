@@ -6,12 +6,12 @@ no value (NaN or no interval), the same contract as a read file's depth.
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
 
 from chromoformer.errors import SignalError
+from chromoformer.io import open_text
 
 
 class BigWigSignal:
@@ -50,9 +50,8 @@ class BedGraphSignal:
         if not self.path.is_file():
             raise SignalError(f"{self.path}: bedGraph file not found")
         per: dict[str, list[tuple[int, int, float]]] = {}
-        opener = gzip.open if self.path.name.lower().endswith(".gz") else open
         try:
-            with opener(self.path, "rt") as f:
+            with open_text(self.path) as f:
                 for n, line in enumerate(f, 1):
                     if not line.strip() or line.startswith(("#", "track", "browser")):
                         continue
