@@ -148,11 +148,14 @@ def add_labels(genes: pd.DataFrame, expression: str | Path, column: str, unit: s
 
     ``unit``: ``rpkm``/``fpkm``/``tpm`` (used as they are) or ``counts`` (divided by the
     table's featureCounts ``Length`` column, else the genes' ``length`` column, and by the
-    library size). ``None`` means RPKM, and a column of
-    whole numbers only is then refused as probable raw counts.
+    library size). ``None`` means counts for a featureCounts table (it holds nothing else) and
+    RPKM otherwise, where a column of whole numbers only is refused as probable raw counts.
     """
     where = f"{expression} column {column!r}"
     values, table_lengths = read_expression_table(expression, column)
+    if unit is None and table_lengths is not None:  # featureCounts writes read counts, nothing else
+        log.info("%s: a featureCounts table: read as counts (--unit counts)", where)
+        unit = "counts"
     if unit is None:
         v = values.to_numpy()
         if len(v) > 20 and np.all(v == np.round(v)) and v.max() > 100:
@@ -183,7 +186,7 @@ def add_labels(genes: pd.DataFrame, expression: str | Path, column: str, unit: s
                               ">= median rule puts every gene in one class; check the column, or use normalised "
                               "values (RPKM/TPM) rather than sparse counts")
     log.info("labels: %d expressed / %d not (median %s %.4g)", int(kept.label.sum()),
-             int((kept.label == 0).sum()), unit, median)
+             int((kept.label == 0).sum()), "RPKM from counts" if unit == "counts" else unit.upper(), median)
     return kept
 
 
