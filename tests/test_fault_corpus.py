@@ -253,6 +253,27 @@ def table_case(which: str, edit: Callable[[pd.DataFrame], pd.DataFrame | str], *
     return f
 
 
+SAF_HEAD = "GeneID\tChr\tStart\tEnd\tStrand\n"
+
+
+def featurecounts_case(bad: dict[str, str], *why: str):
+    """`preprocess metadata` on a featureCounts table (program line, Geneid..Length, a column named by
+    its BAM path, found for --eid S1) with ``bad`` replacing the first gene's Length or count, or the
+    sample column's name."""
+    def f(inp: Inputs) -> Case:
+        d = pd.read_csv(inp.expression, sep="\t")
+        column = bad.get("column", "/data/S1.bam")
+        rows = [[g, "chr1", "1", "1000", "+", "1000", str(int(10 * v))] for g, v in zip(d.gene_id, d.S1, strict=True)]
+        rows[0][5] = bad.get("Length", rows[0][5])
+        if "count" in bad:
+            rows = [[*r[:6], bad["count"] if i == 0 or bad["count"] == "0" else r[6]] for i, r in enumerate(rows)]
+        p = inp.out("counts.txt")
+        head = f"# Program:featureCounts v2.0.3\nGeneid\tChr\tStart\tEnd\tStrand\tLength\t{column}\n"
+        p.write_text(head + "".join("\t".join(r) + "\n" for r in rows))
+        return expect(metadata_step(inp, expression=p), p, *why)
+    return f
+
+
 def expression_case(edit, *why: str):
     return table_case("expression", edit, *why)
 
@@ -497,6 +518,15 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "gtf.gz garbage": genes_case(b"\x1f\x8b\x08\x00garbage", "unreadable", name="a.gtf.gz"),
     "gtf.gz truncated": genes_case(gzip.compress(_gtf_text().encode())[:60], "unreadable", name="a.gtf.gz"),
     "refGene garbage": genes_case(b"\x00\x01\x02", "", name="refGene.txt"),
+    "saf start text": genes_case(SAF_HEAD + "A\tchr1\tx\t200\t+\n", "a.saf:2", "must be integers", name="a.saf"),
+    "saf too few columns": genes_case(SAF_HEAD + "A\tchr1\t100\n", "a.saf:2", "5 tab-separated SAF", name="a.saf"),
+    "saf header only": genes_case(SAF_HEAD, "no transcript features", name="a.saf"),
+    "saf start > end": genes_case(SAF_HEAD + "A\tchr1\t900\t200\t+\n", "a.saf:2", "start 900 > end 200",
+                                  name="a.saf"),
+    "saf bad strand": genes_case(SAF_HEAD + "A\tchr1\t21000\t21200\t+\nA\tchr1\t22000\t22100\t*\n", "a.saf:3",
+                                 "strand", name="a.saf"),
+    "saf only alt contigs": genes_case(SAF_HEAD + "A\tchr6_apd_hap1\t21000\t21200\t+\n", "no gene is left",
+                                       "only on non-primary", "chr6_apd_hap1", "primary-assembly", name="a.saf"),
     # ---- expression
     "expression missing column": expression_case(lambda d: d.rename(columns={"S1": "S2"}),
                                                  "no sample column (or row) 'S1'"),
@@ -507,6 +537,12 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "expression empty file": expression_case(lambda d: "", "not a readable expression table: empty file"),
     "expression no gene matches": expression_case(lambda d: d.assign(gene_id=[f"X{i}" for i in range(6)]),
                                                   "none of the"),
+    "featurecounts length NA": featurecounts_case({"Length": "NA"}, "G1", "featureCounts Length missing"),
+    "featurecounts length 0": featurecounts_case({"Length": "0"}, "G1", "featureCounts Length"),
+    "featurecounts no sample": featurecounts_case({"column": "/data/S9.bam"}, "featureCounts sample columns are",
+                                                  "/data/S9.bam"),
+    "featurecounts all zero": featurecounts_case({"count": "0"}, "every count is 0"),
+    "featurecounts count text": featurecounts_case({"count": "many"}, "G1", "'many'"),
     # ---- interactions
     "pchic empty": interactions_case(lambda d: "", "empty"),
     "pchic header only": interactions_case(lambda d: d.iloc[:0], "empty"),

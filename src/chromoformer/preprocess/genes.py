@@ -92,6 +92,7 @@ def genes_from_transcripts(
     (TSS +- w_prom/2) leaves the chromosome are dropped. Every dropped gene is appended to
     ``dropped`` as (gene_id, reason) and the counts per reason are logged.
     """
+    contigs = sorted(set(tx.chrom.astype(str)))
     tx, lost = primary_transcripts(tx)
     tx = tx.assign(span=tx.end - tx.start, tss=tx.start.where(tx.strand == "+", tx.end - 1))
     tx = tx.sort_values(["gene_id", "span", "transcript_id"], ascending=[True, False, True])
@@ -131,8 +132,12 @@ def genes_from_transcripts(
     if rows.empty:
         hint = ""
         if lost and all(w.startswith("only on non-primary") for _, w in lost):
-            hint = ("; no sequence is named like a chromosome (chr1/1 ... chrX): an NCBI file with accessions "
-                    "(NC_000001.11) needs its 'region' lines, or use a UCSC/GENCODE/Ensembl annotation")
+            if any(re.match(r"^(chr)?(\d+|X|Y)_", c) or "_alt" in c or "_hap" in c for c in contigs):
+                hint = (f"; every transcript lies on an alt/hap/fix/random/unplaced contig ({', '.join(contigs[:3])}"
+                        f"{'...' if len(contigs) > 3 else ''}): is this the primary-assembly annotation?")
+            else:
+                hint = ("; no sequence is named like a chromosome (chr1/1 ... chrX): an NCBI file with accessions "
+                        "(NC_000001.11) needs its 'region' lines, or use a UCSC/GENCODE/Ensembl annotation")
         raise AnnotationError(f"no gene is left after filtering ({len(lost)} dropped: "
                               f"{'; '.join(f'{n} {w}' for w, n in counts.items())}){hint}")
     log.info("kept %d genes", len(rows))
@@ -164,7 +169,10 @@ def prepare_genes(annotation: str | Path, w_prom: int = DEFAULT_CONFIG.w_prom, c
                               "sizes; use files of one assembly")
     if named or by_sizes:
         log.info("%s: assembly %s", annotation, named or by_sizes)
-    genes = genes_from_transcripts(tx, w_prom, sizes, dropped=dropped)
+    try:
+        genes = genes_from_transcripts(tx, w_prom, sizes, dropped=dropped)
+    except AnnotationError as e:
+        raise AnnotationError(f"{annotation}: {e}") from None
     # length: for counts -> RPKM/TPM, of the copy on the chromosome kept (missing where the format has no exons)
     length = [lengths.get((g, c)) for g, c in zip(genes.gene_id, genes.chrom, strict=True)]
     return genes.assign(length=pd.array(length, dtype="Int64"))

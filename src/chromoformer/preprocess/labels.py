@@ -57,6 +57,11 @@ def _separator(path: Path) -> tuple[str, int]:
     return ("\t" if first.count("\t") >= first.count(",") else ","), skip
 
 
+def _shown(v: object) -> str:
+    """A table cell as the user wrote it: 'missing' for an empty/NA cell, else its text quoted."""
+    return "missing (empty or NA)" if pd.isna(v) else repr(str(v))
+
+
 def _sample_column(tab: pd.DataFrame, column: str, path: Path) -> str | None:
     """``column``, or the one column whose file name stem is ``column`` (featureCounts names its
     columns by the BAM paths it was given: ``/data/E003.bam`` for sample ``E003``)."""
@@ -101,7 +106,8 @@ def read_expression_table(path: str | Path, column: str) -> tuple[pd.Series, pd.
     bad = ~np.isfinite(raw.to_numpy(dtype=float)) | (raw.to_numpy(dtype=float) < 0)
     if bad.any():
         i = int(np.nonzero(bad)[0][0])
-        raise ExpressionError(f"{path}:{i + 2 + skip}: gene {tab.iloc[i, 0]}: expression {tab[found].iloc[i]!r} "
+        raise ExpressionError(f"{path}:{i + 2 + skip}: gene {tab.iloc[i, 0]}: expression "
+                              f"{_shown(tab[found].iloc[i])} "
                               f"in column {found!r} is not a finite number >= 0 (remove the gene or fill in its "
                               "value)")
     genes = _unversioned(tab.iloc[:, 0])
@@ -114,7 +120,7 @@ def read_expression_table(path: str | Path, column: str) -> tuple[pd.Series, pd.
         if not (np.isfinite(length.to_numpy(dtype=float)) & (length.to_numpy(dtype=float) > 0)).all():
             i = int(np.nonzero(~(length.to_numpy(dtype=float) > 0))[0][0])
             raise ExpressionError(f"{path}:{i + 2 + skip}: gene {tab.iloc[i, 0]}: featureCounts Length "
-                                  f"{tab.iloc[i, 5]!r} is not a positive number")
+                                  f"{_shown(tab.iloc[i, 5])} is not a positive number")
         lengths = pd.Series(length.to_numpy(dtype=float), index=genes)
     return values, lengths
 
