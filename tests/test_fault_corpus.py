@@ -274,6 +274,23 @@ def featurecounts_case(bad: dict[str, str], *why: str):
     return f
 
 
+def gene_table_case(edit: Callable[[pd.DataFrame], pd.DataFrame | str | bytes | None], *why: str):
+    """`preprocess metadata` with its genes.tsv edited (None: the file is absent)."""
+    def f(inp: Inputs) -> Case:
+        p = inp.out("genes.tsv")
+        new = edit(pd.read_csv(inp.genes, sep="\t", dtype=str))
+        if isinstance(new, bytes):
+            p.write_bytes(new)
+        elif isinstance(new, str):
+            p.write_text(new)
+        elif new is not None:
+            new.to_csv(p, sep="\t", index=False)
+        case = metadata_step(inp)
+        argv = [str(p) if a == str(inp.genes) else a for a in case.argv]
+        return expect(Case(argv, (), case.absent), p, *why)
+    return f
+
+
 def expression_case(edit, *why: str):
     return table_case("expression", edit, *why)
 
@@ -543,6 +560,19 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
                                                   "/data/S9.bam"),
     "featurecounts all zero": featurecounts_case({"count": "0"}, "every count is 0"),
     "featurecounts count text": featurecounts_case({"count": "many"}, "G1", "'many'"),
+    "genes table missing": gene_table_case(lambda d: None, "gene table not found"),
+    "genes table binary": gene_table_case(lambda d: b"\xff\xfe\x00garbage", "not a readable gene table"),
+    "genes table empty file": gene_table_case(lambda d: "", "empty file"),
+    "genes table header only": gene_table_case(lambda d: d.iloc[:0], "no genes"),
+    "genes table missing column": gene_table_case(lambda d: d.drop(columns="tss_all"), "missing column(s) tss_all"),
+    "genes table start text": gene_table_case(lambda d: d.assign(start=["x", *d.start[1:]]), ":2:", "G1",
+                                              "start 'x' is not an integer"),
+    "genes table start float": gene_table_case(lambda d: d.assign(start=["1.5", *d.start[1:]]), "not an integer"),
+    "genes table split missing": gene_table_case(lambda d: d.assign(split=[None, *d.split[1:]]), "split missing"),
+    "genes table reversed": gene_table_case(lambda d: d.assign(end=["0", *d.end[1:]]), "end <= start"),
+    "genes table bad strand": gene_table_case(lambda d: d.assign(strand=[".", *d.strand[1:]]), "strand"),
+    "genes table tss text": gene_table_case(lambda d: d.assign(tss_all=["a;b", *d.tss_all[1:]]), "tss_all"),
+    "genes table duplicate": gene_table_case(lambda d: pd.concat([d, d.head(1)]), "appears twice"),
     # ---- interactions
     "pchic empty": interactions_case(lambda d: "", "empty"),
     "pchic header only": interactions_case(lambda d: d.iloc[:0], "empty"),
@@ -705,6 +735,6 @@ def test_real_demo(name, demo_inputs, tmp_path, capsys):
 def test_corpus_counts():
     """The corpus covers every input kind (the closing note reports these counts)."""
     kinds = {name.split()[0] for name in CASES}
-    assert {"meta", "npy", "store", "ckpt", "config", "train", "predict", "evaluate", "gtf", "expression",
-            "pchic", "reads", "sheet"} <= kinds
+    assert {"meta", "npy", "store", "ckpt", "config", "train", "predict", "evaluate", "gtf", "saf", "genes",
+            "expression", "featurecounts", "pchic", "reads", "sheet"} <= kinds
     assert len(CASES) >= 150

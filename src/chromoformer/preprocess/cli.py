@@ -33,11 +33,12 @@ def _genes(a: argparse.Namespace) -> None:
 
 def _metadata(a: argparse.Namespace) -> None:
     from chromoformer.preprocess.contacts import is_contact_matrix
+    from chromoformer.preprocess.genes import read_gene_table
     from chromoformer.preprocess.hic import interactions_from_cool
     from chromoformer.preprocess.interactions import gene_neighbors, read_interactions
     from chromoformer.preprocess.labels import add_labels, assemble_metadata
 
-    genes = pd.read_csv(a.genes, sep="\t", dtype={"gene_id": str, "chrom": str, "tss_all": str})
+    genes = read_gene_table(a.genes)
     genes = add_labels(genes, a.expression, a.column or a.eid, a.unit)
     if is_contact_matrix(a.interactions):
         inter = interactions_from_cool(a.interactions, genes, None if a.weight == "none" else a.weight,

@@ -144,6 +144,45 @@ def genes_from_transcripts(
     return rows
 
 
+GENE_TABLE = ("gene_id", "chrom", "start", "end", "strand", "split", "tss_all")
+
+
+def read_gene_table(path: str | Path) -> pd.DataFrame:
+    """A ``genes.tsv`` written by :func:`prepare_genes` (``preprocess genes``), checked: the columns
+    of :data:`GENE_TABLE` (``gene_name`` and ``length`` optional), integer coordinates with
+    start < end, strands '+'/'-', integer splits, ';'-joined integer TSSs, unique gene ids."""
+    path = require_file(path, "gene table", AnnotationError)
+    g = read_table(path, AnnotationError, "gene table (genes.tsv from 'chromoformer preprocess genes')", sep="\t",
+                   dtype={"gene_id": str, "gene_name": str, "chrom": str, "tss_all": str, "strand": str})
+    missing = [c for c in GENE_TABLE if c not in g.columns]
+    if missing:
+        raise AnnotationError(f"{path}: missing column(s) {', '.join(missing)}; a gene table from 'chromoformer "
+                              f"preprocess genes' has {', '.join(GENE_TABLE)}")
+    if g.empty:
+        raise AnnotationError(f"{path}: the gene table has no genes")
+
+    def bad(mask: pd.Series, what: str) -> None:
+        if mask.any():
+            i = int(np.flatnonzero(mask.to_numpy())[0])
+            raise AnnotationError(f"{path}:{i + 2}: gene {g.gene_id.iloc[i]}: {what}")
+
+    for c in ("start", "end", "split"):
+        v = pd.to_numeric(g[c], errors="coerce")
+        wrong = v.isna() | (v != v.round())
+        if wrong.any():
+            i = int(np.flatnonzero(wrong.to_numpy())[0])
+            shown = "missing" if pd.isna(g[c].iloc[i]) else repr(str(g[c].iloc[i]))
+            raise AnnotationError(f"{path}:{i + 2}: gene {g.gene_id.iloc[i]}: {c} {shown} is not an integer")
+        g[c] = v.astype("int64")
+    bad(g.gene_id.isna(), "empty gene_id")
+    bad((g.start < 0) | (g.end <= g.start), "start < 0 or end <= start")
+    bad(g.split < 1, "split must be >= 1")
+    bad(~g.strand.isin(["+", "-"]), "strand must be '+' or '-'")
+    bad(~g.tss_all.fillna("").str.fullmatch(r"\d+(;\d+)*"), "tss_all must be ';'-joined integer positions")
+    bad(g.gene_id.duplicated(), "appears twice")
+    return g
+
+
 def read_chrom_sizes(path: str | Path) -> dict[str, int]:
     """A two-column ``chrom<TAB>size`` file; sizes must be positive integers."""
     path = require_file(path, "chromosome sizes file", AnnotationError)
