@@ -141,3 +141,24 @@ def test_export_cli_on_the_demo(demo, tmp_path):
     assert set(links[6].str.split(":").str[0]) <= set(genes) and len(links) > 0
     graph = (t / "predictions.bedGraph").read_text().splitlines()
     assert graph[0].startswith("track type=bedGraph") and len(graph) == 1 + m.groupby(["chrom", "start"]).ngroups
+
+
+def test_genes_without_pcres_interpret_report_and_export(synthetic, tmp_path):
+    """Interpreting only genes with no pCRE writes an attention.tsv with its header and no rows, which
+    report and export read back (no links, no error)."""
+    from chromoformer.report import report
+
+    meta, npy = synthetic
+    genes = [g.gene_id for g in read_metadata(meta) if not g.pcres][:2]
+    assert len(genes) == 2
+    run = tmp_path / "run"
+    main(["train", "-m", str(meta), "-d", str(npy), "--fold", "1", "-o", str(run), "--epochs", "1",
+          "--num-workers", "0"])
+    main(["interpret", "-m", str(meta), "-d", str(npy), "-k", str(run / "best.pt"), "-o", str(tmp_path / "i"),
+          "--ig-steps", "0", "--genes", *genes])
+    att = pd.read_csv(tmp_path / "i" / "attention.tsv", sep="\t")
+    assert list(att.columns) == ["gene_id", "binsize", "layer", "head", "pcre", "weight"] and att.empty
+    assert (report(run, tmp_path / "i").parent / "genes" / f"{genes[0]}.html").is_file()
+    main(["export", "-m", str(meta), "-o", str(tmp_path / "t"), "--interpretation", str(tmp_path / "i"),
+          "--link-score", "attention"])
+    assert (tmp_path / "t" / "pcre_links.bedpe").read_text().splitlines() == ["# bedpe: pCRE -> TSS, score = attention"]

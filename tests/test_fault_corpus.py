@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -352,6 +353,50 @@ def pcre_case(neighbors: str, scores: str, *why: str) -> Callable[[Inputs], Case
 
 
 NAN_NPY = lambda x: np.where(np.arange(x.size).reshape(x.shape) == 7, np.nan, x)  # noqa: E731
+def _interpretation(inp: Inputs) -> Path:
+    """A copy (in the case's tmp) of one valid interpretation of the fixture's checkpoint, made once."""
+    import shutil
+
+    from chromoformer.data import read_metadata
+
+    cache = inp.ckpt.parent.parent / "interp"
+    if not (cache / "interpret.json").is_file():
+        genes = [g.gene_id for g in read_metadata(inp.meta) if g.pcres][:2]
+        main(["interpret", "-m", str(inp.meta), "-d", str(inp.npy), "-k", str(inp.ckpt), "-o", str(cache),
+              "--ig-steps", "0", "--genes", *genes])
+    return Path(shutil.copytree(cache, inp.out("interp")))
+
+
+def interp_case(command: str, broken: Callable[[Path], object], *why: str) -> Callable[[Inputs], Case]:
+    """``report`` or ``export`` (with chromosome sizes) over an interpretation with ``broken`` applied."""
+    def f(inp: Inputs) -> Case:
+        d = _interpretation(inp)
+        broken(d)
+        if command == "report":
+            run = inp.out("run")
+            run.mkdir()
+            (run / "metrics.tsv").write_text((inp.ckpt.parent / "metrics.tsv").read_text())
+            return Case(["report", str(run), "--interpretation", str(d)], why, (run / "report",))
+        out = inp.out("tracks")
+        return Case(["export", "-m", str(inp.meta), "-o", str(out), "--interpretation", str(d), "--chrom-sizes",
+                     str(inp.sizes)], why, (out,))
+    return f
+
+
+def _edit_tsv(path: Path, **cols) -> None:
+    t = pd.read_csv(path, sep="\t", dtype=str)
+    for c, v in cols.items():
+        t = t.drop(columns=c) if v is None else t.assign(**{c: [v, *t[c][1:]]})
+    t.to_csv(path, sep="\t", index=False)
+
+
+def _other_genes_npz(d: Path) -> None:
+    with np.load(d / "attributions.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["gene_id"] = np.array([f"X{i}" for i in range(len(arrays["gene_id"]))])
+    np.savez(d / "attributions.npz", **arrays)
+
+
 CASES: dict[str, Callable[[Inputs], Case]] = {
     # ---- metadata csv
     "meta missing": lambda i: expect(predict(i, meta=i.out("none.csv")), i.out("none.csv"), "not found"),
@@ -505,6 +550,31 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "report missing dir": lambda i: Case(["report", str(i.out("nope"))], ("not found",)),
     "report garbage metrics": lambda i: Case(["report", str(_run_with(i, "metrics.tsv", "\x00\x01 garbage\n"))],
                                              ("metrics.tsv", "not a chromoformer metrics.tsv"),),
+    "interp json garbage": interp_case("report", lambda d: (d / "interpret.json").write_text("{not json"),
+                                       "interpret.json", "unreadable interpretation record"),
+    "interp json wrong": interp_case("report", lambda d: (d / "interpret.json").write_text('{"genes": []}'),
+                                     "not a chromoformer interpretation record"),
+    "interp json missing": interp_case("export", lambda d: (d / "interpret.json").unlink(), "interpret.json",
+                                       "not found"),
+    "interp folder missing": interp_case("export", lambda d: __import__("shutil").rmtree(d),
+                                         "interpretation folder not found"),
+    "interp perturbation missing column": interp_case("report", lambda d: _edit_tsv(d / "perturbation.tsv",
+                                                                                   delta=None),
+                                                      "perturbation.tsv", "missing column(s) delta"),
+    "interp perturbation nan": interp_case("export", lambda d: _edit_tsv(d / "perturbation.tsv", delta="nan"),
+                                           "perturbation.tsv:2", "not a finite number"),
+    "interp perturbation missing": interp_case("export", lambda d: (d / "perturbation.tsv").unlink(),
+                                               "perturbation table", "not found"),
+    "interp attention binary": interp_case("report", lambda d: (d / "attention.tsv").write_bytes(b"\xff\x00\x81"),
+                                           "attention.tsv", "not a readable attention table"),
+    "interp attention weight text": interp_case("export", lambda d: _edit_tsv(d / "attention.tsv", weight="x"),
+                                                "attention.tsv:2", "weight x is not a finite number"),
+    "interp attributions truncated": interp_case(
+        "export", lambda d: (d / "attributions.npz").write_bytes((d / "attributions.npz").read_bytes()[:100]),
+        "attributions.npz", "unreadable attribution arrays"),
+    "interp attributions missing": interp_case("export", lambda d: (d / "attributions.npz").unlink(),
+                                               "attribution arrays", "not found"),
+    "interp attributions other genes": interp_case("export", _other_genes_npz, "list different genes"),
     "inspect garbage": lambda i: Case(["inspect", str(_garbage(i))], ("not a torch checkpoint",)),
     "interpret unknown gene": lambda i: Case(["interpret", "-m", str(i.meta), "-d", str(i.npy), "-k", str(i.ckpt),
                                               "-o", str(i.out("interp")), "--genes", "NOPE"], ("NOPE", "not found"),
@@ -736,5 +806,5 @@ def test_corpus_counts():
     """The corpus covers every input kind (the closing note reports these counts)."""
     kinds = {name.split()[0] for name in CASES}
     assert {"meta", "npy", "store", "ckpt", "config", "train", "predict", "evaluate", "gtf", "saf", "genes",
-            "expression", "featurecounts", "pchic", "reads", "sheet"} <= kinds
+            "expression", "featurecounts", "pchic", "reads", "sheet", "interp"} <= kinds
     assert len(CASES) >= 150

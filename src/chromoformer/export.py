@@ -8,16 +8,15 @@ TSSs and pCREs), a ``predict`` csv, an ``interpret`` output folder, and chromoso
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from chromoformer import browser
 from chromoformer.data import read_metadata
 from chromoformer.errors import UsageError
+from chromoformer.interpretation import Interpretation, read_interpretation
 from chromoformer.io import read_table, require_file
 
 log = logging.getLogger(__name__)
@@ -43,22 +42,28 @@ def chrom_sizes(path: str | Path | None = None, store: str | Path | None = None)
 def export_tracks(meta: str | Path, out: str | Path, predictions: str | Path | None = None,
                   interpretation: str | Path | None = None, sizes: dict[str, int] | None = None,
                   width: int = 1000, link_score: str = "interaction") -> list[Path]:
-    """Write the browser files the inputs allow into ``out``; returns their paths."""
+    """Write the browser files the inputs allow into ``out``; returns their paths. Every input is
+    read and checked before the first file is written."""
     genes = read_metadata(meta)
+    pred = _predictions(predictions, meta, genes) if predictions is not None else None
+    it = read_interpretation(interpretation, need_perturbation=True) if interpretation is not None else None
+    linked, tracks = genes, None
+    if it is not None:
+        by_id = {g.gene_id: g for g in genes}
+        missing = [x for x in it.genes if x not in by_id]
+        if missing:
+            raise UsageError(f"{it.path}: interpreted gene {missing[0]} is not in {meta}")
+        linked = [by_id[x] for x in it.genes]
+        if sizes:
+            tracks = _attribution_intervals(it, linked)
+        else:
+            log.warning("no chromosome sizes (--chrom-sizes or --store): attribution bigWigs are not written")
+    links = browser.link_table(linked, link_score, it.attention if it else None, it.perturbation if it else None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    if predictions is not None:
-        pred = read_table(require_file(predictions, "prediction csv", UsageError), UsageError, "prediction csv")
-        if "gene_id" not in pred or "prediction" not in pred:
-            raise UsageError(f"{predictions}: expected a 'chromoformer predict' csv (gene_id, ..., prediction)")
-        pred = pred.set_index(pred.gene_id.astype(str))
-        ids = {g.gene_id for g in genes}
+    if pred is not None:
         pred_genes = [g for g in genes if g.gene_id in pred.index]
-        if not pred_genes:
-            raise UsageError(f"{predictions}: none of its genes are in {meta}")
-        if len(pred_genes) < len(ids):
-            log.warning("%d metadata genes have no prediction and are left out", len(ids) - len(pred_genes))
         for col in [c for c in ("prediction", "prediction_sd") if c in pred]:
             iv = browser.prediction_intervals(pred_genes, pred[col], width)
             iv = browser.clip_to_sizes(iv, sizes) if sizes else iv
@@ -67,42 +72,37 @@ def export_tracks(meta: str | Path, out: str | Path, predictions: str | Path | N
                                                       sizes))
             if sizes:
                 written.append(browser.write_bigwig(iv, out / f"{col}.bw", sizes))
-    att = per = None
-    if interpretation is not None:
-        d = Path(interpretation)
-        info_path = require_file(d / "interpret.json", "interpretation record (re-run chromoformer interpret)",
-                                 UsageError)
-        info = json.loads(info_path.read_text())
-        if (d / "attention.tsv").is_file():
-            att = pd.read_csv(d / "attention.tsv", sep="\t", dtype={"gene_id": str})
-        per = pd.read_csv(require_file(d / "perturbation.tsv", "perturbation table", UsageError), sep="\t",
-                          dtype={"gene_id": str})
-        by_id = {g.gene_id: g for g in genes}
-        missing = [x for x in info["genes"] if x not in by_id]
-        if missing:
-            raise UsageError(f"{d}: interpreted gene {missing[0]} is not in {meta}")
-        if sizes:
-            written += _attribution_tracks(d, info, [by_id[x] for x in info["genes"]], out, sizes)
-        else:
-            log.warning("no chromosome sizes (--chrom-sizes or --store): attribution bigWigs are not written")
-    links = browser.link_table(genes if interpretation is None else [g for g in genes if g.gene_id in set(
-        info["genes"])], link_score, att, per)
+    if tracks is not None and sizes:
+        for mark, iv in zip(it.info["marks"], tracks, strict=True):  # type: ignore[union-attr]
+            written.append(browser.write_bigwig(browser.summed(iv), out / f"attribution.{mark}.bw", sizes))
     written += browser.write_links(links, out, link_score)
     for p in written:
         log.info("wrote %s", p)
     return written
 
 
-def _attribution_tracks(d: Path, info: dict, genes: list, out: Path, sizes: dict[str, int]) -> list[Path]:
-    b = min(info["binsizes"])
-    with np.load(d / "attributions.npz") as z:
-        if list(z["gene_id"]) != info["genes"]:
-            raise UsageError(f"{d}: attributions.npz and interpret.json list different genes; re-run interpret")
-        tracks = browser.attribution_intervals(genes, z[f"promoter_{b}"], z[f"pcre_{b}"], b, info["w_prom"])
-    paths = []
-    for mark, iv in zip(info["marks"], tracks, strict=True):
-        paths.append(browser.write_bigwig(browser.summed(iv), out / f"attribution.{mark}.bw", sizes))
-    return paths
+def _predictions(path: str | Path, meta: str | Path, genes: list) -> pd.DataFrame:
+    pred = read_table(require_file(path, "prediction csv", UsageError), UsageError, "prediction csv")
+    if "gene_id" not in pred or "prediction" not in pred:
+        raise UsageError(f"{path}: expected a 'chromoformer predict' csv (gene_id, ..., prediction)")
+    pred = pred.set_index(pred.gene_id.astype(str))
+    ids = {g.gene_id for g in genes}
+    n = sum(1 for g in genes if g.gene_id in pred.index)
+    if not n:
+        raise UsageError(f"{path}: none of its genes are in {meta}")
+    if n < len(ids):
+        log.warning("%d metadata genes have no prediction and are left out", len(ids) - n)
+    return pred
+
+
+def _attribution_intervals(it: Interpretation, genes: list) -> list:
+    """Per mark, the attribution intervals at the finest bin size (checked against the record)."""
+    b = min(it.info["binsizes"])
+    promoter, pcre = it.attributions(b)
+    if promoter.shape[2] != len(it.info["marks"]) or pcre.shape[3] != len(it.info["marks"]):
+        raise UsageError(f"{it.path}: attributions.npz has {promoter.shape[2]} marks, interpret.json "
+                         f"{len(it.info['marks'])}; re-run chromoformer interpret")
+    return browser.attribution_intervals(genes, promoter, pcre, b, it.info["w_prom"])
 
 
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

@@ -155,7 +155,7 @@ def regulation_attention_table(model: nn.Module, batch: dict) -> pd.DataFrame:
                     for h in range(w.shape[1]):
                         rows.append({"gene_id": gid, "binsize": b, "layer": layer, "head": h, "pcre": j,
                                      "weight": float(w[i, h, 0, 1 + j])})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["gene_id", "binsize", "layer", "head", "pcre", "weight"])  # header if none
 
 
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ import pandas as pd
 from chromoformer import plots
 from chromoformer.errors import RunError
 from chromoformer.evaluate import evaluate
+from chromoformer.interpretation import Interpretation, read_interpretation
 from chromoformer.io import read_table, write_text
 
 
@@ -47,17 +48,11 @@ def _page(title: str, parts: list[str]) -> str:
             "<body>" + "\n".join(parts) + "</body></html>")
 
 
-def _gene_pages(interp: Path, out: Path) -> list[str]:
+def _gene_pages(it: Interpretation, out: Path) -> list[str]:
     """One page per interpreted gene under ``out/genes``; returns the index's list items."""
-    import json
     import shutil
 
-    info_path = interp / "interpret.json"
-    if not info_path.is_file():
-        raise RunError(f"{interp}: not an interpretation folder (no interpret.json); run chromoformer interpret")
-    info = json.loads(info_path.read_text())
-    per = read_table(interp / "perturbation.tsv", RunError, "perturbation table", sep="\t", dtype={"gene_id": str}) \
-        if (interp / "perturbation.tsv").is_file() else None
+    interp, info, per = it.path, it.info, it.perturbation
     genes_dir = out / "genes"
     genes_dir.mkdir(exist_ok=True)
     items = []
@@ -89,6 +84,7 @@ def report(run_dir: str | Path, interpretation: str | Path | None = None) -> Pat
         raise RunError(f"{run}: not a training run directory (no metrics.tsv or val_predictions.csv); give the "
                        "directory that chromoformer train -o wrote")
     metrics_table = _metrics(run / "metrics.tsv") if (run / "metrics.tsv").is_file() else None
+    it = read_interpretation(interpretation) if interpretation is not None else None  # checked before writing
     out = run / "report"
     out.mkdir(exist_ok=True)
     parts = [f"<h1>Chromoformer: {html.escape(run.resolve().name)}</h1>"]
@@ -104,8 +100,8 @@ def report(run_dir: str | Path, interpretation: str | Path | None = None) -> Pat
                   metrics.to_html(index=False, float_format=lambda v: f"{v:.4f}")]
         if (out / "reliability.png").is_file():
             parts += ["<h3>Calibration</h3>", '<img src="reliability.png" alt="reliability diagram">']
-    if interpretation is not None:
-        parts += ["<h2>Interpreted genes</h2><ul>", *_gene_pages(Path(interpretation), out), "</ul>"]
+    if it is not None:
+        parts += ["<h2>Interpreted genes</h2><ul>", *_gene_pages(it, out), "</ul>"]
     others = sorted(p for p in run.rglob("*.png") if out not in p.parents)
     if others:
         parts.append("<h2>Other figures</h2><ul>")
