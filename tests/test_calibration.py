@@ -153,3 +153,16 @@ def test_predict_cli_applies_a_fitted_temperature(demo, tmp_path):
     with pytest.raises(SystemExit) as e:
         main([*args, "--temperature", "-1", "-o", str(tmp_path / "bad.csv")])
     assert e.value.code == 2 and not (tmp_path / "bad.csv").exists()
+
+
+def test_one_class_evaluation_says_so_and_draws_no_curve(tmp_path, caplog, recwarn):
+    """All genes of one label: AUROC/AP are NaN with one log line per fold (not sklearn's warnings),
+    accuracy and ECE still computed, the figure still written (the report links it)."""
+    p = tmp_path / "fold1.csv"
+    p.write_text("gene_id,label,score\nA,1,0.9\nB,1,0.2\nC,1,0.7\n")
+    m = evaluate([p], tmp_path / "ev").set_index("fold")
+    assert np.isnan(m.auroc["pooled"]) and np.isnan(m.ap["fold1"])
+    assert m.accuracy["pooled"] == pytest.approx(2 / 3)
+    assert caplog.text.count("AUROC and AP are undefined") == 2
+    assert not [w for w in recwarn if "sklearn" in str(w.filename)]
+    assert (tmp_path / "ev" / "roc_pr.png").is_file()

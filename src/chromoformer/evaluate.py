@@ -28,7 +28,14 @@ from chromoformer.calibration import (  # noqa: E402
     save_temperature,
 )
 from chromoformer.errors import EvaluationError  # noqa: E402
-from chromoformer.io import read_table, require_file, save_figure, writable_output, write_table  # noqa: E402
+from chromoformer.io import (  # noqa: E402
+    read_table,
+    require_file,
+    save_figure,
+    shown_cell,
+    writable_output,
+    write_table,
+)
 from chromoformer.metrics import classification_metrics, regression_metrics  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -48,7 +55,8 @@ def _read_run(p: Path) -> pd.DataFrame:
         bad = ~np.isfinite(v.to_numpy(dtype=float))
         if bad.any():
             i = int(np.nonzero(bad)[0][0])
-            raise EvaluationError(f"{p}:{i + 2}: gene {d.gene_id.iloc[i]}: {c} {d[c].iloc[i]!r} is not a finite number")
+            raise EvaluationError(f"{p}:{i + 2}: gene {d.gene_id.iloc[i]}: {c} {shown_cell(d[c].iloc[i])} is not a "
+                                  "finite number")
         d[c] = v
     dup = d.gene_id[d.gene_id.duplicated()]
     if len(dup):
@@ -115,6 +123,10 @@ def _write_evaluation(df: pd.DataFrame, out: Path, temperature: bool) -> pd.Data
         metrics = _calibration(df, metrics, out, temperature)
         fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
         for f, g in [*df.groupby("fold"), ("pooled", df)]:
+            if g.label.nunique() < 2:  # AUROC/AP undefined: said once, no curve drawn
+                log.warning("%s: all %d genes have label %d: AUROC and AP are undefined (NaN)", f, len(g),
+                            int(g.label.iloc[0]))
+                continue
             fpr, tpr, _ = roc_curve(g.label, g.score)
             pr, rc, _ = precision_recall_curve(g.label, g.score)
             m = metrics.set_index("fold").loc[f]
@@ -124,8 +136,12 @@ def _write_evaluation(df: pd.DataFrame, out: Path, temperature: bool) -> pd.Data
         a.plot([0, 1], [0, 1], "k:", lw=0.8)
         a.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (held-out genes)")
         b.set(xlabel="recall", ylabel="precision", title="precision-recall")
-        a.legend(fontsize=7)
-        b.legend(fontsize=7)
+        if df.label.nunique() < 2:
+            a.text(0.5, 0.5, "one class only:\nno ROC curve", ha="center", va="center")
+            b.text(0.5, 0.5, "one class only:\nno PR curve", ha="center", va="center")
+        else:
+            a.legend(fontsize=7)
+            b.legend(fontsize=7)
         fig.tight_layout()
         save_figure(fig, out / "roc_pr.png", dpi=120)
     else:

@@ -27,6 +27,12 @@ STALE_AFTER_S = 60.0  # an unlocked temporary older than this belongs to a dead 
 FULL_BELOW = 2**20  # a write that fails with less free space than this failed for lack of space
 
 
+def shown_cell(v: object) -> str:
+    """A table cell for an error message, as the user wrote it: ``'NaN or empty'`` for a missing
+    value, else its text quoted (``'inf'``, ``'high'``), never a numpy repr like np.float64(nan)."""
+    return "NaN or empty" if pd.isna(v) else repr(str(v))
+
+
 def open_text(path: str | Path) -> IO[str]:
     """A text file, gzip-compressed or not, told by its first bytes (not its name)."""
     with open(path, "rb") as f:

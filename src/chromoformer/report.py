@@ -23,8 +23,10 @@ from chromoformer.io import read_table, write_text
 
 def _metrics(path: Path) -> pd.DataFrame:
     m = read_table(path, RunError, "metrics table", sep="\t")
-    if "epoch" not in m.columns or m.empty or not all(pd.api.types.is_numeric_dtype(m[c]) for c in m.columns):
-        raise RunError(f"{path}: not a chromoformer metrics.tsv (numeric columns with 'epoch', one row per epoch)")
+    if not {"epoch", "train_loss", "val_loss"} <= set(m.columns) or m.empty \
+            or not all(pd.api.types.is_numeric_dtype(m[c]) for c in m.columns):
+        raise RunError(f"{path}: not a chromoformer metrics.tsv (numeric columns with epoch, train_loss and "
+                       "val_loss, one row per epoch)")
     return m
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import AnnotationError
-from chromoformer.io import read_table, require_file
+from chromoformer.io import read_table, require_file, shown_cell
 from chromoformer.preprocess.annotation import read_annotation
 from chromoformer.preprocess.assembly import from_annotation, from_sizes
 
@@ -171,8 +171,8 @@ def read_gene_table(path: str | Path) -> pd.DataFrame:
         wrong = v.isna() | (v != v.round())
         if wrong.any():
             i = int(np.flatnonzero(wrong.to_numpy())[0])
-            shown = "missing" if pd.isna(g[c].iloc[i]) else repr(str(g[c].iloc[i]))
-            raise AnnotationError(f"{path}:{i + 2}: gene {g.gene_id.iloc[i]}: {c} {shown} is not an integer")
+            raise AnnotationError(f"{path}:{i + 2}: gene {g.gene_id.iloc[i]}: {c} {shown_cell(g[c].iloc[i])} is not "
+                                  "an integer")
         g[c] = v.astype("int64")
     bad(g.gene_id.isna(), "empty gene_id")
     bad((g.start < 0) | (g.end <= g.start), "start < 0 or end <= start")

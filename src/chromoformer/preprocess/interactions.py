@@ -23,7 +23,7 @@ import pandas as pd
 
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import InteractionError
-from chromoformer.io import read_table, require_file
+from chromoformer.io import read_table, require_file, shown_cell
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
         if bad.any():
             i = int(np.nonzero(bad)[0][0])
             what = "a finite number" if c == "score" else "an integer"
-            raise InteractionError(f"{path}: line {i + 2}: {c} {df[c].iloc[i]!r} is not {what}")
+            raise InteractionError(f"{path}: line {i + 2}: {c} {shown_cell(df[c].iloc[i])} is not {what}")
         df[c] = v.astype(np.int64) if c != "score" else v.astype(float)
     bad = df[(df.bait_end <= df.bait_start) | (df.oe_end <= df.oe_start) | (df.bait_start < 0) | (df.oe_start < 0)]
     if len(bad):

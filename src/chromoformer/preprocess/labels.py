@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.errors import ExpressionError
-from chromoformer.io import read_table, require_file
+from chromoformer.io import read_table, require_file, shown_cell
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +55,6 @@ def _separator(path: Path) -> tuple[str, int]:
     except (OSError, EOFError, UnicodeDecodeError) as e:
         raise ExpressionError(f"{path}: unreadable expression table ({' '.join(str(e).split())})") from None
     return ("\t" if first.count("\t") >= first.count(",") else ","), skip
-
-
-def _shown(v: object) -> str:
-    """A table cell as the user wrote it: 'missing' for an empty/NA cell, else its text quoted."""
-    return "missing (empty or NA)" if pd.isna(v) else repr(str(v))
 
 
 def _sample_column(tab: pd.DataFrame, column: str, path: Path) -> str | None:
@@ -107,7 +102,7 @@ def read_expression_table(path: str | Path, column: str) -> tuple[pd.Series, pd.
     if bad.any():
         i = int(np.nonzero(bad)[0][0])
         raise ExpressionError(f"{path}:{i + 2 + skip}: gene {tab.iloc[i, 0]}: expression "
-                              f"{_shown(tab[found].iloc[i])} "
+                              f"{shown_cell(tab[found].iloc[i])} "
                               f"in column {found!r} is not a finite number >= 0 (remove the gene or fill in its "
                               "value)")
     genes = _unversioned(tab.iloc[:, 0])
@@ -120,7 +115,7 @@ def read_expression_table(path: str | Path, column: str) -> tuple[pd.Series, pd.
         if not (np.isfinite(length.to_numpy(dtype=float)) & (length.to_numpy(dtype=float) > 0)).all():
             i = int(np.nonzero(~(length.to_numpy(dtype=float) > 0))[0][0])
             raise ExpressionError(f"{path}:{i + 2 + skip}: gene {tab.iloc[i, 0]}: featureCounts Length "
-                                  f"{_shown(tab.iloc[i, 5])} is not a positive number")
+                                  f"{shown_cell(tab.iloc[i, 5])} is not a positive number")
         lengths = pd.Series(length.to_numpy(dtype=float), index=genes)
     return values, lengths
 
