@@ -377,10 +377,32 @@ def interp_case(command: str, broken: Callable[[Path], object], *why: str) -> Ca
             run.mkdir()
             (run / "metrics.tsv").write_text((inp.ckpt.parent / "metrics.tsv").read_text())
             return Case(["report", str(run), "--interpretation", str(d)], why, (run / "report",))
-        out = inp.out("tracks")
+        out, sizes = inp.out("tracks"), inp.out("sizes.txt")
+        sizes.write_text("".join(f"chr{c}\t300000000\n" for c in [*range(1, 23), "X", "Y"]))
         return Case(["export", "-m", str(inp.meta), "-o", str(out), "--interpretation", str(d), "--chrom-sizes",
-                     str(inp.sizes)], why, (out,))
+                     str(sizes)], why, (out,))
     return f
+
+
+def export_case(edit: Callable[[pd.DataFrame], pd.DataFrame], *why: str, sizes: str | None = None,
+                out: str = "tracks") -> Callable[[Inputs], Case]:
+    """``export --predictions`` with the prediction csv edited (and chromosome sizes text if given)."""
+    def f(inp: Inputs) -> Case:
+        from chromoformer.data import read_metadata
+
+        ids = [g.gene_id for g in read_metadata(inp.meta)]
+        p = inp.out("pred.csv")
+        edit(pd.DataFrame({"gene_id": ids, "prediction": 0.5, "prediction_sd": 0.1})).to_csv(p, index=False)
+        argv = ["export", "-m", str(inp.meta), "-o", str(inp.out(out)), "--predictions", str(p)]
+        if sizes is not None:
+            (inp.out("sizes.txt")).write_text(sizes)
+            argv += ["--chrom-sizes", str(inp.out("sizes.txt"))]
+        return Case(argv, why, (inp.out(out),))
+    return f
+
+
+def _first(d: pd.DataFrame, **cols) -> pd.DataFrame:
+    return d.astype(object).assign(**{c: [v, *d[c][1:]] for c, v in cols.items()})
 
 
 def _edit_tsv(path: Path, **cols) -> None:
@@ -577,6 +599,22 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "interp attributions other genes": interp_case("export", _other_genes_npz, "list different genes"),
     "report metrics without losses": lambda i: Case(["report", str(_run_with(i, "metrics.tsv", "epoch\tfoo\n1\t2\n"))],
                                                     ("metrics.tsv", "train_loss and val_loss"),),
+    "export prediction nan": export_case(lambda d: _first(d, prediction="nan"), "pred.csv:2",
+                                         "prediction NaN or empty is not a finite number"),
+    "export prediction text": export_case(lambda d: _first(d, prediction="high"), "prediction 'high'"),
+    "export prediction inf": export_case(lambda d: _first(d, prediction="inf"), "prediction 'inf'"),
+    "export sd negative": export_case(lambda d: _first(d, prediction_sd="-0.5"), "prediction_sd '-0.5'", ">= 0"),
+    "export prediction duplicate": export_case(lambda d: pd.concat([d, d.head(1)]), "more than one prediction"),
+    "export no prediction column": export_case(lambda d: d.drop(columns="prediction"), "expected a 'chromoformer "
+                                                                                        "predict' csv"),
+    "export sizes too small": export_case(lambda d: d, "past the chromosome's size", "another assembly",
+                                          sizes="".join(f"chr{c}\t1000\n" for c in [*range(1, 23), "X", "Y"])),
+    "export sizes other naming": export_case(lambda d: d, "not in the chromosome sizes",
+                                             sizes="".join(f"{c}\t300000000\n" for c in [*range(1, 23), "X", "Y"])),
+    "export out not creatable": export_case(lambda d: d, "cannot create the output directory",
+                                            out="pred.csv/tracks"),
+    "ckpt text file": ckpt_case(lambda i, p: p.write_text("epoch\ttrain_loss\n1\t0.5\n"),
+                                "not a readable torch checkpoint"),
     "inspect garbage": lambda i: Case(["inspect", str(_garbage(i))], ("not a torch checkpoint",)),
     "interpret unknown gene": lambda i: Case(["interpret", "-m", str(i.meta), "-d", str(i.npy), "-k", str(i.ckpt),
                                               "-o", str(i.out("interp")), "--genes", "NOPE"], ("NOPE", "not found"),
@@ -809,5 +847,5 @@ def test_corpus_counts():
     """The corpus covers every input kind (the closing note reports these counts)."""
     kinds = {name.split()[0] for name in CASES}
     assert {"meta", "npy", "store", "ckpt", "config", "train", "predict", "evaluate", "gtf", "saf", "genes",
-            "expression", "featurecounts", "pchic", "reads", "sheet", "interp"} <= kinds
+            "expression", "featurecounts", "pchic", "reads", "sheet", "interp", "export"} <= kinds
     assert len(CASES) >= 150

@@ -108,9 +108,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: refused to load: it contains pickled global {m.group(1)}, not only tensors, numbers and "
             "numpy arrays"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, UnicodeDecodeError) as e:
+    except Exception as e:  # noqa: BLE001 - the unpickler raises anything (IndexError on text, KeyError...)
         first = (str(e).splitlines() or ["truncated"])[0] or "truncated"
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({first})") from None
+        raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {first})") from None
     if isinstance(obj, dict) and "net" not in obj and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         obj = {"net": obj}  # a bare state_dict
     return _checked(obj, path)

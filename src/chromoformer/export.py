@@ -11,13 +11,14 @@ import argparse
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from chromoformer import browser
 from chromoformer.data import read_metadata
 from chromoformer.errors import UsageError
 from chromoformer.interpretation import Interpretation, read_interpretation
-from chromoformer.io import read_table, require_file
+from chromoformer.io import read_table, require_file, shown_cell
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,15 @@ def export_tracks(meta: str | Path, out: str | Path, predictions: str | Path | N
             tracks = _attribution_intervals(it, linked)
         else:
             log.warning("no chromosome sizes (--chrom-sizes or --store): attribution bigWigs are not written")
+    if sizes:  # the genes drawn into bigWigs must lie within the sizes
+        _check_sizes([g for g in genes if pred is not None and g.gene_id in pred.index]
+                     + (linked if it is not None else []), sizes, meta)
     links = browser.link_table(linked, link_score, it.attention if it else None, it.perturbation if it else None)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"-o {out}: cannot create the output directory ({e.strerror})") from None
     written: list[Path] = []
     if pred is not None:
         pred_genes = [g for g in genes if g.gene_id in pred.index]
@@ -82,10 +89,23 @@ def export_tracks(meta: str | Path, out: str | Path, predictions: str | Path | N
 
 
 def _predictions(path: str | Path, meta: str | Path, genes: list) -> pd.DataFrame:
-    pred = read_table(require_file(path, "prediction csv", UsageError), UsageError, "prediction csv")
+    """A ``chromoformer predict`` csv, checked: finite predictions, spreads >= 0, one row per gene."""
+    pred = read_table(require_file(path, "prediction csv", UsageError), UsageError, "prediction csv",
+                      dtype={"gene_id": str})
     if "gene_id" not in pred or "prediction" not in pred:
         raise UsageError(f"{path}: expected a 'chromoformer predict' csv (gene_id, ..., prediction)")
-    pred = pred.set_index(pred.gene_id.astype(str))
+    for col in [c for c in ("prediction", "prediction_sd") if c in pred]:
+        v = pd.to_numeric(pred[col], errors="coerce").to_numpy(dtype=float)
+        wrong = ~np.isfinite(v) | ((v < 0) if col == "prediction_sd" else False)
+        if wrong.any():
+            i = int(np.flatnonzero(wrong)[0])
+            raise UsageError(f"{path}:{i + 2}: gene {pred.gene_id.iloc[i]}: {col} {shown_cell(pred[col].iloc[i])} "
+                             f"is not a finite number{' >= 0' if col == 'prediction_sd' else ''}")
+        pred[col] = v
+    dup = pred.gene_id[pred.gene_id.duplicated()]
+    if len(dup):
+        raise UsageError(f"{path}: gene {dup.iloc[0]} has more than one prediction")
+    pred = pred.set_index("gene_id", drop=False)
     ids = {g.gene_id for g in genes}
     n = sum(1 for g in genes if g.gene_id in pred.index)
     if not n:
@@ -93,6 +113,18 @@ def _predictions(path: str | Path, meta: str | Path, genes: list) -> pd.DataFram
     if n < len(ids):
         log.warning("%d metadata genes have no prediction and are left out", len(ids) - n)
     return pred
+
+
+def _check_sizes(genes: list, sizes: dict[str, int], meta: str | Path) -> None:
+    """Every TSS and pCRE of ``genes`` lies within the chromosome sizes (else they are another assembly's)."""
+    for g in genes:
+        for what, chrom, end in [("TSS", g.chrom, g.tss + 1), *[("pCRE", r.chrom, r.end) for r in g.pcres]]:
+            if chrom not in sizes:
+                raise UsageError(f"{meta}: gene {g.gene_id}: {chrom} is not in the chromosome sizes "
+                                 f"({', '.join(list(sizes)[:4])}...): sizes of another assembly or naming?")
+            if end > sizes[chrom]:
+                raise UsageError(f"{meta}: gene {g.gene_id}: its {what} ends at {chrom}:{end}, past the "
+                                 f"chromosome's size {sizes[chrom]}: sizes of another assembly?")
 
 
 def _attribution_intervals(it: Interpretation, genes: list) -> list:
