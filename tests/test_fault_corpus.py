@@ -622,6 +622,28 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "interpret --ig-steps -1": lambda i: Case(["interpret", "-m", str(i.meta), "-d", str(i.npy), "-k",
                                                str(i.ckpt), "-o", str(i.out("interp")), "--ig-steps", "-1"],
                                               ("--ig-steps",), (i.out("interp"),)),
+    "interpret --score-delta nan": lambda i: Case(["interpret", "-m", str(i.meta), "-d", str(i.npy), "-k",
+                                                   str(i.ckpt), "-o", str(i.out("interp")), "--score-delta", "nan"],
+                                                  ("--score-delta", "finite"), (i.out("interp"),)),
+    "simulate span 0": lambda i: Case(["simulate", "--out", str(i.out("sim")), "--span-mb", "0"], ("span_mb",),
+                                      (i.out("sim"),)),
+    "simulate span negative": lambda i: Case(["simulate", "--out", str(i.out("sim")), "--span-mb", "-3"],
+                                             ("span_mb must be > 0",), (i.out("sim"),)),
+    "simulate span too long": lambda i: Case(["simulate", "--out", str(i.out("sim")), "--span-mb", "500"],
+                                             ("--span-mb 500", "Mb after"), ()),
+    "simulate seed negative": lambda i: Case(["simulate", "--out", str(i.out("sim")), "--seed", "-1"],
+                                             ("seed >= 0",), (i.out("sim"),)),
+    "simulate genome 0 genes": lambda i: Case(["simulate", "--out", str(i.out("sim")), "--genome-scale", "--genes",
+                                               "0"], ("genes x fraction must be >= 4",), (i.out("sim"),)),
+    "simulate out not creatable": lambda i: Case(["simulate", "--out", str(i.meta / "sim")], (str(i.meta),), ()),
+    "store base 0": lambda i: Case(["build-store", "-d", str(i.npy), "-o", str(i.out("st")), "--base", "0"],
+                                   ("base bin must be >= 1",), (i.out("st"),)),
+    "reads signal without mark": lambda i: Case(["preprocess", "signals", "--meta", str(i.meta), "--signal",
+                                                 str(i.reads), "--out", str(i.out("sg"))], ("MARK=FILE",),
+                                                (i.out("sg"),)),
+    "reads signal empty mark": lambda i: Case(["preprocess", "signals", "--meta", str(i.meta), "--signal",
+                                               f"={i.reads}", "--out", str(i.out("sg"))], ("MARK=FILE",),
+                                              (i.out("sg"),)),
     # ---- evaluate
     "evaluate missing": evaluate_case(lambda i: [i.out("none.csv")], "not found"),
     "evaluate empty": evaluate_case(lambda i: [pred_file(i, "")], "empty file"),
@@ -847,5 +869,5 @@ def test_corpus_counts():
     """The corpus covers every input kind (the closing note reports these counts)."""
     kinds = {name.split()[0] for name in CASES}
     assert {"meta", "npy", "store", "ckpt", "config", "train", "predict", "evaluate", "gtf", "saf", "genes",
-            "expression", "featurecounts", "pchic", "reads", "sheet", "interp", "export"} <= kinds
+            "expression", "featurecounts", "pchic", "reads", "sheet", "interp", "export", "simulate"} <= kinds
     assert len(CASES) >= 150

@@ -14,7 +14,7 @@ from typing import Any
 from chromoformer.errors import ChromoformerError, is_no_space, one_line
 
 ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EROFS, errno.ENAMETOOLONG,
-                      errno.ELOOP}
+                      errno.ELOOP, errno.ENOENT, errno.EEXIST}  # ENOENT: e.g. an output under a missing mount
 
 
 def fail(msg: str, code: int = 2) -> None:

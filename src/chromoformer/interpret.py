@@ -10,6 +10,7 @@ metadata; zeroing a mark equals zero signal, since ln(0 + 1) = 0).
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -191,6 +192,8 @@ def run(args: argparse.Namespace) -> None:
 
     if args.ig_steps < 0:
         raise UsageError(f"--ig-steps must be >= 0, got {args.ig_steps}")
+    if not math.isfinite(args.score_delta):
+        raise UsageError(f"--score-delta must be a finite number, got {args.score_delta}")
     lm = load_model(args.checkpoint)
     c = lm.config
     marks = lm.marks

@@ -56,6 +56,9 @@ def _signals(a: argparse.Namespace) -> None:
     from chromoformer.preprocess.genes import read_chrom_sizes
     from chromoformer.preprocess.signals import build_signal_store, gene_regions
 
+    bad = [s for s in a.signal if "=" not in s or not s.split("=", 1)[0].strip() or not s.split("=", 1)[1].strip()]
+    if bad:
+        raise UsageError(f"--signal {bad[0]!r}: give MARK=FILE (e.g. H3K4me3=H3K4me3.bam)")
     marks, files = zip(*(s.split("=", 1) for s in a.signal), strict=True)
     genes = read_metadata(a.meta, a.i_max, a.w_max)
     opts = ReadOptions(a.extend, a.shift, a.min_mapq, a.skip_duplicates, a.skip_secondary)

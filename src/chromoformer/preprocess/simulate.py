@@ -60,6 +60,12 @@ class SimConfig:
     read_len: int = 36
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if not self.span_mb > 0 or self.background < 0 or self.enrichment < 0 or self.read_len < 1 or self.seed < 0:
+            raise SimulationError(f"span_mb must be > 0, background and enrichment >= 0, read_len >= 1 and seed >= 0; "
+                                  f"got {self.span_mb}, {self.background}, {self.enrichment}, {self.read_len}, "
+                                  f"{self.seed}")
+
 
 def load_marks(root: Path = CHROMHMM, span_mb: float = 24.0, seed: int = 0) -> np.ndarray:
     """(7, n_bins) bool presence per 200-bp bin, rows in chromoformer's mark order."""
@@ -71,6 +77,9 @@ def load_marks(root: Path = CHROMHMM, span_mb: float = 24.0, seed: int = 0) -> n
         cols = f.readline().split()
         tab = pd.read_csv(f, sep="\t", header=None, names=cols)
     lo = 2_000_000 // BIN
+    if lo + int(span_mb * 1e6) // BIN > len(tab):
+        raise SimulationError(f"--span-mb {span_mb:g}: the real chr11 layout ({path.name}) has "
+                              f"{(len(tab) - lo) * BIN / 1e6:.1f} Mb after its first 2 Mb")
     tab = tab.iloc[lo : lo + int(span_mb * 1e6) // BIN]
     out = np.zeros((len(MARKS), len(tab)), bool)
     for i, m in enumerate(MARKS):
@@ -128,6 +137,8 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHM
         if 25_000 <= local < size - 25_000:
             genes.append((f"SIMG{i:05d}", c, local, t.strand, g // BIN))
     genes = pd.DataFrame(genes, columns=["gene_id", "chrom", "tss", "strand", "gbin"])
+    if len(genes) < 4:
+        raise SimulationError(f"--span-mb {cfg.span_mb:g} holds {len(genes)} real TSSs; simulate at least 1 Mb")
 
     gtf = []
     for k, g in enumerate(genes.itertuples()):

@@ -56,6 +56,9 @@ class GenomeSimConfig:
         if not 0 < self.fraction <= 1 or self.reads_per_mark < 1 or not 0 < self.background_share < 1:
             raise SimulationError(f"fraction must be in (0, 1], reads_per_mark >= 1 and background_share in (0, 1); "
                                   f"got {self.fraction}, {self.reads_per_mark}, {self.background_share}")
+        if round(self.genes * self.fraction) < 4 or self.read_len < 1 or self.seed < 0:
+            raise SimulationError(f"genes x fraction must be >= 4 (one per CV split), read_len >= 1 and seed >= 0; "
+                                  f"got {self.genes} x {self.fraction}, {self.read_len}, {self.seed}")
 
 
 def _genes(root: Path, sizes: dict[str, int]) -> pd.DataFrame:
