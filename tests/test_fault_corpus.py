@@ -292,6 +292,16 @@ def gene_table_case(edit: Callable[[pd.DataFrame], pd.DataFrame | str | bytes | 
     return f
 
 
+def metadata_with(inp: Inputs, *extra: str, why: str) -> Case:
+    case = metadata_step(inp)
+    return Case([*case.argv, *extra], (why,), case.absent)
+
+
+def genes_with(inp: Inputs, *extra: str, why: str) -> Case:
+    out = inp.out("genes.tsv")
+    return Case(["preprocess", "genes", "--annotation", str(inp.gtf), "--out", str(out), *extra], (why,), (out,))
+
+
 def expression_case(edit, *why: str):
     return table_case("expression", edit, *why)
 
@@ -644,6 +654,15 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "reads signal empty mark": lambda i: Case(["preprocess", "signals", "--meta", str(i.meta), "--signal",
                                                f"={i.reads}", "--out", str(i.out("sg"))], ("MARK=FILE",),
                                               (i.out("sg"),)),
+    "pchic --min-score nan": lambda i: metadata_with(i, "--min-score", "nan", why="--min-score must be finite"),
+    "pchic --w-max 0": lambda i: metadata_with(i, "--w-max", "0", why="--w-max >= 1"),
+    "pchic --i-max -1": lambda i: metadata_with(i, "--i-max", "-1", why="--i-max >= 1"),
+    "pchic --max-distance -1": lambda i: metadata_with(i, "--max-distance", "-1", why="--max-distance must be > 0"),
+    "gtf --w-prom 0": lambda i: genes_with(i, "--w-prom", "0", why="--w-prom must be a positive even"),
+    "gtf --w-prom odd": lambda i: genes_with(i, "--w-prom", "40001", why="--w-prom must be a positive even"),
+    "gtf --biotype empty": lambda i: genes_with(i, "--biotype", "", why="--biotype is empty"),
+    "gtf out under a file": lambda i: Case(["preprocess", "genes", "--annotation", str(i.gtf), "--out",
+                                            str(i.gtf / "genes.tsv")], ("cannot create the folder", "is a file"), ()),
     # ---- evaluate
     "evaluate missing": evaluate_case(lambda i: [i.out("none.csv")], "not found"),
     "evaluate empty": evaluate_case(lambda i: [pred_file(i, "")], "empty file"),

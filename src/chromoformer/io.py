@@ -134,13 +134,21 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], size_hint
     :class:`DiskSpaceError` and leaves neither the temp file nor a partial ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"{path}: cannot create its folder: {_nearest_existing(path.parent)} is a file") from None
     if path.is_dir():
         raise UsageError(f"{path}: is a directory; give a file name for the output")
     remove_stale_temps(path)
     if size_hint:
         check_free_space(path.parent, size_hint, "this output")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        if is_no_space(e):
+            raise no_space(path, e) from None
+        raise UsageError(f"{path}: cannot write there ({e.strerror})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         with os.fdopen(fd, "wb") as f:

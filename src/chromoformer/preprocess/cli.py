@@ -9,7 +9,7 @@ import pandas as pd
 
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import UsageError
-from chromoformer.io import write_table
+from chromoformer.io import writable_output, write_table
 from chromoformer.preprocess.hic import MAX_DISTANCE
 from chromoformer.preprocess.interactions import MIN_SCORE
 
@@ -22,6 +22,7 @@ def _genes(a: argparse.Namespace) -> None:
 
     from chromoformer.preprocess.genes import prepare_genes
 
+    writable_output(a.out, "gene table")
     dropped: list[tuple[str, str]] = []
     g = prepare_genes(a.annotation, a.w_prom, a.chrom_sizes, None if a.biotype == "any" else a.biotype, dropped)
     write_table(g, a.out, sep="\t")
@@ -38,12 +39,18 @@ def _metadata(a: argparse.Namespace) -> None:
     from chromoformer.preprocess.interactions import gene_neighbors, read_interactions
     from chromoformer.preprocess.labels import add_labels, assemble_metadata
 
+    writable_output(a.out, "metadata csv")
     genes = read_gene_table(a.genes)
     genes = add_labels(genes, a.expression, a.column or a.eid, a.unit)
     if is_contact_matrix(a.interactions):
         inter = interactions_from_cool(a.interactions, genes, None if a.weight == "none" else a.weight,
                                        a.max_distance, w_max=a.w_max, min_score=a.min_score)
     else:
+        if a.max_distance <= 0:
+            raise UsageError(f"--max-distance must be > 0 bp, got {a.max_distance}")
+        if a.max_distance != MAX_DISTANCE or a.weight != "weight":
+            log.warning("--max-distance / --weight apply to Hi-C matrices (.cool/.mcool/.hic); the pcHi-C table %s "
+                        "is used as given", a.interactions)
         inter = read_interactions(a.interactions)
     genes = gene_neighbors(genes, inter, a.min_score, a.w_max, a.i_max)
     write_table(assemble_metadata(genes, a.eid), a.out, float_format="%.6g")

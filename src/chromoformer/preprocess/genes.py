@@ -200,6 +200,11 @@ def prepare_genes(annotation: str | Path, w_prom: int = DEFAULT_CONFIG.w_prom, c
                   ) -> pd.DataFrame:
     """Annotation file (any format of :mod:`~chromoformer.preprocess.annotation`) -> gene table
     (see :func:`genes_from_transcripts`; ``dropped`` receives (gene_id, reason) of the genes left out)."""
+    if w_prom < 2 or w_prom % 2:
+        raise AnnotationError(f"--w-prom must be a positive even number of bp (the window is TSS +- w_prom/2), "
+                              f"got {w_prom}")
+    if biotype is not None and not biotype.strip():
+        raise AnnotationError("--biotype is empty; give one (protein_coding, lncRNA...) or 'any'")
     tx, lengths = read_annotation(annotation, biotype)  # one pass: transcripts and exon-union lengths
     sizes = read_chrom_sizes(chrom_sizes) if chrom_sizes else None
     named, by_sizes = from_annotation(annotation), from_sizes(sizes) if sizes else None

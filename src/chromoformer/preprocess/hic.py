@@ -17,6 +17,7 @@ frequency at that distance, so the 1.5 cut-off reads "1.5x the expected".
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,9 @@ def interactions_from_cool(path: str | Path, genes: pd.DataFrame, weight: str | 
     keeping them costs memory at genome scale). Two passes over the pixels: the expected
     values, then the TSS bins' observed/expected.
     """
+    if not max_distance > 0 or min_distance < 0 or not math.isfinite(min_score):
+        raise InteractionError(f"--max-distance must be > 0, the minimum distance >= 0 and --min-score finite; got "
+                               f"{max_distance}, {min_distance}, {min_score}")
     clr = open_contacts(path)
     res = clr.binsize
     if res is None:

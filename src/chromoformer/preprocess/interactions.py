@@ -16,6 +16,7 @@ the bait are ignored.
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,9 @@ def gene_neighbors(
     i_max: int = DEFAULT_CONFIG.i_max,
 ) -> pd.DataFrame:
     """Add ``neighbors`` and ``scores`` columns (';'-joined, best first; empty when none) to ``genes``."""
+    if not math.isfinite(min_score) or w_max < 1 or i_max < 1:
+        raise InteractionError(f"--min-score must be finite, --w-max >= 1 bp and --i-max >= 1; got {min_score}, "
+                               f"{w_max}, {i_max}")
     cis = interactions[(interactions.bait_chrom == interactions.oe_chrom) & (interactions.score > min_score)
                        & (interactions.oe_end - interactions.oe_start <= w_max)]
     cis = cis[~((cis.oe_start == cis.bait_start) & (cis.oe_end == cis.bait_end))]
