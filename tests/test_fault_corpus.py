@@ -302,6 +302,12 @@ def genes_with(inp: Inputs, *extra: str, why: str) -> Case:
     return Case(["preprocess", "genes", "--annotation", str(inp.gtf), "--out", str(out), *extra], (why,), (out,))
 
 
+def signals_with(inp: Inputs, *extra: str, why: str) -> Case:
+    out = inp.out("sigstore")
+    return Case(["preprocess", "signals", "--meta", str(inp.meta), "--signal", f"H3K4me3={inp.reads}", "--out",
+                 str(out), *extra], (why,), (out,))
+
+
 def expression_case(edit, *why: str):
     return table_case("expression", edit, *why)
 
@@ -577,6 +583,18 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "evaluate --out under a file": lambda i: Case(["evaluate", "--runs", str(i.preds), "--out", str(i.meta / "ev")],
                                                   ("cannot create the folder",)),
     "predict --batch-size 0": cli_case("predict", "--batch-size", "0", why="batch size"),
+    "train --device tpu": cli_case("train", "--device", "tpu", why="not a torch device"),
+    "predict --device typo": cli_case("predict", "--device", "cdua", why="not a torch device"),
+    **({} if torch.cuda.is_available() else {
+        "train --device cuda (none here)": cli_case("train", "--device", "cuda", why="no cuda device is available"),
+        "predict --device cuda (none here)": cli_case("predict", "--device", "cuda", why="no cuda device")}),
+    "train --exp-id path": lambda i: Case([a for a in train(i).argv if a not in ("-o", str(i.out("run")))]
+                                          + ["--exp-id", "../../escape"], ("--exp-id", "a name, not a path"), ()),
+    "reads --extend negative": lambda i: signals_with(i, "--extend", "-10", why="--extend must be >= 0"),
+    "reads --min-mapq 300": lambda i: signals_with(i, "--min-mapq", "300", why="--min-mapq in 0..255"),
+    "reads --w-prom 0": lambda i: signals_with(i, "--w-prom", "0", why="--w-prom must be a positive even"),
+    "reads --i-max 0": lambda i: signals_with(i, "--i-max", "0", why="--i-max and --w-max must be >= 1"),
+    "reads --assembly empty": lambda i: signals_with(i, "--assembly", "", why="--assembly is empty"),
     # ---- report, inspect, interpret
     "report not a run": lambda i: Case(["report", str(i.tmp)], (str(i.tmp), "not a training run directory")),
     "report missing dir": lambda i: Case(["report", str(i.out("nope"))], ("not found",)),

@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
-from chromoformer.errors import RunError
+from chromoformer.errors import RunError, UsageError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -86,6 +86,27 @@ class Dist:
         return result
 
 
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as a torch device (None: CUDA if available, else CPU), checked to exist here:
+    a misspelt name or a GPU this machine lacks is a :class:`UsageError`, not a torch traceback."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise UsageError(f"--device {device!r}: not a torch device (cpu, cuda, cuda:1, mps...)") from None
+    backend = getattr(torch, dev.type, None) if dev.type != "cuda" else torch.cuda
+    available = getattr(backend, "is_available", None)
+    if dev.type == "mps":
+        available = torch.backends.mps.is_available
+    if callable(available) and not available():
+        raise UsageError(f"--device {device}: no {dev.type} device is available here (this torch build or machine "
+                         "lacks it); use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise UsageError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return dev
+
+
 def from_env(device: str | None = None) -> tuple[Dist, torch.device]:
     """The job this process belongs to (from torchrun's variables) and the device it should use.
 
@@ -94,7 +115,7 @@ def from_env(device: str | None = None) -> tuple[Dist, torch.device]:
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    cuda = torch.cuda.is_available() if device is None else resolve_device(device).type == "cuda"
     if world > 1:
         dev = torch.device(f"cuda:{local_rank}" if cuda and device in (None, "cuda") else (device or "cpu"))
         if not dist.is_initialized():
@@ -102,7 +123,7 @@ def from_env(device: str | None = None) -> tuple[Dist, torch.device]:
                 torch.cuda.set_device(dev)
             dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
         return Dist(dist.get_rank(), dist.get_world_size(), local_rank), dev
-    return Dist(), torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return Dist(), resolve_device(device)
 
 
 def shutdown() -> None:

@@ -29,6 +29,7 @@ from chromoformer.data import ChromoformerDataset, Gene, read_metadata
 from chromoformer.data.marks import parse_mark_map, select_marks
 from chromoformer.data.sources import RegionSource
 from chromoformer.data.store_writer import open_source
+from chromoformer.distributed import resolve_device
 from chromoformer.errors import UsageError
 from chromoformer.io import writable_output, write_table
 from chromoformer.progress import tqdm
@@ -170,7 +171,7 @@ def predict_genes(
     """
     if batch_size < 1 or num_workers < 0:
         raise UsageError(f"batch size must be >= 1 and workers >= 0, got {batch_size} and {num_workers}")
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = resolve_device(device)
     models = load_ensemble(checkpoints)
     spec = models[0].spec
     if absent_marks and spec.config.mark_dropout == 0:

@@ -121,6 +121,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--num-workers must be >= 0, got {args.num_workers}")
     if args.use_wandb:
         raise UsageError("--use-wandb is not supported by this version (metrics go to metrics.tsv); drop the flag")
+    if not args.exp_id or "/" in args.exp_id or "\\" in args.exp_id or args.exp_id in (".", ".."):
+        raise UsageError(f"--exp-id {args.exp_id!r}: a name, not a path (it names the run directory under runs/)")
+    distributed.resolve_device(args.device)
 
 
 def signal_marks(signal: str | Path) -> tuple[str, ...] | None:

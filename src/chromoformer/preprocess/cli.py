@@ -67,6 +67,8 @@ def _signals(a: argparse.Namespace) -> None:
     if bad:
         raise UsageError(f"--signal {bad[0]!r}: give MARK=FILE (e.g. H3K4me3=H3K4me3.bam)")
     marks, files = zip(*(s.split("=", 1) for s in a.signal), strict=True)
+    if a.i_max < 1 or a.w_max < 1:
+        raise UsageError(f"--i-max and --w-max must be >= 1, got {a.i_max} and {a.w_max}")
     genes = read_metadata(a.meta, a.i_max, a.w_max)
     opts = ReadOptions(a.extend, a.shift, a.min_mapq, a.skip_duplicates, a.skip_secondary)
     sizes = read_chrom_sizes(a.chrom_sizes) if a.chrom_sizes else None

@@ -34,11 +34,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ReadOptions:
-    extend: int = 0
-    shift: int = 0
+    extend: int = 0  # fragment length reads are extended to (0: as aligned)
+    shift: int = 0  # bp towards the 3' end (negative: towards the 5' end)
     min_mapq: int = 0
     skip_duplicates: bool = False
     skip_secondary: bool = False
+
+    def __post_init__(self) -> None:
+        if self.extend < 0 or not 0 <= self.min_mapq <= 255:
+            raise SignalError(f"--extend must be >= 0 and --min-mapq in 0..255; got {self.extend} and "
+                              f"{self.min_mapq}")
 
 
 @dataclass

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 def gene_regions(genes: Sequence[Gene], w_prom: int) -> list[Region]:
     """Unique regions, in first-seen order: each gene's TSS +- w_prom/2, then its pCREs."""
+    if w_prom < 2 or w_prom % 2:
+        raise SignalError(f"--w-prom must be a positive even number of bp, got {w_prom}")
     seen: dict[str, Region] = {}
     half = w_prom // 2
     for g in genes:
@@ -60,6 +62,8 @@ def build_signal_store(
     """
     if normalisation not in ("raw", "rpm"):
         raise SignalError(f"normalisation must be 'raw' or 'rpm', got {normalisation!r}")
+    if assembly is not None and not assembly.strip():
+        raise SignalError("--assembly is empty; name the genome (hg19, hg38...) or leave the option out")
     regions = list(regions)
     by_chrom: dict[str, list[Region]] = defaultdict(list)
     for r in regions:
