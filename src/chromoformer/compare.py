@@ -91,6 +91,15 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
 
 def run(args: argparse.Namespace) -> None:
     cfg = load_config(args.config)
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError(f"--epochs must be >= 1, got {args.epochs}")
+    if args.num_workers < 0:
+        raise UsageError(f"--num-workers must be >= 0, got {args.num_workers}")
+    for fold in args.folds:
+        train.held_out_split(fold)
+    for what, xs in (("--folds", args.folds), ("--models", args.models)):
+        if len(set(xs)) != len(xs):
+            raise UsageError(f"{what} lists {next(x for x in xs if xs.count(x) > 1)} twice")
     if args.epochs:
         cfg = ChromoformerConfig.from_dict({**cfg.to_dict(), "num_epoch": args.epochs})
     marks = train.signal_marks(args.npy_dir) or default_marks(cfg.n_feats)

@@ -203,6 +203,11 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> None:
+    for name, tol in (("--metric-tol", args.metric_tol), ("--score-tol", args.score_tol)):
+        if not (math.isfinite(tol) and tol >= 0):
+            raise UsageError(f"{name} must be a finite number >= 0, got {tol}")
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     checks = verify(args.checkpoint, args.meta, args.npy_dir, args.fold, args.metric_tol, args.score_tol,
                     args.batch_size, args.device)
     print(format_report(checks))
