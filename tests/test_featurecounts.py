@@ -66,6 +66,13 @@ def test_featurecounts_table_is_read_as_it_is(counted):
         read_expression_table(out, "E004")
 
 
+def test_featurecounts_with_another_unit_is_warned(counted, caplog):
+    saf, out, _ = counted
+    got = add_labels(prepare_genes(saf), out, "E003", unit="tpm").set_index("gene_id")
+    assert got.expression.to_dict() == {g: float(c) for g, c in COUNTS.items()}  # as the user said, unnormalised
+    assert "featureCounts output, which holds read counts, but --unit tpm" in caplog.text
+
+
 def test_featurecounts_counts_become_rpkm_and_labels(counted):
     saf, out, bam = counted
     genes = prepare_genes(saf)

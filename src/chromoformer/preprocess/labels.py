@@ -157,6 +157,9 @@ def add_labels(genes: pd.DataFrame, expression: str | Path, column: str, unit: s
     if unit is None and table_lengths is not None:  # featureCounts writes read counts, nothing else
         log.info("%s: a featureCounts table: read as counts (--unit counts)", where)
         unit = "counts"
+    elif unit not in (None, "counts") and table_lengths is not None:
+        log.warning("%s is featureCounts output, which holds read counts, but --unit %s was given: the values are "
+                    "used as %s without normalisation", where, unit, unit)
     if unit is None:
         v = values.to_numpy()
         if len(v) > 20 and np.all(v == np.round(v)) and v.max() > 100:
