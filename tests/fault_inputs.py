@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +63,7 @@ class Case:
     argv: list[str]
     expect: tuple[str, ...]  # substrings of the error line (the file and the problem)
     absent: tuple[Path, ...] = ()  # outputs that must not exist after the failure
+    keep: dict[Path, bytes] = field(default_factory=dict)  # inputs that must be unchanged after it
 
 
 def copy(src: Path, dst: Path) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -91,7 +92,9 @@ def demo_inputs(demo, tmp_path_factory) -> Inputs:
     d["split"] = [i % 4 + 1 for i in range(len(d))]
     meta = root / "meta.csv"
     d.to_csv(meta, index=False)
-    return make_inputs(root, meta, demo / "demo_data")
+    # a copy: some cases point a command's output at its inputs, and a regression must never touch shared/
+    npy = Path(shutil.copytree(demo / "demo_data", root / "demo_data"))
+    return make_inputs(root, meta, npy)
 
 
 @pytest.fixture(scope="module")
@@ -306,6 +309,20 @@ def signals_with(inp: Inputs, *extra: str, why: str) -> Case:
     out = inp.out("sigstore")
     return Case(["preprocess", "signals", "--meta", str(inp.meta), "--signal", f"H3K4me3={inp.reads}", "--out",
                  str(out), *extra], (why,), (out,))
+
+
+def _precious(inp: Inputs) -> Path:
+    """A user's file in a folder a command is pointed at as its output folder."""
+    p = inp.out("mine") / "keep.txt"
+    p.parent.mkdir(exist_ok=True)
+    p.write_text("keep me\n")
+    return p
+
+
+def _keeps(path: Path, case: Case) -> Case:
+    """``case``, also checking that ``path`` (an input) is unchanged after the command."""
+    case.keep = {p: p.read_bytes() for p in (path.rglob("*") if path.is_dir() else [path]) if p.is_file()}
+    return case
 
 
 def expression_case(edit, *why: str):
@@ -593,6 +610,23 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
                                             (i.out("cmp"),)),
     "compare --folds 9": lambda i: Case(["compare", "-m", str(i.meta), "-d", str(i.npy), "-o", str(i.out("cmp")),
                                          "--folds", "9"], ("0..4", "9"), (i.out("cmp"),)),
+    "predict -o is the metadata": lambda i: _keeps(i.meta, Case([*predict(i).argv[:-1], str(i.meta)],
+                                                              ("would overwrite the input", str(i.meta)))),
+    "store -o is the npy dir": lambda i: _keeps(i.npy, Case(["build-store", "-d", str(i.npy), "-o", str(i.npy)],
+                                                           ("would overwrite the input",))),
+    "store -o holds the npy dir": lambda i: _keeps(i.npy, Case(["build-store", "-d", str(i.npy), "-o",
+                                                               str(i.npy.parent)], ("would overwrite the input",))),
+    "store -o a folder of other files": lambda i: _keeps(_precious(i), Case(
+        ["build-store", "-d", str(i.npy), "-o", str(_precious(i).parent)], ("not a store's", "keep.txt"))),
+    "reads --out a folder of other files": lambda i: _keeps(_precious(i), Case(
+        ["preprocess", "signals", "--meta", str(i.meta), "--signal", f"H3K4me3={i.reads}", "--out",
+         str(_precious(i).parent)], ("not a store's",))),
+    "evaluate --out a run dir": lambda i: _keeps(i.ckpt.parent / "metrics.tsv", Case(
+        ["evaluate", "--runs", str(i.preds), "--out", str(i.ckpt.parent)], ("a training run directory",))),
+    "gtf --out is the annotation": lambda i: _keeps(i.gtf, Case(["preprocess", "genes", "--annotation", str(i.gtf),
+                                                               "--out", str(i.gtf)], ("would overwrite the input",))),
+    "store merge into a part": lambda i: Case(["preprocess", "merge-stores", "--part", str(i.store), "--out",
+                                               str(i.store)], ("would overwrite the part",)),
     "train --device tpu": cli_case("train", "--device", "tpu", why="not a torch device"),
     "predict --device typo": cli_case("predict", "--device", "cdua", why="not a torch device"),
     **({} if torch.cuda.is_available() else {
@@ -894,6 +928,8 @@ def check(case: Case, capsys) -> None:
         assert part in errors[0], f"{part!r} not in {errors[0]!r}"
     for p in case.absent:
         assert not p.exists(), f"{p} was written although the command failed"
+    for p, content in case.keep.items():
+        assert p.is_file() and p.read_bytes() == content, f"the input {p} was changed or removed"
 
 
 @pytest.mark.parametrize("name", list(CASES))

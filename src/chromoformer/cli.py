@@ -21,6 +21,9 @@ def _build_store(args: argparse.Namespace) -> None:
 
     if args.marks and len(args.marks) != args.n_feats:
         raise UsageError(f"--marks names {len(args.marks)} marks but --n-feats is {args.n_feats}")
+    from chromoformer.io import not_an_input
+
+    not_an_input(args.out, [args.npy_dir])
     s = build_store_from_npy(args.npy_dir, args.out, base=args.base, n_feats=args.n_feats, marks=args.marks)
     logging.getLogger("chromoformer").info(
         "wrote store %s: %d regions, %d base bins of %d bp", s.path, len(s), s.sums.shape[0], s.base

@@ -27,8 +27,9 @@ from chromoformer.calibration import (  # noqa: E402
     reliability,
     save_temperature,
 )
-from chromoformer.errors import EvaluationError  # noqa: E402
+from chromoformer.errors import EvaluationError, UsageError  # noqa: E402
 from chromoformer.io import (  # noqa: E402
+    not_an_input,
     read_table,
     require_file,
     save_figure,
@@ -100,6 +101,12 @@ def evaluate(paths: Sequence[str | Path], out: str | Path, temperature: bool = F
     """
     out = Path(out)
     writable_output(out / "metrics.tsv", "evaluation")
+    if (out / "last.pt").exists() or (out / "best.pt").exists():
+        raise UsageError(f"--out {out}: a training run directory; its metrics.tsv would be overwritten: give --out "
+                         "another folder (e.g. an 'evaluation' folder)")
+    written = ("metrics.tsv", "oof_predictions.csv", "calibration.tsv", "temperature.json")
+    for name in written:
+        not_an_input(out / name, paths, "--out")
     df = load_runs(paths)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
@@ -31,6 +31,18 @@ def shown_cell(v: object) -> str:
     """A table cell for an error message, as the user wrote it: ``'NaN or empty'`` for a missing
     value, else its text quoted (``'inf'``, ``'high'``), never a numpy repr like np.float64(nan)."""
     return "NaN or empty" if pd.isna(v) else repr(str(v))
+
+
+def not_an_input(out: str | Path, inputs: Iterable[str | Path | None], option: str = "-o") -> None:
+    """Refuse an output that is one of the command's inputs or a folder holding one (it would
+    be overwritten or replaced): :class:`UsageError` before any work."""
+    o = Path(out).resolve()
+    for i in inputs:
+        if i is None:
+            continue
+        p = Path(i).resolve()
+        if o == p or o in p.parents:
+            raise UsageError(f"{option} {out}: writing there would overwrite the input {i}; give another output path")
 
 
 def open_text(path: str | Path) -> IO[str]:

@@ -31,7 +31,7 @@ from chromoformer.data.sources import RegionSource
 from chromoformer.data.store_writer import open_source
 from chromoformer.distributed import resolve_device
 from chromoformer.errors import UsageError
-from chromoformer.io import writable_output, write_table
+from chromoformer.io import not_an_input, writable_output, write_table
 from chromoformer.progress import tqdm
 from chromoformer.spec import PREDICTION_FIELDS
 
@@ -254,6 +254,7 @@ def run(args: argparse.Namespace) -> None:
     if out.is_dir():
         raise UsageError(f"-o {out} is a directory; give the output csv file name (e.g. {out / 'predictions.csv'})")
     writable_output(out, "predictions")
+    not_an_input(out, [args.meta, args.npy_dir, *args.checkpoint])
     df = predict(
         args.meta,
         args.npy_dir,

@@ -66,6 +66,7 @@ class StoreWriter:
         self.n_bins = off
         self.lock = FileLock(self.out.parent / f".{self.out.name}.lock", f"store {self.out}", blocking=True)
         self.tmp: Path | None = None
+        replaceable(self.out)
 
     def __enter__(self) -> StoreWriter:
         self.out.parent.mkdir(parents=True, exist_ok=True)
@@ -138,7 +139,23 @@ def _preallocated_memmap(path: Path, shape: tuple[int, int], target: Path) -> np
     return np.memmap(path, dtype="<f4", mode="r+", offset=header, shape=shape)
 
 
+STORE_FILES = frozenset({"manifest.json", "regions.tsv", "sums.npy"})
+
+
+def replaceable(target: Path) -> None:
+    """A store replaces its directory whole: refuse a file, or a folder holding anything but a store's files."""
+    if target.is_file():
+        raise StoreError(f"{target}: exists and is a file; give a directory for the store")
+    if target.is_dir():
+        extra = sorted(p.name for p in target.iterdir() if p.name not in STORE_FILES)
+        if extra:
+            raise StoreError(f"{target}: exists and holds files that are not a store's ({', '.join(extra[:3])}"
+                             f"{'...' if len(extra) > 3 else ''}); a store replaces its folder whole, so give a new "
+                             "or empty directory")
+
+
 def _replace_dir(new: Path, target: Path) -> None:
+    replaceable(target)  # again under the lock, just before the swap
     old = None
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")

@@ -9,7 +9,7 @@ import pandas as pd
 
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import UsageError
-from chromoformer.io import writable_output, write_table
+from chromoformer.io import not_an_input, writable_output, write_table
 from chromoformer.preprocess.hic import MAX_DISTANCE
 from chromoformer.preprocess.interactions import MIN_SCORE
 
@@ -23,6 +23,7 @@ def _genes(a: argparse.Namespace) -> None:
     from chromoformer.preprocess.genes import prepare_genes
 
     writable_output(a.out, "gene table")
+    not_an_input(a.out, [a.annotation, a.chrom_sizes], "--out")
     dropped: list[tuple[str, str]] = []
     g = prepare_genes(a.annotation, a.w_prom, a.chrom_sizes, None if a.biotype == "any" else a.biotype, dropped)
     write_table(g, a.out, sep="\t")
@@ -40,6 +41,7 @@ def _metadata(a: argparse.Namespace) -> None:
     from chromoformer.preprocess.labels import add_labels, assemble_metadata
 
     writable_output(a.out, "metadata csv")
+    not_an_input(a.out, [a.genes, a.expression, a.interactions], "--out")
     genes = read_gene_table(a.genes)
     genes = add_labels(genes, a.expression, a.column or a.eid, a.unit)
     if is_contact_matrix(a.interactions):
@@ -67,6 +69,7 @@ def _signals(a: argparse.Namespace) -> None:
     if bad:
         raise UsageError(f"--signal {bad[0]!r}: give MARK=FILE (e.g. H3K4me3=H3K4me3.bam)")
     marks, files = zip(*(s.split("=", 1) for s in a.signal), strict=True)
+    not_an_input(a.out, [a.meta, a.chrom_sizes, *files], "--out")
     if a.i_max < 1 or a.w_max < 1:
         raise UsageError(f"--i-max and --w-max must be >= 1, got {a.i_max} and {a.w_max}")
     genes = read_metadata(a.meta, a.i_max, a.w_max)
@@ -94,6 +97,7 @@ def _export_npy(a: argparse.Namespace) -> None:
     from chromoformer.io import atomic_write
     from chromoformer.preprocess.signals import gene_regions
 
+    not_an_input(a.out, [a.meta, a.store], "--out")
     store = BinnedStore(a.store)
     if store.base != 1:
         raise UsageError(f"{a.store}: per-base npy export needs a store built with --base 1 (this one: {store.base})")

@@ -142,6 +142,11 @@ def merge_signal_stores(parts: Sequence[str | Path], out: str | Path) -> BinnedS
     Every part must hold the same regions at the same base with the same read options and
     contigs; their marks must be distinct. Columns are copied in chunks (memory stays flat).
     """
+    target = Path(out).resolve()
+    for part in parts:
+        src = Path(part).resolve()
+        if src == target or target in src.parents or src in target.parents:
+            raise SignalError(f"--out {out}: the merged store would overwrite the part {part}; write it elsewhere")
     stores = [BinnedStore(p) for p in parts]
     if not stores:
         raise SignalError("no store to merge")
