@@ -319,6 +319,13 @@ def _precious(inp: Inputs) -> Path:
     return p
 
 
+def _user_metrics(inp: Inputs) -> Path:
+    p = inp.out("analysis") / "metrics.tsv"
+    p.parent.mkdir(exist_ok=True)
+    p.write_text("sample\tauroc\nE003\t0.91\n")
+    return p
+
+
 def _keeps(path: Path, case: Case) -> Case:
     """``case``, also checking that ``path`` (an input) is unchanged after the command."""
     case.keep = {p: p.read_bytes() for p in (path.rglob("*") if path.is_dir() else [path]) if p.is_file()}
@@ -627,6 +634,9 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
                                                                "--out", str(i.gtf)], ("would overwrite the input",))),
     "store merge into a part": lambda i: Case(["preprocess", "merge-stores", "--part", str(i.store), "--out",
                                                str(i.store)], ("would overwrite the part",)),
+    "train -o a folder with a metrics.tsv": lambda i: _keeps(_user_metrics(i), Case(
+        [*train(i).argv[:train(i).argv.index("-o") + 1], str(_user_metrics(i).parent), "--epochs", "1",
+         "--num-workers", "0"], ("already holds metrics.tsv", "choose another --output"))),
     "train --device tpu": cli_case("train", "--device", "tpu", why="not a torch device"),
     "predict --device typo": cli_case("predict", "--device", "cdua", why="not a torch device"),
     **({} if torch.cuda.is_available() else {

@@ -204,6 +204,11 @@ def _check_output(out: Path, resume: bool) -> RunPaths:
     writable_output(paths.last, "run")
     if paths.last.exists() and not resume:
         raise RunError(f"{paths.last} exists: pass --resume to continue that run, or choose another --output")
+    found = [f.name for f in (paths.best, paths.metrics, paths.val_predictions) if f.exists()]
+    if found and not resume and not paths.last.exists():  # not a run's (no last.pt): they would be overwritten
+        raise RunError(f"{paths.run_dir} already holds {', '.join(found)} but no {paths.last.name}: a new run would "
+                       "overwrite them; choose another --output (or pass --resume if they are an interrupted "
+                       "run's)")
     return paths
 
 
