@@ -672,7 +672,7 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "interp attention binary": interp_case("report", lambda d: (d / "attention.tsv").write_bytes(b"\xff\x00\x81"),
                                            "attention.tsv", "not a readable attention table"),
     "interp attention weight text": interp_case("export", lambda d: _edit_tsv(d / "attention.tsv", weight="x"),
-                                                "attention.tsv:2", "weight x is not a finite number"),
+                                                "attention.tsv:2", "weight 'x' is not a finite number"),
     "interp attributions truncated": interp_case(
         "export", lambda d: (d / "attributions.npz").write_bytes((d / "attributions.npz").read_bytes()[:100]),
         "attributions.npz", "unreadable attribution arrays"),

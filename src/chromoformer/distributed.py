@@ -115,7 +115,8 @@ def from_env(device: str | None = None) -> tuple[Dist, torch.device]:
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = torch.cuda.is_available() if device is None else resolve_device(device).type == "cuda"
+    resolved = resolve_device(device)
+    cuda = resolved.type == "cuda"
     if world > 1:
         dev = torch.device(f"cuda:{local_rank}" if cuda and device in (None, "cuda") else (device or "cpu"))
         if not dist.is_initialized():
@@ -123,7 +124,7 @@ def from_env(device: str | None = None) -> tuple[Dist, torch.device]:
                 torch.cuda.set_device(dev)
             dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
         return Dist(dist.get_rank(), dist.get_world_size(), local_rank), dev
-    return Dist(), resolve_device(device)
+    return Dist(), resolved
 
 
 def shutdown() -> None:

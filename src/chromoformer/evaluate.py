@@ -30,10 +30,10 @@ from chromoformer.calibration import (  # noqa: E402
 from chromoformer.errors import EvaluationError, UsageError  # noqa: E402
 from chromoformer.io import (  # noqa: E402
     not_an_input,
+    numeric_column,
     read_table,
     require_file,
     save_figure,
-    shown_cell,
     writable_output,
     write_table,
 )
@@ -52,13 +52,7 @@ def _read_run(p: Path) -> pd.DataFrame:
     if d.empty:
         raise EvaluationError(f"{p}: no predictions (header only)")
     for c in ("label", "score"):
-        v = pd.to_numeric(d[c], errors="coerce")
-        bad = ~np.isfinite(v.to_numpy(dtype=float))
-        if bad.any():
-            i = int(np.nonzero(bad)[0][0])
-            raise EvaluationError(f"{p}:{i + 2}: gene {d.gene_id.iloc[i]}: {c} {shown_cell(d[c].iloc[i])} is not a "
-                                  "finite number")
-        d[c] = v
+        d[c] = numeric_column(d, c, p, EvaluationError)
     dup = d.gene_id[d.gene_id.duplicated()]
     if len(dup):
         raise EvaluationError(f"{p}: gene {dup.iloc[0]} appears twice")

@@ -11,14 +11,13 @@ import argparse
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from chromoformer import browser
 from chromoformer.data import read_metadata
 from chromoformer.errors import UsageError
 from chromoformer.interpretation import Interpretation, read_interpretation
-from chromoformer.io import read_table, require_file, shown_cell
+from chromoformer.io import numeric_column, read_table, require_file
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +78,7 @@ def export_tracks(meta: str | Path, out: str | Path, predictions: str | Path | N
                                                       sizes))
             if sizes:
                 written.append(browser.write_bigwig(iv, out / f"{col}.bw", sizes))
-    if tracks is not None and sizes:
+    if tracks is not None:
         for mark, iv in zip(it.info["marks"], tracks, strict=True):  # type: ignore[union-attr]
             written.append(browser.write_bigwig(browser.summed(iv), out / f"attribution.{mark}.bw", sizes))
     written += browser.write_links(links, out, link_score)
@@ -95,13 +94,7 @@ def _predictions(path: str | Path, meta: str | Path, genes: list) -> pd.DataFram
     if "gene_id" not in pred or "prediction" not in pred:
         raise UsageError(f"{path}: expected a 'chromoformer predict' csv (gene_id, ..., prediction)")
     for col in [c for c in ("prediction", "prediction_sd") if c in pred]:
-        v = pd.to_numeric(pred[col], errors="coerce").to_numpy(dtype=float)
-        wrong = ~np.isfinite(v) | ((v < 0) if col == "prediction_sd" else False)
-        if wrong.any():
-            i = int(np.flatnonzero(wrong)[0])
-            raise UsageError(f"{path}:{i + 2}: gene {pred.gene_id.iloc[i]}: {col} {shown_cell(pred[col].iloc[i])} "
-                             f"is not a finite number{' >= 0' if col == 'prediction_sd' else ''}")
-        pred[col] = v
+        pred[col] = numeric_column(pred, col, path, UsageError, minimum=0 if col == "prediction_sd" else None)
     dup = pred.gene_id[pred.gene_id.duplicated()]
     if len(dup):
         raise UsageError(f"{path}: gene {dup.iloc[0]} has more than one prediction")

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.errors import UsageError
-from chromoformer.io import read_table, require_file
+from chromoformer.io import numeric_column, read_table, require_file
 
 RERUN = "re-run chromoformer interpret"
 PERTURBATION = ("gene_id", "perturbation", "target", "delta")
@@ -69,12 +69,7 @@ def _table(path: Path, what: str, columns: tuple[str, ...], numeric: str) -> pd.
     missing = [c for c in columns if c not in t.columns]
     if missing:
         raise UsageError(f"{path}: missing column(s) {', '.join(missing)} ({RERUN})")
-    v = pd.to_numeric(t[numeric], errors="coerce")
-    if not np.isfinite(v.to_numpy(dtype=float)).all():
-        i = int(np.flatnonzero(~np.isfinite(v.to_numpy(dtype=float)))[0])
-        raise UsageError(f"{path}:{i + 2}: gene {t.gene_id.iloc[i]}: {numeric} {t[numeric].iloc[i]!s} is not a "
-                         f"finite number ({RERUN})")
-    return t.assign(**{numeric: v.astype(float)})
+    return t.assign(**{numeric: numeric_column(t, numeric, path, UsageError, note=f" ({RERUN})").astype(float)})
 
 
 def read_interpretation(folder: str | Path, need_perturbation: bool = False) -> Interpretation:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 import pandas as pd
 
 from chromoformer.errors import DiskSpaceError, UsageError, is_no_space
@@ -31,6 +32,26 @@ def shown_cell(v: object) -> str:
     """A table cell for an error message, as the user wrote it: ``'NaN or empty'`` for a missing
     value, else its text quoted (``'inf'``, ``'high'``), never a numpy repr like np.float64(nan)."""
     return "NaN or empty" if pd.isna(v) else repr(str(v))
+
+
+def numeric_column(table: pd.DataFrame, column: str, path: str | Path, error: type[Exception], *,
+                   integer: bool = False, minimum: float | None = None, note: str = "") -> pd.Series:
+    """``table[column]`` as numbers (int64 with ``integer``, else as parsed). The first cell that is
+    not a finite number (an integer; >= ``minimum``) raises ``error`` naming ``path:line`` (the
+    row after the header line), the row's ``gene_id`` and the cell as written, then ``note``."""
+    v = pd.to_numeric(table[column], errors="coerce")
+    x = v.to_numpy(dtype=float)
+    bad = ~np.isfinite(x)
+    if integer:
+        bad |= x % 1 != 0
+    if minimum is not None:
+        bad |= x < minimum
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        what = ("an integer" if integer else "a finite number") + (f" >= {minimum:g}" if minimum is not None else "")
+        raise error(f"{path}:{i + 2}: gene {table.gene_id.iloc[i]}: {column} {shown_cell(table[column].iloc[i])} "
+                    f"is not {what}{note}")
+    return v.astype("int64") if integer else v
 
 
 def not_an_input(out: str | Path, inputs: Iterable[str | Path | None], option: str = "-o") -> None:

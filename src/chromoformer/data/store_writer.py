@@ -34,6 +34,11 @@ from chromoformer.progress import tqdm
 log = logging.getLogger(__name__)
 
 
+def _check_layout(out: str | Path, base: int, n_feats: int) -> None:
+    if base < 1 or n_feats < 1:
+        raise StoreError(f"{out}: the base bin must be >= 1 bp and n_feats >= 1, got {base} and {n_feats}")
+
+
 def _clean_leftovers(target: Path) -> None:
     """Remove temporary and replaced copies of ``target`` left by killed builders (hold its lock)."""
     for p in (*target.parent.glob(f".{target.name}.tmp-*"), *target.parent.glob(f".{target.name}.old-*")):
@@ -51,8 +56,7 @@ class StoreWriter:
     def __init__(self, out: str | Path, regions: Sequence[Region], base: int, n_feats: int,
                  marks: Sequence[str] | None = None) -> None:
         self.out, self.regions, self.base, self.n_feats = Path(out), list(regions), base, n_feats
-        if base < 1 or n_feats < 1:
-            raise StoreError(f"{self.out}: the base bin must be >= 1 bp and n_feats >= 1, got {base} and {n_feats}")
+        _check_layout(self.out, base, n_feats)
         self.marks = list(marks) if marks is not None else list(default_marks(n_feats))
         if len(self.marks) != n_feats or len(set(self.marks)) != n_feats:
             raise StoreError(f"{self.out}: need {n_feats} distinct mark names, got {self.marks}")
@@ -190,8 +194,7 @@ def npy_fingerprint(npy_dir: str | Path) -> str:
 def build_store_from_npy(npy_dir: str | Path, out: str | Path, base: int = 100, n_feats: int = 7,
                          marks: Sequence[str] | None = None) -> BinnedStore:
     """Convert every ``chrom:start-end.npy`` of an original npy directory into a store."""
-    if base < 1 or n_feats < 1:
-        raise StoreError(f"{out}: the base bin must be >= 1 bp and n_feats >= 1, got {base} and {n_feats}")
+    _check_layout(out, base, n_feats)  # before the source divides by the base
     src = NpyDirSource(npy_dir, n_feats=n_feats, base=base)
     fingerprint = npy_fingerprint(src.dir)
     regions = _npy_regions(src.dir)

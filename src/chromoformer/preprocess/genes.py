@@ -19,7 +19,7 @@ import pandas as pd
 
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import AnnotationError
-from chromoformer.io import read_table, require_file, shown_cell
+from chromoformer.io import numeric_column, read_table, require_file
 from chromoformer.preprocess.annotation import read_annotation
 from chromoformer.preprocess.assembly import from_annotation, from_sizes
 
@@ -167,13 +167,7 @@ def read_gene_table(path: str | Path) -> pd.DataFrame:
             raise AnnotationError(f"{path}:{i + 2}: gene {g.gene_id.iloc[i]}: {what}")
 
     for c in ("start", "end", "split"):
-        v = pd.to_numeric(g[c], errors="coerce")
-        wrong = v.isna() | (v != v.round())
-        if wrong.any():
-            i = int(np.flatnonzero(wrong.to_numpy())[0])
-            raise AnnotationError(f"{path}:{i + 2}: gene {g.gene_id.iloc[i]}: {c} {shown_cell(g[c].iloc[i])} is not "
-                                  "an integer")
-        g[c] = v.astype("int64")
+        g[c] = numeric_column(g, c, path, AnnotationError, integer=True)
     bad(g.gene_id.isna(), "empty gene_id")
     bad((g.start < 0) | (g.end <= g.start), "start < 0 or end <= start")
     bad(g.split < 1, "split must be >= 1")
