@@ -45,3 +45,10 @@ def synthetic(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(autouse=True)
 def _threads():
     torch.set_num_threads(2)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests (whole trainings, kill-and-resume loops) get 1800 s before pytest-timeout fails them."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(1800))

@@ -52,3 +52,44 @@ def test_no_worker_outlives_a_failed_training_epoch(nan_inputs, tmp_path):
         train_fold(RunSpec().replace(num_epoch=1, bsz=2), meta=nan_inputs / "meta2.csv", signal=nan_inputs / "npy",
                    fold=1, output=tmp_path / "run", cache_store=False, num_workers=1)
     assert set(multiprocessing.active_children()) <= before
+
+
+def test_a_lock_held_by_the_parent_does_not_stall_workers():
+    """Loader workers do not inherit the parent's locks (forkserver); with fork they would wait forever."""
+    from locked_dataset import LOCK, LockedDataset, take_lock
+
+    from chromoformer.data.loader import make_loader
+
+    with LOCK:  # held, as another thread of a training process may hold its lock, while workers start
+        got = torch.cat(list(make_loader(LockedDataset(), batch_size=2, num_workers=2))).flatten().tolist()
+        assert got == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+        if "fork" in multiprocessing.get_all_start_methods():  # the control: a forked child copies the held lock
+            child = multiprocessing.get_context("fork").Process(target=take_lock)
+            child.start()
+            child.join(timeout=2)
+            stuck = child.is_alive()
+            child.kill()
+            child.join()
+            assert stuck
+
+
+def test_a_store_reaches_workers_memory_mapped_and_predicts_as_without_workers(tmp_path):
+    import pickle
+
+    from chromoformer.data.store_writer import build_store_from_npy
+    from chromoformer.errors import StoreError
+
+    meta, npy = write_synthetic_dataset(tmp_path, n_genes=8, seed=0)
+    opened = build_store_from_npy(npy, tmp_path / "store")
+    store = opened.path
+    blob = pickle.dumps(opened)
+    assert opened.sums.nbytes > 4 * len(blob)  # the sums are not in the pickle
+    back = pickle.loads(blob)
+    assert isinstance(back.sums, np.memmap) and np.array_equal(back.sums, opened.sums)
+    torch.manual_seed(0)
+    torch.save({"net": ChromoformerClassifier().state_dict()}, tmp_path / "m.pt")
+    kw = dict(meta=meta, signal=store, checkpoints=[tmp_path / "m.pt"], batch_size=3)
+    pd.testing.assert_frame_equal(predict(**kw, num_workers=2), predict(**kw, num_workers=0))
+    np.save(store / "sums.npy", np.zeros((3, 7), np.float32))  # replaced under a running job
+    with pytest.raises(StoreError, match="sums.npy: expected float32"):
+        pickle.loads(blob)

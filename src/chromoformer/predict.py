@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 
 from chromoformer.calibration import read_temperature
 from chromoformer.checkpoint import CheckpointError, LoadedModel, load_model
 from chromoformer.config import ChromoformerConfig, load_config
 from chromoformer.data import ChromoformerDataset, Gene, read_metadata
+from chromoformer.data.loader import make_loader
 from chromoformer.data.marks import parse_mark_map, select_marks
 from chromoformer.data.sources import RegionSource
 from chromoformer.data.store_writer import open_source
@@ -182,7 +182,7 @@ def predict_genes(
     ds.validate()
     outputs, ids = [], []
     for m in models:
-        loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+        loader = make_loader(ds, batch_size=batch_size, num_workers=num_workers)
         out, _, ids = predict_batches(m.model.to(dev), loader, dev, desc=f"predict {m.path.name}")
         outputs.append(out)
     return ensemble_frame(ids, outputs, spec.task, probability, temperature)

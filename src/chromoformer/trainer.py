@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
 from chromoformer import __version__
 from chromoformer.checkpoint import CheckpointError, checkpoint_nbytes, read_checkpoint, save_checkpoint
+from chromoformer.data.loader import make_loader
 from chromoformer.distributed import Dist, RankBatches, share
 from chromoformer.errors import RunError
 from chromoformer.faults import fault_point
@@ -230,7 +230,7 @@ class Trainer:
         self.train_ds.presence = self.mark_presence()
         batches = RankBatches(order, self.cfg.bsz, len(order) > self.cfg.bsz, d.rank, d.world)
         sizes = [len(b) for b in batches.global_batches()]
-        loader = DataLoader(self.train_ds, batch_sampler=batches, num_workers=self.num_workers)
+        loader = make_loader(self.train_ds, batch_sampler=batches, num_workers=self.num_workers)
         outs, labels, total = [], [], 0.0
         with batches_of(loader) as it:
             bar = tqdm(it, total=len(loader), desc=f"epoch {self.epoch}/{self.cfg.num_epoch}", unit="batch",
@@ -282,7 +282,7 @@ class Trainer:
         """Outputs and labels of every validation gene, in ``val_ids`` order (each rank predicts its share)."""
         d = self.dist
         ds = torch.utils.data.Subset(self.val_ds, range(len(self.val_ds))[share(len(self.val_ds), d.rank, d.world)])
-        loader = DataLoader(ds, batch_size=self.cfg.bsz, num_workers=self.num_workers)
+        loader = make_loader(ds, batch_size=self.cfg.bsz, num_workers=self.num_workers)
         out, label, _ = predict_batches(self.model, loader, self.device, "validate")
         if not d.active:
             return out, label

@@ -73,14 +73,7 @@ class BinnedStore:
                 if file_sha256(p) != m["sha256"][name]:
                     raise StoreError(f"{p}: checksum differs from the manifest: the store was modified or is "
                                      "corrupt; rebuild it")
-        try:
-            self.sums = np.load(self.path / "sums.npy", mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:
-            raise StoreError(f"{self.path / 'sums.npy'}: unreadable ({' '.join(str(e).split())}); rebuild the store"
-                             ) from None
-        if self.sums.shape != (m["n_bins"], self.n_feats) or self.sums.dtype != np.float32:
-            raise StoreError(f"{self.path / 'sums.npy'}: expected float32 ({m['n_bins']}, {self.n_feats}), got "
-                             f"{self.sums.dtype} {self.sums.shape}; rebuild the store")
+        self.sums = self._map_sums()
         self.index = _read_index(self.path / "regions.tsv", self.base, m["n_regions"], m["n_bins"])
         if verify:
             self._check_values()
@@ -92,6 +85,28 @@ class BinnedStore:
                 bad = lo + int(np.nonzero(~(np.isfinite(c) & (c >= 0)).all(axis=1))[0][0])
                 region = next(n for n, (o, ln) in self.index.items() if o <= bad < o + math.ceil(ln / self.base))
                 raise StoreError(f"{self.path / 'sums.npy'}: region {region}: NaN, infinite or negative signal")
+
+    def __getstate__(self) -> dict:
+        """Pickled without the memory-mapped sums (a loader worker maps the file again, never a copy)."""
+        state = self.__dict__.copy()
+        state["sums"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.sums = self._map_sums()
+
+    def _map_sums(self) -> np.memmap:
+        """``sums.npy`` memory-mapped, checked to be float32 (n_bins, n_feats) as the manifest says."""
+        p, n = self.path / "sums.npy", self.manifest["n_bins"]
+        try:
+            sums = np.load(p, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise StoreError(f"{p}: unreadable ({' '.join(str(e).split())}); rebuild the store") from None
+        if sums.shape != (n, self.n_feats) or sums.dtype != np.float32:
+            raise StoreError(f"{p}: expected float32 ({n}, {self.n_feats}), got {sums.dtype} {sums.shape}; "
+                             "rebuild the store")
+        return sums
 
     def __len__(self) -> int:
         return len(self.index)
