@@ -17,8 +17,3 @@ class LockedDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> torch.Tensor:
         with LOCK:
             return torch.tensor([float(i)])
-
-
-def take_lock() -> None:
-    with LOCK:
-        pass

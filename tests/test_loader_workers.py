@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -13,6 +15,20 @@ from chromoformer import ChromoformerClassifier
 from chromoformer.data.synthetic import write_synthetic_dataset
 from chromoformer.errors import DataError
 from chromoformer.predict import predict
+
+FORKED_CHILD_WAITS = """
+import multiprocessing, threading
+LOCK = threading.Lock()
+def take():
+    with LOCK:
+        pass
+with LOCK:
+    child = multiprocessing.get_context("fork").Process(target=take)
+    child.start()
+    child.join(timeout=2)
+    print("stuck" if child.is_alive() else "ran")
+    child.kill()
+"""
 
 
 @pytest.fixture
@@ -56,21 +72,16 @@ def test_no_worker_outlives_a_failed_training_epoch(nan_inputs, tmp_path):
 
 def test_a_lock_held_by_the_parent_does_not_stall_workers():
     """Loader workers do not inherit the parent's locks (forkserver); with fork they would wait forever."""
-    from locked_dataset import LOCK, LockedDataset, take_lock
-
     from chromoformer.data.loader import make_loader
+    from locked_dataset import LOCK, LockedDataset
 
     with LOCK:  # held, as another thread of a training process may hold its lock, while workers start
         got = torch.cat(list(make_loader(LockedDataset(), batch_size=2, num_workers=2))).flatten().tolist()
         assert got == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
-        if "fork" in multiprocessing.get_all_start_methods():  # the control: a forked child copies the held lock
-            child = multiprocessing.get_context("fork").Process(target=take_lock)
-            child.start()
-            child.join(timeout=2)
-            stuck = child.is_alive()
-            child.kill()
-            child.join()
-            assert stuck
+    if "fork" in multiprocessing.get_all_start_methods():  # the control: a forked child copies the held lock
+        # (in a fresh process: forking this one, which may run other libraries' threads, is what is unsafe)
+        r = subprocess.run([sys.executable, "-c", FORKED_CHILD_WAITS], capture_output=True, text=True, timeout=60)
+        assert r.stdout.split() == ["stuck"], r.stderr[-2000:]
 
 
 def test_a_store_reaches_workers_memory_mapped_and_predicts_as_without_workers(tmp_path):
