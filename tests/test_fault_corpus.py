@@ -340,6 +340,34 @@ def interactions_case(edit, *why: str):
     return table_case("interactions", edit, *why)
 
 
+def _bam(path: Path, sizes: Path, n_per_chrom: int) -> Path:
+    """A coordinate-sorted, indexed BAM of ``n_per_chrom`` 36-bp reads from 999,000 on each chromosome."""
+    pysam = pytest.importorskip("pysam")
+    sq = [{"SN": c, "LN": int(n)} for c, n in (ln.split() for ln in sizes.read_text().splitlines())]
+    with pysam.AlignmentFile(str(path), "wb", header={"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": sq}) as f:
+        for tid in range(len(sq)):
+            for i in range(n_per_chrom):
+                a = pysam.AlignedSegment(f.header)
+                a.query_name, a.reference_id, a.reference_start = f"r{tid}_{i}", tid, 999_000 + 7 * i
+                a.cigarstring, a.query_sequence, a.mapping_quality = "36M", "A" * 36, 60
+                f.write(a)
+    pysam.index(str(path))
+    return path
+
+
+def bam_with_another_index(inp: Inputs) -> Case:
+    """A BAM beside the index of another BAM (re-created, the old .bai left): reading it is an error."""
+    bam = _bam(inp.out("x.bam"), inp.sizes, 50)
+    other = _bam(inp.out("other.bam"), inp.sizes, 5000)
+    shutil.copy(f"{other}.bai", f"{bam}.bai")
+    out = inp.out("sigstore")
+    return Case(["preprocess", "signals", "--meta", str(inp.meta), "--signal", f"H3K4me3={bam}", "--out", str(out)],
+                (str(bam), "unreadable on chr", "index is another file's", "samtools index"), (out,))
+
+
+BIG_SIZES = "".join(f"chr{c}\t250000000\n" for c in [*range(1, 23), "X", "Y"])
+
+
 def signals_case(reads: str | bytes | None, *why: str, name="reads.bed", sizes: str | None = None):
     def f(inp: Inputs) -> Case:
         p = inp.out(name)
@@ -814,10 +842,20 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "reads wrong chromosome naming": signals_case("1\t999000\t999100\n", "other 'chr' naming"),
     "bigwig garbage": signals_case(b"not a bigwig", "not a bigWig", name="x.bw"),
     "bam garbage": signals_case(b"not a bam", "not a readable BAM", name="x.bam"),
+    "bam with another BAM's index": bam_with_another_index,
     "chrom sizes garbage": signals_case("chr1\t999000\t999100\n", "positive integers", sizes="chr1\tbig\n"),
     "chrom sizes too small": signals_case("chr1\t999000\t999100\n", "runs past the end", sizes="chr1\t1000\n"
                                           "chr2\t1000\nchr3\t1000\nchr4\t1000\nchr5\t1000\nchr6\t1000\nchr7\t1000\n"
                                           "chr8\t1000\nchr9\t1000\nchr10\t1000\nchr11\t1000\nchr12\t1000\n"),
+    "reads past the chromosome end": signals_case("chr1\t999000\t999100\nchr1\t249999990\t250000026\n",
+                                                  "reads run to 250000026 on chr1, past its end (250000000 bp",
+                                                  "different assemblies", name="reads.bed", sizes=BIG_SIZES),
+    "bedgraph past the chromosome end": signals_case("chr1\t0\t100\t1.5\nchr1\t249999990\t250000100\t2\n",
+                                                     "intervals run to 250000100 on chr1", "different assemblies",
+                                                     name="x.bedGraph", sizes=BIG_SIZES),
+    "bedgraph value nan": signals_case("chr1\t0\t100\tnan\n", ":1:", "finite value >= 0", name="x.bedGraph"),
+    "bedgraph overlapping": signals_case("chr1\t0\t100\t1\nchr1\t50\t150\t2\n", "overlapping intervals on chr1",
+                                         name="x.bedGraph"),
     # ---- workflow sample sheet
     "sheet typo top": sheet_case(lambda s: s.update(anotation="x"), "unknown key 'anotation'"),
     "sheet typo signal option": sheet_case(lambda s: s.update(signal_options={"extnd": 200}),

@@ -17,6 +17,7 @@ a difference array over the spans that overlap it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,7 @@ class BamReads:
     def __init__(self, path: str | Path, opts: ReadOptions | None = None) -> None:
         import pysam
 
+        self._pysam = pysam
         self.path, self.opts = Path(path), opts or ReadOptions()
         if not self.path.is_file():
             raise SignalError(f"{self.path}: BAM file not found")
@@ -108,12 +110,26 @@ class BamReads:
         skip = 0x4 | 0x200 | (0x400 if self.opts.skip_duplicates else 0)
         skip |= 0x100 | 0x800 if self.opts.skip_secondary else 0
         st, en, rev = [], [], []
-        for r in self.bam.fetch(chrom):
-            if r.flag & skip or r.mapping_quality < self.opts.min_mapq:
-                continue
-            st.append(r.reference_start)
-            en.append(r.reference_end)
-            rev.append(r.is_reverse)
+        tid, last = self.bam.get_tid(chrom), -1
+        quiet = self._pysam.set_verbosity(0)  # htslib's own lines would repeat the error below
+        try:
+            for r in self.bam.fetch(chrom):
+                if r.reference_id != tid or r.reference_start < last:
+                    raise OSError(f"read {r.query_name} out of place at {r.reference_name}:{r.reference_start + 1}")
+                last = r.reference_start
+                if r.flag & skip or r.mapping_quality < self.opts.min_mapq:
+                    continue
+                st.append(r.reference_start)
+                en.append(r.reference_end)
+                rev.append(r.is_reverse)
+        except (OSError, ValueError) as e:
+            with contextlib.suppress(OSError, ValueError):
+                self.bam.close()  # now, not in pysam's finaliser, which would print its own traceback
+            raise SignalError(f"{self.path}: unreadable on {chrom} ({' '.join(str(e).split()) or 'corrupt'}): the BAM "
+                              f"is damaged or its index is another file's; re-index with 'samtools index {self.path}'"
+                              f" (or re-create the BAM)") from None
+        finally:
+            self._pysam.set_verbosity(quiet)
         return Spans.build(np.array(st, np.int64), np.array(en, np.int64), np.array(rev, bool), self.opts)
 
     def total_reads(self, exclude: frozenset[str] = frozenset()) -> int:
@@ -162,6 +178,10 @@ class BedReads:
     def total_reads(self, exclude: frozenset[str] = frozenset()) -> int:
         """Reads on every chromosome not in ``exclude``."""
         return sum(len(v[0]) for c, v in self.per.items() if c not in exclude)
+
+    def extent(self) -> dict[str, int]:
+        """The furthest read end on each chromosome (this file has no header to give sizes)."""
+        return {c: max(v[1]) for c, v in self.per.items() if v[1]}
 
 
 def _is_bedgraph(path: Path) -> bool:
@@ -236,6 +256,13 @@ def check_chromosomes(signal: BamReads | BedReads | ValueTrack, wanted: set[str]
             raise SignalError(f"{signal.path}: {c} is {header[c]} bp in its header but {chrom_sizes[c]} bp in "
                               f"{sizes_source} ({len(differ)} chromosome(s) differ): the files come from different "
                               "assemblies (e.g. hg19 vs hg38)")
+    extent = signal.extent() if chrom_sizes and not header and hasattr(signal, "extent") else {}
+    past = [c for c in sorted(extent) if c in chrom_sizes and extent[c] > chrom_sizes[c]]
+    if past:
+        c, what = past[0], "reads run" if hasattr(signal, "spans") else "intervals run"
+        more = f", as on {len(past) - 1} other chromosome(s)" if len(past) > 1 else ""
+        raise SignalError(f"{signal.path}: {what} to {extent[c]} on {c}, past its end ({chrom_sizes[c]} bp in "
+                          f"{sizes_source}){more}: the files come from different assemblies")
     missing = wanted - signal.chroms
     if missing and missing == wanted:
         alt = {c[3:] if c.startswith("chr") else f"chr{c}" for c in wanted}
@@ -244,5 +271,6 @@ def check_chromosomes(signal: BamReads | BedReads | ValueTrack, wanted: set[str]
             f"{signal.path}: none of the regions' chromosomes ({', '.join(sorted(wanted)[:4])}...) are in "
             f"the file{hint}; file has {', '.join(sorted(signal.chroms)[:4])}..."
         )
+    what = "reads" if hasattr(signal, "spans") else "values"
     for c in sorted(missing):
-        log.warning("%s: no reads on %s; its regions get depth 0", signal.path, c)
+        log.warning("%s: no %s on %s; its regions get 0", signal.path, what, c)

@@ -76,6 +76,10 @@ class BedGraphSignal:
             self.per[c] = (a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2].astype(np.float32))
         self.chroms = set(self.per)
 
+    def extent(self) -> dict[str, int]:
+        """The furthest interval end on each chromosome (a bedGraph has no header to give sizes)."""
+        return {c: int(e.max()) for c, (_, e, _) in self.per.items()}
+
     def depth(self, chrom: str, start: int, end: int) -> np.ndarray:
         out = np.zeros(end - start, np.float32)
         if chrom not in self.per:
