@@ -365,6 +365,24 @@ def bam_with_another_index(inp: Inputs) -> Case:
                 (str(bam), "unreadable on chr", "index is another file's", "samtools index"), (out,))
 
 
+def bigwig_case(value: float, *why: str) -> Callable[[Inputs], Case]:
+    """A bigWig over the regions (value 2 per base) with ``value`` at chr1:999,301-999,400."""
+    def f(inp: Inputs) -> Case:
+        pyBigWig = pytest.importorskip("pyBigWig")
+        sizes = [(c, int(n)) for c, n in (ln.split() for ln in inp.sizes.read_text().splitlines())]
+        bw_path = inp.out("x.bw")
+        bw = pyBigWig.open(str(bw_path), "w")
+        bw.addHeader(sizes)
+        starts = list(range(998_000, 1_010_000, 100))
+        values = [value if s == 999_300 else 2.0 for s in starts]
+        bw.addEntries(["chr1"] * len(starts), starts, ends=[s + 100 for s in starts], values=values)
+        bw.close()
+        out = inp.out("sigstore")
+        return Case(["preprocess", "signals", "--meta", str(inp.meta), "--signal", f"H3K4me3={bw_path}", "--out",
+                     str(out)], (str(bw_path), *why), (out,))
+    return f
+
+
 BIG_SIZES = "".join(f"chr{c}\t250000000\n" for c in [*range(1, 23), "X", "Y"])
 
 
@@ -843,6 +861,10 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "bigwig garbage": signals_case(b"not a bigwig", "not a bigWig", name="x.bw"),
     "bam garbage": signals_case(b"not a bam", "not a readable BAM", name="x.bam"),
     "bam with another BAM's index": bam_with_another_index,
+    "bigwig negative values": bigwig_case(-1.5, "chr1:999301: value -1.5", "log-ratio"),
+    "bigwig infinite value": bigwig_case(np.inf, "chr1:999301: value inf", "finite"),
+    "bedgraph values past float32": signals_case("chr1\t999000\t999100\t1e37\n", "values over chr1:", "past float32",
+                                                 name="x.bedGraph"),
     "chrom sizes garbage": signals_case("chr1\t999000\t999100\n", "positive integers", sizes="chr1\tbig\n"),
     "chrom sizes too small": signals_case("chr1\t999000\t999100\n", "runs past the end", sizes="chr1\t1000\n"
                                           "chr2\t1000\nchr3\t1000\nchr4\t1000\nchr5\t1000\nchr6\t1000\nchr7\t1000\n"

@@ -81,3 +81,19 @@ def test_mark_without_reads_is_a_loud_warning_with_its_total_recorded(tmp_path, 
     assert any("NO reads" in r.message and "H3K27ac" in r.message for r in caplog.records)
     m = json.loads((tmp_path / "store" / "manifest.json").read_text())
     assert m["read_totals"][1] == 0 and m["read_totals"][0] > 0 and m["marks"] == ["H3K4me3", "H3K27ac"]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -1.0])
+def test_writer_refuses_a_bad_value_and_leaves_no_store(tmp_path, bad):
+    from chromoformer.data.metadata import parse_region
+    from chromoformer.data.store_writer import StoreWriter
+    from chromoformer.errors import StoreError
+
+    regions = [parse_region("chr1:0-1000"), parse_region("chr1:5000-6000")]
+    out = tmp_path / "store"
+    with pytest.raises(StoreError, match="region chr1:5000-6000: NaN, infinite or negative"):
+        with StoreWriter(out, regions, 100, 1, ["H3K4me3"]) as w:
+            w.put(regions[0], np.ones(10, np.float32), 0)
+            w.put(regions[1], np.array([1.0] * 9 + [bad], np.float32), 0)
+            w.commit()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no store, no temporary folder, no lock file

@@ -87,6 +87,9 @@ class StoreWriter:
         return self
 
     def put(self, region: Region, sums: np.ndarray, col: slice | int = slice(None)) -> None:
+        """Write a region's base sums (the store is refused if any is NaN, infinite or negative)."""
+        if not (np.isfinite(sums).all() and (sums >= 0).all()):
+            raise StoreError(f"{self.out}: region {region.name}: NaN, infinite or negative signal; nothing written")
         off = self.offsets[region.name]
         self.sums[off : off + len(sums), col] = sums
         fault_point("store.region_written")

@@ -43,6 +43,19 @@ def gene_regions(genes: Sequence[Gene], w_prom: int) -> list[Region]:
     return list(seen.values())
 
 
+F32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_values(depth: np.ndarray, path: str | Path, region: Region) -> None:
+    """A value track's values over ``region`` must be finite and >= 0 (NaN = no data is 0 already)."""
+    bad = ~np.isfinite(depth) | (depth < 0)
+    if bad.any():
+        i = int(np.argmax(bad))
+        why = ("signals are depths or coverage, >= 0: is this a log-ratio track?" if depth[i] < 0 else
+               "signals must be finite")
+        raise SignalError(f"{path}: {region.chrom}:{region.start + i + 1}: value {depth[i]:g} ({why})")
+
+
 def build_signal_store(
     regions: Sequence[Region],
     signals: Sequence[str | Path],
@@ -113,7 +126,13 @@ def build_signal_store(
                         depth = spans.depth(r.start, r.end) if spans is not None else None
                     if depth is None:
                         continue  # chromosome absent from this file: stays 0 (warned above)
-                    w.put(r, base_sums(depth[None].astype(np.float64), base)[:, 0].astype(np.float32), col)
+                    if not is_reads:
+                        check_values(depth, path, r)
+                    sums = base_sums(depth[None].astype(np.float64), base)[:, 0]
+                    if sums.max(initial=0) > F32_MAX:
+                        raise SignalError(f"{path}: values over {r.name} sum to {sums.max():.3g} in a {base}-bp bin, "
+                                          "past float32; is this a depth or coverage track?")
+                    w.put(r, sums.astype(np.float32), col)
             if is_reads and counted == 0:
                 log.warning("%s: NO reads pass the filters on the regions' chromosomes: mark %s will be all zeros; "
                             "check the file and the read options", path, label)
