@@ -865,7 +865,11 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "bigwig infinite value": bigwig_case(np.inf, "chr1:999301: value inf", "finite"),
     "bedgraph values past float32": signals_case("chr1\t999000\t999100\t1e37\n", "values over chr1:", "past float32",
                                                  name="x.bedGraph"),
-    "chrom sizes garbage": signals_case("chr1\t999000\t999100\n", "positive integers", sizes="chr1\tbig\n"),
+    "chrom sizes garbage": signals_case("chr1\t999000\t999100\n", ":1:", "positive integer size", "'chr1\\tbig'",
+                                        sizes="chr1\tbig\n"),
+    "chrom sizes duplicate": signals_case("chr1\t999000\t999100\n", ":3:", "chr1 is listed twice (first on line 1)",
+                                          sizes="chr1\t249250621\n# a comment\nchr1\t249250621\n"),
+    "chrom sizes empty": signals_case("chr1\t999000\t999100\n", "no chromosome sizes", sizes="# nothing\n"),
     "chrom sizes too small": signals_case("chr1\t999000\t999100\n", "runs past the end", sizes="chr1\t1000\n"
                                           "chr2\t1000\nchr3\t1000\nchr4\t1000\nchr5\t1000\nchr6\t1000\nchr7\t1000\n"
                                           "chr8\t1000\nchr9\t1000\nchr10\t1000\nchr11\t1000\nchr12\t1000\n"),
