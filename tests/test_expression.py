@@ -83,3 +83,19 @@ def test_bad_values_name_file_line_and_gene(tmp_path):
     p.write_text("gene\tS\nG1\t1\nG2\tNaN\n")
     with pytest.raises(ExpressionError, match=r"e.tsv:3: gene G2"):
         add_labels(GENES, p, "S")
+
+
+def test_a_table_missing_most_annotated_genes_is_warned(tmp_path, caplog):
+    genes = pd.DataFrame({"gene_id": [f"G{i}" for i in range(1, 11)], "length": 1000})
+    p = tmp_path / "rpkm.tsv"
+    p.write_text("gene\tS\nG1\t1.5\nG2\t0.5\nG3\t2.0\nG4\t0.1\n")  # 4 of 10: another release, say
+    with caplog.at_level("WARNING"):
+        out = add_labels(genes, p, "S", unit="rpkm")
+    assert sorted(out.gene_id) == ["G1", "G2", "G3", "G4"]
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "only 4 of 10 annotated genes (40%)" in warned[0] and "G5 is not" in warned[0]
+    caplog.clear()
+    p.write_text("gene\tS\n" + "".join(f"G{i}\t{i}.5\n" for i in range(1, 7)))  # 6 of 10: no warning
+    with caplog.at_level("WARNING"):
+        add_labels(genes, p, "S", unit="rpkm")
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

@@ -182,6 +182,11 @@ def add_labels(genes: pd.DataFrame, expression: str | Path, column: str, unit: s
         raise ExpressionError(f"{where}: none of the {len(genes)} annotated genes is in the table "
                               f"(e.g. {genes.gene_id.iloc[0]} vs {values.index[0]})")
     log.info("%d of %d annotated genes have expression in %s", len(kept), len(genes), column)
+    if len(kept) < 0.5 * len(genes):
+        lost = genes.gene_id[~key.isin(values.index).to_numpy()]
+        log.warning("%s: only %d of %d annotated genes (%.0f%%) are in the table (e.g. %s is not): is it from another "
+                    "annotation release or a subset of the genome? The other genes get no label and are left out",
+                    where, len(kept), len(genes), 100 * len(kept) / len(genes), lost.iloc[0])
     kept["expression"] = values.loc[_unversioned(kept.gene_id)].to_numpy()
     median = kept.expression.median()
     kept["label"] = (kept.expression >= median).astype(int)
