@@ -6,6 +6,9 @@ weight) counts neither as a zero nor as a pair. Skipped when cooler is not insta
 
 from __future__ import annotations
 
+import multiprocessing
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +17,7 @@ from chromoformer.errors import InteractionError
 
 cooler = pytest.importorskip("cooler")
 from chromoformer.preprocess import contacts, hic  # noqa: E402
+from hic_files import write_hic  # noqa: E402
 
 RES, N = 1000, 30
 
@@ -127,12 +131,7 @@ def test_min_score_keeps_only_contacts_above_it_and_feeds_gene_neighbors(tmp_pat
 
 
 def _hic_from(cool_path, out, resolutions=(RES,)):
-    hictkpy = pytest.importorskip("hictkpy")
-    clr = cooler.Cooler(cool_path)
-    w = hictkpy.hic.FileWriter(str(out), {c: int(n) for c, n in clr.chromsizes.items()}, list(resolutions))
-    w.add_pixels(clr.pixels()[:].astype({"bin1_id": "int64", "bin2_id": "int64", "count": "int32"}))
-    w.finalize()
-    return out
+    return write_hic(cool_path, out, list(resolutions))
 
 
 def test_hic_gives_the_same_pcres_as_the_cool_of_the_same_contacts(tmp_path):
@@ -147,6 +146,8 @@ def test_hic_gives_the_same_pcres_as_the_cool_of_the_same_contacts(tmp_path):
                                   want.sort_values(key).reset_index(drop=True), check_dtype=False)
     with pytest.raises(InteractionError, match=r"no normalisation 'KR' in this .hic \(it has: none\)"):
         hic.interactions_from_cool(h, genes, weight="KR")
+    # hictkpy ran in a child process, now ended: this process neither imported it nor keeps a child
+    assert "hictkpy" not in sys.modules and not multiprocessing.active_children()
 
 
 def test_hic_resolutions_are_picked_explicitly(tmp_path):

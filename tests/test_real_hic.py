@@ -15,6 +15,7 @@ import pytest
 cooler = pytest.importorskip("cooler")
 expected_api = pytest.importorskip("cooltools.api.expected")
 from chromoformer.preprocess.hic import interactions_from_cool  # noqa: E402
+from hic_files import write_hic  # noqa: E402
 from real_data import cool_from_pairs, cooler_testdata  # noqa: E402
 
 MAX_D, MIN_SCORE = 2_000_000, 1.5
@@ -94,15 +95,11 @@ def test_observed_over_expected_equals_cooltools_on_real_pairs(cool, weight):
 @pytest.mark.parametrize("cool", [40_000], indirect=True)
 def test_hic_of_the_real_pairs_gives_the_cool_pcres(cool, tmp_path):
     """The same binned contacts written as .hic (hictkpy): identical pCREs; its sizes name hg19."""
-    hictkpy = pytest.importorskip("hictkpy")
     from chromoformer.preprocess.assembly import of_file
 
     path, res = cool
     clr = cooler.Cooler(path)
-    h = str(tmp_path / "gm12878.hic")
-    w = hictkpy.hic.FileWriter(h, {c: int(n) for c, n in clr.chromsizes.items()}, res, assembly="hg19")
-    w.add_pixels(clr.pixels()[:].astype({"bin1_id": "int64", "bin2_id": "int64", "count": "int32"}))
-    w.finalize()
+    h = str(write_hic(path, tmp_path / "gm12878.hic", [res], assembly="hg19"))
     genes = _genes(clr, res)
     want = interactions_from_cool(path, genes, weight=None, max_distance=MAX_D, w_max=40_000, min_score=MIN_SCORE)
     got = interactions_from_cool(h, genes, weight=None, max_distance=MAX_D, w_max=40_000, min_score=MIN_SCORE)

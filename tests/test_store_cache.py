@@ -91,9 +91,9 @@ def test_writer_refuses_a_bad_value_and_leaves_no_store(tmp_path, bad):
 
     regions = [parse_region("chr1:0-1000"), parse_region("chr1:5000-6000")]
     out = tmp_path / "store"
-    with pytest.raises(StoreError, match="region chr1:5000-6000: NaN, infinite or negative"):
-        with StoreWriter(out, regions, 100, 1, ["H3K4me3"]) as w:
-            w.put(regions[0], np.ones(10, np.float32), 0)
-            w.put(regions[1], np.array([1.0] * 9 + [bad], np.float32), 0)
-            w.commit()
+    with (pytest.raises(StoreError, match="region chr1:5000-6000: NaN, infinite or negative"),
+          StoreWriter(out, regions, 100, 1, ["H3K4me3"]) as w):
+        w.put(regions[0], np.ones(10, np.float32), 0)
+        w.put(regions[1], np.array([1.0] * 9 + [bad], np.float32), 0)
+        w.commit()
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no store, no temporary folder, no lock file

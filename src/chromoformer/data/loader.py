@@ -4,9 +4,9 @@ PyTorch starts loader workers with ``fork`` on Linux. Forking a process that run
 threads copies their locks in whatever state they are in: a worker can then wait forever
 on a lock no thread of its own will release, and the loop waits forever on that worker
 (no error, no timeout). Such threads are common in the processes users train from: a
-notebook that read a ``.hic`` file holds hictkpy's logger thread (which warns that it
-"does not support multiprocessing when using fork()"), Arrow keeps thread pools, tqdm a
-monitor. A test session that read a ``.hic`` file before a loader with workers hung so.
+notebook that imported hictkpy holds its logger thread (which warns that it "does not
+support multiprocessing when using fork()"), Arrow keeps thread pools, tqdm a monitor.
+Our CI's test session hung so, at its first loader with workers after hictkpy was imported.
 
 Workers are therefore started by a ``forkserver``: a single-threaded server process,
 started once per process on the first loader with workers, that has imported torch and
@@ -14,7 +14,9 @@ chromoformer and forks each worker from itself. Workers get the dataset pickled 
 binned store is re-opened memory-mapped, never copied; see
 :meth:`chromoformer.data.store.BinnedStore.__getstate__`); batches are exactly those of
 ``fork``, and of ``num_workers=0``. Where ``forkserver`` does not exist (Windows),
-``spawn`` is used.
+``spawn`` is used. As with ``spawn`` (macOS, Windows, and Python 3.14's default), a
+*script* that starts loaders with workers needs the ``if __name__ == "__main__":`` guard:
+each worker imports the script's module first.
 """
 
 from __future__ import annotations

@@ -80,10 +80,9 @@ def _sizes_of(path: Path) -> dict[str, int] | None:
             finally:
                 bw.close()
         if name.partition("::")[0].endswith(".hic"):
-            import hictkpy
+            from chromoformer.preprocess.contacts import hic_chromosomes
 
-            return {str(c): int(n) for c, n in
-                    hictkpy.MultiResFile(str(path).partition("::")[0]).chromosomes().items()}
+            return hic_chromosomes(str(path).partition("::")[0])
         if name.endswith((".cool", ".mcool")) or "::" in str(path):
             import cooler
 

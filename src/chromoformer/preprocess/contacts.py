@@ -13,7 +13,11 @@ balancing weights (NaN = masked bin) and the upper-triangle pixels in chunks.
 
 from __future__ import annotations
 
+import importlib.util
+import multiprocessing as mp
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +50,9 @@ class CoolContacts:
         self.chromsizes = {str(c): int(n) for c, n in self.clr.chromsizes.items()}
         self.bins = self.clr.bins()[["chrom", "start", "end"]][:]
 
+    def close(self) -> None:
+        """Nothing to end (cooler opens the file per read)."""
+
     def extent(self, chrom: str) -> tuple[int, int]:
         return tuple(self.clr.extent(chrom))
 
@@ -66,59 +73,119 @@ class CoolContacts:
 
 
 class HicContacts:
-    """A Juicer ``.hic`` file (any version hictkpy reads); one chromosome's diagonal band at a time."""
+    """A Juicer ``.hic`` file (any version hictkpy reads); one chromosome's diagonal band at a time.
+
+    hictkpy runs in a child process of its own, ended by :meth:`close`: hictkpy 1.4 starts a
+    logger thread that keeps a CPU core busy for the rest of the life of the process that
+    imported it (measured: 3.0 s of CPU per 3 s idle) and warns that a later ``fork()`` of that
+    process is unsafe. This process never imports it.
+    """
 
     def __init__(self, path: str | Path) -> None:
-        try:
-            import hictkpy
-        except ImportError:
-            raise InteractionError(f"{path}: reading .hic needs hictkpy (pip install 'hictkpy[pyarrow]')") from None
+        if importlib.util.find_spec("hictkpy") is None:
+            raise InteractionError(f"{path}: reading .hic needs hictkpy (pip install 'hictkpy[pyarrow]')")
         self.path = str(path)
-        file, _, res = self.path.partition("::")
-        if not Path(file).is_file():
-            raise InteractionError(f"{file}: .hic file not found")
+        self.file, _, res = self.path.partition("::")
+        if not Path(self.file).is_file():
+            raise InteractionError(f"{self.file}: .hic file not found")
+        self._child: ProcessPoolExecutor | None = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
         try:
-            resolutions = [int(r) for r in hictkpy.MultiResFile(file).resolutions()]
-        except Exception as e:  # hictkpy raises RuntimeError for anything unreadable
-            raise InteractionError(f"{file}: not a readable .hic file ({_short(e)})") from None
-        if res:
-            try:
-                want = int(res.rstrip("/").rsplit("/", 1)[-1])
-            except ValueError:
-                raise InteractionError(f"{self.path}: expected FILE.hic::resolutions/N") from None
-            if want not in resolutions:
-                raise InteractionError(f"{self.path}: no resolution {want} bp; the file has "
-                                       f"{', '.join(map(str, resolutions))}")
-        elif len(resolutions) == 1:
-            want = resolutions[0]
-        else:
-            raise InteractionError(f"{file}: several resolutions ({', '.join(map(str, resolutions))}); pick one "
-                                   f"with {file}::resolutions/N")
-        self.f = hictkpy.File(file, want)
-        self.binsize = want
-        self.chromsizes = {str(c): int(n) for c, n in self.f.chromosomes().items()}
-        self.bins = self.f.bins().to_df()[["chrom", "start", "end"]]
+            self.binsize, self.chromsizes, self.bins = self._call(_hic_header, self.file, self.path, res)
+        except BaseException:
+            self.close()
+            raise
         first = self.bins.groupby("chrom", sort=False, observed=True).cumcount() == 0
         starts = dict(zip(self.bins.chrom[first].astype(str), np.flatnonzero(first.to_numpy()), strict=True))
+        want = self.binsize
         self._extent = {c: (int(starts[c]), int(starts[c]) - (-n // want)) for c, n in self.chromsizes.items()}
+
+    def _call(self, fn, *args):  # noqa: ANN001, ANN202 - one of the _hic_* functions below
+        if self._child is None:
+            raise InteractionError(f"{self.path}: the .hic reader was closed")
+        try:
+            return self._child.submit(fn, *args).result()
+        except BrokenProcessPool:
+            raise InteractionError(f"{self.path}: the .hic reader process died (out of memory?)") from None
+
+    def close(self) -> None:
+        """End the hictkpy child process (idempotent)."""
+        if self._child is not None:
+            self._child.shutdown(cancel_futures=True)
+            self._child = None
+
+    def __del__(self) -> None:
+        if getattr(self, "_child", None) is not None:
+            self.close()
 
     def extent(self, chrom: str) -> tuple[int, int]:
         return self._extent[chrom]
 
     def weights(self, name: str) -> np.ndarray:
-        avail = list(self.f.avail_normalizations())
-        if name not in avail:
-            raise InteractionError(f"{self.path}: no normalisation {name!r} in this .hic (it has: "
-                                   f"{', '.join(avail) or 'none'}); pass --weight with one of them, or none for raw "
-                                   "counts")
-        w = np.asarray(self.f.weights(name, divisive=True), dtype=float)
+        w = self._call(_hic_weights, self.file, self.path, self.binsize, name)
         with np.errstate(divide="ignore"):
             return np.where(np.isfinite(w) & (w > 0), 1.0 / w, np.nan)
 
     def pixels(self, chroms: list[str], k: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         for c in chroms:
-            df: pd.DataFrame = self.f.fetch(c, diagonal_band_width=k + 1).to_df()
-            yield df.bin1_id.to_numpy(np.int64), df.bin2_id.to_numpy(np.int64), df["count"].to_numpy()
+            yield self._call(_hic_band, self.file, self.binsize, c, k)
+
+
+# ---- run in the hictkpy child process (see HicContacts) --------------------------------------
+def _hic_header(file: str, uri: str, res: str) -> tuple[int, dict[str, int], pd.DataFrame]:
+    """The resolution to read (``res``: '', or 'resolutions/N'), chromosome sizes and bins table."""
+    import hictkpy
+
+    try:
+        resolutions = [int(r) for r in hictkpy.MultiResFile(file).resolutions()]
+    except Exception as e:  # hictkpy raises RuntimeError for anything unreadable
+        raise InteractionError(f"{file}: not a readable .hic file ({_short(e)})") from None
+    if res:
+        try:
+            want = int(res.rstrip("/").rsplit("/", 1)[-1])
+        except ValueError:
+            raise InteractionError(f"{uri}: expected FILE.hic::resolutions/N") from None
+        if want not in resolutions:
+            raise InteractionError(f"{uri}: no resolution {want} bp; the file has {', '.join(map(str, resolutions))}")
+    elif len(resolutions) == 1:
+        want = resolutions[0]
+    else:
+        raise InteractionError(f"{file}: several resolutions ({', '.join(map(str, resolutions))}); pick one "
+                               f"with {file}::resolutions/N")
+    f = hictkpy.File(file, want)
+    sizes = {str(c): int(n) for c, n in f.chromosomes().items()}
+    return want, sizes, f.bins().to_df()[["chrom", "start", "end"]]
+
+
+def _hic_weights(file: str, uri: str, res: int, name: str) -> np.ndarray:
+    """The divisive normalisation vector ``name`` (NaN where masked)."""
+    import hictkpy
+
+    f = hictkpy.File(file, res)
+    avail = list(f.avail_normalizations())
+    if name not in avail:
+        raise InteractionError(f"{uri}: no normalisation {name!r} in this .hic (it has: {', '.join(avail) or 'none'}); "
+                               "pass --weight with one of them, or none for raw counts")
+    return np.asarray(f.weights(name, divisive=True), dtype=float)
+
+
+def _hic_band(file: str, res: int, chrom: str, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bin1, bin2, count) of ``chrom``'s pixels within ``k`` bins of the diagonal."""
+    import hictkpy
+
+    df: pd.DataFrame = hictkpy.File(file, res).fetch(chrom, diagonal_band_width=k + 1).to_df()
+    return df.bin1_id.to_numpy(np.int64), df.bin2_id.to_numpy(np.int64), df["count"].to_numpy()
+
+
+def hic_chromosomes(file: str) -> dict[str, int]:
+    """A .hic file's chromosome sizes, read in a short-lived child process (see :class:`HicContacts`)."""
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as child:
+        return child.submit(_hic_chromosomes, file).result()
+
+
+def _hic_chromosomes(file: str) -> dict[str, int]:
+    import hictkpy
+
+    return {str(c): int(n) for c, n in hictkpy.MultiResFile(file).chromosomes().items()}
 
 
 def open_contacts(path: str | Path) -> CoolContacts | HicContacts:

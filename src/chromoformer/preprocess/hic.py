@@ -16,6 +16,7 @@ frequency at that distance, so the 1.5 cut-off reads "1.5x the expected".
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.errors import InteractionError
-from chromoformer.preprocess.contacts import open_contacts
+from chromoformer.preprocess.contacts import CoolContacts, HicContacts, open_contacts
 from chromoformer.preprocess.interactions import COLUMNS
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,12 @@ def interactions_from_cool(path: str | Path, genes: pd.DataFrame, weight: str | 
     if not max_distance > 0 or min_distance < 0 or not math.isfinite(min_score):
         raise InteractionError(f"--max-distance must be > 0, the minimum distance >= 0 and --min-score finite; got "
                                f"{max_distance}, {min_distance}, {min_score}")
-    clr = open_contacts(path)
+    with contextlib.closing(open_contacts(path)) as clr:
+        return _from_contacts(clr, path, genes, weight, max_distance, min_distance, w_max, min_score)
+
+
+def _from_contacts(clr: CoolContacts | HicContacts, path: str | Path, genes: pd.DataFrame, weight: str | None,
+                   max_distance: int, min_distance: int, w_max: int | None, min_score: float) -> pd.DataFrame:
     res = clr.binsize
     if res is None:
         raise InteractionError(f"{path}: variable-size bins are not supported; use a fixed-resolution file")
