@@ -166,3 +166,42 @@ def test_hic_resolutions_are_picked_explicitly(tmp_path):
         hic.interactions_from_cool(bad, genes)
     with pytest.raises(InteractionError, match="gone.hic: .hic file not found"):
         hic.interactions_from_cool(tmp_path / "gone.hic", genes)
+
+
+def test_hic_reader_child_needs_no_main_guard_and_dies_with_its_parent(tmp_path):
+    """A script without ``if __name__ == '__main__'`` reads a .hic; kill -9 of it ends the hictkpy child too."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    path, _, _ = _make(tmp_path, weights=False)
+    h = _hic_from(path, tmp_path / "m.hic")
+    script = tmp_path / "unguarded.py"
+    script.write_text(f"import time\nfrom chromoformer.preprocess.contacts import HicContacts\n"
+                      f"h = HicContacts({str(h)!r})\nprint(h.binsize, h._child.proc.pid, flush=True)\n"
+                      "time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        binsize, child = map(int, parent.stdout.readline().split())
+        assert binsize == RES
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        for _ in range(100):  # the child reads EOF on its stdin and exits
+            if not _running(child):
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(child, signal.SIGKILL)
+            raise AssertionError("the .hic reader child outlived its parent")
+    finally:
+        parent.kill()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -13,17 +13,19 @@ balancing weights (NaN = masked bin) and the upper-triangle pixels in chunks.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-import multiprocessing as mp
+import os
+import pickle
+import subprocess
+import sys
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from chromoformer.errors import InteractionError
+from chromoformer.errors import ChromoformerError, InteractionError
 
 CHUNK = 2_000_000  # pixels per chunk
 
@@ -88,7 +90,7 @@ class HicContacts:
         self.file, _, res = self.path.partition("::")
         if not Path(self.file).is_file():
             raise InteractionError(f"{self.file}: .hic file not found")
-        self._child: ProcessPoolExecutor | None = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
+        self._child: HicChild | None = HicChild()
         try:
             self.binsize, self.chromsizes, self.bins = self._call(_hic_header, self.file, self.path, res)
         except BaseException:
@@ -102,15 +104,12 @@ class HicContacts:
     def _call(self, fn, *args):  # noqa: ANN001, ANN202 - one of the _hic_* functions below
         if self._child is None:
             raise InteractionError(f"{self.path}: the .hic reader was closed")
-        try:
-            return self._child.submit(fn, *args).result()
-        except BrokenProcessPool:
-            raise InteractionError(f"{self.path}: the .hic reader process died (out of memory?)") from None
+        return self._child.call(fn.__name__, *args)
 
     def close(self) -> None:
         """End the hictkpy child process (idempotent)."""
         if self._child is not None:
-            self._child.shutdown(cancel_futures=True)
+            self._child.close()
             self._child = None
 
     def __del__(self) -> None:
@@ -178,8 +177,11 @@ def _hic_band(file: str, res: int, chrom: str, k: int) -> tuple[np.ndarray, np.n
 
 def hic_chromosomes(file: str) -> dict[str, int]:
     """A .hic file's chromosome sizes, read in a short-lived child process (see :class:`HicContacts`)."""
-    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as child:
-        return child.submit(_hic_chromosomes, file).result()
+    child = HicChild()
+    try:
+        return child.call("_hic_chromosomes", file)
+    finally:
+        child.close()
 
 
 def _hic_chromosomes(file: str) -> dict[str, int]:
@@ -196,3 +198,65 @@ def open_contacts(path: str | Path) -> CoolContacts | HicContacts:
 def is_contact_matrix(path: str) -> bool:
     """Whether ``path`` names a Hi-C matrix (.cool, .mcool, .hic or a ``::`` URI) rather than a table."""
     return path.partition("::")[0].lower().endswith((".cool", ".mcool", ".hic")) or "::" in path
+
+
+class HicChild:
+    """A Python process that runs this module's ``_hic_*`` functions by name, pickled over its pipes.
+
+    A plain subprocess (not multiprocessing): it never imports the caller's ``__main__``, so
+    a user's script needs no ``__name__`` guard, and it ends when its stdin closes (with
+    :meth:`close`, or when this process dies). Errors come back as :class:`InteractionError`.
+    """
+
+    def __init__(self) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.proc = subprocess.Popen([sys.executable, "-c", "from chromoformer.preprocess.contacts import _serve; "
+                                      "_serve()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+
+    def call(self, name: str, *args: object) -> object:
+        try:
+            pickle.dump((name, args), self.proc.stdin)
+            self.proc.stdin.flush()
+            ok, value = pickle.load(self.proc.stdout)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            raise InteractionError(f"{args[0] if args else ''}: the .hic reader process died (exit "
+                                   f"{self.proc.poll()}; out of memory?)") from None
+        if not ok:
+            raise value
+        return value
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        with contextlib.suppress(OSError):
+            self.proc.stdout.close()
+
+
+_SERVED = {"_hic_header", "_hic_weights", "_hic_band", "_hic_chromosomes"}
+
+
+def _serve() -> None:
+    """The child's loop (see :class:`HicChild`): one pickled (name, args) in, one (ok, value) out."""
+    proto = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything a library prints goes to stderr, never into the protocol
+    inp = sys.stdin.buffer
+    while True:
+        try:
+            name, args = pickle.load(inp)
+        except EOFError:
+            return
+        try:
+            if name not in _SERVED:
+                raise InteractionError(f"no .hic reader function {name!r}")
+            out = (True, globals()[name](*args))
+        except ChromoformerError as e:
+            out = (False, e)
+        except Exception as e:  # noqa: BLE001 - hictkpy's own errors, e.g. a file damaged past its header
+            out = (False, InteractionError(f"{args[0] if args else ''}: unreadable .hic ({_short(e)})"))
+        pickle.dump(out, proto)
+        proto.flush()
