@@ -49,7 +49,7 @@ def _union(starts: np.ndarray, ends: np.ndarray) -> int:
     return total
 
 
-@pytest.mark.parametrize("build", ["hg19", "hg38"])
+@pytest.mark.parametrize("build", ["hg19", pytest.param("hg38", marks=pytest.mark.slow)])  # hg38 in the slow suite
 def test_refseq_saf_genome_wide(build, tmp_path):
     """Every gene with a copy on chr1-22/X/Y is kept with the independently derived TSS; every drop
     is counted by reason exactly as the derivation counts it; lengths are the kept copy's exon union."""
