@@ -51,17 +51,13 @@ def make_loader(
     dataset: Dataset,
     *,
     num_workers: int = 0,
-    batch_size: int | None = 1,
+    batch_size: int = 1,
     batch_sampler: Sampler | Iterable | None = None,
-    shuffle: bool = False,
 ) -> DataLoader:
     """A :class:`~torch.utils.data.DataLoader` over ``dataset`` whose workers start from :func:`worker_context`.
 
     Give ``batch_size`` (fixed-size batches in dataset order) or ``batch_sampler``
     (lists of indices), as for ``DataLoader``.
     """
-    if batch_sampler is not None:
-        return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=num_workers,
-                          multiprocessing_context=worker_context(num_workers))
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                      multiprocessing_context=worker_context(num_workers))
+    batches = {"batch_sampler": batch_sampler} if batch_sampler is not None else {"batch_size": batch_size}
+    return DataLoader(dataset, num_workers=num_workers, multiprocessing_context=worker_context(num_workers), **batches)

@@ -88,12 +88,9 @@ def _sizes_of(path: Path) -> dict[str, int] | None:
 
             return {str(c): int(n) for c, n in cooler.Cooler(str(path)).chromsizes.items()}
         if name.endswith((".sizes", ".chrom.sizes", ".genome")):
-            out = {}
-            for line in path.read_text().splitlines():
-                p = line.split()
-                if len(p) >= 2 and p[1].isdigit():
-                    out[p[0]] = int(p[1])
-            return out
+            from chromoformer.preprocess.genes import read_chrom_sizes
+
+            return read_chrom_sizes(path)
     except Exception:  # noqa: BLE001 - an unreadable file is reported by the step that reads it
         return None
     return None

@@ -19,7 +19,7 @@ import os
 import pickle
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +104,7 @@ class HicContacts:
     def _call(self, fn, *args):  # noqa: ANN001, ANN202 - one of the _hic_* functions below
         if self._child is None:
             raise InteractionError(f"{self.path}: the .hic reader was closed")
-        return self._child.call(fn.__name__, *args)
+        return self._child.call(fn, *args)
 
     def close(self) -> None:
         """End the hictkpy child process (idempotent)."""
@@ -179,7 +179,7 @@ def hic_chromosomes(file: str) -> dict[str, int]:
     """A .hic file's chromosome sizes, read in a short-lived child process (see :class:`HicContacts`)."""
     child = HicChild()
     try:
-        return child.call("_hic_chromosomes", file)
+        return child.call(_hic_chromosomes, file)
     finally:
         child.close()
 
@@ -213,9 +213,10 @@ class HicChild:
         self.proc = subprocess.Popen([sys.executable, "-c", "from chromoformer.preprocess.contacts import _serve; "
                                       "_serve()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 
-    def call(self, name: str, *args: object) -> object:
+    def call(self, fn: Callable, *args: object) -> object:
+        """``fn(*args)`` (one of this module's ``_hic_*`` functions) run in the child."""
         try:
-            pickle.dump((name, args), self.proc.stdin)
+            pickle.dump((fn.__name__, args), self.proc.stdin)
             self.proc.stdin.flush()
             ok, value = pickle.load(self.proc.stdout)
         except (EOFError, OSError, pickle.UnpicklingError):

@@ -90,7 +90,6 @@ class BamReads:
     def __init__(self, path: str | Path, opts: ReadOptions | None = None) -> None:
         import pysam
 
-        self._pysam = pysam
         self.path, self.opts = Path(path), opts or ReadOptions()
         if not self.path.is_file():
             raise SignalError(f"{self.path}: BAM file not found")
@@ -107,11 +106,13 @@ class BamReads:
         self.sizes = dict(zip(self.bam.references, self.bam.lengths, strict=True))
 
     def spans(self, chrom: str) -> Spans:
+        import pysam
+
         skip = 0x4 | 0x200 | (0x400 if self.opts.skip_duplicates else 0)
         skip |= 0x100 | 0x800 if self.opts.skip_secondary else 0
         st, en, rev = [], [], []
         tid, last = self.bam.get_tid(chrom), -1
-        quiet = self._pysam.set_verbosity(0)  # htslib's own lines would repeat the error below
+        quiet = pysam.set_verbosity(0)  # htslib's own lines would repeat the error below
         try:
             for r in self.bam.fetch(chrom):
                 if r.reference_id != tid or r.reference_start < last:
@@ -129,7 +130,7 @@ class BamReads:
                               f"is damaged or its index is another file's; re-index with 'samtools index {self.path}'"
                               f" (or re-create the BAM)") from None
         finally:
-            self._pysam.set_verbosity(quiet)
+            pysam.set_verbosity(quiet)
         return Spans.build(np.array(st, np.int64), np.array(en, np.int64), np.array(rev, bool), self.opts)
 
     def total_reads(self, exclude: frozenset[str] = frozenset()) -> int:
@@ -256,10 +257,11 @@ def check_chromosomes(signal: BamReads | BedReads | ValueTrack, wanted: set[str]
             raise SignalError(f"{signal.path}: {c} is {header[c]} bp in its header but {chrom_sizes[c]} bp in "
                               f"{sizes_source} ({len(differ)} chromosome(s) differ): the files come from different "
                               "assemblies (e.g. hg19 vs hg38)")
+    is_reads = hasattr(signal, "spans")
     extent = signal.extent() if chrom_sizes and not header and hasattr(signal, "extent") else {}
     past = [c for c in sorted(extent) if c in chrom_sizes and extent[c] > chrom_sizes[c]]
     if past:
-        c, what = past[0], "reads run" if hasattr(signal, "spans") else "intervals run"
+        c, what = past[0], "reads run" if is_reads else "intervals run"
         more = f", as on {len(past) - 1} other chromosome(s)" if len(past) > 1 else ""
         raise SignalError(f"{signal.path}: {what} to {extent[c]} on {c}, past its end ({chrom_sizes[c]} bp in "
                           f"{sizes_source}){more}: the files come from different assemblies")
@@ -271,6 +273,5 @@ def check_chromosomes(signal: BamReads | BedReads | ValueTrack, wanted: set[str]
             f"{signal.path}: none of the regions' chromosomes ({', '.join(sorted(wanted)[:4])}...) are in "
             f"the file{hint}; file has {', '.join(sorted(signal.chroms)[:4])}..."
         )
-    what = "reads" if hasattr(signal, "spans") else "values"
     for c in sorted(missing):
-        log.warning("%s: no %s on %s; its regions get 0", signal.path, what, c)
+        log.warning("%s: no %s on %s; its regions get 0", signal.path, "reads" if is_reads else "values", c)
