@@ -104,3 +104,55 @@ def test_a_store_reaches_workers_memory_mapped_and_predicts_as_without_workers(t
     np.save(store / "sums.npy", np.zeros((3, 7), np.float32))  # replaced under a running job
     with pytest.raises(StoreError, match="sums.npy: expected float32"):
         pickle.loads(blob)
+
+
+KILLED_MID_LOOP = """
+import sys
+sys.path.insert(0, {tests!r})
+from locked_dataset import SlowDataset
+from chromoformer.data.loader import make_loader
+for batch in make_loader(SlowDataset({pids!r}), batch_size=1, num_workers=2):
+    pass
+"""
+
+
+def test_workers_and_forkserver_end_when_the_main_process_is_killed(tmp_path):
+    """kill -9 of a process mid-loop: its workers (children of the forkserver, not of it) exit, and the server."""
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    pids = tmp_path / "pids.txt"
+    main = subprocess.Popen([sys.executable, "-c", KILLED_MID_LOOP.format(tests=str(Path(__file__).parent),
+                                                                          pids=str(pids))])
+    try:
+        for _ in range(600):  # both workers serving
+            if pids.is_file() and len(set(pids.read_text().split())) == 2:
+                break
+            time.sleep(0.05)
+        workers = sorted(set(map(int, pids.read_text().split())))
+        assert len(workers) == 2
+        server = int(Path(f"/proc/{workers[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])  # their parent
+        assert server != main.pid
+        os.kill(main.pid, signal.SIGKILL)
+        main.wait()
+        left = [*workers, server]
+        for _ in range(200):  # the watchdog polls once a second
+            left = [p for p in left if _running(p)]
+            if not left:
+                break
+            time.sleep(0.05)
+        for p in left:
+            os.kill(p, signal.SIGKILL)
+        assert not left, f"outlived the killed main process: {left} (workers {workers}, forkserver {server})"
+    finally:
+        main.kill()
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
