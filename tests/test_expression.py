@@ -99,3 +99,17 @@ def test_a_table_missing_most_annotated_genes_is_warned(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         add_labels(genes, p, "S", unit="rpkm")
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_table_without_a_final_line_break_is_warned_as_maybe_cut_short(tmp_path, caplog):
+    p = tmp_path / "rpkm.tsv"
+    p.write_text("gene\tS\nG1\t1.5\nG2\t0.5\nG3\t2")  # the last value may have been 2.25
+    with caplog.at_level("WARNING"):
+        add_labels(GENES, p, "S", unit="rpkm")
+    assert any("does not end with a line break" in r.getMessage() and str(p) in r.getMessage()
+               for r in caplog.records)
+    caplog.clear()
+    p.write_text("gene\tS\nG1\t1.5\nG2\t0.5\nG3\t2\n")
+    with caplog.at_level("WARNING"):
+        add_labels(GENES, p, "S", unit="rpkm")
+    assert not [r for r in caplog.records if "line break" in r.getMessage()]

@@ -879,6 +879,8 @@ CASES: dict[str, Callable[[Inputs], Case]] = {
     "bedgraph past the chromosome end": signals_case("chr1\t0\t100\t1.5\nchr1\t249999990\t250000100\t2\n",
                                                      "intervals run to 250000100 on chr1", "different assemblies",
                                                      name="x.bedGraph", sizes=BIG_SIZES),
+    "bedgraph empty": signals_case("track type=bedGraph\n", "the file holds no intervals", name="x.bedGraph"),
+    "reads empty": signals_case("# no reads\n", "the file holds no reads"),
     "bedgraph value nan": signals_case("chr1\t0\t100\tnan\n", ":1:", "finite value >= 0", name="x.bedGraph"),
     "bedgraph overlapping": signals_case("chr1\t0\t100\t1\nchr1\t50\t150\t2\n", "overlapping intervals on chr1",
                                          name="x.bedGraph"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import gzip
+import logging
 import os
 import shutil
 import tempfile
@@ -23,6 +24,8 @@ import pandas as pd
 
 from chromoformer.errors import DiskSpaceError, UsageError, is_no_space
 from chromoformer.faults import fault_point
+
+log = logging.getLogger(__name__)
 
 STALE_AFTER_S = 60.0  # an unlocked temporary older than this belongs to a dead writer
 FULL_BELOW = 2**20  # a write that fails with less free space than this failed for lack of space
@@ -108,11 +111,27 @@ def read_table(path: str | Path, error: type[Exception], what: str, **read_csv) 
     """``pd.read_csv(path, **read_csv)``; any way the file is unreadable (empty, malformed, not
     text, a corrupt gzip) becomes ``error`` naming the file and ``what`` it should have been."""
     try:
-        return pd.read_csv(path, **read_csv)
+        table = pd.read_csv(path, **read_csv)
     except pd.errors.EmptyDataError:
         raise error(f"{path}: not a readable {what}: empty file") from None
     except (ValueError, OSError, EOFError) as e:  # ParserError, UnicodeDecodeError and bad usecols are ValueErrors
         raise error(f"{path}: not a readable {what} ({' '.join(str(e).split())[:200]})") from None
+    if not _ends_with_line_break(path):
+        log.warning("%s: the %s does not end with a line break: if the file was cut short, its last row is "
+                    "incomplete (check it)", path, what)
+    return table
+
+
+def _ends_with_line_break(path: str | Path) -> bool:
+    """Whether an uncompressed file's last byte is a newline (gzip files are not looked into)."""
+    with open(path, "rb") as f:
+        if f.read(2) == b"\x1f\x8b":
+            return True
+        f.seek(0, os.SEEK_END)
+        if f.tell() == 0:
+            return True
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) in (b"\n", b"\r")
 
 
 def current_umask() -> int:

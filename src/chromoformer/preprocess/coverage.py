@@ -266,6 +266,8 @@ def check_chromosomes(signal: BamReads | BedReads | ValueTrack, wanted: set[str]
         raise SignalError(f"{signal.path}: {what} to {extent[c]} on {c}, past its end ({chrom_sizes[c]} bp in "
                           f"{sizes_source}){more}: the files come from different assemblies")
     missing = wanted - signal.chroms
+    if not signal.chroms:
+        raise SignalError(f"{signal.path}: the file holds no {'reads' if is_reads else 'intervals'}")
     if missing and missing == wanted:
         alt = {c[3:] if c.startswith("chr") else f"chr{c}" for c in wanted}
         hint = " (they use the other 'chr' naming)" if alt & signal.chroms else ""
