@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def chrom_sizes(path: str | Path | None = None, store: str | Path | None = None) -> dict[str, int] | None:
     """Sizes from a chrom-sizes file or a store's manifest (``contigs``); None if neither is given."""
     if path is not None:
-        from chromoformer.preprocess.genes import read_chrom_sizes
+        from chromoformer.preprocess.assembly import read_chrom_sizes
 
         return read_chrom_sizes(path)
     if store is not None:

@@ -16,7 +16,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from chromoformer.errors import SampleSheetError
+from chromoformer.errors import AnnotationError, SampleSheetError
+from chromoformer.io import open_text, require_file
 
 # Chromosome lengths (UCSC / GRC; identical between the UCSC and GRC names of one assembly).
 KNOWN: dict[str, dict[str, int]] = {
@@ -88,8 +89,6 @@ def _sizes_of(path: Path) -> dict[str, int] | None:
 
             return {str(c): int(n) for c, n in cooler.Cooler(str(path)).chromsizes.items()}
         if name.endswith((".sizes", ".chrom.sizes", ".genome")):
-            from chromoformer.preprocess.genes import read_chrom_sizes
-
             return read_chrom_sizes(path)
     except Exception:  # noqa: BLE001 - an unreadable file is reported by the step that reads it
         return None
@@ -133,3 +132,29 @@ def check_one_assembly(inputs: list[tuple[str, str | Path, str]], declared: str 
                                    f"({Path(path).name}) is {a} ({why}); use files of one assembly (or lift them over)")
         first = first or (a, f"{label} ({Path(path).name})", why)
     return want or (first[0] if first else None)
+
+
+def read_chrom_sizes(path: str | Path) -> dict[str, int]:
+    """A ``chrom<TAB>size`` file (further columns, '#' lines and gzip allowed); sizes must be positive integers."""
+    path = require_file(path, "chromosome sizes file", AnnotationError)
+    sizes: dict[str, int] = {}
+    line_of: dict[str, int] = {}
+    try:
+        with open_text(path) as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip() or line.startswith("#"):
+                    continue
+                p = line.split()
+                if len(p) < 2 or not p[1].isdigit() or int(p[1]) < 1:
+                    raise AnnotationError(f"{path}:{n}: expected 'chrom<TAB>size' with a positive integer size, "
+                                          f"got {line.strip()[:80]!r}")
+                if p[0] in sizes:
+                    raise AnnotationError(f"{path}:{n}: chromosome {p[0]} is listed twice (first on line "
+                                          f"{line_of[p[0]]})")
+                sizes[p[0]], line_of[p[0]] = int(p[1]), n
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise AnnotationError(f"{path}: unreadable chromosome sizes file ({' '.join(str(e).split()) or 'truncated'})"
+                              ) from None
+    if not sizes:
+        raise AnnotationError(f"{path}: no chromosome sizes in the file (one 'chrom<TAB>size' per line)")
+    return sizes

@@ -61,8 +61,8 @@ def _metadata(a: argparse.Namespace) -> None:
 
 def _signals(a: argparse.Namespace) -> None:
     from chromoformer.data.metadata import read_metadata
+    from chromoformer.preprocess.assembly import read_chrom_sizes
     from chromoformer.preprocess.coverage import ReadOptions
-    from chromoformer.preprocess.genes import read_chrom_sizes
     from chromoformer.preprocess.signals import build_signal_store, gene_regions
 
     bad = [s for s in a.signal if "=" not in s or not s.split("=", 1)[0].strip() or not s.split("=", 1)[1].strip()]

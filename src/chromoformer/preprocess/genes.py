@@ -19,9 +19,9 @@ import pandas as pd
 
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import AnnotationError
-from chromoformer.io import numeric_column, open_text, read_table, require_file
+from chromoformer.io import numeric_column, read_table, require_file
 from chromoformer.preprocess.annotation import read_annotation
-from chromoformer.preprocess.assembly import from_annotation, from_sizes
+from chromoformer.preprocess.assembly import from_annotation, from_sizes, read_chrom_sizes
 
 log = logging.getLogger(__name__)
 
@@ -175,32 +175,6 @@ def read_gene_table(path: str | Path) -> pd.DataFrame:
     bad(~g.tss_all.fillna("").str.fullmatch(r"\d+(;\d+)*"), "tss_all must be ';'-joined integer positions")
     bad(g.gene_id.duplicated(), "appears twice")
     return g
-
-
-def read_chrom_sizes(path: str | Path) -> dict[str, int]:
-    """A ``chrom<TAB>size`` file (further columns, '#' lines and gzip allowed); sizes must be positive integers."""
-    path = require_file(path, "chromosome sizes file", AnnotationError)
-    sizes: dict[str, int] = {}
-    line_of: dict[str, int] = {}
-    try:
-        with open_text(path) as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip() or line.startswith("#"):
-                    continue
-                p = line.split()
-                if len(p) < 2 or not p[1].isdigit() or int(p[1]) < 1:
-                    raise AnnotationError(f"{path}:{n}: expected 'chrom<TAB>size' with a positive integer size, "
-                                          f"got {line.strip()[:80]!r}")
-                if p[0] in sizes:
-                    raise AnnotationError(f"{path}:{n}: chromosome {p[0]} is listed twice (first on line "
-                                          f"{line_of[p[0]]})")
-                sizes[p[0]], line_of[p[0]] = int(p[1]), n
-    except (OSError, EOFError, UnicodeDecodeError) as e:
-        raise AnnotationError(f"{path}: unreadable chromosome sizes file ({' '.join(str(e).split()) or 'truncated'})"
-                              ) from None
-    if not sizes:
-        raise AnnotationError(f"{path}: no chromosome sizes in the file (one 'chrom<TAB>size' per line)")
-    return sizes
 
 
 def prepare_genes(annotation: str | Path, w_prom: int = DEFAULT_CONFIG.w_prom, chrom_sizes: str | Path | None = None,
