@@ -105,7 +105,7 @@ def original_route(bam: Path, regions: list[Region], chroms: dict[str, int], wd:
 
 
 def ours(bam: Path, regions: list[Region], wd: Path) -> int:
-    s = build_signal_store(regions, [bam], wd / "store", ["mark"])
+    s = build_signal_store(regions, [bam], wd / "store", marks=["mark"])
     return sum(p.stat().st_size for p in s.path.iterdir())
 
 

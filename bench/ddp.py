@@ -46,8 +46,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads in all, split among processes")
     p.add_argument("--repeats", type=int, default=3)
     a = p.parse_args()
+    from chromoformer.data.folds import split_genes
     from chromoformer.data.synthetic import write_synthetic_dataset
-    from chromoformer.train import split_genes
 
     work = Path(tempfile.mkdtemp(prefix="cf-ddp-"))
     meta, _ = write_synthetic_dataset(work / "data", n_genes=a.genes, seed=0)

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from chromoformer.data.folds import chrom_split
 from chromoformer.preprocess.annotation import read_transcripts
-from chromoformer.preprocess.genes import chrom_split, genes_from_transcripts, primary_transcripts
+from chromoformer.preprocess.genes import genes_from_transcripts, primary_transcripts
 
 REFSEQ = Path(__file__).resolve().parents[1] / ".cache" / "rsubread-annot" / "hg19_RefSeq_exon.txt"
 
@@ -101,7 +102,7 @@ def main() -> None:
 
         def new(tx=tx, sizes=sizes):
             lost: list = []
-            return genes_from_transcripts(tx, 40_000, sizes, dropped=lost), lost
+            return genes_from_transcripts(tx, w_prom=40_000, chrom_sizes=sizes, dropped=lost), lost
 
         t_new, (got, lost_new) = timed(new, a.repeats)
         same = got.astype(str).equals(want.astype(str)) and lost_new == lost_old

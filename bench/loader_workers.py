@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from chromoformer.config import ChromoformerConfig
 from chromoformer.data import ChromoformerDataset, read_metadata
 from chromoformer.data.loader import worker_context
-from chromoformer.data.store_writer import open_source
+from chromoformer.data.signal import open_source
 from chromoformer.data.synthetic import write_synthetic_dataset
 
 DEMO = Path(__file__).resolve().parents[2] / "shared" / "reference-demo"
@@ -37,7 +37,7 @@ def dataset(tmp: Path) -> tuple[ChromoformerDataset, str]:
     else:
         meta, npy = write_synthetic_dataset(tmp, n_genes=100, seed=0)
         what = "synthetic (100 genes)"
-    genes = read_metadata(meta, cfg.i_max, cfg.w_max)
+    genes = read_metadata(meta, i_max=cfg.i_max, w_max=cfg.w_max)
     source = open_source(npy, store=tmp / "store", build=True, n_feats=cfg.n_feats, base=100)
     return ChromoformerDataset(genes, source, cfg, (100, 500, 2000), "clf"), what
 

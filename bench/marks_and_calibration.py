@@ -25,12 +25,13 @@ from sklearn.metrics import roc_auc_score
 
 from chromoformer.config import MARKS
 from chromoformer.data import read_metadata
+from chromoformer.data.folds import split_genes
 from chromoformer.data.marks import MarkView
 from chromoformer.data.store import BinnedStore
-from chromoformer.evaluate import evaluate
-from chromoformer.predict import predict_genes
+from chromoformer.inference.predict import predict_genes
+from chromoformer.results.evaluate import evaluate
 from chromoformer.spec import RunSpec
-from chromoformer.train import split_genes, train_fold
+from chromoformer.training.fit import train_fold
 
 try:
     from sim_data import prepare

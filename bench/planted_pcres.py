@@ -17,10 +17,10 @@ import pandas as pd
 import torch
 from sklearn.metrics import roc_auc_score
 
-from chromoformer.checkpoint import load_model
 from chromoformer.data import BinnedStore, ChromoformerDataset, read_metadata
-from chromoformer.interpret import drop_pcre, model_score
-from chromoformer.train import held_out_split
+from chromoformer.data.folds import held_out_split
+from chromoformer.engine.checkpoint import load_model
+from chromoformer.inference.interpret import drop_pcre, model_score
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from chromoformer.config import MARKS
-from chromoformer.io import write_table
+from chromoformer.files.io import write_table
 from chromoformer.preprocess.genes import prepare_genes
 from chromoformer.preprocess.interactions import gene_neighbors, read_interactions
 from chromoformer.preprocess.labels import add_labels, assemble_metadata
@@ -30,6 +30,6 @@ def prepare(wd: Path, span_mb: float) -> tuple[pd.DataFrame, Path, Path, pd.Data
         from chromoformer.data import read_metadata
 
         build_signal_store(gene_regions(read_metadata(meta_csv), 40000), [sim[f"bam_{m}"] for m in MARKS],
-                           store, MARKS)
+                           store, marks=MARKS)
     truth = pd.read_csv(sim["truth"], sep="\t").set_index("gene_id")
     return pd.read_csv(meta_csv), meta_csv, store, truth

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from chromoformer.compare import out_of_fold
 from chromoformer.config import MARKS
 from chromoformer.spec import RunSpec
+from chromoformer.training.compare import out_of_fold
 
 try:
     from sim_data import prepare

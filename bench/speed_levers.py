@@ -47,7 +47,7 @@ def worker(data: Path, mode: str, autocast: bool, compile_: bool, batch: int, st
 
     from chromoformer import ChromoformerClassifier, ChromoformerConfig
     from chromoformer.data import BinnedStore, ChromoformerDataset, read_metadata
-    from chromoformer.predict import to_device
+    from chromoformer.engine.batches import to_device
 
     torch.manual_seed(42)
     model = ChromoformerClassifier().to(device)

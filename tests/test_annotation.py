@@ -46,7 +46,7 @@ def _check(genes: pd.DataFrame, want=WANT) -> None:
 
 
 def _genes(path: Path, biotype="protein_coding", w_prom=2000) -> pd.DataFrame:
-    return genes_from_transcripts(read_transcripts(path, biotype), w_prom, SIZES)
+    return genes_from_transcripts(read_transcripts(path, biotype), w_prom=w_prom, chrom_sizes=SIZES)
 
 
 def test_gtf(tmp_path):
@@ -137,7 +137,8 @@ def test_refgene_primary_copies_kept_alt_only_and_par_explicit(tmp_path):
     p = _refgene(tmp_path / "refGene.txt")
     assert sniff(p) == "refgene"
     dropped: list = []
-    g = genes_from_transcripts(read_transcripts(p), 2000, SIZES, dropped=dropped).set_index("gene_id")
+    g = genes_from_transcripts(read_transcripts(p), w_prom=2000, chrom_sizes=SIZES,
+                               dropped=dropped).set_index("gene_id")
     assert sorted(g.index) == ["HLA-A", "PARG"]
     assert (g.chrom["HLA-A"], g.start["HLA-A"]) == ("chr6", 300000)
     assert g.chrom["PARG"] == "chrX"
@@ -145,7 +146,7 @@ def test_refgene_primary_copies_kept_alt_only_and_par_explicit(tmp_path):
     assert reasons["ONLYALT"].startswith("only on non-primary contigs")
     assert reasons["TWOCHROMS"].startswith("on several chromosomes")
     assert "NONCODING" not in reasons and "NONCODING" not in g.index  # NR_: not protein coding, not a "drop"
-    g_any = genes_from_transcripts(read_transcripts(p, None), 2000, SIZES).set_index("gene_id")
+    g_any = genes_from_transcripts(read_transcripts(p, None), w_prom=2000, chrom_sizes=SIZES).set_index("gene_id")
     assert g_any.start["NONCODING"] == 401999
 
 
@@ -210,13 +211,14 @@ def test_real_gtf_subsets_match_an_independent_derivation(name, tmp_path):
     want = first.start.where(first.strand == "+", first.end - 1)
     chrom = {c if c.startswith("chr") else f"chr{c}" for c in t.chrom}
     sizes = {**{c: 10**9 for c in chrom}, **{c.removeprefix("chr"): 10**9 for c in chrom}}
-    got = genes_from_transcripts(read_transcripts(src), 40000, sizes).set_index("gene_id").start
+    got = genes_from_transcripts(read_transcripts(src), w_prom=40000, chrom_sizes=sizes).set_index("gene_id").start
     want = want[want.index.isin(got.index)]
     assert len(got) >= 10 and len(want) == len(got)
     assert (got.loc[want.index] == want).all()
     exons_only = tmp_path / "exons.gtf"
     exons_only.write_text("".join("\t".join(r) + "\n" for r in rows if r[2] in ("gene", "exon")))
-    got2 = genes_from_transcripts(read_transcripts(exons_only), 40000, sizes).set_index("gene_id").start
+    got2 = genes_from_transcripts(read_transcripts(exons_only), w_prom=40000,
+                                  chrom_sizes=sizes).set_index("gene_id").start
     assert got2.sort_index().equals(got.sort_index())
 
 
@@ -225,7 +227,7 @@ def test_prepare_genes_reports_every_dropped_gene(tmp_path):
     sizes = tmp_path / "sizes"
     sizes.write_text("chr6\t1000000\nchrX\t1000000\nchrY\t1000000\nchr1\t1000000\n")
     dropped: list = []
-    g = prepare_genes(p, 2000, sizes, dropped=dropped)
+    g = prepare_genes(p, w_prom=2000, chrom_sizes=sizes, dropped=dropped)
     reasons = dict(dropped)
     assert "HLA-A" in set(g.gene_id) and reasons["TWOCHROMS"].startswith("on several")
     assert set(reasons) == {"ONLYALT", "TWOCHROMS"}
@@ -253,7 +255,7 @@ def test_ncbi_refseq_gff3_accessions_become_chromosome_names(tmp_path):
     p = tmp_path / "GCF_000001405.40_GRCh38.p14_genomic.gff"
     p.write_text(ncbi)
     dropped: list = []
-    _check(genes_from_transcripts(read_transcripts(p), 2000, SIZES, dropped=dropped))
+    _check(genes_from_transcripts(read_transcripts(p), w_prom=2000, chrom_sizes=SIZES, dropped=dropped))
     assert dict(dropped)["ALT"].startswith("only on non-primary contigs")
 
 
@@ -261,7 +263,7 @@ def test_accessions_without_region_lines_are_explained(tmp_path):
     p = tmp_path / "acc.gff3"
     p.write_text(_to_gff3(GTF, "refseq").replace("chr1\t", "NC_000001.11\t").replace("chr5\t", "NC_000005.10\t"))
     with pytest.raises(AnnotationError, match="no gene is left.*NC_000001.11.*region"):
-        genes_from_transcripts(read_transcripts(p), 2000, SIZES)
+        genes_from_transcripts(read_transcripts(p), w_prom=2000, chrom_sizes=SIZES)
 
 
 def test_exon_lengths_come_from_the_same_single_pass_and_the_copy_kept(tmp_path, monkeypatch):
@@ -290,7 +292,7 @@ def test_exon_lengths_come_from_the_same_single_pass_and_the_copy_kept(tmp_path,
             yield item
 
     monkeypatch.setattr(ann, "_lines", counted)
-    g = prepare_genes(p, 2000, sizes).set_index("gene_id")
+    g = prepare_genes(p, w_prom=2000, chrom_sizes=sizes).set_index("gene_id")
     assert len(read) <= len(rows) + 1  # one pass, plus the first line that tells the format
     # HLA-A on chr6: [300000, 302000) (NM_1's first exon joined by the NR_ exon, any biotype counts)
     # + [309000, 310000) = 3000; the hap copy's 10 kb is not added
@@ -348,7 +350,8 @@ def test_saf_alt_par_and_multi_copy_genes(tmp_path):
                  "PAR\tchrX\t200001\t200500\t-\nPAR\tchrY\t200001\t203000\t-\n"
                  "TRNA\tchr1\t500001\t500072\t-\nTRNA\tchr1\t700001\t700072\t+\n")
     dropped: list = []
-    g = genes_from_transcripts(read_transcripts(p), 2000, SIZES, dropped=dropped).set_index("gene_id")
+    g = genes_from_transcripts(read_transcripts(p), w_prom=2000, chrom_sizes=SIZES,
+                               dropped=dropped).set_index("gene_id")
     assert g.start.to_dict() == {"HLA": 300000, "PAR": 200499}
     assert g.chrom["PAR"] == "chrX"
     reasons = dict(dropped)

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from chromoformer.errors import AnnotationError, SampleSheetError, SignalError
-from chromoformer.preprocess.assembly import canonical, check_one_assembly, from_annotation, from_sizes
+from chromoformer.preprocess.assembly import canonical, from_annotation, from_sizes
+from chromoformer.workflow.sheet import check_one_assembly
 
 HG19 = {"chr1": 249_250_621, "chr2": 243_199_373, "chrX": 155_270_560}
 HG38 = {"chr1": 248_956_422, "chr2": 242_193_529, "chrX": 156_040_895}
@@ -86,18 +87,18 @@ def test_store_and_checkpoint_record_the_assembly(tmp_path):
     from chromoformer.data.marks import MarkView
     from chromoformer.data.metadata import Region
     from chromoformer.preprocess.signals import build_signal_store
-    from chromoformer.trainer import data_provenance
+    from chromoformer.training.trainer import data_provenance
 
     bw = _bigwig(tmp_path / "h38.bw", HG38)
     regions = [Region("chr1", 0, 4000)]
-    store = build_signal_store(regions, [bw], tmp_path / "st", ["H3K4me3"])
+    store = build_signal_store(regions, [bw], tmp_path / "st", marks=["H3K4me3"])
     assert store.manifest["assembly"] == "hg38" and store.manifest["contigs"] == {"chr1": HG38["chr1"]}
     np.testing.assert_array_equal(store.region_sums(regions[0], None, "g1")[:, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
                                   + [300.0] * 10 + [0.0] * 20)
     view = MarkView(store, [0], ["H3K4me3"])
     assert data_provenance(view)["assembly"] == "hg38"
     with pytest.raises(SignalError, match="chromosome sizes of hg38, but the assembly given is hg19"):
-        build_signal_store(regions, [bw], tmp_path / "st2", ["H3K4me3"], assembly="hg19")
+        build_signal_store(regions, [bw], tmp_path / "st2", marks=["H3K4me3"], assembly="hg19")
     assert not (tmp_path / "st2").exists()
-    named = build_signal_store(regions, [bw], tmp_path / "st3", ["H3K4me3"], assembly="GRCh38")
+    named = build_signal_store(regions, [bw], tmp_path / "st3", marks=["H3K4me3"], assembly="GRCh38")
     assert named.manifest["assembly"] == "hg38"

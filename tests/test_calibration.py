@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chromoformer.calibration import (
+from chromoformer.errors import EvaluationError, UsageError
+from chromoformer.inference.predict import ensemble_frame
+from chromoformer.results.calibration import (
     cross_fitted,
     ece,
     fit_temperature,
@@ -18,9 +20,7 @@ from chromoformer.calibration import (
     reliability,
     scale,
 )
-from chromoformer.errors import EvaluationError, UsageError
-from chromoformer.evaluate import evaluate
-from chromoformer.predict import ensemble_frame
+from chromoformer.results.evaluate import evaluate
 
 
 def _sigmoid(z):
@@ -133,14 +133,14 @@ def test_ensemble_spread_columns_and_temperature():
     reg = ensemble_frame(["g1", "g2"], [a[:, :1], b[:, :1] + 1], "reg")
     np.testing.assert_allclose(reg.prediction_sd, [np.std([0, 1], ddof=1), 0.0])
     with pytest.raises(UsageError, match="does not apply with --probability sigmoid"):
-        ensemble_frame(["g1", "g2"], [a, b], "clf", "sigmoid", temperature=2.0)
+        ensemble_frame(["g1", "g2"], [a, b], "clf", probability="sigmoid", temperature=2.0)
     with pytest.raises(UsageError, match="applies to classifiers"):
         ensemble_frame(["g1", "g2"], [a[:, :1]], "reg", temperature=2.0)
 
 
 def test_predict_cli_applies_a_fitted_temperature(demo, tmp_path):
-    from chromoformer.calibration import save_temperature
     from chromoformer.cli import main
+    from chromoformer.results.calibration import save_temperature
 
     ck = str(demo / "scrambled-clf-fold1.pt")
     args = ["predict", "-m", str(demo / "demo_meta.csv"), "-d", str(demo / "demo_data"), "-k", ck]

@@ -8,11 +8,11 @@ import torch
 
 from chromoformer.config import ChromoformerConfig, TransformerConfig
 from chromoformer.data import ChromoformerDataset, NpyDirSource, read_metadata
-from chromoformer.interpret import attributions, gradient_attributions, model_score, perturbation_table
+from chromoformer.inference.interpret import attributions, gradient_attributions, model_score, perturbation_table
 from chromoformer.model import build_model
 
 pytest.importorskip("captum")
-from chromoformer.captum_attr import captum_attributions  # noqa: E402
+from chromoformer.inference.captum_attr import captum_attributions  # noqa: E402
 
 TINY = ChromoformerConfig(embed=TransformerConfig(1, 2, 16, 16), pairwise_interaction=TransformerConfig(1, 2, 16, 16),
                           regulation=TransformerConfig(1, 2, 16, 16), d_head=8)

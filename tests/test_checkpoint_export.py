@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from chromoformer.checkpoint import load_model, read_checkpoint
 from chromoformer.cli import main
+from chromoformer.engine.checkpoint import load_model, read_checkpoint
 
 
 def test_save_optimizer_last_only_and_safetensors_export(synthetic, tmp_path, capsys):

@@ -63,6 +63,6 @@ def test_sheet_paths_resolve_against_the_sheet_folder(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("column,value,shown", [("lr", 3e-5 * 0.87, "2.61e-05"), ("seconds", 12.34567, "12.3")])
 def test_report_formats_lr_and_seconds(column, value, shown):
-    from chromoformer.report import _fmt
+    from chromoformer.results.report import _fmt
 
     assert _fmt(column)(value) == shown

@@ -8,8 +8,14 @@ import torch
 import yaml
 
 from chromoformer import ChromoformerClassifier
-from chromoformer.checkpoint import CheckpointError, canonical_key, load_model, read_checkpoint, save_checkpoint
 from chromoformer.config import ChromoformerConfig, ConfigError, load_config
+from chromoformer.engine.checkpoint import (
+    CheckpointError,
+    canonical_key,
+    load_model,
+    read_checkpoint,
+    save_checkpoint,
+)
 
 
 def test_packaged_default_matches_dataclass_defaults():

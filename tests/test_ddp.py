@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import torch
 
-from chromoformer.distributed import RankBatches, share
+from chromoformer.engine.distributed import RankBatches, share
 from chromoformer.model import build_model
 from chromoformer.spec import RunSpec
 from fault_inputs import TINY, tiny_data

@@ -29,7 +29,7 @@ def data(tmp_path_factory):
     meta, npy = write_synthetic_dataset(tmp_path_factory.mktemp("err"), n_genes=4, seed=3)
     torch.manual_seed(0)
     from chromoformer import ChromoformerClassifier
-    from chromoformer.checkpoint import save_checkpoint
+    from chromoformer.engine.checkpoint import save_checkpoint
 
     ckpt = meta.parent / "model.pt"
     save_checkpoint({"net": ChromoformerClassifier().state_dict()}, ckpt)

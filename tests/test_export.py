@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from chromoformer import browser
 from chromoformer.cli import main
 from chromoformer.config import ChromoformerConfig
 from chromoformer.data import ChromoformerDataset, NpyDirSource, read_metadata
 from chromoformer.data.metadata import Gene, Region
 from chromoformer.errors import UsageError
+from chromoformer.results import tracks as browser
 
 pyBigWig = pytest.importorskip("pyBigWig")
 
@@ -146,7 +146,7 @@ def test_export_cli_on_the_demo(demo, tmp_path):
 def test_genes_without_pcres_interpret_report_and_export(synthetic, tmp_path):
     """Interpreting only genes with no pCRE writes an attention.tsv with its header and no rows, which
     report and export read back (no links, no error)."""
-    from chromoformer.report import report
+    from chromoformer.results.report import report
 
     meta, npy = synthetic
     genes = [g.gene_id for g in read_metadata(meta) if not g.pcres][:2]

@@ -14,7 +14,7 @@ import torch
 from chromoformer import ChromoformerClassifier
 from chromoformer.data.synthetic import write_synthetic_dataset
 from chromoformer.errors import DataError
-from chromoformer.predict import predict
+from chromoformer.inference.predict import predict
 
 FORKED_CHILD_WAITS = """
 import multiprocessing, threading
@@ -57,7 +57,7 @@ def test_no_worker_outlives_a_failed_prediction(nan_inputs, workers):
 
 def test_no_worker_outlives_a_failed_training_epoch(nan_inputs, tmp_path):
     from chromoformer.spec import RunSpec
-    from chromoformer.train import train_fold
+    from chromoformer.training.fit import train_fold
 
     meta = pd.read_csv(nan_inputs / "meta.csv")
     meta["split"] = [1, 2] * 4

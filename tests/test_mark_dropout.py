@@ -69,7 +69,7 @@ def test_absent_parameter_changes_no_other_weight_and_replaces_the_mark(syntheti
 
 
 def test_presence_is_drawn_per_gene_from_seed_and_epoch():
-    from chromoformer.trainer import Trainer
+    from chromoformer.training.trainer import Trainer
 
     class Stub:
         cfg = dataclasses.replace(TINY, mark_dropout=0.3)
@@ -118,7 +118,7 @@ def test_predicting_without_a_mark(named_store, tmp_path):
     from chromoformer.data import read_metadata
     from chromoformer.data.marks import select_marks
     from chromoformer.data.store import BinnedStore
-    from chromoformer.predict import predict_genes
+    from chromoformer.inference.predict import predict_genes
 
     meta, store = named_store
     _train(meta, store, tmp_path / "drop", dataclasses.replace(TINY, mark_dropout=0.3, bsz=4))

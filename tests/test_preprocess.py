@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chromoformer.preprocess.genes import chrom_split, genes_from_transcripts, prepare_genes
+from chromoformer.data.folds import chrom_split
+from chromoformer.preprocess.genes import genes_from_transcripts, prepare_genes
 from chromoformer.preprocess.interactions import InteractionError, gene_neighbors, read_interactions
 from chromoformer.preprocess.labels import ExpressionError, add_labels
 
@@ -96,7 +97,7 @@ def test_signals_store_from_simulated_bams_feeds_the_dataset(tmp_path):
     pytest.importorskip("pysam")
     from chromoformer import ChromoformerConfig
     from chromoformer.data import ChromoformerDataset, read_metadata
-    from chromoformer.io import write_table
+    from chromoformer.files.io import write_table
     from chromoformer.preprocess.interactions import read_interactions as ri
     from chromoformer.preprocess.labels import add_labels as al
     from chromoformer.preprocess.labels import assemble_metadata
@@ -111,7 +112,7 @@ def test_signals_store_from_simulated_bams_feeds_the_dataset(tmp_path):
     write_table(meta, tmp_path / "meta.csv")
     g = read_metadata(tmp_path / "meta.csv")
     marks = ["H3K4me1", "H3K4me3", "H3K9me3", "H3K27me3", "H3K36me3", "H3K27ac", "H3K9ac"]
-    store = build_signal_store(gene_regions(g, 40000), [p[f"bam_{m}"] for m in marks], tmp_path / "store", marks)
+    store = build_signal_store(gene_regions(g, 40000), [p[f"bam_{m}"] for m in marks], tmp_path / "store", marks=marks)
     item = ChromoformerDataset(g, store, ChromoformerConfig())[0]
     assert item["promoter_feats"][100].shape == (400, 7) and item["promoter_feats"][100].sum() > 0
     assert store.manifest["marks"] == marks and store.manifest["normalisation"] == "raw read depth"

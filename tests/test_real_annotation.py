@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chromoformer.preprocess.genes import SPLITS, prepare_genes
+from chromoformer.data.folds import SPLITS
+from chromoformer.preprocess.genes import prepare_genes
 from real_data import chromhmm_file, rsubread_annotation
 
 IN_SPLITS = {c for v in SPLITS.values() for c in v}
@@ -83,7 +84,7 @@ def test_refseq_hg19_tss_coincide_with_ucsc_refgene(tmp_path):
     ucsc = pd.read_csv(chromhmm_file("ANCHORFILES/hg19/RefSeqTSS.hg19.txt.gz"), sep="\t", header=None,
                        names=["chrom", "pos", "strand"])
     known = set(zip(ucsc.chrom, ucsc.pos, ucsc.strand, strict=True))
-    genes = prepare_genes(path, 40_000, sizes)
+    genes = prepare_genes(path, w_prom=40_000, chrom_sizes=sizes)
     saf = pd.read_csv(path, sep="\t", dtype={"GeneID": str})
     span = saf.groupby(["GeneID", "Chr"]).agg(lo=("Start", "min"), hi=("End", "max"))
     span = span.loc[list(zip(genes.gene_id, genes.chrom, strict=True))]

@@ -29,7 +29,7 @@ def _unversioned(s: pd.Index) -> pd.Index:
 def data():
     tab = pd.read_csv(COUNTS, index_col=0)  # samples x genes
     tx, lengths = read_annotation(GTF, None)  # the one pass prepare_genes makes: transcripts and exon lengths
-    genes = genes_from_transcripts(tx, 40000, {"chr21": 48_129_895})
+    genes = genes_from_transcripts(tx, w_prom=40000, chrom_sizes={"chr21": 48_129_895})
     genes = genes.assign(length=[lengths.get(k) for k in zip(genes.gene_id, genes.chrom, strict=True)])
     fpkm = rnanorm.FPKM(gtf=str(GTF)).set_output(transform="pandas").fit_transform(tab)
     fpkm.columns = _unversioned(fpkm.columns)

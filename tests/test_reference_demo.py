@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from chromoformer.checkpoint import canonical_state_dict, load_model, read_checkpoint, save_checkpoint
 from chromoformer.data import ChromoformerDataset, NpyDirSource, build_store_from_npy, read_metadata
-from chromoformer.predict import predict
+from chromoformer.engine.checkpoint import canonical_state_dict, load_model, read_checkpoint, save_checkpoint
+from chromoformer.inference.predict import predict
 from conftest import ORIGINAL_SITE, ROOT
 
 CKPT = "scrambled-clf-fold1.pt"

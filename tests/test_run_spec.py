@@ -17,15 +17,16 @@ import pytest
 import torch
 import yaml
 
-from chromoformer.checkpoint import load_model
 from chromoformer.cli import main
 from chromoformer.config import MARKS, ChromoformerConfig
 from chromoformer.data import read_metadata
+from chromoformer.data.folds import split_genes
 from chromoformer.data.sources import NpyDirSource
+from chromoformer.engine.checkpoint import load_model
 from chromoformer.errors import ConfigError
 from chromoformer.model import build_model
 from chromoformer.spec import RunSpec
-from chromoformer.train import fit_fold, split_genes
+from chromoformer.training.fit import fit_fold
 from fault_inputs import TINY, tiny_data
 
 SIX = ("H3K4me1", "H3K4me3", "H3K27me3", "H3K36me3", "H3K27ac", "H3K9ac")
@@ -85,7 +86,7 @@ def test_default_config_follows_the_store_marks(data, tmp_path, capsys):
 
 
 def _spec_of(capsys, *argv) -> RunSpec:
-    from chromoformer.train import build_parser, spec_from_args
+    from chromoformer.cli.train import build_parser, spec_from_args
 
     return spec_from_args(build_parser().parse_args(["-m", "x.csv", "--fold", "1", *map(str, argv)]))
 

@@ -8,24 +8,25 @@ import logging
 import numpy as np
 import pytest
 
+from chromoformer.data.signal import open_source
 from chromoformer.data.store import BinnedStore
-from chromoformer.data.store_writer import default_store_path, open_source
+from chromoformer.data.store_writer import default_store_path
 from chromoformer.data.synthetic import write_synthetic_dataset
 
 
 def test_overwritten_npy_gets_a_new_store_and_the_old_one_is_untouched(tmp_path):
     _, npy = write_synthetic_dataset(tmp_path / "d", n_genes=4, seed=1)
     first = default_store_path(npy, tmp_path)
-    a = open_source(npy, first)
+    a = open_source(npy, store=first)
     assert isinstance(a, BinnedStore) and a.path == first
-    assert open_source(npy, default_store_path(npy, tmp_path)).path == first  # reused while unchanged
+    assert open_source(npy, store=default_store_path(npy, tmp_path)).path == first  # reused while unchanged
 
     victim = sorted(npy.glob("*.npy"))[0]
     x = np.load(victim)
     np.save(victim, (x + 1).astype(x.dtype))  # same name and size, new content and mtime
     second = default_store_path(npy, tmp_path)
     assert second != first
-    b = open_source(npy, second)
+    b = open_source(npy, store=second)
     name = victim.stem
     off_a, n = a.index[name]
     off_b, _ = b.index[name]
@@ -36,18 +37,19 @@ def test_overwritten_npy_gets_a_new_store_and_the_old_one_is_untouched(tmp_path)
 
 def test_cache_key_includes_base_and_marks(tmp_path):
     _, npy = write_synthetic_dataset(tmp_path / "d", n_genes=2, seed=1)
-    keys = {default_store_path(npy, tmp_path, base, n) for base in (100, 50) for n in (7, 6)}
+    keys = {default_store_path(npy, tmp_path, base=base, n_feats=n) for base in (100, 50) for n in (7, 6)}
     assert len(keys) == 4
     names = [f"m{i}" for i in range(7)]
-    assert len({default_store_path(npy, tmp_path, 100, 7, m) for m in (None, names, names[::-1])}) == 3
+    assert len({default_store_path(npy, tmp_path, base=100, n_feats=7, marks=m)
+                for m in (None, names, names[::-1])}) == 3
 
 
 def test_other_bin_sizes_get_their_own_store_next_to_the_first(tmp_path):
     """A run with --binsizes 1000 200 50 beside a default run must not rebuild the default run's store."""
     _, npy = write_synthetic_dataset(tmp_path / "d", n_genes=3, seed=1)
-    first = open_source(npy, default_store_path(npy, tmp_path, 100))
+    first = open_source(npy, store=default_store_path(npy, tmp_path, base=100))
     before = dict(first.manifest["sha256"])
-    second = open_source(npy, default_store_path(npy, tmp_path, 50), base=50)
+    second = open_source(npy, store=default_store_path(npy, tmp_path, base=50), base=50)
     assert second.path != first.path and second.base == 50
     assert BinnedStore(first.path).manifest["sha256"] == before and BinnedStore(first.path).base == 100
 
@@ -55,10 +57,10 @@ def test_other_bin_sizes_get_their_own_store_next_to_the_first(tmp_path):
 def test_store_given_explicitly_is_rebuilt_when_its_sources_changed(tmp_path):
     _, npy = write_synthetic_dataset(tmp_path / "d", n_genes=2, seed=1)
     store = tmp_path / "store"
-    fp = open_source(npy, store).manifest["source_fingerprint"]
+    fp = open_source(npy, store=store).manifest["source_fingerprint"]
     victim = sorted(npy.glob("*.npy"))[0]
     np.save(victim, np.load(victim) * 2)
-    s = open_source(npy, store)
+    s = open_source(npy, store=store)
     assert s.manifest["source_fingerprint"] != fp
 
 

@@ -31,8 +31,8 @@ REGIONS = [Region("chr1", 1000, 41000), Region("chr1", 50000, 53500), Region("ch
 def test_merged_parts_equal_the_store_built_at_once(tmp_path):
     files = [_bedgraph(tmp_path / f"m{i}.bedGraph", i) for i in range(3)]
     marks = ["H3K4me3", "H3K27ac", "H3K9me3"]
-    whole = build_signal_store(REGIONS, files, tmp_path / "whole", marks)
-    parts = [build_signal_store(REGIONS, [f], tmp_path / f"part{i}", [m]).path
+    whole = build_signal_store(REGIONS, files, tmp_path / "whole", marks=marks)
+    parts = [build_signal_store(REGIONS, [f], tmp_path / f"part{i}", marks=[m]).path
              for i, (f, m) in enumerate(zip(files, marks, strict=True))]
     merged = merge_signal_stores(parts, tmp_path / "merged")
     assert merged.marks == tuple(marks) and merged.base == whole.base
@@ -44,10 +44,10 @@ def test_merged_parts_equal_the_store_built_at_once(tmp_path):
 
 
 def test_parts_that_do_not_belong_together_are_refused(tmp_path):
-    a = build_signal_store(REGIONS, [_bedgraph(tmp_path / "a.bg", 0)], tmp_path / "a", ["H3K4me3"]).path
-    b = build_signal_store(REGIONS[:3], [_bedgraph(tmp_path / "b.bg", 1)], tmp_path / "b", ["H3K27ac"]).path
-    c = build_signal_store(REGIONS, [_bedgraph(tmp_path / "c.bg", 2)], tmp_path / "c", ["H3K4me3"]).path
-    d = build_signal_store(REGIONS, [_bedgraph(tmp_path / "d.bg", 3)], tmp_path / "d", ["H3K9ac"], base=50).path
+    a = build_signal_store(REGIONS, [_bedgraph(tmp_path / "a.bg", 0)], tmp_path / "a", marks=["H3K4me3"]).path
+    b = build_signal_store(REGIONS[:3], [_bedgraph(tmp_path / "b.bg", 1)], tmp_path / "b", marks=["H3K27ac"]).path
+    c = build_signal_store(REGIONS, [_bedgraph(tmp_path / "c.bg", 2)], tmp_path / "c", marks=["H3K4me3"]).path
+    d = build_signal_store(REGIONS, [_bedgraph(tmp_path / "d.bg", 3)], tmp_path / "d", marks=["H3K9ac"], base=50).path
     with pytest.raises(SignalError, match="its regions differ"):
         merge_signal_stores([a, b], tmp_path / "out")
     with pytest.raises(SignalError, match="repeat a mark"):

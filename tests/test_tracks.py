@@ -40,7 +40,7 @@ def _bedgraph(path, header: str = "", gz: bool = False):
 def test_bedgraph_values_are_the_depth(tmp_path, name, header, gz):
     p = _bedgraph(tmp_path / name, header, gz)
     assert isinstance(open_signal(p), BedGraphSignal)
-    s = build_signal_store(REGIONS, [p], tmp_path / "store", ["m"], base=100)
+    s = build_signal_store(REGIONS, [p], tmp_path / "store", marks=["m"], base=100)
     for r in REGIONS:
         off, n = s.index[r.name]
         np.testing.assert_array_equal(s.sums[off : off + n // 100, 0], _expected(r))
@@ -56,8 +56,8 @@ def test_bigwig_and_bedgraph_of_the_same_track_give_the_same_store(tmp_path):
         f.addEntries([c], [s], ends=[e], values=[v])
     f.close()
     assert isinstance(open_signal(bw), BigWigSignal)
-    a = build_signal_store(REGIONS, [bw], tmp_path / "a", ["m"])
-    b = build_signal_store(REGIONS, [_bedgraph(tmp_path / "t.bedGraph")], tmp_path / "b", ["m"])
+    a = build_signal_store(REGIONS, [bw], tmp_path / "a", marks=["m"])
+    b = build_signal_store(REGIONS, [_bedgraph(tmp_path / "t.bedGraph")], tmp_path / "b", marks=["m"])
     np.testing.assert_array_equal(a.sums, b.sums)
 
 
@@ -79,9 +79,9 @@ def test_read_options_that_cannot_apply_are_warned(tmp_path, caplog):
 def test_chrom_sizes_contradicting_the_bam_header_are_refused(tmp_path):
     bam = write_bam(tmp_path / "r.bam", READS)
     with pytest.raises(SignalError, match="chr1 is 5000 bp in its header but 4000 bp.*different assemblies"):
-        build_signal_store([Region("chr1", 0, 1000)], [bam], tmp_path / "s", ["m"], chrom_sizes={"chr1": 4000},
+        build_signal_store([Region("chr1", 0, 1000)], [bam], tmp_path / "s", marks=["m"], chrom_sizes={"chr1": 4000},
                            chrom_sizes_source="hg38.sizes")
-    s = build_signal_store([Region("chr1", 0, 1000)], [bam], tmp_path / "ok", ["m"], chrom_sizes=dict(CHROMS))
+    s = build_signal_store([Region("chr1", 0, 1000)], [bam], tmp_path / "ok", marks=["m"], chrom_sizes=dict(CHROMS))
     assert s.sums.sum() > 0
 
 
@@ -103,7 +103,7 @@ def test_signal_files_of_different_assemblies_are_refused_and_contigs_recorded(t
     import pysam
 
     a = write_bam(tmp_path / "a.bam", READS)
-    s = build_signal_store([Region("chr1", 0, 1000)], [a, a], tmp_path / "ok", ["m1", "m2"])
+    s = build_signal_store([Region("chr1", 0, 1000)], [a, a], tmp_path / "ok", marks=["m1", "m2"])
     assert s.manifest["contigs"] == {"chr1": 5000}
     raw = tmp_path / "b.unsorted.bam"  # the same reads under a header where chr1 is 6000 bp
     header = {"HD": {"VN": "1.6"}, "SQ": [{"SN": "chr1", "LN": 6000}, {"SN": "chr2", "LN": 3000}]}
@@ -117,11 +117,11 @@ def test_signal_files_of_different_assemblies_are_refused_and_contigs_recorded(t
     pysam.sort("-o", str(b), str(raw))
     pysam.index(str(b))
     with pytest.raises(SignalError, match=r"b.bam: chr1 is 6000 bp here but 5000 bp in .*a.bam.*different assemblies"):
-        build_signal_store([Region("chr1", 0, 1000)], [a, b], tmp_path / "bad", ["m1", "m2"])
+        build_signal_store([Region("chr1", 0, 1000)], [a, b], tmp_path / "bad", marks=["m1", "m2"])
 
 
 def test_regions_past_the_end_of_a_header_chromosome_mean_another_assembly(tmp_path):
     bam = write_bam(tmp_path / "r.bam", READS)  # chr1 is 5000 bp in its header
     with pytest.raises(SignalError, match=r"region chr1:6000-7000 starts past the end of chr1 \(5000 bp"):
-        build_signal_store([Region("chr1", 0, 1000), Region("chr1", 6000, 7000)], [bam], tmp_path / "s", ["m"])
+        build_signal_store([Region("chr1", 0, 1000), Region("chr1", 6000, 7000)], [bam], tmp_path / "s", marks=["m"])
     assert not (tmp_path / "s").exists()

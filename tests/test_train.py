@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from chromoformer.checkpoint import load_model, read_checkpoint
 from chromoformer.cli import main
-from chromoformer.train import held_out_split, split_genes
+from chromoformer.data.folds import held_out_split, split_genes
+from chromoformer.engine.checkpoint import load_model, read_checkpoint
 
 
 def test_fold_to_held_out_split_mapping():

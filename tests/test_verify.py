@@ -9,10 +9,10 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from chromoformer.checkpoint import read_checkpoint
 from chromoformer.cli import main
+from chromoformer.engine.checkpoint import read_checkpoint
 from chromoformer.errors import CheckpointError, UsageError
-from chromoformer.verify import ORIGINAL_SHUFFLE_SEED, format_report, verify
+from chromoformer.inference.verify import ORIGINAL_SHUFFLE_SEED, format_report, verify
 
 
 def _by_check(checks):
@@ -23,7 +23,7 @@ def test_scrambled_published_checkpoint(demo, capsys):
     """Its val_score is reproduced by re-prediction; its stored last_val_auc/loss (50.0, 0.5) do not
     describe that val_score (AUROC 0.672), and verify says so with exit code 1."""
     ck = demo / "scrambled-clf-fold1.pt"
-    checks = _by_check(verify([ck], demo / "demo_meta.csv", demo / "demo_data"))
+    checks = _by_check(verify([ck], meta=demo / "demo_meta.csv", signal=demo / "demo_data"))
     pred = checks["val_score"]
     assert pred.ok and pred.recomputed < 1e-5 and "metadata order" in pred.note and "fold 1, 100 genes" in pred.check
     raw = read_checkpoint(ck)
@@ -56,7 +56,7 @@ def _original_order_copy(demo, tmp_path):
 
 def test_original_shuffled_order_is_found_and_a_consistent_checkpoint_passes(demo, tmp_path):
     path, _ = _original_order_copy(demo, tmp_path)
-    checks = verify([path], demo / "demo_meta.csv", demo / "demo_data")
+    checks = verify([path], meta=demo / "demo_meta.csv", signal=demo / "demo_data")
     assert all(c.ok is not False for c in checks), format_report(checks)
     pred = _by_check(checks)["val_score"]
     assert "original train.py order" in pred.note and pred.recomputed < 1e-5
@@ -69,7 +69,7 @@ def test_an_edited_val_score_is_caught(demo, tmp_path):
     raw["val_score"][7] += 0.01  # small enough that labels and AUROC could stay the same
     raw["last_val_auc"] = roc_auc_score(raw["val_label"], raw["val_score"]) * 100
     torch.save(raw, path)
-    pred = _by_check(verify([path], demo / "demo_meta.csv", demo / "demo_data"))["val_score"]
+    pred = _by_check(verify([path], meta=demo / "demo_meta.csv", signal=demo / "demo_data"))["val_score"]
     assert pred.ok is False and pred.recomputed == pytest.approx(0.01, abs=1e-4)
 
 
@@ -79,7 +79,7 @@ def test_our_checkpoints_pass_every_check(synthetic, tmp_path, task):
     out = tmp_path / "run"
     main(["train", "-m", str(meta), "-d", str(npy), "--fold", "1", "-o", str(out), "--epochs", "1",
           "--num-workers", "0", *(["--regression"] if task == "reg" else [])])
-    checks = verify([out / "best.pt"], meta, npy)
+    checks = verify([out / "best.pt"], meta=meta, signal=npy)
     assert [c.ok for c in checks if c.ok is not None] == [True, True, True], format_report(checks)
     assert "val_gene_ids" in _by_check(checks)["val_score"].note
 
@@ -87,9 +87,9 @@ def test_our_checkpoints_pass_every_check(synthetic, tmp_path, task):
 def test_bad_requests_are_one_line_errors(demo, synthetic, tmp_path):
     ck = demo / "scrambled-clf-fold1.pt"
     with pytest.raises(UsageError, match="needs both the metadata"):
-        verify([ck], demo / "demo_meta.csv")
+        verify([ck], meta=demo / "demo_meta.csv")
     with pytest.raises(UsageError, match="fold 2 has 0 validation genes but the checkpoint stores 100"):
-        verify([ck], demo / "demo_meta.csv", demo / "demo_data", fold=2)
+        verify([ck], meta=demo / "demo_meta.csv", signal=demo / "demo_data", fold=2)
     raw = read_checkpoint(ck)
     del raw["val_score"]
     torch.save(raw, tmp_path / "noscore.pt")
@@ -98,4 +98,4 @@ def test_bad_requests_are_one_line_errors(demo, synthetic, tmp_path):
     raw = read_checkpoint(ck)
     torch.save(raw, tmp_path / "nofold.pt")
     with pytest.raises(UsageError, match="does not say its fold; pass --fold"):
-        verify([tmp_path / "nofold.pt"], demo / "demo_meta.csv", demo / "demo_data")
+        verify([tmp_path / "nofold.pt"], meta=demo / "demo_meta.csv", signal=demo / "demo_data")

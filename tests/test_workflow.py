@@ -43,8 +43,8 @@ def test_workflow_end_to_end(tmp_path):
     m = pd.read_csv(wd / "SIM" / "evaluation" / "metrics.tsv", sep="\t")
     assert m.fold.tolist()[-1] == "pooled" and m.n.iloc[-1] == len(pd.read_csv(wd / "SIM" / "meta.csv"))
     assert (wd / "SIM" / "evaluation" / "roc_pr.png").stat().st_size > 10_000
-    from chromoformer.checkpoint import read_checkpoint
     from chromoformer.data.store import BinnedStore
+    from chromoformer.engine.checkpoint import read_checkpoint
 
     assert BinnedStore(wd / "SIM" / "store").manifest["assembly"] == "simgenome1"  # the sheet's, recorded
     for f in (1, 2, 3, 4):
@@ -82,7 +82,7 @@ def test_two_mark_sheet_trains_a_two_mark_model(tmp_path):
     """The sheet's marks flow into the store and from it into the model: no n_feats to edit by hand."""
     if not (CHROMHMM / "SAMPLEDATA_HG18").is_dir():
         pytest.skip("Debian chromhmm-example not installed (apt-get install chromhmm-example)")
-    from chromoformer.checkpoint import load_model
+    from chromoformer.engine.checkpoint import load_model
 
     two = ["H3K4me3", "H3K27ac"]
     _, wd, _ = _run_simulated(tmp_path, two, marks=two, folds=[1, 2])

@@ -10,10 +10,14 @@ __version__ = "2.0.0.dev0"
 _LAZY = {"ChromoformerConfig": "chromoformer.config", "load_config": "chromoformer.config",
          "ChromoformerClassifier": "chromoformer.model", "ChromoformerRegressor": "chromoformer.model",
          "build_model": "chromoformer.model", "RunSpec": "chromoformer.spec",
-         "fit_fold": "chromoformer.train", "train_fold": "chromoformer.train", "split_genes": "chromoformer.train",
-         "predict_genes": "chromoformer.predict", "load_model": "chromoformer.checkpoint",
-         "open_source": "chromoformer.data.store_writer", "read_metadata": "chromoformer.data.metadata",
-         "select_marks": "chromoformer.data.marks", "run_workflow": "chromoformer.workflow"}
+         "fit_fold": "chromoformer.training.fit", "train_fold": "chromoformer.training.fit",
+         "split_genes": "chromoformer.data.folds", "predict_genes": "chromoformer.inference.predict",
+         "predict": "chromoformer.inference.predict", "load_model": "chromoformer.engine.checkpoint",
+         "read_checkpoint": "chromoformer.engine.checkpoint", "open_source": "chromoformer.data.signal",
+         "read_metadata": "chromoformer.data.metadata", "select_marks": "chromoformer.data.marks",
+         "run_workflow": "chromoformer.workflow", "compare": "chromoformer.training.compare",
+         "evaluate": "chromoformer.results.evaluate", "interpret": "chromoformer.results.interpretation",
+         "verify": "chromoformer.inference.verify"}
 
 
 def __getattr__(name: str):

@@ -16,7 +16,7 @@ import numpy as np
 
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import MetadataError
-from chromoformer.io import read_table, require_file
+from chromoformer.files.io import read_table, require_file
 
 REQUIRED = ("gene_id", "chrom", "start", "end", "strand")
 _INTERVAL = re.compile(r"^([^:\s]+):(\d+)-(\d+)$")
@@ -96,7 +96,7 @@ def _is_missing(v: object) -> bool:
 
 def read_metadata(
     path: str | Path,
-    i_max: int = DEFAULT_CONFIG.i_max,
+    *, i_max: int = DEFAULT_CONFIG.i_max,
     w_max: int = DEFAULT_CONFIG.w_max,
     require: tuple[str, ...] = (),
     eid: str | None = None,

@@ -31,6 +31,7 @@ import pandas as pd
 
 from chromoformer.data.metadata import Region, parse_region
 from chromoformer.errors import StoreError
+from chromoformer.files.layouts import StoreFiles
 
 log = logging.getLogger(__name__)
 FORMAT = "chromoformer-binned-store"
@@ -57,16 +58,16 @@ class BinnedStore:
 
     def __init__(self, path: str | Path, verify: bool = True) -> None:
         self.path = Path(path)
-        mf = self.path / "manifest.json"
+        mf = StoreFiles(self.path).manifest
         if not mf.is_file():
             raise StoreError(f"{mf}: not a chromoformer binned store (no manifest.json)")
         self.manifest = m = _read_manifest(mf)
         self.base, self.n_feats, self.marks = m["base"], m["n_feats"], tuple(m["marks"])
         if verify:
-            if manifest_sha256(m) != m["sha256"]["manifest.json"]:
+            if manifest_sha256(m) != m["sha256"][StoreFiles(self.path).manifest.name]:
                 raise StoreError(f"{mf}: its fields were edited after the store was built (checksum differs); "
                                  "rebuild the store")
-            for name in ("sums.npy", "regions.tsv"):
+            for name in (StoreFiles(self.path).sums.name, StoreFiles(self.path).regions.name):
                 p = self.path / name
                 if not p.is_file():
                     raise StoreError(f"{p}: missing from the store")
@@ -74,7 +75,7 @@ class BinnedStore:
                     raise StoreError(f"{p}: checksum differs from the manifest: the store was modified or is "
                                      "corrupt; rebuild it")
         self.sums = self._map_sums()
-        self.index = _read_index(self.path / "regions.tsv", self.base, m["n_regions"], m["n_bins"])
+        self.index = _read_index(StoreFiles(self.path).regions, self.base, m["n_regions"], m["n_bins"])
         if verify:
             self._check_values()
 
@@ -84,7 +85,7 @@ class BinnedStore:
             if not (np.isfinite(c).all() and (c >= 0).all()):
                 bad = lo + int(np.nonzero(~(np.isfinite(c) & (c >= 0)).all(axis=1))[0][0])
                 region = next(n for n, (o, ln) in self.index.items() if o <= bad < o + math.ceil(ln / self.base))
-                raise StoreError(f"{self.path / 'sums.npy'}: region {region}: NaN, infinite or negative signal")
+                raise StoreError(f"{StoreFiles(self.path).sums}: region {region}: NaN, infinite or negative signal")
 
     def __getstate__(self) -> dict:
         """Pickled without the memory-mapped sums (a loader worker maps the file again, never a copy)."""
@@ -98,7 +99,7 @@ class BinnedStore:
 
     def _map_sums(self) -> np.memmap:
         """``sums.npy`` memory-mapped, checked to be float32 (n_bins, n_feats) as the manifest says."""
-        p, n = self.path / "sums.npy", self.manifest["n_bins"]
+        p, n = StoreFiles(self.path).sums, self.manifest["n_bins"]
         try:
             sums = np.load(p, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
@@ -157,8 +158,8 @@ def _read_manifest(mf: Path) -> dict:
     want("marks", isinstance(marks, list) and len(marks) == m["n_feats"] and all(isinstance(x, str) for x in marks)
          and len(set(marks)) == len(marks), f"a list of {m['n_feats']} distinct mark names")
     sha = m.get("sha256")
-    want("sha256", isinstance(sha, dict) and all(isinstance(sha.get(k), str) for k in (
-        "sums.npy", "regions.tsv", "manifest.json")), "checksums of sums.npy, regions.tsv and the manifest")
+    want("sha256", isinstance(sha, dict) and all(isinstance(sha.get(k), str) for k in
+         StoreFiles.names()), "checksums of the sums, the region index and the manifest")
     return m
 
 

@@ -26,9 +26,10 @@ from chromoformer.data.metadata import Region, parse_region
 from chromoformer.data.sources import NpyDirSource
 from chromoformer.data.store import FORMAT, VERSION, BinnedStore, file_sha256, manifest_sha256
 from chromoformer.errors import StoreError, is_no_space
-from chromoformer.faults import fault_point
-from chromoformer.io import check_free_space, current_umask, no_space
-from chromoformer.locking import FileLock
+from chromoformer.files.faults import fault_point
+from chromoformer.files.io import check_free_space, current_umask, no_space
+from chromoformer.files.layouts import StoreFiles
+from chromoformer.files.locking import FileLock
 from chromoformer.progress import tqdm
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class StoreWriter:
             self.offsets[r.name] = off
             off += math.ceil(len(r) / base)
         self.n_bins = off
-        self.lock = FileLock(self.out.parent / f".{self.out.name}.lock", f"store {self.out}", blocking=True)
+        self.lock = FileLock(StoreFiles(self.out).lock, f"store {self.out}", blocking=True)
         self.tmp: Path | None = None
         replaceable(self.out)
 
@@ -80,7 +81,7 @@ class StoreWriter:
             nbytes = self.n_bins * self.n_feats * 4
             check_free_space(self.out, nbytes + 100 * len(self.regions) + 2**20, "the binned store")
             self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
-            self.sums = _preallocated_memmap(self.tmp / "sums.npy", (self.n_bins, self.n_feats), self.out)
+            self.sums = _preallocated_memmap(StoreFiles(self.tmp).sums, (self.n_bins, self.n_feats), self.out)
         except BaseException:
             self._discard()
             raise
@@ -101,14 +102,15 @@ class StoreWriter:
             del self.sums
             pd.DataFrame({"name": [r.name for r in self.regions],
                           "offset": [self.offsets[r.name] for r in self.regions],
-                          "length": [len(r) for r in self.regions]}).to_csv(self.tmp / "regions.tsv", sep="\t",
+                          "length": [len(r) for r in self.regions]}).to_csv(StoreFiles(self.tmp).regions, sep="\t",
                                                                             index=False)
             manifest = {"format": FORMAT, "version": VERSION, "base": self.base, "n_feats": self.n_feats,
                         "marks": self.marks, "normalisation": "raw read depth", "n_regions": len(self.regions),
                         "n_bins": self.n_bins, **(info or {})}
-            manifest["sha256"] = {**{n: file_sha256(self.tmp / n) for n in ("sums.npy", "regions.tsv")},
-                                  "manifest.json": manifest_sha256(manifest)}
-            (self.tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+            tmp = StoreFiles(self.tmp)
+            manifest["sha256"] = {**{f.name: file_sha256(f) for f in (tmp.sums, tmp.regions)},
+                                  tmp.manifest.name: manifest_sha256(manifest)}
+            tmp.manifest.write_text(json.dumps(manifest, indent=2))
             for p in self.tmp.iterdir():
                 with open(p, "rb+") as f:
                     os.fsync(f.fileno())
@@ -146,7 +148,7 @@ def _preallocated_memmap(path: Path, shape: tuple[int, int], target: Path) -> np
     return np.memmap(path, dtype="<f4", mode="r+", offset=header, shape=shape)
 
 
-STORE_FILES = frozenset({"manifest.json", "regions.tsv", "sums.npy"})
+STORE_FILES = StoreFiles.names()
 
 
 def replaceable(target: Path) -> None:
@@ -194,7 +196,7 @@ def npy_fingerprint(npy_dir: str | Path) -> str:
     return h.hexdigest()
 
 
-def build_store_from_npy(npy_dir: str | Path, out: str | Path, base: int = 100, n_feats: int = 7,
+def build_store_from_npy(npy_dir: str | Path, out: str | Path, *, base: int = 100, n_feats: int = 7,
                          marks: Sequence[str] | None = None) -> BinnedStore:
     """Convert every ``chrom:start-end.npy`` of an original npy directory into a store."""
     _check_layout(out, base, n_feats)  # before the source divides by the base
@@ -210,7 +212,7 @@ def build_store_from_npy(npy_dir: str | Path, out: str | Path, base: int = 100, 
                          "source_fingerprint": fingerprint})
 
 
-def default_store_path(npy_dir: str | Path, root: str | Path, base: int = 100, n_feats: int = 7,
+def default_store_path(npy_dir: str | Path, root: str | Path, *, base: int = 100, n_feats: int = 7,
                        marks: Sequence[str] | None = None) -> Path:
     """``root/.stores/{name}-{key}``, keyed by the npy directory's path, content fingerprint, base
     and marks: a changed input or setting gets a new store, never one rebuilt under another run's feet."""
@@ -218,53 +220,3 @@ def default_store_path(npy_dir: str | Path, root: str | Path, base: int = 100, n
     names = ",".join(marks) if marks is not None else ",".join(default_marks(n_feats))
     key = f"{npy_dir}\n{npy_fingerprint(npy_dir)}\n{base}\n{n_feats}\n{names}"
     return Path(root) / ".stores" / f"{npy_dir.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-
-
-def open_source(
-    npy_dir: str | Path,
-    store: str | Path | None = None,
-    build: bool = True,
-    n_feats: int = 7,
-    base: int = 100,
-    marks: Sequence[str] | None = None,
-) -> NpyDirSource | BinnedStore:
-    """Pick the fastest source for a signal directory; input directories are never written to.
-
-    * ``npy_dir`` that is itself a store is opened (and verified) as one;
-    * ``store`` is used when it was built from ``npy_dir`` as it is now, at this ``base``
-      with these ``marks``;
-    * otherwise, with ``build``, ``store`` is (re)built from ``npy_dir`` and used;
-    * otherwise (or without ``store``) the npy files (``n_feats`` rows each) are read directly.
-
-    A store's base resolution must divide ``base`` (else :class:`StoreError`). Which of its
-    marks a model reads is decided by :func:`chromoformer.data.marks.select_marks`.
-    """
-    npy_dir = Path(npy_dir)
-    if (npy_dir / "manifest.json").is_file():
-        return _fits(BinnedStore(npy_dir), base)
-    if not npy_dir.is_dir():
-        raise StoreError(f"{npy_dir}: signal directory not found (expected an npy directory or a binned store)")
-    if store is None:
-        return NpyDirSource(npy_dir, n_feats, base)
-    store = Path(store)
-    names = list(marks) if marks is not None else list(default_marks(n_feats))
-    if (store / "manifest.json").is_file():
-        try:
-            s = BinnedStore(store)
-            if ((s.base, s.n_feats, list(s.marks)) == (base, n_feats, names)
-                    and s.manifest.get("source_fingerprint") == npy_fingerprint(npy_dir)):
-                return s
-            log.info("store %s was built from other files or settings than %s", store, npy_dir)
-        except StoreError as e:
-            log.warning("store %s is not usable (%s)", store, e)
-    if not build:
-        return NpyDirSource(npy_dir, n_feats, base)
-    log.info("building binned store %s from %s (once)", store, npy_dir)
-    return build_store_from_npy(npy_dir, store, base, n_feats, names)
-
-
-def _fits(s: BinnedStore, base: int) -> BinnedStore:
-    if base % s.base:
-        raise StoreError(f"{s.path}: the store's base resolution is {s.base} bp, which does not divide the "
-                         f"bin sizes' base {base} bp; rebuild it with a smaller --base")
-    return s

@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from chromoformer.io import write_table
+from chromoformer.data.folds import chroms_of_split
+from chromoformer.files.io import write_table
+from chromoformer.files.layouts import SimulationFiles, npy_file
 
-CHROMS_BY_SPLIT = {1: ["chr1", "chr6"], 2: ["chr7", "chr10"], 3: ["chr2", "chr3"], 4: ["chr9", "chr13"]}
 ACTIVE_PROMOTER_MARKS = (1, 5, 6)  # H3K4me3, H3K27ac, H3K9ac
 ENHANCER_MARKS = (0, 5)  # H3K4me1, H3K27ac
 REPRESSED_MARK = 3  # H3K27me3
@@ -36,17 +37,18 @@ def _signal(rng: np.random.Generator, n_feats: int, length: int) -> np.ndarray:
 
 
 def write_synthetic_dataset(
-    out: str | Path, n_genes: int = 48, seed: int = 0, i_max: int = 8, n_feats: int = 7, half: int = 20000
+    out: str | Path, *, n_genes: int = 48, seed: int = 0, i_max: int = 8, n_feats: int = 7, half: int = 20000
 ) -> tuple[Path, Path]:
     """Write ``out/meta.csv`` and ``out/npy/*.npy``; returns their paths."""
     rng = np.random.default_rng(seed)
     out = Path(out)
-    npy = out / "npy"
+    files = SimulationFiles(out)
+    npy = files.npy
     npy.mkdir(parents=True, exist_ok=True)
     rows = []
     for i in range(n_genes):
         split = i % 4 + 1
-        chrom = CHROMS_BY_SPLIT[split][(i // 4) % 2]
+        chrom = chroms_of_split(split, 2)[(i // 4) % 2]
         tss = 1_000_000 + i * 1_000_000 + int(rng.integers(0, 1000))
         strand = "+" if rng.random() < 0.5 else "-"
         active = rng.random() < 0.5
@@ -57,7 +59,7 @@ def write_synthetic_dataset(
                 x[m, lo:hi] += rng.poisson(6.0, size=hi - lo)
         else:
             x[REPRESSED_MARK, half - 10000 : half + 10000] += rng.poisson(2.0, size=20000)
-        np.save(npy / f"{chrom}:{tss - half}-{tss + half}.npy", x.astype(np.float16))
+        np.save(npy_file(npy, f"{chrom}:{tss - half}-{tss + half}"), x.astype(np.float16))
         n = int(rng.integers(0, i_max + 1))
         pcres, drive = [], 0.0
         for _ in range(n):
@@ -70,7 +72,7 @@ def write_synthetic_dataset(
                 for m in ENHANCER_MARKS:
                     y[m] += rng.poisson(5.0, size=length)
                 drive += score
-            np.save(npy / f"{chrom}:{start}-{start + length}.npy", y.astype(np.float16))
+            np.save(npy_file(npy, f"{chrom}:{start}-{start + length}"), y.astype(np.float16))
             pcres.append((f"{chrom}:{start}-{start + length}", score))
         pcres.sort(key=lambda t: -t[1])
         log_expr = 2.5 * active + 0.35 * drive + rng.normal(0, 0.5)
@@ -90,5 +92,5 @@ def write_synthetic_dataset(
         )
     meta = pd.DataFrame(rows)
     meta.insert(2, "label", (meta.expression >= meta.expression.median()).astype(int))
-    write_table(meta, out / "meta.csv", float_format="%.6g")
-    return out / "meta.csv", npy
+    write_table(meta, files.meta, float_format="%.6g")
+    return files.meta, npy

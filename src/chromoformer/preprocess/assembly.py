@@ -16,8 +16,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from chromoformer.errors import AnnotationError, SampleSheetError
-from chromoformer.io import open_text, require_file
+from chromoformer.data.genome import read_chrom_sizes
 
 # Chromosome lengths (UCSC / GRC; identical between the UCSC and GRC names of one assembly).
 KNOWN: dict[str, dict[str, int]] = {
@@ -111,50 +110,3 @@ def of_file(path: str | Path, kind: str) -> tuple[str | None, str]:
     return a, f"{c} is {sizes[c]:,} bp"
 
 
-def check_one_assembly(inputs: list[tuple[str, str | Path, str]], declared: str | None, where: str) -> str | None:
-    """All ``(label, path, kind)`` inputs that can be named must name one assembly (the declared one, if any).
-
-    Returns the assembly (declared, else the one found, else None). Raises
-    :class:`SampleSheetError` with one line naming the two disagreeing inputs.
-    """
-    want = canonical(declared) if declared else None
-    first: tuple[str, str, str] | None = None  # (assembly, label, evidence)
-    for label, path, kind in inputs:
-        a, why = of_file(path, kind)
-        if a is None:
-            continue
-        if want is not None and a != want:
-            said = declared if declared == want else f"{declared} ({want})"
-            raise SampleSheetError(f"{where}: {label} ({Path(path).name}) is {a} ({why}) but the sheet says "
-                                   f"assembly {said}; use files of one assembly (or lift them over)")
-        if first is not None and a != first[0]:
-            raise SampleSheetError(f"{where}: mixed assemblies: {first[1]} is {first[0]} ({first[2]}) but {label} "
-                                   f"({Path(path).name}) is {a} ({why}); use files of one assembly (or lift them over)")
-        first = first or (a, f"{label} ({Path(path).name})", why)
-    return want or (first[0] if first else None)
-
-
-def read_chrom_sizes(path: str | Path) -> dict[str, int]:
-    """A ``chrom<TAB>size`` file (further columns, '#' lines and gzip allowed); sizes must be positive integers."""
-    path = require_file(path, "chromosome sizes file", AnnotationError)
-    sizes: dict[str, int] = {}
-    line_of: dict[str, int] = {}
-    try:
-        with open_text(path) as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip() or line.startswith("#"):
-                    continue
-                p = line.split()
-                if len(p) < 2 or not p[1].isdigit() or int(p[1]) < 1:
-                    raise AnnotationError(f"{path}:{n}: expected 'chrom<TAB>size' with a positive integer size, "
-                                          f"got {line.strip()[:80]!r}")
-                if p[0] in sizes:
-                    raise AnnotationError(f"{path}:{n}: chromosome {p[0]} is listed twice (first on line "
-                                          f"{line_of[p[0]]})")
-                sizes[p[0]], line_of[p[0]] = int(p[1]), n
-    except (OSError, EOFError, UnicodeDecodeError) as e:
-        raise AnnotationError(f"{path}: unreadable chromosome sizes file ({' '.join(str(e).split()) or 'truncated'})"
-                              ) from None
-    if not sizes:
-        raise AnnotationError(f"{path}: no chromosome sizes in the file (one 'chrom<TAB>size' per line)")
-    return sizes

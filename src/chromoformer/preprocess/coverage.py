@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from chromoformer.errors import SignalError
-from chromoformer.io import open_text
+from chromoformer.files.io import open_text
 
 ValueTrack = Any  # BigWigSignal | BedGraphSignal (chromoformer.preprocess.tracks)
 

@@ -18,26 +18,14 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.config import DEFAULT_CONFIG
+from chromoformer.data.folds import SPLITS, chrom_split
+from chromoformer.data.genome import read_chrom_sizes
 from chromoformer.errors import AnnotationError
-from chromoformer.io import numeric_column, read_table, require_file
+from chromoformer.files.io import numeric_column, read_table, require_file
 from chromoformer.preprocess.annotation import read_annotation
-from chromoformer.preprocess.assembly import from_annotation, from_sizes, read_chrom_sizes
+from chromoformer.preprocess.assembly import from_annotation, from_sizes
 
 log = logging.getLogger(__name__)
-
-SPLITS: dict[int, tuple[str, ...]] = {
-    1: ("chr1", "chr6", "chr5", "chr8", "chr14", "chrY"),
-    2: ("chr7", "chr10", "chr11", "chr12", "chr15", "chr21"),
-    3: ("chr2", "chr3", "chr4", "chr16", "chr18", "chr20"),
-    4: ("chr9", "chr13", "chr17", "chr19", "chr22", "chrX"),
-}
-
-
-def chrom_split(chrom: str, splits: dict[int, tuple[str, ...]] = SPLITS) -> int | None:
-    """CV split of a chromosome ('chr1' or '1' naming); None for chromosomes in no split."""
-    name = chrom if chrom.startswith("chr") else f"chr{chrom}"
-    return next((k for k, v in splits.items() if name in v), None)
-
 
 PRIMARY = re.compile(r"^(chr)?(\d+|X|Y|M|MT)$")  # alt, hap, fix, random, Un, EBV... are not
 
@@ -82,7 +70,7 @@ def _joined(tx: pd.DataFrame) -> pd.Series:
 
 
 def genes_from_transcripts(
-    tx: pd.DataFrame, w_prom: int = DEFAULT_CONFIG.w_prom, chrom_sizes: dict[str, int] | None = None,
+    tx: pd.DataFrame, *, w_prom: int = DEFAULT_CONFIG.w_prom, chrom_sizes: dict[str, int] | None = None,
     splits: dict[int, tuple[str, ...]] = SPLITS, dropped: list[tuple[str, str]] | None = None,
 ) -> pd.DataFrame:
     """One row per gene: gene_id, gene_name, chrom, start (TSS), end, strand, split, tss_all.
@@ -177,7 +165,7 @@ def read_gene_table(path: str | Path) -> pd.DataFrame:
     return g
 
 
-def prepare_genes(annotation: str | Path, w_prom: int = DEFAULT_CONFIG.w_prom, chrom_sizes: str | Path | None = None,
+def prepare_genes(annotation: str | Path, *, w_prom: int = DEFAULT_CONFIG.w_prom, chrom_sizes: str | Path | None = None,
                   biotype: str | None = "protein_coding", dropped: list[tuple[str, str]] | None = None,
                   ) -> pd.DataFrame:
     """Annotation file (any format of :mod:`~chromoformer.preprocess.annotation`) -> gene table
@@ -196,7 +184,7 @@ def prepare_genes(annotation: str | Path, w_prom: int = DEFAULT_CONFIG.w_prom, c
     if named or by_sizes:
         log.info("%s: assembly %s", annotation, named or by_sizes)
     try:
-        genes = genes_from_transcripts(tx, w_prom, sizes, dropped=dropped)
+        genes = genes_from_transcripts(tx, w_prom=w_prom, chrom_sizes=sizes, dropped=dropped)
     except AnnotationError as e:
         raise AnnotationError(f"{annotation}: {e}") from None
     # length: for counts -> RPKM/TPM, of the copy on the chromosome kept (missing where the format has no exons)

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 MAX_DISTANCE = 2_000_000  # bp between a TSS bin and an other end; beyond, Hi-C O/E is mostly noise
 
 
-def interactions_from_cool(path: str | Path, genes: pd.DataFrame, weight: str | None = "weight",
+def interactions_from_cool(path: str | Path, genes: pd.DataFrame, *, weight: str | None = "weight",
                            max_distance: int = MAX_DISTANCE, min_distance: int = 1,
                            w_max: int | None = None, min_score: float = 0.0) -> pd.DataFrame:
     """A Hi-C file -> the bait table of :mod:`chromoformer.preprocess.interactions` (see module docstring).

@@ -24,7 +24,7 @@ import pandas as pd
 
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import InteractionError
-from chromoformer.io import read_table, require_file, shown_cell
+from chromoformer.files.io import read_table, require_file, shown_cell
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
 
 
 def gene_neighbors(
-    genes: pd.DataFrame, interactions: pd.DataFrame, min_score: float = MIN_SCORE, w_max: int = DEFAULT_CONFIG.w_max,
+    genes: pd.DataFrame, interactions: pd.DataFrame, *, min_score: float = MIN_SCORE, w_max: int = DEFAULT_CONFIG.w_max,
     i_max: int = DEFAULT_CONFIG.i_max,
 ) -> pd.DataFrame:
     """Add ``neighbors`` and ``scores`` columns (';'-joined, best first; empty when none) to ``genes``."""

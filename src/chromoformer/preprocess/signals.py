@@ -21,6 +21,7 @@ from chromoformer.data.binning import base_sums
 from chromoformer.data.metadata import Gene, Region, parse_region
 from chromoformer.data.store import BinnedStore
 from chromoformer.data.store_writer import StoreWriter
+from chromoformer.files.layouts import StoreFiles
 from chromoformer.preprocess.assembly import canonical, from_sizes
 from chromoformer.preprocess.coverage import ReadOptions, SignalError, check_chromosomes, open_signal
 from chromoformer.progress import tqdm
@@ -60,7 +61,7 @@ def build_signal_store(
     regions: Sequence[Region],
     signals: Sequence[str | Path],
     out: str | Path,
-    marks: Sequence[str] | None = None,
+    *, marks: Sequence[str] | None = None,
     base: int = 100,
     opts: ReadOptions | None = None,
     normalisation: str = "raw",
@@ -173,13 +174,13 @@ def merge_signal_stores(parts: Sequence[str | Path], out: str | Path) -> BinnedS
     names = [r for s in stores for r in s.marks]
     if len(set(names)) != len(names):
         raise SignalError(f"the stores to merge repeat a mark ({', '.join(names)})")
-    regions = pd.read_csv(first.path / "regions.tsv", sep="\t")
+    regions = pd.read_csv(StoreFiles(first.path).regions, sep="\t")
     for s in stores[1:]:
         for key in ("base", "read_options", "contigs", "normalisation"):
             if s.manifest.get(key) != first.manifest.get(key):
                 raise SignalError(f"{s.path}: its {key} differs from {first.path}'s; build every mark with the "
                                   "same options and regions")
-        if not regions.equals(pd.read_csv(s.path / "regions.tsv", sep="\t")):
+        if not regions.equals(pd.read_csv(StoreFiles(s.path).regions, sep="\t")):
             raise SignalError(f"{s.path}: its regions differ from {first.path}'s (built from another metadata?)")
     todo = [parse_region(n) for n in regions.name]
     with StoreWriter(out, todo, first.base, len(names), names) as w:

@@ -39,8 +39,10 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.config import MARKS
+from chromoformer.data.folds import FOLDS, chroms_of_split
 from chromoformer.errors import SimulationError
-from chromoformer.io import write_table
+from chromoformer.files.io import write_table
+from chromoformer.files.layouts import SimulationFiles
 from chromoformer.progress import tqdm
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ log = logging.getLogger(__name__)
 CHROMHMM = Path("/usr/share/doc/chromhmm/examples")
 BINARY = "SAMPLEDATA_HG18/GM12878_chr11_binary.txt.gz"
 TSS = "ANCHORFILES/hg18/RefSeqTSS.hg18.txt.gz"
-PSEUDO = ("chr1", "chr7", "chr2", "chr9")  # one chromosome of each CV split
+PSEUDO = tuple(chroms_of_split(k, 1)[0] for k in FOLDS)  # one chromosome of each CV split
 BIN = 200
 
 
@@ -185,17 +187,17 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHM
         truth.append((g.gene_id, p, drive))
     write_table(
         pd.DataFrame(rows, columns=["bait_chrom", "bait_start", "bait_end", "oe_chrom", "oe_start", "oe_end", "score"]),
-        out / "pchic.tsv",
+        SimulationFiles(out).pchic,
         sep="\t",
     )
     P, drive = np.array(act["P"]), np.array(act["drive"])
     oracle = 1 + 3 * P + 0.6 * drive
     log2expr = oracle + rng.normal(0, 0.4, size=len(oracle))
     rpkm = np.round(np.maximum(np.exp2(log2expr) - 1, 0), 4)
-    write_table(pd.DataFrame({"gene_id": genes.gene_id, "SIM": rpkm}), out / "expression.tsv", sep="\t")
+    write_table(pd.DataFrame({"gene_id": genes.gene_id, "SIM": rpkm}), SimulationFiles(out).expression, sep="\t")
     write_table(
         pd.DataFrame(pcre_truth, columns=["gene_id", "pcre", "score", "enhancer_activity"]),
-        out / "pcre_truth.tsv",
+        SimulationFiles(out).pcre_truth,
         sep="\t",
     )
     write_table(
@@ -208,7 +210,7 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHM
                 "log2_rpkm": log2expr,
             }
         ),
-        out / "truth.tsv",
+        SimulationFiles(out).truth,
         sep="\t",
     )
 
@@ -228,10 +230,10 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHM
     log.info("simulated %d genes, %d interactions, 7 BAMs in %s", len(genes), len(rows), out)
     return {
         "gtf": out / "genes.gtf",
-        "pchic": out / "pchic.tsv",
-        "expression": out / "expression.tsv",
+        "pchic": SimulationFiles(out).pchic,
+        "expression": SimulationFiles(out).expression,
         "sizes": out / "genome.sizes",
-        "truth": out / "truth.tsv",
-        "pcre_truth": out / "pcre_truth.tsv",
+        "truth": SimulationFiles(out).truth,
+        "pcre_truth": SimulationFiles(out).pcre_truth,
         **{f"bam_{k}": v for k, v in bams.items()},
     }

@@ -28,7 +28,8 @@ import pandas as pd
 
 from chromoformer.config import MARKS
 from chromoformer.errors import SimulationError
-from chromoformer.io import write_table
+from chromoformer.files.io import write_table
+from chromoformer.files.layouts import SimulationFiles
 from chromoformer.preprocess.bam_writer import SortedBamWriter
 from chromoformer.preprocess.simulate import BIN, CHROMHMM, TSS, load_marks
 from chromoformer.progress import tqdm
@@ -149,15 +150,15 @@ def simulate_genome(out: str | Path, cfg: GenomeSimConfig = GenomeSimConfig(), r
                   - lay[g.chrom][3, g.tss // BIN - 5 : g.tss // BIN + 5].mean() for g in genes.itertuples()])
     rows, pcre_truth, drive = _interactions(genes, sizes, lay, rng)
     write_table(pd.DataFrame(rows, columns=["bait_chrom", "bait_start", "bait_end", "oe_chrom", "oe_start", "oe_end",
-                                            "score"]), out / "pchic.tsv", sep="\t")
+                                            "score"]), SimulationFiles(out).pchic, sep="\t")
     oracle = 1 + 3 * p + 0.6 * drive
     log2expr = oracle + rng.normal(0, 0.4, size=len(oracle))
     rpkm = np.round(np.maximum(np.exp2(log2expr) - 1, 0), 4)
-    write_table(pd.DataFrame({"gene_id": genes.gene_id, "SIM": rpkm}), out / "expression.tsv", sep="\t")
+    write_table(pd.DataFrame({"gene_id": genes.gene_id, "SIM": rpkm}), SimulationFiles(out).expression, sep="\t")
     write_table(pd.DataFrame(pcre_truth, columns=["gene_id", "pcre", "score", "enhancer_activity"]),
-                out / "pcre_truth.tsv", sep="\t")
+                SimulationFiles(out).pcre_truth, sep="\t")
     write_table(pd.DataFrame({"gene_id": genes.gene_id, "promoter_activity": p, "pcre_drive": drive,
-                              "oracle": oracle, "log2_rpkm": log2expr}), out / "truth.tsv", sep="\t")
+                              "oracle": oracle, "log2_rpkm": log2expr}), SimulationFiles(out).truth, sep="\t")
     total_bins = sum(v.shape[1] for v in lay.values())
     reads = cfg.reads_per_mark * cfg.fraction
     bams = {}
@@ -173,6 +174,7 @@ def simulate_genome(out: str | Path, cfg: GenomeSimConfig = GenomeSimConfig(), r
                 w.add(c, starts, rng.random(len(starts)) < 0.5)
     log.info("simulated %d genes on %d chromosomes, %d interactions, 7 BAMs of ~%.2g reads in %s", len(genes),
              len(sizes), len(rows), reads, out)
-    return {"gtf": out / "genes.gtf", "pchic": out / "pchic.tsv", "expression": out / "expression.tsv",
-            "sizes": out / "genome.sizes", "truth": out / "truth.tsv", "pcre_truth": out / "pcre_truth.tsv",
+    sim = SimulationFiles(out)
+    return {"gtf": out / "genes.gtf", "pchic": sim.pchic, "expression": sim.expression,
+            "sizes": out / "genome.sizes", "truth": sim.truth, "pcre_truth": sim.pcre_truth,
             **{f"bam_{k}": v for k, v in bams.items()}}

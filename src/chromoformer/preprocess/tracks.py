@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from chromoformer.errors import SignalError
-from chromoformer.io import open_text
+from chromoformer.files.io import open_text
 
 
 class BigWigSignal:

@@ -13,7 +13,7 @@ import yaml
 
 from chromoformer.config import MARKS
 from chromoformer.errors import SampleSheetError
-from chromoformer.preprocess.assembly import check_one_assembly
+from chromoformer.preprocess.assembly import canonical, of_file
 
 TOP = {"annotation": str, "expression": str, "expression_unit": str, "samples": dict, "chrom_sizes": str,
        "biotype": str, "marks": list, "assembly": str,
@@ -107,3 +107,26 @@ def check_sheet(path: str | Path) -> dict[str, Any]:
     if assembly:
         sheet["assembly"] = assembly  # recorded in the store's manifest and from there in every checkpoint
     return sheet
+
+
+def check_one_assembly(inputs: list[tuple[str, str | Path, str]], declared: str | None, where: str) -> str | None:
+    """All ``(label, path, kind)`` inputs that can be named must name one assembly (the declared one, if any).
+
+    Returns the assembly (declared, else the one found, else None). Raises
+    :class:`SampleSheetError` with one line naming the two disagreeing inputs.
+    """
+    want = canonical(declared) if declared else None
+    first: tuple[str, str, str] | None = None  # (assembly, label, evidence)
+    for label, path, kind in inputs:
+        a, why = of_file(path, kind)
+        if a is None:
+            continue
+        if want is not None and a != want:
+            said = declared if declared == want else f"{declared} ({want})"
+            raise SampleSheetError(f"{where}: {label} ({Path(path).name}) is {a} ({why}) but the sheet says "
+                                   f"assembly {said}; use files of one assembly (or lift them over)")
+        if first is not None and a != first[0]:
+            raise SampleSheetError(f"{where}: mixed assemblies: {first[1]} is {first[0]} ({first[2]}) but {label} "
+                                   f"({Path(path).name}) is {a} ({why}); use files of one assembly (or lift them over)")
+        first = first or (a, f"{label} ({Path(path).name})", why)
+    return want or (first[0] if first else None)

@@ -6,7 +6,6 @@ validation predictions gives the whole-genome held-out performance (the paper's 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 from collections.abc import Sequence
@@ -20,15 +19,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
-from chromoformer.calibration import (  # noqa: E402
-    cross_fitted,
-    ece,
-    fit_temperature,
-    reliability,
-    save_temperature,
-)
 from chromoformer.errors import EvaluationError, UsageError  # noqa: E402
-from chromoformer.io import (  # noqa: E402
+from chromoformer.files.io import (
     not_an_input,
     numeric_column,
     read_table,
@@ -37,7 +29,9 @@ from chromoformer.io import (  # noqa: E402
     writable_output,
     write_table,
 )
+from chromoformer.files.layouts import EvaluationFiles, RunPaths  # noqa: E402
 from chromoformer.metrics import classification_metrics, regression_metrics  # noqa: E402
+from chromoformer.results.calibration import cross_fitted, ece, fit_temperature, reliability, save_temperature
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +60,8 @@ def load_runs(paths: Sequence[str | Path]) -> pd.DataFrame:
     frames = []
     for p in map(Path, paths):
         d = _read_run(p)
-        frames.append(d.assign(fold=p.parent.name if p.name == "val_predictions.csv" else p.stem))
+        frames.append(d.assign(fold=p.parent.name if p.name == RunPaths.from_output(p.parent).val_predictions.name
+                                else p.stem))
     kinds = {str(p): is_classification(f) for p, f in zip(paths, frames, strict=True)}
     if len(set(kinds.values())) > 1:
         clf = [p for p, k in kinds.items() if k]
@@ -94,13 +89,13 @@ def evaluate(paths: Sequence[str | Path], out: str | Path, temperature: bool = F
     folds for ``temperature.json``, which ``predict --temperature`` applies.
     """
     out = Path(out)
-    writable_output(out / "metrics.tsv", "evaluation")
-    if (out / "last.pt").exists() or (out / "best.pt").exists():
+    files, run = EvaluationFiles(out), RunPaths.from_output(out)
+    writable_output(files.metrics, "evaluation")
+    if run.last.exists() or run.best.exists():
         raise UsageError(f"--out {out}: a training run directory; its metrics.tsv would be overwritten: give --out "
                          "another folder (e.g. an 'evaluation' folder)")
-    written = ("metrics.tsv", "oof_predictions.csv", "calibration.tsv", "temperature.json")
-    for name in written:
-        not_an_input(out / name, paths, "--out")
+    for f in files.tables():
+        not_an_input(f, paths, "--out")
     df = load_runs(paths)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
@@ -144,7 +139,7 @@ def _write_evaluation(df: pd.DataFrame, out: Path, temperature: bool) -> pd.Data
             a.legend(fontsize=7)
             b.legend(fontsize=7)
         fig.tight_layout()
-        save_figure(fig, out / "roc_pr.png", dpi=120)
+        save_figure(fig, EvaluationFiles(out).roc_pr, dpi=120)
     else:
         fig, a = plt.subplots(figsize=(4.5, 4.5))
         a.scatter(df.label, df.score, s=4, alpha=0.5)
@@ -154,10 +149,10 @@ def _write_evaluation(df: pd.DataFrame, out: Path, temperature: bool) -> pd.Data
         a.set(xlabel="observed log2(RPKM + 1)", ylabel="predicted",
               title=f"held-out genes: r = {m.pearson:.3f}, R2 = {m.r2:.3f}")
         fig.tight_layout()
-        save_figure(fig, out / "scatter.png", dpi=120)
+        save_figure(fig, EvaluationFiles(out).scatter, dpi=120)
     plt.close("all")
-    write_table(metrics, out / "metrics.tsv", sep="\t", float_format="%.4f")
-    write_table(df, out / "oof_predictions.csv")
+    write_table(metrics, EvaluationFiles(out).metrics, sep="\t", float_format="%.4f")
+    write_table(df, EvaluationFiles(out).oof_predictions)
     return metrics
 
 
@@ -177,9 +172,9 @@ def _calibration(df: pd.DataFrame, metrics: pd.DataFrame, out: Path, temperature
         tables.append(reliability(scaled, df.label).assign(scores="held-out, temperature of the other folds"))
         t = fit_temperature(df.score, df.label)
         metrics.loc[metrics.fold == "pooled", "temperature"] = t
-        save_temperature(out / "temperature.json", t, len(df), sorted(map(str, df.fold.unique())))
+        save_temperature(EvaluationFiles(out).temperature, t, len(df), sorted(map(str, df.fold.unique())))
     table = pd.concat(tables, ignore_index=True)
-    write_table(table, out / "calibration.tsv", sep="\t", float_format="%.4f")
+    write_table(table, EvaluationFiles(out).calibration, sep="\t", float_format="%.4f")
     fig, a = plt.subplots(figsize=(4.5, 4.5))
     a.plot([0, 1], [0, 1], "k:", lw=0.8, label="perfect calibration")
     pooled = metrics.set_index("fold").loc["pooled"]
@@ -190,19 +185,5 @@ def _calibration(df: pd.DataFrame, metrics: pd.DataFrame, out: Path, temperature
           xlim=(0, 1), ylim=(0, 1))
     a.legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, out / "reliability.png", dpi=120)
+    save_figure(fig, EvaluationFiles(out).reliability, dpi=120)
     return metrics
-
-
-def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer evaluate", description=__doc__)
-    p.add_argument("--runs", nargs="+", required=True, help="val_predictions.csv of each fold")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--temperature", action="store_true",
-                   help="classifier: fit temperature scaling (cross-fitted ECE; temperature.json for predict)")
-    return p
-
-
-def run(args: argparse.Namespace) -> None:
-    m = evaluate(args.runs, args.out, args.temperature)
-    print(m.to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -11,90 +11,31 @@ temperature fitted by ``chromoformer evaluate --temperature``.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from chromoformer.calibration import read_temperature
-from chromoformer.checkpoint import CheckpointError, LoadedModel, load_model
 from chromoformer.config import ChromoformerConfig, load_config
 from chromoformer.data import ChromoformerDataset, Gene, read_metadata
 from chromoformer.data.loader import make_loader
-from chromoformer.data.marks import parse_mark_map, select_marks
+from chromoformer.data.marks import select_marks
+from chromoformer.data.signal import open_source
 from chromoformer.data.sources import RegionSource
-from chromoformer.data.store_writer import open_source
-from chromoformer.distributed import resolve_device
+from chromoformer.engine.batches import predict_batches
+from chromoformer.engine.checkpoint import CheckpointError, LoadedModel, load_model
+from chromoformer.engine.distributed import resolve_device
 from chromoformer.errors import UsageError
-from chromoformer.io import not_an_input, writable_output, write_table
-from chromoformer.progress import tqdm
 from chromoformer.spec import PREDICTION_FIELDS
 
 log = logging.getLogger(__name__)
 
 
-def to_device(batch: dict, device: torch.device) -> dict:
-    """Move every tensor of a (nested) batch to ``device``; leaves other values alone."""
-    out = {}
-    for k, v in batch.items():
-        if isinstance(v, torch.Tensor):
-            out[k] = v.to(device, non_blocking=True)
-        elif isinstance(v, dict):
-            out[k] = {kk: vv.to(device, non_blocking=True) for kk, vv in v.items()}
-        else:
-            out[k] = v
-    return out
-
-
-@contextlib.contextmanager
-def batches_of(loader: Iterable[dict]) -> Iterator[Iterator[dict]]:
-    """Iterate ``loader``, and stop its worker processes as soon as the loop ends, also on an error.
-
-    Without this a loader iterator whose loop raised (a NaN in a region, say) stays alive in
-    the exception's traceback, and its workers are stopped only when it is garbage-collected,
-    which waits up to 10 s for each of them: a library caller that catches the error pays that
-    later, at a random point.
-    """
-    it = iter(loader)
-    try:
-        yield it
-    finally:
-        shutdown = getattr(it, "_shutdown_workers", None)  # torch's own clean-up (multi-process iterators)
-        if shutdown is not None:
-            shutdown()
-
-
-@torch.no_grad()
-def predict_batches(
-    model: torch.nn.Module, batches: Iterable[dict], device: torch.device, desc: str = "predict"
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Run ``model`` in eval mode. Returns raw outputs (N, n_out), labels (N,) and gene ids."""
-    model.eval()
-    outs, labels, ids = [], [], []
-    with batches_of(batches) as it:
-        for batch in tqdm(it, desc=desc, unit="batch", leave=False, total=_len(batches)):
-            outs.append(model(**to_device(batch, device)).float().cpu())
-            labels.append(batch["label"])
-            ids.extend(batch["gene_id"])
-    if not outs:
-        return np.zeros((0, 0), np.float32), np.zeros(0), []
-    return torch.cat(outs).numpy(), torch.cat(labels).numpy(), ids
-
-
-def _len(x: object) -> int | None:
-    try:
-        return len(x)  # type: ignore[arg-type]
-    except TypeError:
-        return None
-
-
 def ensemble_frame(
-    gene_ids: Sequence[str], outputs: list[np.ndarray], task: str, probability: str = "softmax",
+    gene_ids: Sequence[str], outputs: list[np.ndarray], task: str, *, probability: str = "softmax",
     temperature: float | None = None,
 ) -> pd.DataFrame:
     """Average per-checkpoint outputs (each (N, n_out)) and format the prediction table.
@@ -185,13 +126,14 @@ def predict_genes(
         loader = make_loader(ds, batch_size=batch_size, num_workers=num_workers)
         out, _, ids = predict_batches(m.model.to(dev), loader, dev, desc=f"predict {m.path.name}")
         outputs.append(out)
-    return ensemble_frame(ids, outputs, spec.task, probability, temperature)
+    return ensemble_frame(ids, outputs, spec.task, probability=probability, temperature=temperature)
 
 
 def predict(
     meta: str | Path,
     signal: str | Path,
     checkpoints: Sequence[str | Path | LoadedModel],
+    *,
     config: str | Path | None = None,
     batch_size: int = 64,
     device: str | None = None,
@@ -205,70 +147,13 @@ def predict(
 ) -> pd.DataFrame:
     """Predict every gene of the metadata csv ``meta`` from ``signal`` (an npy directory or a binned store).
 
-    ``signal`` is named as in :func:`chromoformer.train.train_fold`.
+    ``signal`` is named as in :func:`chromoformer.training.fit.train_fold`.
     """
     models = load_ensemble(checkpoints, load_config(config) if config else None)
     spec = models[0].spec
-    genes = read_metadata(meta, spec.config.i_max, spec.config.w_max, eid=eid)
+    genes = read_metadata(meta, i_max=spec.config.i_max, w_max=spec.config.w_max, eid=eid)
     source = open_source(signal, store=store, build=False, n_feats=spec.config.n_feats, base=spec.base,
                          marks=spec.marks)
     return predict_genes(models, genes, source, mark_map=mark_map, batch_size=batch_size, device=device,
                          num_workers=num_workers, probability=probability, temperature=temperature,
                          absent_marks=absent_marks)
-
-
-def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer predict", description=__doc__)
-    p.add_argument("-m", "--meta", required=True, help="metadata csv")
-    p.add_argument("-d", "--npy-dir", required=True, help="npy directory or binned store")
-    p.add_argument(
-        "-k", "--checkpoint", required=True, action="append", help="checkpoint .pt; repeat for a fold ensemble"
-    )
-    p.add_argument("-o", "--output", required=True, help="output csv")
-    p.add_argument("-c", "--config", default=None, help="config YAML (default: from the checkpoint)")
-    p.add_argument("--store", default=None, help="binned store to read instead of the npy files")
-    p.add_argument(
-        "--probability",
-        choices=("softmax", "sigmoid"),
-        default="softmax",
-        help="classifier probability; 'sigmoid' = the original demo's sigmoid(logit_1)",
-    )
-    p.add_argument("--temperature", default=None, metavar="T_OR_JSON",
-                   help="classifier: divide the logits by this temperature, a number or the temperature.json "
-                        "that 'chromoformer evaluate --temperature' fits on held-out folds")
-    p.add_argument("--absent-marks", nargs="+", default=(), metavar="MARK",
-                   help="the checkpoint's marks not measured: predict without them (models trained with "
-                        "mark_dropout > 0 only)")
-    p.add_argument("--eid", default=None, help="keep only metadata rows of this eid")
-    p.add_argument("--mark-map", nargs="+", default=None, metavar="MODEL_MARK=STORE_MARK",
-                   help="read a store mark under the checkpoint's name for it, or 'by-name' to pick the "
-                        "checkpoint's marks from the store by name (needed when they differ in order or names)")
-    p.add_argument("--batch-size", type=int, default=64, help="genes per batch")
-    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    return p
-
-
-def run(args: argparse.Namespace) -> None:
-    out = Path(args.output)
-    if out.is_dir():
-        raise UsageError(f"-o {out} is a directory; give the output csv file name (e.g. {out / 'predictions.csv'})")
-    writable_output(out, "predictions")
-    not_an_input(out, [args.meta, args.npy_dir, *args.checkpoint])
-    df = predict(
-        args.meta,
-        args.npy_dir,
-        args.checkpoint,
-        args.config,
-        args.batch_size,
-        args.device,
-        args.num_workers,
-        args.probability,
-        args.eid,
-        args.store,
-        parse_mark_map(args.mark_map),
-        read_temperature(args.temperature) if args.temperature is not None else None,
-        args.absent_marks,
-    )
-    write_table(df, args.output)
-    log.info("wrote %d predictions to %s", len(df), args.output)

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.errors import DiskSpaceError, UsageError, is_no_space
-from chromoformer.faults import fault_point
+from chromoformer.files.faults import fault_point
 
 log = logging.getLogger(__name__)
 

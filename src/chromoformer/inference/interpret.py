@@ -9,8 +9,6 @@ metadata; zeroing a mark equals zero signal, since ln(0 + 1) = 0).
 
 from __future__ import annotations
 
-import argparse
-import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -18,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from chromoformer.config import default_marks
-from chromoformer.errors import MetadataError, UsageError
+from chromoformer.errors import UsageError
 from chromoformer.model import model_score
 
 __all__ = ["attributions", "gradient_attributions", "model_score", "perturbation_table", "regulation_attention_table"]
@@ -111,7 +109,7 @@ def attributions(model: nn.Module, batch: dict, steps: int = 0, method: str | No
                 raise UsageError("integrated gradients need --ig-steps >= 1")
             return gradient_attributions(model, batch, steps)
         method = "integrated-gradients"
-    from chromoformer.captum_attr import captum_attributions
+    from chromoformer.inference.captum_attr import captum_attributions
 
     return captum_attributions(model, batch, method, steps)[0]
 
@@ -157,83 +155,3 @@ def regulation_attention_table(model: nn.Module, batch: dict) -> pd.DataFrame:
                         rows.append({"gene_id": gid, "binsize": b, "layer": layer, "head": h, "pcre": j,
                                      "weight": float(w[i, h, 0, 1 + j])})
     return pd.DataFrame(rows, columns=["gene_id", "binsize", "layer", "head", "pcre", "weight"])  # header if none
-
-
-def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer interpret", description=__doc__)
-    p.add_argument("-m", "--meta", required=True, help="metadata csv")
-    p.add_argument("-d", "--npy-dir", required=True, help="npy directory or binned store")
-    p.add_argument("-k", "--checkpoint", required=True, help="checkpoint .pt (ours or the original format)")
-    p.add_argument("-o", "--out", required=True, help="output directory")
-    p.add_argument("--genes", nargs="*", default=None, help="gene ids (default: the first 8)")
-    p.add_argument("--ig-steps", type=int, default=0, help="integrated-gradients steps (0: gradient x input)")
-    p.add_argument("--method", default=None,
-                   choices=("gradient-x-input", "integrated-gradients", "deeplift", "feature-ablation"),
-                   help="attribution method (default: gradient x input, or integrated gradients with --ig-steps); "
-                        "deeplift and feature-ablation use Captum")
-    p.add_argument("--score-delta", type=float, default=1.0, help="interaction-score shift for perturbation")
-    p.add_argument("--mark-map", nargs="+", default=None, metavar="MODEL_MARK=STORE_MARK",
-                   help="read a store mark under the checkpoint's name for it, or 'by-name' (see predict)")
-    return p
-
-
-def run(args: argparse.Namespace) -> None:
-    """Write attention.tsv, perturbation.tsv, attributions.npz, interpret.json and per-gene PNGs into ``args.out``."""
-    from pathlib import Path
-
-    import numpy as np
-
-    from chromoformer import plots
-    from chromoformer.checkpoint import load_model
-    from chromoformer.data import ChromoformerDataset, read_metadata
-    from chromoformer.data.marks import parse_mark_map, select_marks
-    from chromoformer.data.store_writer import open_source
-    from chromoformer.io import atomic_write, write_table
-
-    if args.ig_steps < 0:
-        raise UsageError(f"--ig-steps must be >= 0, got {args.ig_steps}")
-    if not math.isfinite(args.score_delta):
-        raise UsageError(f"--score-delta must be a finite number, got {args.score_delta}")
-    lm = load_model(args.checkpoint)
-    c = lm.config
-    marks = lm.marks
-    genes = read_metadata(args.meta, c.i_max, c.w_max)
-    if args.genes:
-        by_id = {g.gene_id: g for g in genes}
-        missing = [x for x in args.genes if x not in by_id]
-        if missing:
-            raise MetadataError(f"{args.meta}: gene(s) not found: {', '.join(missing)}")
-        genes = [by_id[x] for x in args.genes]
-    else:
-        genes = genes[:8]
-    src = select_marks(open_source(args.npy_dir, build=False, n_feats=c.n_feats, base=lm.spec.base), marks,
-                       parse_mark_map(args.mark_map))
-    ds = ChromoformerDataset(genes, src, c, lm.binsizes, lm.task)
-    ds.validate()
-    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=len(genes))))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_table(perturbation_table(lm.model, batch, args.score_delta, marks), out / "perturbation.tsv",
-                sep="\t", float_format="%.6g")
-    att = regulation_attention_table(lm.model, batch) if lm.arch.startswith("chromoformer") else None
-    if att is not None:
-        write_table(att, out / "attention.tsv", sep="\t", float_format="%.6g")
-    attr = attributions(lm.model, batch, args.ig_steps, args.method)
-    arrays = {f"{part}_{b}": a.detach().numpy() for part, d in attr.items() for b, a in d.items()}
-    atomic_write(out / "attributions.npz", lambda f: np.savez_compressed(f, gene_id=np.array(batch["gene_id"]),
-                                                                        **arrays))
-    import json
-
-    from chromoformer.io import write_text
-
-    write_text(out / "interpret.json", json.dumps({
-        "checkpoint": str(lm.path), "marks": list(marks), "binsizes": list(lm.binsizes), "w_prom": c.w_prom,
-        "w_max": c.w_max, "i_max": c.i_max, "genes": [g.gene_id for g in genes], "ig_steps": args.ig_steps,
-        "method": args.method or ("integrated-gradients" if args.ig_steps else "gradient-x-input"),
-        "score": "logit_1 - logit_0" if lm.task == "clf" else "predicted log2(RPKM + 1)"}, indent=1) + "\n")
-    fine = min(lm.binsizes)
-    for i, g in enumerate(genes):
-        plots.attribution_track(attr["promoter"][fine][i].detach().numpy(), g.gene_id, fine,
-                                out / f"attribution_{g.gene_id}.png", g.strand, marks)
-        if att is not None and len(g.pcres):
-            plots.attention_heatmap(att, g.gene_id, out / f"attention_{g.gene_id}.png")

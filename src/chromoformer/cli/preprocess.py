@@ -7,14 +7,16 @@ import logging
 
 import pandas as pd
 
+from chromoformer.cli import options
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import UsageError
-from chromoformer.io import not_an_input, writable_output, write_table
+from chromoformer.files.io import not_an_input, writable_output, write_table
+from chromoformer.files.layouts import dropped_genes
 from chromoformer.preprocess.hic import MAX_DISTANCE
 from chromoformer.preprocess.interactions import MIN_SCORE
 
 log = logging.getLogger(__name__)
-HELP = argparse.ArgumentDefaultsHelpFormatter
+HELP = options.HelpFormatter
 
 
 def _genes(a: argparse.Namespace) -> None:
@@ -22,15 +24,16 @@ def _genes(a: argparse.Namespace) -> None:
 
     from chromoformer.preprocess.genes import prepare_genes
 
-    writable_output(a.out, "gene table")
-    not_an_input(a.out, [a.annotation, a.chrom_sizes], "--out")
+    writable_output(a.output, "gene table")
+    not_an_input(a.output, [a.annotation, a.chrom_sizes], "--out")
     dropped: list[tuple[str, str]] = []
-    g = prepare_genes(a.annotation, a.w_prom, a.chrom_sizes, None if a.biotype == "any" else a.biotype, dropped)
-    write_table(g, a.out, sep="\t")
-    out = Path(a.out)
-    where = out.with_name(f"{out.name.split('.')[0]}.dropped.tsv")
+    g = prepare_genes(a.annotation, w_prom=a.w_prom, chrom_sizes=a.chrom_sizes,
+                      biotype=None if a.biotype == "any" else a.biotype, dropped=dropped)
+    write_table(g, a.output, sep="\t")
+    out = Path(a.output)
+    where = dropped_genes(out)
     write_table(pd.DataFrame(dropped, columns=["gene_id", "reason"]), where, sep="\t")
-    log.info("wrote %d genes to %s; %d dropped genes and why to %s", len(g), a.out, len(dropped), where)
+    log.info("wrote %d genes to %s; %d dropped genes and why to %s", len(g), a.output, len(dropped), where)
 
 
 def _metadata(a: argparse.Namespace) -> None:
@@ -40,13 +43,13 @@ def _metadata(a: argparse.Namespace) -> None:
     from chromoformer.preprocess.interactions import gene_neighbors, read_interactions
     from chromoformer.preprocess.labels import add_labels, assemble_metadata
 
-    writable_output(a.out, "metadata csv")
-    not_an_input(a.out, [a.genes, a.expression, a.interactions], "--out")
+    writable_output(a.output, "metadata csv")
+    not_an_input(a.output, [a.genes, a.expression, a.interactions], "--out")
     genes = read_gene_table(a.genes)
     genes = add_labels(genes, a.expression, a.column or a.eid, a.unit)
     if is_contact_matrix(a.interactions):
-        inter = interactions_from_cool(a.interactions, genes, None if a.weight == "none" else a.weight,
-                                       a.max_distance, w_max=a.w_max, min_score=a.min_score)
+        inter = interactions_from_cool(a.interactions, genes, weight=None if a.weight == "none" else a.weight,
+                                       max_distance=a.max_distance, w_max=a.w_max, min_score=a.min_score)
     else:
         if a.max_distance <= 0:
             raise UsageError(f"--max-distance must be > 0 bp, got {a.max_distance}")
@@ -54,14 +57,14 @@ def _metadata(a: argparse.Namespace) -> None:
             log.warning("--max-distance / --weight apply to Hi-C matrices (.cool/.mcool/.hic); the pcHi-C table %s "
                         "is used as given", a.interactions)
         inter = read_interactions(a.interactions)
-    genes = gene_neighbors(genes, inter, a.min_score, a.w_max, a.i_max)
-    write_table(assemble_metadata(genes, a.eid), a.out, float_format="%.6g")
-    log.info("wrote metadata of %d genes to %s", len(genes), a.out)
+    genes = gene_neighbors(genes, inter, min_score=a.min_score, w_max=a.w_max, i_max=a.i_max)
+    write_table(assemble_metadata(genes, a.eid), a.output, float_format="%.6g")
+    log.info("wrote metadata of %d genes to %s", len(genes), a.output)
 
 
 def _signals(a: argparse.Namespace) -> None:
+    from chromoformer.data.genome import read_chrom_sizes
     from chromoformer.data.metadata import read_metadata
-    from chromoformer.preprocess.assembly import read_chrom_sizes
     from chromoformer.preprocess.coverage import ReadOptions
     from chromoformer.preprocess.signals import build_signal_store, gene_regions
 
@@ -69,21 +72,22 @@ def _signals(a: argparse.Namespace) -> None:
     if bad:
         raise UsageError(f"--signal {bad[0]!r}: give MARK=FILE (e.g. H3K4me3=H3K4me3.bam)")
     marks, files = zip(*(s.split("=", 1) for s in a.signal), strict=True)
-    not_an_input(a.out, [a.meta, a.chrom_sizes, *files], "--out")
+    not_an_input(a.output, [a.meta, a.chrom_sizes, *files], "--out")
     if a.i_max < 1 or a.w_max < 1:
         raise UsageError(f"--i-max and --w-max must be >= 1, got {a.i_max} and {a.w_max}")
-    genes = read_metadata(a.meta, a.i_max, a.w_max)
+    genes = read_metadata(a.meta, i_max=a.i_max, w_max=a.w_max)
     opts = ReadOptions(a.extend, a.shift, a.min_mapq, a.skip_duplicates, a.skip_secondary)
     sizes = read_chrom_sizes(a.chrom_sizes) if a.chrom_sizes else None
-    s = build_signal_store(gene_regions(genes, a.w_prom), files, a.out, marks, a.base, opts, a.normalisation, sizes,
-                           a.chrom_sizes or "the chromosome sizes", a.assembly)
+    s = build_signal_store(gene_regions(genes, a.w_prom), files, a.output, marks=marks, base=a.base, opts=opts,
+                           normalisation=a.normalisation, chrom_sizes=sizes,
+                           chrom_sizes_source=a.chrom_sizes or "the chromosome sizes", assembly=a.assembly)
     log.info("wrote store %s: %d regions x %d marks", s.path, len(s), s.n_feats)
 
 
 def _merge_stores(a: argparse.Namespace) -> None:
     from chromoformer.preprocess.signals import merge_signal_stores
 
-    s = merge_signal_stores(a.part, a.out)
+    s = merge_signal_stores(a.part, a.output)
     log.info("wrote store %s: %d regions x %d marks (%s)", s.path, len(s), s.n_feats, ", ".join(s.marks))
 
 
@@ -93,29 +97,30 @@ def _export_npy(a: argparse.Namespace) -> None:
     import numpy as np
 
     from chromoformer.data.metadata import read_metadata
+    from chromoformer.data.sources import npy_file
     from chromoformer.data.store import BinnedStore
-    from chromoformer.io import atomic_write
+    from chromoformer.files.io import atomic_write
     from chromoformer.preprocess.signals import gene_regions
 
-    not_an_input(a.out, [a.meta, a.store], "--out")
+    not_an_input(a.output, [a.meta, a.store], "--out")
     store = BinnedStore(a.store)
     if store.base != 1:
         raise UsageError(f"{a.store}: per-base npy export needs a store built with --base 1 (this one: {store.base})")
-    out = Path(a.out)
+    out = Path(a.output)
     out.mkdir(parents=True, exist_ok=True)
     for r in gene_regions(read_metadata(a.meta), a.w_prom):
         x = store.region_sums(r, None, "-").T.astype(np.float16)
-        atomic_write(out / f"{r.name}.npy", lambda f, x=x: np.save(f, x))
+        atomic_write(npy_file(out, r), lambda f, x=x: np.save(f, x))
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("preprocess", help="preprocessing steps (annotation, labels, interactions, signals)")
+def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = p or argparse.ArgumentParser(prog="chromoformer preprocess", description=__doc__)
     steps = p.add_subparsers(dest="step", required=True)
 
     g = steps.add_parser("genes", help="annotation -> one TSS per gene with its CV split", formatter_class=HELP)
     g.add_argument("--annotation", required=True, help="GTF/GFF3, UCSC refGene/knownGene, BED12, featureCounts SAF "
                    "or parquet (gzip ok; told by content)")
-    g.add_argument("--out", required=True, help="output file or directory")
+    options.output(g, help="output file or directory")
     g.add_argument("--chrom-sizes", default=None, help="drop genes whose promoter window leaves the chromosome")
     g.add_argument("--biotype", default="protein_coding", help="transcript biotype to keep ('any' for all)")
     g.add_argument("--w-prom", type=int, default=DEFAULT_CONFIG.w_prom, help="promoter window (bp) centred on the TSS")
@@ -143,21 +148,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    "or 'none' for raw counts")
     m.add_argument("--max-distance", type=int, default=MAX_DISTANCE,
                    help="Hi-C (.cool/.hic): farthest other end from the TSS bin (bp); pcHi-C tables are used as given")
-    m.add_argument("--out", required=True, help="output file or directory")
+    options.output(m, help="output file or directory")
     m.set_defaults(func=_metadata)
 
     mg = steps.add_parser("merge-stores", help="stores of the same regions built per mark -> one store",
                           formatter_class=HELP)
     mg.add_argument("--part", required=True, nargs="+", help="store directories, in the marks' order")
-    mg.add_argument("--out", required=True, help="output store directory")
+    options.output(mg, help="output store directory")
     mg.set_defaults(func=_merge_stores)
 
     s = steps.add_parser("signals", help="BAM/BED/bigWig per mark -> binned store of all regions",
                           formatter_class=HELP)
-    s.add_argument("--meta", required=True, help="metadata csv")
+    options.meta(s)
     s.add_argument("--signal", required=True, action="append", metavar="MARK=FILE",
                    help="one per mark, in the model's mark order")
-    s.add_argument("--out", required=True, help="output file or directory")
+    options.output(s, help="output file or directory")
     s.add_argument("--base", type=int, default=100,
         help="base bin (bp) of the store; every bin size must be a multiple")
     s.add_argument("--w-prom", type=int, default=DEFAULT_CONFIG.w_prom, help="promoter window (bp) centred on the TSS")
@@ -178,11 +183,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     e = steps.add_parser("export-npy", help="store built with --base 1 -> the original npy directory",
                           formatter_class=HELP)
-    e.add_argument("--meta", required=True, help="metadata csv")
+    options.meta(e)
     e.add_argument("--store", required=True, help="a store built with --base 1")
-    e.add_argument("--out", required=True, help="output file or directory")
+    options.output(e, help="output file or directory")
     e.add_argument("--w-prom", type=int, default=DEFAULT_CONFIG.w_prom, help="promoter window (bp) centred on the TSS")
     e.set_defaults(func=_export_npy)
+    return p
 
 
-__all__ = ["add_parsers"]
+def run(args: argparse.Namespace) -> None:
+    args.func(args)

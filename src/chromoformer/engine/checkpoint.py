@@ -28,7 +28,7 @@ from chromoformer.config import (
     default_marks,
 )
 from chromoformer.errors import CheckpointError
-from chromoformer.io import atomic_write, require_file
+from chromoformer.files.io import atomic_write, require_file
 from chromoformer.model import build_model
 from chromoformer.spec import RunSpec
 

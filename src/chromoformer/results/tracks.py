@@ -28,7 +28,8 @@ import pandas as pd
 
 from chromoformer.data.metadata import Gene
 from chromoformer.errors import UsageError
-from chromoformer.io import write_text
+from chromoformer.files.io import write_text
+from chromoformer.files.layouts import TrackFiles
 
 Intervals = pd.DataFrame  # chrom, start, end, value
 
@@ -165,9 +166,10 @@ def write_links(links: pd.DataFrame, out: Path, score: str) -> tuple[Path, Path]
     inter = [f'track type=interact name="chromoformer pCREs" description="pCRE -> TSS links, {score}" '
              "interactDirectional=true visibility=full"]
     inter += ["\t".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) for row in rows]
-    write_text(out / "pcre_links.bedpe", "\n".join(bedpe) + "\n")
-    write_text(out / "pcre_links.interact", "\n".join(inter) + "\n")
-    return out / "pcre_links.bedpe", out / "pcre_links.interact"
+    files = TrackFiles(out)
+    write_text(files.links_bedpe, "\n".join(bedpe) + "\n")
+    write_text(files.links_interact, "\n".join(inter) + "\n")
+    return files.links_bedpe, files.links_interact
 
 
 def attribution_intervals(genes: Sequence[Gene], promoter: np.ndarray, pcre: np.ndarray, b: int, w_prom: int,

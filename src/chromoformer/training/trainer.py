@@ -20,20 +20,20 @@ import torch
 import torch.nn.functional as F
 
 from chromoformer import __version__
-from chromoformer.checkpoint import CheckpointError, checkpoint_nbytes, read_checkpoint, save_checkpoint
 from chromoformer.data.loader import make_loader
-from chromoformer.distributed import Dist, RankBatches, share
+from chromoformer.engine.batches import batches_of, predict_batches, to_device
+from chromoformer.engine.checkpoint import CheckpointError, checkpoint_nbytes, read_checkpoint, save_checkpoint
+from chromoformer.engine.distributed import Dist, RankBatches, share
 from chromoformer.errors import RunError
-from chromoformer.faults import fault_point
-from chromoformer.io import write_table
+from chromoformer.files.faults import fault_point
+from chromoformer.files.io import write_table
+from chromoformer.files.layouts import RunPaths, clean_leftovers
 from chromoformer.metrics import classification_metrics, main_metric, regression_metrics
 from chromoformer.model import build_model
-from chromoformer.predict import batches_of, predict_batches, to_device
 from chromoformer.progress import tqdm
-from chromoformer.run_files import RunPaths, clean_leftovers
 from chromoformer.spec import RunSpec
 
-log = logging.getLogger("chromoformer.train")
+log = logging.getLogger("chromoformer.training")
 
 
 def loss_fn(out: torch.Tensor, label: torch.Tensor, task: str) -> torch.Tensor:

@@ -8,17 +8,18 @@ figures are copied into it and every link is relative.
 
 from __future__ import annotations
 
-import argparse
 import html
+import urllib.parse
 from pathlib import Path
 
 import pandas as pd
 
-from chromoformer import plots
 from chromoformer.errors import RunError
-from chromoformer.evaluate import evaluate
-from chromoformer.interpretation import Interpretation, read_interpretation
-from chromoformer.io import read_table, write_text
+from chromoformer.files.io import read_table, write_text
+from chromoformer.files.layouts import EvaluationFiles, InterpretationFiles, ReportFiles, RunPaths
+from chromoformer.results import plots
+from chromoformer.results.evaluate import evaluate
+from chromoformer.results.interpretation import Interpretation, read_interpretation
 
 
 def _metrics(path: Path) -> pd.DataFrame:
@@ -45,36 +46,44 @@ STYLE = ("<style>body{font-family:sans-serif;max-width:1000px;margin:auto}img{ma
          "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}</style>")
 
 
+def _href(path: str | Path) -> str:
+    """A relative link, percent-encoded and attribute-escaped (a file name can hold quotes, '<', '#', '?')."""
+    return html.escape(urllib.parse.quote(Path(path).as_posix()), quote=True)
+
+
 def _page(title: str, parts: list[str]) -> str:
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{STYLE}</head>"
             "<body>" + "\n".join(parts) + "</body></html>")
 
 
-def _gene_pages(it: Interpretation, out: Path) -> list[str]:
+def _gene_pages(it: Interpretation, out: ReportFiles) -> list[str]:
     """One page per interpreted gene under ``out/genes``; returns the index's list items."""
     import shutil
 
     interp, info, per = it.path, it.info, it.perturbation
-    genes_dir = out / "genes"
+    genes_dir = out.genes
     genes_dir.mkdir(exist_ok=True)
+    files = InterpretationFiles(interp)
     items = []
     for gid in info["genes"]:
         safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in gid)
-        parts = [f'<p><a href="../index.html">back to the run</a></p><h1>{html.escape(gid)}</h1>',
+        parts = [f'<p><a href="../{out.index.name}">back to the run</a></p><h1>{html.escape(gid)}</h1>',
                  f"<p>score: {html.escape(info.get('score', ''))}; attributions: "
                  f"{html.escape(info.get('method', ''))}</p>"]
         for kind, title in (("attention", "Regulation attention to each pCRE"),
                             ("attribution", "Attribution per mark (promoter, finest bins)")):
-            src = interp / f"{kind}_{gid}.png"
+            src = files.plot(kind, gid)
             if src.is_file():
-                shutil.copyfile(src, genes_dir / f"{kind}_{safe}.png")
-                parts += [f"<h2>{title}</h2>", f'<img src="{kind}_{safe}.png" alt="{kind} of {html.escape(gid)}">']
+                dst = out.gene_plot(kind, safe)
+                shutil.copyfile(src, dst)
+                parts += [f"<h2>{title}</h2>", f'<img src="{_href(dst.name)}" alt="{kind} of {html.escape(gid)}">']
         if per is not None and (per.gene_id == gid).any():
             t = per[per.gene_id == gid].drop(columns="gene_id").sort_values("delta", key=abs, ascending=False)
             parts += ["<h2>In-silico perturbation (largest score changes first)</h2>",
                       t.head(30).to_html(index=False, float_format=lambda v: f"{v:.4f}")]
-        write_text(genes_dir / f"{safe}.html", _page(f"Chromoformer: {gid}", parts))
-        items.append(f'<li><a href="genes/{safe}.html">{html.escape(gid)}</a></li>')
+        page = out.gene_page(safe)
+        write_text(page, _page(f"Chromoformer: {gid}", parts))
+        items.append(f'<li><a href="{_href(page.relative_to(out.dir))}">{html.escape(gid)}</a></li>')
     return items
 
 
@@ -82,45 +91,36 @@ def report(run_dir: str | Path, interpretation: str | Path | None = None) -> Pat
     run = Path(run_dir)
     if not run.is_dir():
         raise RunError(f"{run}: run directory not found")
-    if not ((run / "metrics.tsv").is_file() or (run / "val_predictions.csv").is_file()):
+    paths = RunPaths.from_output(run)
+    if not (paths.metrics.is_file() or paths.val_predictions.is_file()):
         raise RunError(f"{run}: not a training run directory (no metrics.tsv or val_predictions.csv); give the "
                        "directory that chromoformer train -o wrote")
-    metrics_table = _metrics(run / "metrics.tsv") if (run / "metrics.tsv").is_file() else None
+    metrics_table = _metrics(paths.metrics) if paths.metrics.is_file() else None
     it = read_interpretation(interpretation) if interpretation is not None else None  # checked before writing
-    out = run / "report"
-    out.mkdir(exist_ok=True)
+    out = ReportFiles.of_run(run)
+    out.dir.mkdir(exist_ok=True)
+    ev = EvaluationFiles(out.dir)
     parts = [f"<h1>Chromoformer: {html.escape(run.resolve().name)}</h1>"]
     if metrics_table is not None:
-        plots.training_curves(run / "metrics.tsv", out / "training_curves.png")
+        plots.training_curves(paths.metrics, out.training_curves)
         m = metrics_table
-        parts += ["<h2>Training</h2>", '<img src="training_curves.png" alt="training curves">',
+        parts += ["<h2>Training</h2>", f'<img src="{_href(out.training_curves.name)}" alt="training curves">',
                   m.to_html(index=False, formatters={c: _fmt(c) for c in m.columns})]
-    if (run / "val_predictions.csv").is_file():
-        metrics = evaluate([run / "val_predictions.csv"], out)
-        fig = "roc_pr.png" if (out / "roc_pr.png").is_file() else "scatter.png"
-        parts += ["<h2>Held-out genes (best epoch)</h2>", f'<img src="{fig}" alt="held-out performance">',
+    if paths.val_predictions.is_file():
+        metrics = evaluate([paths.val_predictions], out.dir)
+        fig = ev.roc_pr if ev.roc_pr.is_file() else ev.scatter
+        parts += ["<h2>Held-out genes (best epoch)</h2>", f'<img src="{_href(fig.name)}" alt="held-out performance">',
                   metrics.to_html(index=False, float_format=lambda v: f"{v:.4f}")]
-        if (out / "reliability.png").is_file():
-            parts += ["<h3>Calibration</h3>", '<img src="reliability.png" alt="reliability diagram">']
+        if ev.reliability.is_file():
+            parts += ["<h3>Calibration</h3>", f'<img src="{_href(ev.reliability.name)}" alt="reliability diagram">']
     if it is not None:
         parts += ["<h2>Interpreted genes</h2><ul>", *_gene_pages(it, out), "</ul>"]
-    others = sorted(p for p in run.rglob("*.png") if out not in p.parents)
+    others = sorted(p for p in run.rglob("*.png") if out.dir not in p.parents)
     if others:
         parts.append("<h2>Other figures</h2><ul>")
-        parts += [f'<li><a href="../{p.relative_to(run)}">{html.escape(str(p.relative_to(run)))}</a></li>'
+        parts += [f'<li><a href="../{_href(p.relative_to(run))}">{html.escape(str(p.relative_to(run)))}</a></li>'
                   for p in others]
         parts.append("</ul>")
-    page = out / "index.html"
+    page = out.index
     write_text(page, _page(f"Chromoformer: {run.resolve().name}", parts))
     return page
-
-
-def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer report", description=__doc__)
-    p.add_argument("run_dir", help="a run directory written by chromoformer train -o")
-    p.add_argument("--interpretation", default=None, help="a folder written by chromoformer interpret: per-gene pages")
-    return p
-
-
-def run(args: argparse.Namespace) -> None:
-    print(report(args.run_dir, args.interpretation))

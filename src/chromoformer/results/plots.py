@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from chromoformer.config import default_marks  # noqa: E402
-from chromoformer.io import save_figure
+from chromoformer.files.io import save_figure
 
 
 def training_curves(metrics_tsv: str | Path, out: str | Path) -> Path:
@@ -54,7 +54,7 @@ def attention_heatmap(table: pd.DataFrame, gene: str, out: str | Path) -> Path:
     return Path(out)
 
 
-def attribution_track(attr: np.ndarray, gene: str, bin_size: int, out: str | Path, strand: str = "+",
+def attribution_track(attr: np.ndarray, gene: str, bin_size: int, out: str | Path, *, strand: str = "+",
                       marks: Sequence[str] | None = None) -> Path:
     """(nb, F) promoter attribution per mark (named ``marks``), x = distance to the TSS in transcription
     direction."""

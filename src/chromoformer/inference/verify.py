@@ -17,17 +17,15 @@ Two checks per checkpoint (the original published format or ours):
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from chromoformer.checkpoint import load_model
+from chromoformer.engine.checkpoint import load_model
 from chromoformer.errors import CheckpointError, UsageError
 from chromoformer.metrics import classification_metrics, regression_metrics
 
@@ -114,9 +112,9 @@ def _validation_genes(lm, meta: str | Path, fold: int, label: np.ndarray):
     import pandas as pd
 
     from chromoformer.data import read_metadata
-    from chromoformer.train import split_genes
+    from chromoformer.data.folds import split_genes
 
-    genes = read_metadata(meta, lm.config.i_max, lm.config.w_max)
+    genes = read_metadata(meta, i_max=lm.config.i_max, w_max=lm.config.w_max)
     by_id = {g.gene_id: g for g in genes}
     ids = lm.checkpoint.get("val_gene_ids")
     if ids:
@@ -139,11 +137,11 @@ def _validation_genes(lm, meta: str | Path, fold: int, label: np.ndarray):
                      "metadata?")
 
 
-def prediction_check(path: str | Path, meta: str | Path, signal: str | Path, fold: int | None = None,
+def prediction_check(path: str | Path, meta: str | Path, signal: str | Path, *, fold: int | None = None,
                      score_tol: float = 1e-4, batch_size: int = 64, device: str | None = None) -> Check:
     """Check 2 of the module docstring for one checkpoint."""
-    from chromoformer.data.store_writer import open_source
-    from chromoformer.predict import predict_genes
+    from chromoformer.data.signal import open_source
+    from chromoformer.inference.predict import predict_genes
 
     lm = load_model(path)
     score, label = _stored_arrays(lm.checkpoint, lm.path)
@@ -156,7 +154,7 @@ def prediction_check(path: str | Path, meta: str | Path, signal: str | Path, fol
                  score_tol, diff <= score_tol, f"order: {order}")
 
 
-def verify(checkpoints: list[str | Path], meta: str | Path | None = None, signal: str | Path | None = None,
+def verify(checkpoints: list[str | Path], *, meta: str | Path | None = None, signal: str | Path | None = None,
            fold: int | None = None, metric_tol: float = 1e-4, score_tol: float = 1e-4, batch_size: int = 64,
            device: str | None = None) -> list[Check]:
     """Both checks for every checkpoint (the second only with ``meta`` and ``signal``)."""
@@ -168,7 +166,8 @@ def verify(checkpoints: list[str | Path], meta: str | Path | None = None, signal
     for c in checkpoints:
         out += metric_checks(c, metric_tol)
         if meta is not None:
-            out.append(prediction_check(c, meta, signal, fold, score_tol, batch_size, device))
+            out.append(prediction_check(c, meta, signal, fold=fold, score_tol=score_tol, batch_size=batch_size,
+                                        device=device))
     return out
 
 
@@ -186,32 +185,3 @@ def format_report(checks: list[Check]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
                      for r in rows)
-
-
-def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer verify", description=__doc__)
-    p.add_argument("checkpoint", nargs="+", help="checkpoint .pt files (the original format or ours)")
-    p.add_argument("-m", "--meta", default=None, help="metadata csv of the fold (enables re-prediction)")
-    p.add_argument("-d", "--npy-dir", default=None, help="npy directory or binned store of the same genes")
-    p.add_argument("--fold", type=int, choices=range(5), default=None, metavar="{0..4}",
-                   help="the checkpoint's fold (default: stored, or 'foldN' in the file name)")
-    p.add_argument("--metric-tol", type=float, default=1e-4, help="largest |stored - recomputed| metric")
-    p.add_argument("--score-tol", type=float, default=1e-4, help="largest |val_score - re-predicted| score")
-    p.add_argument("--batch-size", type=int, default=64, help="genes per batch")
-    p.add_argument("--device", default=None, help="cpu, cuda ... (default: cuda if available)")
-    return p
-
-
-def run(args: argparse.Namespace) -> None:
-    for name, tol in (("--metric-tol", args.metric_tol), ("--score-tol", args.score_tol)):
-        if not (math.isfinite(tol) and tol >= 0):
-            raise UsageError(f"{name} must be a finite number >= 0, got {tol}")
-    if args.batch_size < 1:
-        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
-    checks = verify(args.checkpoint, args.meta, args.npy_dir, args.fold, args.metric_tol, args.score_tol,
-                    args.batch_size, args.device)
-    print(format_report(checks))
-    failed = [c for c in checks if c.ok is False]
-    if failed:
-        print(f"chromoformer verify: {len(failed)} check(s) do not hold", file=sys.stderr)
-        sys.exit(1)

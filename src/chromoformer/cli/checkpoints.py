@@ -1,0 +1,55 @@
+"""``chromoformer inspect`` (describe a checkpoint) and ``chromoformer export-weights`` (weights and run spec as
+``.safetensors``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from chromoformer.cli import options
+from chromoformer.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+
+def build_inspect_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    options.checkpoints(p, several=False, positional=True)
+    return p
+
+
+def inspect(args: argparse.Namespace) -> None:
+    from chromoformer.engine.checkpoint import load_model
+
+    m = load_model(options.checkpoint_list(args, several=False)[0])
+    ck = m.checkpoint
+    n = sum(p.numel() for p in m.model.parameters())
+    print(f"checkpoint   {m.path}")
+    print(f"task         {m.task} ({type(m.model).__name__}, {n:,} parameters)")
+    print(f"bin sizes    {', '.join(map(str, m.binsizes))}")
+    print(f"marks        {', '.join(ck['marks']) if ck.get('marks') else 'not stored (original format)'}")
+    print(f"config       {'stored' if 'config' in ck else 'default (not stored: original format)'}")
+    for k in ("epoch", "fold", "best_epoch", "chromoformer_version"):
+        if k in ck:
+            print(f"{k:<12} {ck[k]}")
+    # the original stores validation AUROC / R2 multiplied by 100
+    for k, name in (("last_val_auc", "AUROC"), ("last_val_r2", "R2")):
+        if k in ck:
+            v = float(ck[k])
+            print(f"{k:<12} {v / 100:.3f} (validation {name} at that epoch; stored x100 as {v:.2f})")
+    if "last_val_loss" in ck:
+        print(f"last_val_loss {float(ck['last_val_loss']):.4f}")
+
+
+def build_export_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    options.checkpoints(p, several=False, positional=True)
+    options.output(p, help="output .safetensors file")
+    return p
+
+
+def export(args: argparse.Namespace) -> None:
+    from chromoformer.engine.checkpoint import export_weights
+
+    if not str(args.output).endswith(".safetensors"):
+        raise UsageError(f"-o {args.output}: the output must end in .safetensors")
+    p = export_weights(options.checkpoint_list(args, several=False)[0], args.output)
+    log.info("wrote %s (%.1f MB)", p, p.stat().st_size / 2**20)

@@ -1,0 +1,122 @@
+"""Shared flag groups: each flag has one definition, one spelling and one default across every command.
+
+Old spellings stay accepted as hidden aliases (``--out`` for ``-o/--output``, a positional checkpoint for
+``-k/--checkpoint``): they parse as before but do not appear in ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from chromoformer.errors import UsageError
+
+HIDDEN = {"--out"}  # accepted, never shown
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in the help, hidden aliases left out of it."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        shown = [s for s in action.option_strings if s not in HIDDEN]
+        if shown == action.option_strings or not shown:
+            return super()._format_action_invocation(action)
+        copy = argparse.Action(shown, action.dest, nargs=action.nargs, metavar=action.metavar)
+        copy.default, copy.choices, copy.type = action.default, action.choices, action.type
+        return super()._format_action_invocation(copy)
+
+    def _format_usage(self, usage, actions, groups, prefix):  # noqa: ANN001 - argparse's signature
+        kept = []
+        for a in actions:
+            if a.option_strings and any(s in HIDDEN for s in a.option_strings):
+                b = argparse.Action([s for s in a.option_strings if s not in HIDDEN], a.dest, nargs=a.nargs,
+                                    metavar=a.metavar, required=a.required, help=a.help)
+                b.choices = a.choices
+                kept.append(b)
+            else:
+                kept.append(a)
+        return super()._format_usage(usage, kept, groups, prefix)
+
+
+def default_workers() -> int:
+    """DataLoader worker processes by default: one per spare core, at most 4 (0 on a single core)."""
+    return min(4, max(0, (os.cpu_count() or 1) - 1))
+
+
+def meta(p: argparse.ArgumentParser, required: bool = True, help: str = "metadata csv") -> None:
+    p.add_argument("-m", "--meta", required=required, default=None, help=help)
+
+
+def signal(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("-d", "--npy-dir", required=required, default=None,
+                   help="signal: the original npy directory or a binned store")
+
+
+def output(p: argparse.ArgumentParser, help: str, required: bool = True, default: str | None = None) -> None:
+    p.add_argument("-o", "--output", "--out", dest="output", required=required, default=default, help=help)
+
+
+def checkpoints(p: argparse.ArgumentParser, several: bool, positional: bool = False) -> None:
+    """``-k/--checkpoint`` (repeatable when ``several``); ``positional`` keeps the old ``COMMAND file.pt`` form."""
+    help = "checkpoint .pt (ours or the original format)" + ("; repeat for a fold ensemble" if several else "")
+    if positional:
+        p.add_argument("checkpoint_args", nargs="*", metavar="CHECKPOINT", help=argparse.SUPPRESS)
+        p.add_argument("-k", "--checkpoint", action="append", default=None, help=help)
+    elif several:
+        p.add_argument("-k", "--checkpoint", action="append", required=True, help=help)
+    else:
+        p.add_argument("-k", "--checkpoint", required=True, help=help)
+
+
+def checkpoint_list(args: argparse.Namespace, several: bool) -> list[str]:
+    """The checkpoints named by ``-k`` and the old positional form together (at least one; one unless several)."""
+    found = [*(getattr(args, "checkpoint_args", None) or []), *(args.checkpoint or [])]
+    if not found:
+        raise UsageError("a checkpoint is required: -k/--checkpoint FILE.pt")
+    if not several and len(found) > 1:
+        raise UsageError(f"one checkpoint is taken, got {len(found)}: {', '.join(found)}")
+    return found
+
+
+def config(p: argparse.ArgumentParser, help: str = "config YAML (default: the packaged default.yaml)") -> None:
+    p.add_argument("-c", "--config", default=None, help=help)
+
+
+def store(p: argparse.ArgumentParser, help: str = "binned store to read instead of the npy files") -> None:
+    p.add_argument("--store", default=None, help=help)
+
+
+def eid(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--eid", default=None, help="keep only metadata rows of this eid")
+
+
+def epochs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, default=None, help="override num_epoch of the config")
+
+
+def regression(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--regression", action="store_true", help="regress log2(RPKM+1) instead of classifying")
+
+
+def mark_map(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mark-map", nargs="+", default=None, metavar="MODEL_MARK=STORE_MARK",
+                   help="read a store mark under the model's name for it, or 'by-name' to pick the model's marks "
+                        "from the store by name (needed when they differ in order or names)")
+
+
+def resources(p: argparse.ArgumentParser, batch_size: bool = True, workers: bool = True) -> None:
+    """``--device`` (and ``--batch-size``, ``--num-workers``)."""
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    if batch_size:
+        p.add_argument("--batch-size", type=int, default=64, help="genes per batch")
+    if workers:
+        p.add_argument("--num-workers", type=int, default=default_workers(), help="DataLoader worker processes")
+
+
+def check_resources(args: argparse.Namespace) -> None:
+    """Impossible ``--batch-size``/``--num-workers``/``--epochs``/``--threads`` values are errors."""
+    for flag, least, what in (("batch_size", 1, " (the batch size: genes per batch)"), ("num_workers", 0, ""),
+                              ("epochs", 1, ""), ("threads", 1, "")):
+        v = getattr(args, flag, None)
+        if v is not None and v < least:
+            raise UsageError(f"--{flag.replace('_', '-')} must be >= {least}, got {v}{what}")

@@ -1,0 +1,344 @@
+"""The layout of every output folder: each file's name is spelled here and nowhere else.
+
+A run directory (:class:`RunPaths`, written by training), an evaluation folder (:class:`EvaluationFiles`), an
+interpretation folder (:class:`InterpretationFiles`), a report (:class:`ReportFiles`), a comparison
+(:class:`CompareFiles`), browser tracks (:class:`TrackFiles`), a workflow directory (:class:`WorkflowFiles`)
+and the demo (:class:`DemoFiles`). Table columns live beside their writers' readers: the predictions csv in
+:mod:`chromoformer.files.predictions`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from chromoformer.files.io import remove_stale_temps
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Files of one training run.
+
+    ``-o DIR`` gives ``DIR/{last.pt, best.pt, metrics.tsv, ...}``; ``-o DIR/NAME.pt`` (the
+    original's layout, several folds in one folder) gives ``DIR/NAME.pt``,
+    ``DIR/NAME.best.pt``, ``DIR/NAME.metrics.tsv``, ... so folds never overwrite each other.
+    """
+
+    run_dir: Path
+    last: Path
+    best: Path
+    metrics: Path
+    val_predictions: Path
+    log: Path
+    config: Path
+    lock: Path
+
+    @classmethod
+    def from_output(cls, out: Path) -> RunPaths:
+        if out.suffix == ".pt":
+            d, stem = out.parent, out.stem
+            return cls(d, out, d / f"{stem}.best.pt", d / f"{stem}.metrics.tsv", d / f"{stem}.val_predictions.csv",
+                       d / f"{stem}.train.log", d / f"{stem}.config.yaml", d / f".{stem}.lock")
+        return cls(out, out / "last.pt", out / "best.pt", out / "metrics.tsv", out / "val_predictions.csv",
+                   out / "train.log", out / "config.yaml", out / ".lock")
+
+    def staged_best(self, epoch: int) -> Path:
+        """Where an epoch's new best checkpoint waits until that epoch is committed."""
+        return self.best.with_name(f".{self.best.name}.epoch{epoch}")
+
+    def staged_bests(self) -> list[tuple[int, Path]]:
+        """(epoch, path) of every staged best checkpoint present (see :meth:`staged_best`)."""
+        pattern = re.compile(rf"\.{re.escape(self.best.name)}\.epoch(\d+)")
+        found = ((pattern.fullmatch(p.name), p) for p in self.best.parent.glob(f".{self.best.name}.epoch*"))
+        return [(int(m.group(1)), p) for m, p in found if m]
+
+    def outputs(self) -> tuple[Path, ...]:
+        return self.last, self.best, self.metrics, self.val_predictions, self.config
+
+
+def clean_leftovers(p: RunPaths, staged: bool = False) -> None:
+    """Remove temporaries of a killed writer of this run (call while holding the run's lock);
+    with ``staged``, also best checkpoints of epochs that never committed."""
+    for f in (*p.outputs(), p.log):
+        remove_stale_temps(f, min_age=0)
+    if staged:
+        for _, f in p.staged_bests():
+            f.unlink()
+
+
+@dataclass(frozen=True)
+class EvaluationFiles:
+    """``chromoformer evaluate --out DIR``: pooled held-out metrics, predictions, calibration and plots."""
+
+    dir: Path
+
+    @property
+    def metrics(self) -> Path:
+        return self.dir / "metrics.tsv"
+
+    @property
+    def oof_predictions(self) -> Path:
+        return self.dir / "oof_predictions.csv"
+
+    @property
+    def calibration(self) -> Path:
+        return self.dir / "calibration.tsv"
+
+    @property
+    def temperature(self) -> Path:
+        return self.dir / "temperature.json"
+
+    @property
+    def roc_pr(self) -> Path:
+        return self.dir / "roc_pr.png"
+
+    @property
+    def scatter(self) -> Path:
+        return self.dir / "scatter.png"
+
+    @property
+    def reliability(self) -> Path:
+        return self.dir / "reliability.png"
+
+    def tables(self) -> tuple[Path, ...]:
+        """The tables an evaluation writes (a folder holding any other file is not an evaluation's)."""
+        return self.metrics, self.oof_predictions, self.calibration, self.temperature
+
+
+@dataclass(frozen=True)
+class InterpretationFiles:
+    """``chromoformer interpret -o DIR``: the record, the tables, the arrays and per-gene plots."""
+
+    dir: Path
+
+    @property
+    def record(self) -> Path:
+        return self.dir / "interpret.json"
+
+    @property
+    def perturbation(self) -> Path:
+        return self.dir / "perturbation.tsv"
+
+    @property
+    def attention(self) -> Path:
+        return self.dir / "attention.tsv"
+
+    @property
+    def attributions(self) -> Path:
+        return self.dir / "attributions.npz"
+
+    def plot(self, kind: str, gene_id: str) -> Path:
+        """``attribution`` or ``attention`` PNG of one gene."""
+        return self.dir / f"{kind}_{gene_id}.png"
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """``chromoformer report RUN``: ``RUN/report/index.html``, its figures, one page per interpreted gene."""
+
+    dir: Path
+
+    @classmethod
+    def of_run(cls, run_dir: Path) -> ReportFiles:
+        return cls(run_dir / "report")
+
+    @property
+    def index(self) -> Path:
+        return self.dir / "index.html"
+
+    @property
+    def training_curves(self) -> Path:
+        return self.dir / "training_curves.png"
+
+    @property
+    def genes(self) -> Path:
+        return self.dir / "genes"
+
+    def gene_page(self, safe: str) -> Path:
+        return self.genes / f"{safe}.html"
+
+    def gene_plot(self, kind: str, safe: str) -> Path:
+        return self.genes / f"{kind}_{safe}.png"
+
+
+@dataclass(frozen=True)
+class CompareFiles:
+    """``chromoformer compare -o DIR``: ``DIR/{model}/fold{k}/`` runs and ``DIR/comparison.tsv``."""
+
+    dir: Path
+
+    @property
+    def table(self) -> Path:
+        return self.dir / "comparison.tsv"
+
+    def run(self, model: str, fold: int) -> Path:
+        return self.dir / model / f"fold{fold}"
+
+
+@dataclass(frozen=True)
+class TrackFiles:
+    """``chromoformer export -o DIR``: genome-browser files."""
+
+    dir: Path
+
+    @property
+    def predictions_bedgraph(self) -> Path:
+        return self.dir / "predictions.bedGraph"
+
+    def bigwig(self, column: str) -> Path:
+        return self.dir / f"{column}.bw"
+
+    def attribution(self, mark: str) -> Path:
+        return self.dir / f"attribution.{mark}.bw"
+
+    @property
+    def links_bedpe(self) -> Path:
+        return self.dir / "pcre_links.bedpe"
+
+    @property
+    def links_interact(self) -> Path:
+        return self.dir / "pcre_links.interact"
+
+
+@dataclass(frozen=True)
+class WorkflowFiles:
+    """``chromoformer workflow --directory DIR``: per sample ``meta.csv``, ``store/``, ``runs/fold{k}/``,
+    ``evaluation/`` and ``predictions.csv`` (the Snakefile spells the same names)."""
+
+    dir: Path
+
+    @property
+    def resolved_sheet(self) -> Path:
+        return self.dir / "samples.resolved.yaml"
+
+    @property
+    def lock(self) -> Path:
+        return self.dir / ".chromoformer-workflow.lock"
+
+    @property
+    def logs(self) -> Path:
+        return self.dir / "logs"
+
+    def sample(self, name: str) -> Path:
+        return self.dir / name
+
+    def meta(self, sample: str) -> Path:
+        return self.sample(sample) / "meta.csv"
+
+    def store(self, sample: str) -> Path:
+        return self.sample(sample) / "store"
+
+    def run(self, sample: str, fold: int) -> RunPaths:
+        return RunPaths.from_output(self.sample(sample) / "runs" / f"fold{fold}")
+
+    def runs(self, sample: str) -> Path:
+        return self.sample(sample) / "runs"
+
+    def evaluation(self, sample: str) -> EvaluationFiles:
+        return EvaluationFiles(self.sample(sample) / "evaluation")
+
+    def predictions(self, sample: str) -> Path:
+        return self.sample(sample) / "predictions.csv"
+
+
+@dataclass(frozen=True)
+class DemoFiles:
+    """``chromoformer demo -o DIR`` and the reference demo folder it may read."""
+
+    dir: Path
+
+    @property
+    def sheet(self) -> Path:
+        return self.dir / "samples.yaml"
+
+    @property
+    def predictions(self) -> Path:
+        return self.dir / "predictions.csv"
+
+    @property
+    def reference_predictions(self) -> Path:
+        return self.dir / "reference_demo_predictions.csv"
+
+    @staticmethod
+    def reference_meta(ref: Path) -> Path:
+        return ref / "demo_meta.csv"
+
+    @staticmethod
+    def reference_signal(ref: Path) -> Path:
+        return ref / "demo_data"
+
+
+@dataclass(frozen=True)
+class StoreFiles:
+    """A binned store directory (:mod:`chromoformer.data.store`): the sums, the region index, the manifest."""
+
+    dir: Path
+
+    @property
+    def sums(self) -> Path:
+        return self.dir / "sums.npy"
+
+    @property
+    def regions(self) -> Path:
+        return self.dir / "regions.tsv"
+
+    @property
+    def manifest(self) -> Path:
+        return self.dir / "manifest.json"
+
+    @property
+    def lock(self) -> Path:
+        """Beside the store, not in it: the lock outlives a rebuild of the directory."""
+        return self.dir.parent / f".{self.dir.name}.lock"
+
+    @classmethod
+    def names(cls) -> frozenset[str]:
+        """The files a store holds (a folder holding anything else is not a store)."""
+        f = cls(Path())
+        return frozenset(p.name for p in (f.sums, f.regions, f.manifest))
+
+    @classmethod
+    def is_store(cls, path: str | Path) -> bool:
+        return cls(Path(path)).manifest.is_file()
+
+
+def npy_file(npy_dir: Path, name: str) -> Path:
+    """The original layout's file of one region ``chrom:start-end``: ``npy_dir/chrom:start-end.npy``."""
+    return Path(npy_dir) / f"{name}.npy"
+
+
+def dropped_genes(gene_table: Path) -> Path:
+    """Beside ``preprocess genes -o genes.tsv``: the genes left out and why (``genes.dropped.tsv``)."""
+    return gene_table.with_name(f"{gene_table.name.split('.')[0]}.dropped.tsv")
+
+
+@dataclass(frozen=True)
+class SimulationFiles:
+    """``chromoformer simulate -o DIR`` (and the synthetic npy dataset of the tests and ``demo --quick``)."""
+
+    dir: Path
+
+    @property
+    def pchic(self) -> Path:
+        return self.dir / "pchic.tsv"
+
+    @property
+    def expression(self) -> Path:
+        return self.dir / "expression.tsv"
+
+    @property
+    def truth(self) -> Path:
+        return self.dir / "truth.tsv"
+
+    @property
+    def pcre_truth(self) -> Path:
+        return self.dir / "pcre_truth.tsv"
+
+    @property
+    def meta(self) -> Path:
+        return self.dir / "meta.csv"
+
+    @property
+    def npy(self) -> Path:
+        return self.dir / "npy"

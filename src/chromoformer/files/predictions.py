@@ -1,0 +1,58 @@
+"""The predictions csv (``chromoformer predict -o``): its one schema, its writer and its checked reader.
+
+| column | task | meaning |
+|---|---|---|
+| ``gene_id`` | both | the metadata's gene id |
+| ``logit_0``, ``logit_1`` | clf | the two logits, averaged over the checkpoints |
+| ``prediction`` | both | P(expressed) (clf) or predicted log2(RPKM + 1) (reg) |
+| ``prediction_sd`` | both, 2+ checkpoints | sample sd over the checkpoints of each one's own prediction |
+| ``margin_sd`` | clf, 2+ checkpoints | the same for logit_1 - logit_0 |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from chromoformer.errors import UsageError
+from chromoformer.files.io import numeric_column, read_table, require_file, write_table
+
+GENE_ID = "gene_id"
+PREDICTION = "prediction"
+LOGITS = ("logit_0", "logit_1")
+SPREAD = ("prediction_sd", "margin_sd")
+COLUMNS = {"clf": (GENE_ID, *LOGITS, PREDICTION), "reg": (GENE_ID, PREDICTION)}
+
+
+def check_columns(df: pd.DataFrame, where: str) -> None:
+    """``df`` holds one task's columns, in the schema's order, and the spreads only together with them."""
+    cols = tuple(df.columns)
+    base = next((c for c in COLUMNS.values() if cols[:len(c)] == c), None)
+    extra = [c for c in cols[len(base):]] if base else None
+    if base is None or any(c not in SPREAD for c in extra):
+        raise UsageError(f"{where}: columns {', '.join(cols)} are not a predictions table "
+                         f"(expected {', '.join(COLUMNS['clf'])} or {', '.join(COLUMNS['reg'])}, then "
+                         f"{' / '.join(SPREAD)} for an ensemble)")
+
+
+def write_predictions(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a predictions table atomically; refuses a frame that does not follow the schema."""
+    check_columns(df, str(path))
+    write_table(df, path)
+    return Path(path)
+
+
+def read_predictions(path: str | Path) -> pd.DataFrame:
+    """A predictions csv, checked: the gene id and prediction columns, finite predictions, spreads >= 0, one row
+    per gene. Indexed by gene id (the column is kept)."""
+    pred = read_table(require_file(path, "prediction csv", UsageError), UsageError, "prediction csv",
+                      dtype={GENE_ID: str})
+    if GENE_ID not in pred or PREDICTION not in pred:
+        raise UsageError(f"{path}: expected a 'chromoformer predict' csv ({GENE_ID}, ..., {PREDICTION})")
+    for col in [c for c in (PREDICTION, *LOGITS, *SPREAD) if c in pred]:
+        pred[col] = numeric_column(pred, col, path, UsageError, minimum=0 if col in SPREAD else None)
+    dup = pred[GENE_ID][pred[GENE_ID].duplicated()]
+    if len(dup):
+        raise UsageError(f"{path}: gene {dup.iloc[0]} has more than one prediction")
+    return pred.set_index(GENE_ID, drop=False)

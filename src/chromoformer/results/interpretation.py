@@ -1,0 +1,163 @@
+"""The interpretation folder: :func:`interpret` writes it (``chromoformer interpret``), :func:`read_interpretation`
+reads it back (for ``report`` and ``export``).
+
+Every file is checked as it is read: a hand-edited, truncated or foreign file is an error that
+names it and says to re-run ``interpret``, never a traceback or a silently wrong page/track.
+
+Files: ``interpret.json`` (the record: genes, marks, bin sizes, w_prom...), ``perturbation.tsv``
+(gene_id, perturbation, target, delta), ``attention.tsv`` (gene_id, pcre, weight; Chromoformer
+checkpoints only) and ``attributions.npz`` (gene_id and ``{promoter,pcre}_{bin}`` arrays).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from chromoformer.errors import MetadataError, UsageError
+from chromoformer.files.io import atomic_write, numeric_column, read_table, require_file, write_table, write_text
+from chromoformer.files.layouts import InterpretationFiles
+
+RERUN = "re-run chromoformer interpret"
+PERTURBATION = ("gene_id", "perturbation", "target", "delta")
+ATTENTION = ("gene_id", "pcre", "weight")
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    """One interpretation folder: its record and tables (None where the file is absent)."""
+
+    path: Path
+    info: dict
+    perturbation: pd.DataFrame | None
+    attention: pd.DataFrame | None
+
+    @property
+    def genes(self) -> list[str]:
+        return list(self.info["genes"])
+
+    def attributions(self, bin_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(promoter, pcre) attribution arrays at ``bin_size``, checked against the record's genes.
+
+        Shapes: promoter ``(n_genes, w_prom / bin_size, n_marks)``, pcre ``(n_genes, i_max,
+        w_max / bin_size, n_marks)``."""
+        p = require_file(InterpretationFiles(self.path).attributions, f"attribution arrays ({RERUN})", UsageError)
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                ids, promoter, pcre = list(z["gene_id"]), z[f"promoter_{bin_size}"], z[f"pcre_{bin_size}"]
+        except KeyError as e:
+            raise UsageError(f"{p}: no array {e} ({RERUN})") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise UsageError(f"{p}: unreadable attribution arrays ({' '.join(str(e).split())[:120]}; {RERUN})"
+                             ) from None
+        if ids != self.genes:
+            raise UsageError(f"{self.path}: its attribution arrays and its record list different genes; {RERUN}")
+        n = len(ids)
+        if promoter.ndim != 3 or pcre.ndim != 4 or len(promoter) != n or len(pcre) != n \
+                or not (np.isfinite(promoter).all() and np.isfinite(pcre).all()):
+            raise UsageError(f"{p}: attribution arrays of the wrong shape or not finite ({RERUN})")
+        return promoter, pcre
+
+
+def _table(path: Path, what: str, columns: tuple[str, ...], numeric: str) -> pd.DataFrame | None:
+    if not path.is_file():
+        return None
+    t = read_table(path, UsageError, f"{what} ({RERUN})", sep="\t", dtype={"gene_id": str})
+    missing = [c for c in columns if c not in t.columns]
+    if missing:
+        raise UsageError(f"{path}: missing column(s) {', '.join(missing)} ({RERUN})")
+    return t.assign(**{numeric: numeric_column(t, numeric, path, UsageError, note=f" ({RERUN})").astype(float)})
+
+
+def read_interpretation(folder: str | Path, need_perturbation: bool = False) -> Interpretation:
+    """The folder's record and tables, each checked (see the module docstring)."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise UsageError(f"{d}: interpretation folder not found")
+    files = InterpretationFiles(d)
+    p = require_file(files.record, f"interpretation record ({RERUN})", UsageError)
+    try:
+        info = json.loads(p.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UsageError(f"{p}: unreadable interpretation record ({' '.join(str(e).split())[:100]}; {RERUN})"
+                         ) from None
+    ok = isinstance(info, dict) and isinstance(info.get("genes"), list) and info["genes"] \
+        and all(isinstance(g, str) for g in info["genes"]) and isinstance(info.get("binsizes"), list) \
+        and info["binsizes"] and all(isinstance(b, int) and b > 0 for b in info["binsizes"]) \
+        and isinstance(info.get("marks"), list) and isinstance(info.get("w_prom"), int)
+    if not ok:
+        raise UsageError(f"{p}: not a chromoformer interpretation record (genes, marks, binsizes, w_prom; {RERUN})")
+    per = _table(files.perturbation, "perturbation table", PERTURBATION, "delta")
+    if per is None and need_perturbation:
+        require_file(files.perturbation, f"perturbation table ({RERUN})", UsageError)
+    att = _table(files.attention, "attention table", ATTENTION, "weight")
+    return Interpretation(d, info, per, att)
+
+
+def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out: str | Path, *,
+              genes: Sequence[str] | None = None, ig_steps: int = 0, method: str | None = None,
+              score_delta: float = 1.0, mark_map: Mapping[str, str] | str | None = None) -> InterpretationFiles:
+    """Interpret ``genes`` (default: the metadata's first 8) with one checkpoint and write the folder ``out``:
+    perturbation and attention tables, attribution arrays, the record and per-gene PNGs.
+
+    ``method``/``ig_steps``: see :func:`chromoformer.inference.interpret.attributions`; ``score_delta``: the
+    interaction-score shift of the perturbation table; ``mark_map``: see
+    :func:`chromoformer.data.marks.select_marks`.
+    """
+    import torch
+
+    from chromoformer.data import ChromoformerDataset, read_metadata
+    from chromoformer.data.marks import select_marks
+    from chromoformer.data.signal import open_source
+    from chromoformer.engine.checkpoint import load_model
+    from chromoformer.inference.interpret import attributions, perturbation_table, regulation_attention_table
+    from chromoformer.results import plots
+
+    if ig_steps < 0:
+        raise UsageError(f"--ig-steps must be >= 0, got {ig_steps}")
+    if not math.isfinite(score_delta):
+        raise UsageError(f"--score-delta must be a finite number, got {score_delta}")
+    lm = load_model(checkpoint)
+    c, marks = lm.config, lm.marks
+    chosen = read_metadata(meta, i_max=c.i_max, w_max=c.w_max)
+    if genes:
+        by_id = {g.gene_id: g for g in chosen}
+        missing = [x for x in genes if x not in by_id]
+        if missing:
+            raise MetadataError(f"{meta}: gene(s) not found: {', '.join(missing)}")
+        chosen = [by_id[x] for x in genes]
+    else:
+        chosen = chosen[:8]
+    src = select_marks(open_source(signal, build=False, n_feats=c.n_feats, base=lm.spec.base), marks, mark_map)
+    ds = ChromoformerDataset(chosen, src, c, lm.binsizes, lm.task)
+    ds.validate()
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=len(chosen))))
+    files = InterpretationFiles(Path(out))
+    files.dir.mkdir(parents=True, exist_ok=True)
+    write_table(perturbation_table(lm.model, batch, score_delta, marks), files.perturbation, sep="\t",
+                float_format="%.6g")
+    att = regulation_attention_table(lm.model, batch) if lm.arch.startswith("chromoformer") else None
+    if att is not None:
+        write_table(att, files.attention, sep="\t", float_format="%.6g")
+    attr = attributions(lm.model, batch, ig_steps, method)
+    arrays = {f"{part}_{b}": a.detach().numpy() for part, d in attr.items() for b, a in d.items()}
+    atomic_write(files.attributions, lambda f: np.savez_compressed(f, gene_id=np.array(batch["gene_id"]), **arrays))
+    write_text(files.record, json.dumps({
+        "checkpoint": str(lm.path), "marks": list(marks), "binsizes": list(lm.binsizes), "w_prom": c.w_prom,
+        "w_max": c.w_max, "i_max": c.i_max, "genes": [g.gene_id for g in chosen], "ig_steps": ig_steps,
+        "method": method or ("integrated-gradients" if ig_steps else "gradient-x-input"),
+        "score": "logit_1 - logit_0" if lm.task == "clf" else "predicted log2(RPKM + 1)"}, indent=1) + "\n")
+    fine = min(lm.binsizes)
+    for i, g in enumerate(chosen):
+        plots.attribution_track(attr["promoter"][fine][i].detach().numpy(), g.gene_id, fine,
+                                files.plot("attribution", g.gene_id), strand=g.strand, marks=marks)
+        if att is not None and len(g.pcres):
+            plots.attention_heatmap(att, g.gene_id, files.plot("attention", g.gene_id))
+    return files

@@ -1,0 +1,172 @@
+"""Train one cross-validation fold (SPEC §3.5, §4): :func:`train_fold` from files, :func:`fit_fold` from genes and
+a signal source. Each writes a run directory (``chromoformer.files.layouts.RunPaths``) and can resume it
+bit-identically; the command line over them is :mod:`chromoformer.cli.train`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+import yaml
+
+from chromoformer.data import ChromoformerDataset, Gene, read_metadata
+from chromoformer.data.folds import held_out_split, split_genes
+from chromoformer.data.marks import select_marks
+from chromoformer.data.signal import open_source, signal_marks
+from chromoformer.data.sources import RegionSource
+from chromoformer.data.store_writer import default_store_path
+from chromoformer.engine import distributed
+from chromoformer.errors import MetadataError, RunError, UsageError
+from chromoformer.files.io import check_free_space, writable_output, write_text
+from chromoformer.files.layouts import RunPaths, clean_leftovers
+from chromoformer.files.locking import FileLock
+from chromoformer.spec import RunSpec
+from chromoformer.training.trainer import Trainer
+
+log = logging.getLogger("chromoformer.training")  # not __name__: also run as __main__
+
+
+def train_fold(spec: RunSpec, meta: str | Path, signal: str | Path, fold: int, output: str | Path, *,
+               store: str | Path | None = None, cache_store: bool = True, eid: str | None = None,
+               mark_map: Mapping[str, str] | str | None = None, **fit: object) -> list[dict]:
+    """Train one cross-validation fold from files: metadata csv + signal (npy directory or store).
+
+    ``fold`` (0..4) validates on split ``(fold + 3) % 4 + 1`` and trains on the other three.
+    An npy directory is read through a binned store built once (``store``, default a cache
+    under ``output``'s parent; ``cache_store=False`` reads the npy files). ``mark_map``:
+    see :func:`chromoformer.data.marks.select_marks`. Other keywords go to :func:`fit_fold`.
+    Returns the per-epoch history.
+    """
+    held_out_split(fold)
+    paths = _check_output(Path(output), bool(fit.get("resume")))
+    genes = read_metadata(meta, i_max=spec.config.i_max, w_max=spec.config.w_max,
+                          require=("split", "expression" if spec.task == "reg" else "label"), eid=eid)
+    train_genes, val_genes = split_genes(genes, fold)
+    if not train_genes or not val_genes:
+        raise MetadataError(f"{meta}: fold {fold} leaves {len(train_genes)} training and {len(val_genes)} "
+                            "validation genes; both must be non-empty")
+    d, _ = distributed.from_env(fit.get("device"))  # type: ignore[arg-type]
+    if store is None and cache_store and signal_marks(signal) is None:
+        store = default_store_path(signal, paths.run_dir.parent, base=spec.base, n_feats=spec.config.n_feats,
+                                   marks=spec.marks)
+
+    def source() -> RegionSource:
+        return open_source(signal, store=store, n_feats=spec.config.n_feats, base=spec.base, marks=spec.marks)
+
+    opened = d.on_main(source)  # rank 0 builds a missing store; the others then open it
+    src = select_marks(opened if d.main else source(), spec.marks, mark_map)
+    return fit_fold(spec, train_genes, val_genes, src, output, fold=fold, **fit)  # type: ignore[arg-type]
+
+
+def _check_output(out: Path, resume: bool) -> RunPaths:
+    if out.suffix != ".pt" and out.is_file():
+        raise UsageError(f"--output {out} is a file; give a run directory (or a NAME.pt checkpoint path)")
+    paths = RunPaths.from_output(out)
+    writable_output(paths.last, "run")
+    if paths.last.exists() and not resume:
+        raise RunError(f"{paths.last} exists: pass --resume to continue that run, or choose another --output")
+    found = [f.name for f in (paths.best, paths.metrics, paths.val_predictions) if f.exists()]
+    if found and not resume and not paths.last.exists():  # not a run's (no last.pt): they would be overwritten
+        raise RunError(f"{paths.run_dir} already holds {', '.join(found)} but no {paths.last.name}: a new run would "
+                       "overwrite them; choose another --output (or pass --resume if they are an interrupted "
+                       "run's)")
+    return paths
+
+
+def fit_fold(spec: RunSpec, train_genes: Sequence[Gene], val_genes: Sequence[Gene], source: RegionSource,
+             output: str | Path, *, fold: int = 0, resume: bool = False, device: str | None = None,
+             num_workers: int = 0, threads: int | None = None, save_optimizer: str = "all") -> list[dict]:
+    """Train ``spec`` on ``train_genes``, validating on ``val_genes`` after every epoch.
+
+    Parameters
+    ----------
+    source : signal whose marks are ``spec.marks`` (see :func:`chromoformer.data.marks.select_marks`)
+    output : run directory (``last.pt``, ``best.pt``, ``metrics.tsv``, ``val_predictions.csv``,
+        ``train.log``), or ``NAME.pt`` for the original's one-file layout
+    fold : recorded in the checkpoints and log
+    resume : continue the run in ``output`` (bit-identical to an uninterrupted run)
+    device : ``cpu``, ``cuda``, ``cuda:1``...; under torchrun each rank takes its local GPU
+    save_optimizer : ``all`` or ``last-only`` (``best.pt`` without optimizer state)
+
+    Returns the per-epoch history (list of dicts, as in ``metrics.tsv``). Logging goes to
+    ``train.log`` for the duration of the call only.
+    """
+    if num_workers < 0 or (threads is not None and threads < 1) or save_optimizer not in ("all", "last-only"):
+        raise UsageError(f"fit_fold: num_workers >= 0, threads >= 1 and save_optimizer 'all' or 'last-only' "
+                         f"needed, got {num_workers}, {threads}, {save_optimizer!r}")
+    if not train_genes or not val_genes:
+        raise UsageError(f"fit_fold: {len(train_genes)} training and {len(val_genes)} validation genes; both must "
+                         "be non-empty")
+    out = Path(output)
+    paths = _check_output(out, resume)
+    source = select_marks(source, spec.marks)
+    d, dev = distributed.from_env(device)
+    if d.active and min(len(train_genes), len(val_genes), spec.config.bsz) < d.world:
+        raise UsageError(f"{d.world} processes need at least as many training genes, validation genes and "
+                         f"batch size (bsz); got {len(train_genes)}, {len(val_genes)} and {spec.config.bsz}")
+    created = not paths.run_dir.exists()
+    try:
+        with contextlib.ExitStack() as stack:
+            d.on_main(lambda: _open_run(paths, out, resume, stack))
+            return _fit(spec, train_genes, val_genes, source, paths, fold, resume, dev, d, num_workers, threads,
+                        save_optimizer)
+    except BaseException:
+        if d.main and not paths.last.exists():  # nothing committed: leave no half-made run behind
+            for f in (paths.log, paths.config):
+                f.unlink(missing_ok=True)
+            if created:
+                shutil.rmtree(paths.run_dir, ignore_errors=True)
+        raise
+
+
+def _open_run(paths: RunPaths, out: Path, resume: bool, stack: contextlib.ExitStack) -> None:
+    """Rank 0: create and lock the run directory; log into its train.log until the run ends."""
+    paths.run_dir.mkdir(parents=True, exist_ok=True)
+    stack.enter_context(FileLock(paths.lock, f"run directory {paths.run_dir}" if out.suffix != ".pt" else
+                                 f"run {out}"))
+    if paths.last.exists() and not resume:  # another run committed while we were starting
+        raise RunError(f"{paths.last} exists: pass --resume to continue that run, or choose another --output")
+    handler = logging.FileHandler(paths.log)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("chromoformer")
+    root.addHandler(handler)
+    stack.callback(handler.close)
+    stack.callback(root.removeHandler, handler)
+    if root.getEffectiveLevel() > logging.INFO:  # a library caller who set up no logging still gets train.log
+        stack.callback(root.setLevel, root.level)
+        root.setLevel(logging.INFO)
+
+
+def _fit(spec, train_genes, val_genes, source, paths: RunPaths, fold, resume, dev, d, num_workers, threads,
+         save_optimizer) -> list[dict]:
+    if threads:
+        torch.set_num_threads(threads)
+    log.info("fold %d: %d train / %d validation genes (split %d), source %s, %d process(es)", fold,
+             len(train_genes), len(val_genes), held_out_split(fold) if 0 <= fold <= 4 else -1,
+             type(source).__name__, d.world)
+    train_ds = ChromoformerDataset(train_genes, source, spec.config, spec.binsizes, spec.task)
+    val_ds = ChromoformerDataset(val_genes, source, spec.config, spec.binsizes, spec.task)
+    d.on_main(lambda: (train_ds.validate(), val_ds.validate()))
+    tr = Trainer(spec, train_ds, val_ds, paths, fold, dev, num_workers, save_optimizer == "all", d)
+    resuming = resume and paths.last.exists()
+
+    def prepare() -> None:  # rank 0: the run's files
+        if resuming:
+            tr.resume(paths.last)
+        else:
+            clean_leftovers(paths, staged=True)  # a run killed before its first epoch committed
+        if tr.epoch < spec.config.num_epoch:
+            check_free_space(paths.run_dir, tr.space_needed(), "the run's checkpoints")
+        write_text(paths.config, yaml.safe_dump(spec.config.to_dict(), sort_keys=False))
+
+    d.on_main(prepare)
+    if resuming and not d.main:
+        tr.resume(paths.last, repair=False)
+    return tr.fit()
+
+
