@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 import torch
 
+from chromoformer.engine.checkpoint import spec_of
 from chromoformer.engine.distributed import RankBatches, share
 from chromoformer.model import build_model
-from chromoformer.spec import RunSpec
 from fault_inputs import TINY, tiny_data
 
 TORCHRUN = shutil.which("torchrun")
@@ -68,7 +68,7 @@ def test_two_processes_match_one(runs):
 
 
 def _initial(runs: Path) -> dict[str, torch.Tensor]:
-    spec = RunSpec.from_checkpoint(torch.load(runs / "single" / "last.pt", weights_only=False))
+    spec = spec_of(torch.load(runs / "single" / "last.pt", weights_only=False))
     torch.manual_seed(spec.init_seed)
     return build_model(spec.task, spec.config, spec.binsizes, spec.arch).state_dict()
 
@@ -79,7 +79,7 @@ def test_unused_parameters_stay_untouched(runs):
     init = _initial(runs)
     single, ddp = (torch.load(runs / r / "last.pt", weights_only=False) for r in ("single", "ddp"))
     assert ddp["optimizer"]["state"].keys() == single["optimizer"]["state"].keys()
-    spec = RunSpec.from_checkpoint(single)
+    spec = spec_of(single)
     names = [n for n, _ in build_model(spec.task, spec.config, spec.binsizes, spec.arch).named_parameters()]
     unused = [n for i, n in enumerate(names) if i not in single["optimizer"]["state"]]
     # SPEC §1: w_bias, gamma_f, pairwise_interaction.*.ln (36 tensors at the default sizes, fewer here)

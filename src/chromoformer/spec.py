@@ -20,7 +20,6 @@ from chromoformer.config import (
     MARKS,
     ORIGINAL_INIT_SEED,
     ChromoformerConfig,
-    default_marks,
 )
 from chromoformer.errors import ConfigError
 
@@ -29,6 +28,10 @@ BASE_CAP = 100  # the store's base bin: gcd(100, *binsizes), so 2000/500/100 rea
 # What changes predictions (as opposed to how training went): compared when ensembling or predicting.
 PREDICTION_FIELDS = ("task", "arch", "binsizes", "marks", "model config")
 TRAINING_ONLY = ("seed", "num_epoch", "lr", "bsz", "gamma")
+# The checkpoint keys that hold the spec: ``spec`` itself, then its fields again under the keys earlier versions
+# read (see :meth:`RunSpec.checkpoint_fields`); and the keys that say where a checkpoint came from.
+SPEC_KEYS = ("spec", "config", "binsizes", "task", "arch", "marks")
+PROVENANCE_KEYS = ("epoch", "fold", "chromoformer_version", "data")
 
 
 @dataclass(frozen=True)
@@ -108,17 +111,10 @@ class RunSpec:
         except (ConfigError, TypeError) as e:
             raise ConfigError(f"{source}: {e}") from None
 
-    @classmethod
-    def from_checkpoint(cls, ck: Mapping[str, Any], source: str = "<checkpoint>") -> RunSpec:
-        """The spec of a checkpoint dict; the original format (no spec) gets the defaults it was trained with."""
-        if "spec" in ck:
-            return cls.from_dict(ck["spec"], f"{source}[spec]")
-        cfg = ChromoformerConfig.from_dict(ck["config"], f"{source}[config]") if "config" in ck else (
-            ChromoformerConfig())
-        marks = ck.get("marks") or default_marks(cfg.n_feats)
-        return cls.from_dict({"config": cfg.to_dict(), "binsizes": ck.get("binsizes") or DEFAULT_BINSIZES,
-                              "marks": marks, "task": ck.get("task") or "clf",
-                              "arch": ck.get("arch") or "chromoformer"}, source)
+    def checkpoint_fields(self) -> dict[str, Any]:
+        """The :data:`SPEC_KEYS` entries of a checkpoint: the spec, and its fields under the older keys."""
+        return {"spec": self.to_dict(), "config": self.config.to_dict(), "binsizes": list(self.binsizes),
+                "task": self.task, "arch": self.arch, "marks": list(self.marks)}
 
     def differences(self, other: RunSpec, fields: Sequence[str] | None = None) -> list[str]:
         """Names of the fields that differ (``'config.lr'`` for config keys); ``fields`` limits them.

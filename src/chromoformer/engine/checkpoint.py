@@ -30,7 +30,7 @@ from chromoformer.config import (
 from chromoformer.errors import CheckpointError
 from chromoformer.files.io import atomic_write, require_file
 from chromoformer.model import build_model
-from chromoformer.spec import RunSpec
+from chromoformer.spec import PROVENANCE_KEYS, SPEC_KEYS, TASKS, RunSpec
 
 
 def _numpy_safe_globals() -> list:
@@ -49,7 +49,7 @@ def _numpy_safe_globals() -> list:
     return out
 
 
-SPEC_KEYS = ("spec", "task", "arch", "binsizes", "config", "marks", "epoch", "fold", "chromoformer_version", "data")
+STORED_KEYS = (*SPEC_KEYS, *PROVENANCE_KEYS)  # what a weights-only export keeps beside the weights
 
 
 def _read_safetensors(path: Path) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
             net = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
-        spec = {k: json.loads(v) for k, v in meta.items() if k in SPEC_KEYS}
+        spec = {k: json.loads(v) for k, v in meta.items() if k in STORED_KEYS}
     except Exception as e:  # safetensors raises its own error types for corrupt files
         raise CheckpointError(f"{path}: not a readable safetensors file ({' '.join(str(e).split())[:200]})") from None
     return {"net": net, **spec}
@@ -77,9 +77,7 @@ def export_weights(checkpoint: str | Path, out: str | Path) -> Path:
         raise CheckpointError("exporting weights needs the safetensors package (pip install safetensors)") from None
     lm = load_model(checkpoint)
     ck = lm.checkpoint
-    meta = {"spec": lm.spec.to_dict(), "task": lm.task, "arch": lm.arch, "binsizes": list(lm.binsizes),
-            "config": lm.config.to_dict(), "marks": list(lm.spec.marks),
-            **{k: ck[k] for k in ("epoch", "fold", "chromoformer_version", "data") if ck.get(k) is not None}}
+    meta = {**lm.spec.checkpoint_fields(), **{k: ck[k] for k in PROVENANCE_KEYS if ck.get(k) is not None}}
     state = {k: v.detach().contiguous() for k, v in lm.model.state_dict().items()}
     data = save(state, metadata={k: json.dumps(v) for k, v in meta.items()})
     atomic_write(out, lambda f: f.write(data), size_hint=len(data))
@@ -215,15 +213,18 @@ def _stored(ck: dict, key: str, ok, what: str, path: Path):
     return v
 
 
-def load_model(
-    path: str | Path, config: ChromoformerConfig | None = None, map_location: str | torch.device = "cpu"
-) -> LoadedModel:
-    """Build the right model for a checkpoint (ours or original) and load it strictly, in eval mode."""
+def spec_of(ck: dict[str, Any], path: str | Path = "<checkpoint>", config: ChromoformerConfig | None = None
+            ) -> RunSpec:
+    """The run spec of a checkpoint dict: the one rule, for ours and the original format alike.
+
+    Ours store ``spec`` (and its fields again under the older keys, which must agree with it). The original
+    format stores none: the task is told by the head (2 logits or 1 value), the bin sizes by the embedding
+    names, the config and marks are the defaults it was trained with. ``config`` (a user's ``--config``)
+    replaces the stored config.
+    """
     path = Path(path)
-    ck = read_checkpoint(path, map_location)
     sd = canonical_state_dict(ck["net"])
-    # our checkpoints say; original ones are told apart by the head (2 logits or 1 value)
-    task = _stored(ck, "task", lambda v: v in ("clf", "reg"), "'clf' or 'reg'", path) or infer_task(sd)
+    task = _stored(ck, "task", lambda v: v in TASKS, "'clf' or 'reg'", path) or infer_task(sd)
     binsizes = _stored(ck, "binsizes", lambda v: isinstance(v, (list, tuple)) and v and all(
         isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in v), "a list of positive bin sizes", path)
     binsizes = tuple(binsizes or infer_binsizes(sd))
@@ -241,12 +242,23 @@ def load_model(
                                       "edited or is corrupt)")
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{path}: {e}") from None
+    return spec
+
+
+def load_model(
+    path: str | Path, config: ChromoformerConfig | None = None, map_location: str | torch.device = "cpu"
+) -> LoadedModel:
+    """Build the right model for a checkpoint (ours or original) and load it strictly, in eval mode."""
+    path = Path(path)
+    ck = read_checkpoint(path, map_location)
+    spec = spec_of(ck, path, config)
+    task, binsizes = spec.task, spec.binsizes
     try:
-        model = build_model(task, config, binsizes, arch)
+        model = build_model(task, spec.config, binsizes, spec.arch)
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from None
     try:
-        model.load_state_dict(sd, strict=True)
+        model.load_state_dict(canonical_state_dict(ck["net"]), strict=True)
     except RuntimeError as e:
         msg = " ".join(str(e).split())
         raise CheckpointError(

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from chromoformer import __version__
 from chromoformer.data.loader import make_loader
 from chromoformer.engine.batches import batches_of, predict_batches, to_device
-from chromoformer.engine.checkpoint import CheckpointError, checkpoint_nbytes, read_checkpoint, save_checkpoint
+from chromoformer.engine.checkpoint import CheckpointError, checkpoint_nbytes, read_checkpoint, save_checkpoint, spec_of
 from chromoformer.engine.distributed import Dist, RankBatches, share
 from chromoformer.errors import RunError
 from chromoformer.files.faults import fault_point
@@ -112,10 +112,7 @@ class Trainer:
             "val_score": score(val_out, self.task).astype(np.float32),
             "val_label": val_label,
             "val_gene_ids": list(self.val_ids),
-            "spec": s.to_dict(),
-            # the spec's fields again under the keys earlier versions read
-            "config": s.config.to_dict(), "binsizes": list(s.binsizes), "task": s.task, "arch": s.arch,
-            "marks": list(s.marks),
+            **s.checkpoint_fields(),
             "fold": self.fold,
             "best_score": self.best,
             "best_epoch": self.best_epoch,
@@ -138,7 +135,7 @@ class Trainer:
             raise CheckpointError(f"{path}: cannot resume: it was written by an older version; use another "
                                   "--output to start a new run")
         try:
-            theirs = RunSpec.from_checkpoint(ck, str(path))
+            theirs = spec_of(ck, path)
         except Exception as e:
             raise CheckpointError(f"{path}: cannot resume: {e}") from None
         # num_epoch may grow (that extends the run); runs of earlier versions stored no init seed
