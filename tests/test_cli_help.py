@@ -66,3 +66,36 @@ def test_report_formats_lr_and_seconds(column, value, shown):
     from chromoformer.results.report import _fmt
 
     assert _fmt(column)(value) == shown
+
+
+def test_each_flag_has_one_spelling_and_old_spellings_stay_hidden_aliases():
+    """-o/--output and -k/--checkpoint everywhere; --out and a positional checkpoint still parse but are not shown."""
+    parsers = dict(_all_parsers())
+    for name, p in parsers.items():
+        strings = {s for a in p._actions for s in a.option_strings}
+        text = p.format_help()
+        assert "--out " not in text and "--out," not in text, name
+        if "--out" in strings:
+            assert {"-o", "--output"} <= strings, name
+        if any(a.dest == "checkpoint" for a in p._actions):
+            assert {"-k", "--checkpoint"} <= strings, name
+    writers = ["predict", "evaluate", "compare", "interpret", "export", "build-store", "simulate", "export-weights",
+               "preprocess genes", "preprocess metadata", "preprocess signals", "preprocess merge-stores",
+               "preprocess export-npy"]
+    for name in writers:
+        assert "-o" in {s for a in parsers[name]._actions for s in a.option_strings}, name
+    ev = parsers["evaluate"]
+    assert ev.parse_args(["--runs", "a.csv", "--out", "x"]).output == "x"
+    assert ev.parse_args(["--runs", "a.csv", "-o", "x"]).output == "x"
+    verify = parsers["verify"]
+    old, new = verify.parse_args(["a.pt"]), verify.parse_args(["-k", "a.pt"])
+    from chromoformer.cli.options import checkpoint_list
+
+    assert checkpoint_list(old, several=True) == checkpoint_list(new, several=True) == ["a.pt"]
+
+
+def test_num_workers_has_one_default_across_commands():
+    from chromoformer.cli.options import default_workers
+
+    defaults = {n: a.default for n, p in _all_parsers() for a in p._actions if a.dest == "num_workers"}
+    assert set(defaults) >= {"train", "predict", "compare"} and set(defaults.values()) == {default_workers()}

@@ -115,3 +115,19 @@ def test_canonical_key_examples():
     key = "transformer500.layers.1.self_att.gamma_f"
     assert canonical_key(key) == "regulation.500.transformer.layers.1.self_att.gamma_f"
     assert canonical_key("fc_head.0.weight") == "fc_head.0.weight"
+
+
+def test_config_splits_into_model_and_training_parts_with_the_same_keys():
+    """ModelConfig and TrainConfig partition the YAML's keys; the model sees only its part, and the spec compares
+    ensembles on the model part alone."""
+    import dataclasses
+
+    from chromoformer.config import MODEL_KEYS, TRAIN_KEYS, ChromoformerConfig, ModelConfig
+    from chromoformer.spec import TRAINING_ONLY
+
+    cfg = ChromoformerConfig.from_dict({**ChromoformerConfig().to_dict(), "lr": 1e-3})
+    assert set(MODEL_KEYS).isdisjoint(TRAIN_KEYS)
+    assert set(MODEL_KEYS) | set(TRAIN_KEYS) == {f.name for f in dataclasses.fields(ChromoformerConfig)}
+    assert TRAINING_ONLY == TRAIN_KEYS and cfg.train.lr == 1e-3 and not hasattr(cfg.model, "lr")
+    model = ChromoformerClassifier(cfg)
+    assert isinstance(model.config, ModelConfig) and model.config == ChromoformerConfig().model

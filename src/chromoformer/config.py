@@ -56,8 +56,47 @@ class TransformerConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """What a model is (the config keys that change its predictions): windows, marks and layer sizes.
+
+    The model modules see only this; ``mark_dropout`` is here because a model trained with it carries a
+    learned "absent" value per mark."""
+
+    i_max: int
+    w_prom: int
+    w_max: int
+    n_feats: int
+    embed: TransformerConfig
+    pairwise_interaction: TransformerConfig
+    regulation: TransformerConfig
+    d_head: int
+    mark_dropout: float
+
+    @property
+    def d_emb(self) -> int:
+        """Residual width of every transformer (taken from ``embed.d_model``)."""
+        return self.embed.d_model
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained (keys that never change what a trained model predicts)."""
+
+    seed: int
+    num_epoch: int
+    lr: float
+    bsz: int
+    gamma: float
+
+
+MODEL_KEYS = tuple(f.name for f in dataclasses.fields(ModelConfig))
+TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+@dataclass(frozen=True)
 class ChromoformerConfig:
-    """All hyper-parameters of a Chromoformer model and its training run."""
+    """The YAML config (the original's keys): a model's :class:`ModelConfig` and its run's :class:`TrainConfig`,
+    checked together (``w_prom <= w_max``, head sizes...). ``config.model`` and ``config.train`` are the two parts."""
 
     seed: int = 123
     i_max: int = 8
@@ -80,6 +119,14 @@ class ChromoformerConfig:
     def d_emb(self) -> int:
         """Residual width of every transformer (taken from ``embed.d_model``)."""
         return self.embed.d_model
+
+    @property
+    def model(self) -> ModelConfig:
+        return ModelConfig(**{k: getattr(self, k) for k in MODEL_KEYS})
+
+    @property
+    def train(self) -> TrainConfig:
+        return TrainConfig(**{k: getattr(self, k) for k in TRAIN_KEYS})
 
     def __post_init__(self) -> None:
         for k in ("i_max", "w_prom", "w_max", "num_epoch", "bsz", "n_feats", "d_head"):
@@ -187,3 +234,10 @@ def load_config(path: str | Path | None = None) -> ChromoformerConfig:
     except yaml.YAMLError as e:
         raise ConfigError(f"{source}: invalid YAML: {' '.join(str(e).split())}") from None
     return ChromoformerConfig.from_dict(d, source)
+
+
+def model_config(config: ChromoformerConfig | ModelConfig | None) -> ModelConfig:
+    """The model part of a config (the default one for None)."""
+    if config is None:
+        return DEFAULT_CONFIG.model
+    return config.model if isinstance(config, ChromoformerConfig) else config

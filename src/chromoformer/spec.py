@@ -19,6 +19,7 @@ from chromoformer.config import (
     DEFAULT_BINSIZES,
     MARKS,
     ORIGINAL_INIT_SEED,
+    TRAIN_KEYS,
     ChromoformerConfig,
 )
 from chromoformer.errors import ConfigError
@@ -27,7 +28,7 @@ TASKS = ("clf", "reg")
 BASE_CAP = 100  # the store's base bin: gcd(100, *binsizes), so 2000/500/100 read 100-bp sums
 # What changes predictions (as opposed to how training went): compared when ensembling or predicting.
 PREDICTION_FIELDS = ("task", "arch", "binsizes", "marks", "model config")
-TRAINING_ONLY = ("seed", "num_epoch", "lr", "bsz", "gamma")
+TRAINING_ONLY = TRAIN_KEYS  # the config keys that never change predictions
 # The checkpoint keys that hold the spec: ``spec`` itself, then its fields again under the keys earlier versions
 # read (see :meth:`RunSpec.checkpoint_fields`); and the keys that say where a checkpoint came from.
 SPEC_KEYS = ("spec", "config", "binsizes", "task", "arch", "marks")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from chromoformer.config import ARCHS, DEFAULT_BINSIZES, ChromoformerConfig
+from chromoformer.config import ARCHS, DEFAULT_BINSIZES, ChromoformerConfig, ModelConfig, model_config
 from chromoformer.errors import UsageError
 from chromoformer.model.baselines import AttentiveChrome, DeepChrome
 from chromoformer.model.chromoformer import (
@@ -17,7 +17,7 @@ from chromoformer.model.chromoformer import (
 
 def build_model(
     task: str,
-    config: ChromoformerConfig | None = None,
+    config: ChromoformerConfig | ModelConfig | None = None,
     binsizes: tuple[int, ...] = DEFAULT_BINSIZES,
     arch: str = "chromoformer",
 ) -> nn.Module:
@@ -30,7 +30,7 @@ def build_model(
         raise UsageError(f"unknown task {task!r}; expected 'clf' or 'reg'")
     if arch not in ARCHS:
         raise UsageError(f"unknown model {arch!r}; choose from {', '.join(ARCHS)}")
-    config = config or ChromoformerConfig()
+    config = model_config(config)
     if config.mark_dropout > 0 and arch not in ("chromoformer", "chromoformer-nopcre"):
         raise UsageError(f"mark_dropout applies to Chromoformer; {arch} has no input for absent marks")
     n_out = 2 if task == "clf" else 1

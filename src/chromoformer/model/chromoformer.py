@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig
+from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig, ModelConfig, model_config
 from chromoformer.errors import ConfigError
 from chromoformer.model.transformers import (
     EmbeddingTransformer,
@@ -50,8 +50,10 @@ def span_key_mask(spans: Tensor, n_bins: int, dtype: torch.dtype = torch.float32
 class ChromoformerBase(nn.Module):
     """Three resolution branches (embed -> pairwise -> regulation) and an MLP head."""
 
-    def __init__(self, config: ChromoformerConfig, n_out: int, binsizes: tuple[int, ...] = DEFAULT_BINSIZES) -> None:
+    def __init__(self, config: ChromoformerConfig | ModelConfig, n_out: int,
+                 binsizes: tuple[int, ...] = DEFAULT_BINSIZES) -> None:
         super().__init__()
+        config = model_config(config)  # the model never sees training settings
         self.config, self.binsizes = config, tuple(int(b) for b in binsizes)
         self.use_pcres = True  # False: the no-pCRE ablation (every gene is seen without its pCREs)
         for b in self.binsizes:
@@ -166,8 +168,9 @@ class ChromoformerClassifier(ChromoformerBase):
 
     task = "clf"
 
-    def __init__(self, config: ChromoformerConfig | None = None, binsizes: tuple[int, ...] = DEFAULT_BINSIZES) -> None:
-        super().__init__(config or ChromoformerConfig(), 2, binsizes)
+    def __init__(self, config: ChromoformerConfig | ModelConfig | None = None,
+                 binsizes: tuple[int, ...] = DEFAULT_BINSIZES) -> None:
+        super().__init__(model_config(config), 2, binsizes)
 
 
 class ChromoformerRegressor(ChromoformerBase):
@@ -175,8 +178,9 @@ class ChromoformerRegressor(ChromoformerBase):
 
     task = "reg"
 
-    def __init__(self, config: ChromoformerConfig | None = None, binsizes: tuple[int, ...] = DEFAULT_BINSIZES) -> None:
+    def __init__(self, config: ChromoformerConfig | ModelConfig | None = None,
+                 binsizes: tuple[int, ...] = DEFAULT_BINSIZES) -> None:
         # Like the original, build the 2-logit head and then replace it: the draws from the
         # global RNG, and so the initial weights for a given seed, match the original's.
-        super().__init__(config or ChromoformerConfig(), 2, binsizes)
+        super().__init__(model_config(config), 2, binsizes)
         self.fc_head = self.make_head(1)

@@ -116,7 +116,10 @@ def _write_bam(path: Path, chroms: dict[str, int], reads: dict[str, tuple[np.nda
 
 
 def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHMM) -> dict[str, Path]:
-    """Write genome sizes, GTF, 7 BAMs, pcHi-C table, expression table and truth; return their paths."""
+    """Write genome sizes, GTF, 7 BAMs, pcHi-C table, expression table and truth; return their paths.
+
+    One random generator, drawn from in a fixed order (transcripts, fragments and contacts, expression noise,
+    reads), so that a seed gives the same files every time."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(cfg.seed)
@@ -124,10 +127,21 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHM
     n_bins = marks.shape[1] // 4
     size = n_bins * BIN
     chroms = dict.fromkeys(PSEUDO, size)
-    offset = 2_000_000
     (out / "genome.sizes").write_text("".join(f"{c}\t{n}\n" for c, n in chroms.items()))
+    genes = _genes(root, size, cfg.span_mb)
+    (out / "genes.gtf").write_text(_gtf(genes, rng))
+    rows, pcre_truth, promoter, drive = _contacts(genes, marks, rng, size, n_bins)
+    n = _write_tables(SimulationFiles(out), genes, rows, pcre_truth, promoter, drive, rng)
+    bams = _reads(out, marks, rng, chroms, n_bins, cfg)
+    log.info("simulated %d genes, %d interactions, 7 BAMs in %s", len(genes), n, out)
+    sim = SimulationFiles(out)
+    return {"gtf": out / "genes.gtf", "pchic": sim.pchic, "expression": sim.expression, "sizes": out / "genome.sizes",
+            "truth": sim.truth, "pcre_truth": sim.pcre_truth, **{f"bam_{k}": v for k, v in bams.items()}}
 
-    # genes: real TSSs of chr11 in the span, mapped onto the pseudo-chromosomes
+
+def _genes(root: Path, size: int, span_mb: float) -> pd.DataFrame:
+    """Real TSSs of chr11 in the span, mapped onto the pseudo-chromosomes (one per CV split)."""
+    offset = 2_000_000
     tss = pd.read_csv(root / TSS, sep="\t", header=None, names=["chrom", "pos", "strand"])
     tss = tss[(tss.chrom == "chr11") & (tss.pos > offset + 25_000) & (tss.pos < offset + 4 * size - 25_000)]
     tss = tss.sort_values("pos").drop_duplicates("pos")
@@ -140,8 +154,12 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHM
             genes.append((f"SIMG{i:05d}", c, local, t.strand, g // BIN))
     genes = pd.DataFrame(genes, columns=["gene_id", "chrom", "tss", "strand", "gbin"])
     if len(genes) < 4:
-        raise SimulationError(f"--span-mb {cfg.span_mb:g} holds {len(genes)} real TSSs; simulate at least 1 Mb")
+        raise SimulationError(f"--span-mb {span_mb:g} holds {len(genes)} real TSSs; simulate at least 1 Mb")
+    return genes
 
+
+def _gtf(genes: pd.DataFrame, rng: np.random.Generator) -> str:
+    """One transcript per gene (two for every third gene), of random length."""
     gtf = []
     for k, g in enumerate(genes.itertuples()):
         length = int(rng.integers(5_000, 60_000))
@@ -153,15 +171,19 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHM
                 f'transcript_id "{g.gene_id}.{j + 1}"; gene_type "protein_coding"; '
                 f'transcript_type "protein_coding"; gene_name "{g.gene_id}";\n'
             )
-    (out / "genes.gtf").write_text("".join(gtf))
+    return "".join(gtf)
 
-    # fragments and pcHi-C
+
+def _contacts(genes: pd.DataFrame, marks: np.ndarray, rng: np.random.Generator, size: int, n_bins: int
+              ) -> tuple[list, list, np.ndarray, np.ndarray]:
+    """Restriction fragments, each gene's pcHi-C contacts, and the two activities its expression follows.
+
+    Returns (pcHi-C rows, per-pCRE truth, promoter activity (n_genes,), pCRE drive (n_genes,))."""
     frag_ends = np.cumsum(rng.integers(2_000, 12_001, size=size // 2_000 + 10))
     frag_ends = frag_ends[frag_ends < size]
     frag_starts = np.concatenate([[0], frag_ends])
     frag_ends = np.concatenate([frag_ends, [size]])
-    act = {"P": [], "drive": []}
-    rows, truth, pcre_truth = [], [], []
+    promoter, drive, rows, pcre_truth = [], [], [], []
     for g in genes.itertuples():
         b0 = g.gbin - 5
         window = marks[:, max(b0, 0) : g.gbin + 5]
@@ -181,40 +203,32 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHM
             pcre_truth.append((g.gene_id, f"{g.chrom}:{s}-{e}", round(score, 4), float(enh)))
             hits.append((score, enh))
         top = sorted((h for h in hits if h[0] > 1.5), reverse=True)[:8]
-        drive = float(sum(sc * en for sc, en in top))
-        act["P"].append(p)
-        act["drive"].append(drive)
-        truth.append((g.gene_id, p, drive))
+        promoter.append(p)
+        drive.append(float(sum(sc * en for sc, en in top)))
+    return rows, pcre_truth, np.array(promoter), np.array(drive)
+
+
+def _write_tables(sim: SimulationFiles, genes: pd.DataFrame, rows: list, pcre_truth: list, promoter: np.ndarray,
+                  drive: np.ndarray, rng: np.random.Generator) -> int:
+    """pcHi-C, expression (the oracle plus noise), per-pCRE truth and per-gene truth; returns the contacts."""
     write_table(
         pd.DataFrame(rows, columns=["bait_chrom", "bait_start", "bait_end", "oe_chrom", "oe_start", "oe_end", "score"]),
-        SimulationFiles(out).pchic,
-        sep="\t",
-    )
-    P, drive = np.array(act["P"]), np.array(act["drive"])
-    oracle = 1 + 3 * P + 0.6 * drive
+        sim.pchic, sep="\t")
+    oracle = 1 + 3 * promoter + 0.6 * drive
     log2expr = oracle + rng.normal(0, 0.4, size=len(oracle))
     rpkm = np.round(np.maximum(np.exp2(log2expr) - 1, 0), 4)
-    write_table(pd.DataFrame({"gene_id": genes.gene_id, "SIM": rpkm}), SimulationFiles(out).expression, sep="\t")
-    write_table(
-        pd.DataFrame(pcre_truth, columns=["gene_id", "pcre", "score", "enhancer_activity"]),
-        SimulationFiles(out).pcre_truth,
-        sep="\t",
-    )
-    write_table(
-        pd.DataFrame(
-            {
-                "gene_id": genes.gene_id,
-                "promoter_activity": P,
-                "pcre_drive": drive,
-                "oracle": oracle,
-                "log2_rpkm": log2expr,
-            }
-        ),
-        SimulationFiles(out).truth,
-        sep="\t",
-    )
+    write_table(pd.DataFrame({"gene_id": genes.gene_id, "SIM": rpkm}), sim.expression, sep="\t")
+    write_table(pd.DataFrame(pcre_truth, columns=["gene_id", "pcre", "score", "enhancer_activity"]), sim.pcre_truth,
+                sep="\t")
+    write_table(pd.DataFrame({"gene_id": genes.gene_id, "promoter_activity": promoter, "pcre_drive": drive,
+                              "oracle": oracle, "log2_rpkm": log2expr}), sim.truth, sep="\t")
+    return len(rows)
 
-    # reads
+
+def _reads(out: Path, marks: np.ndarray, rng: np.random.Generator, chroms: dict[str, int], n_bins: int,
+           cfg: SimConfig) -> dict[str, Path]:
+    """One BAM per mark: Poisson read counts per 200-bp bin from the mark's presence."""
+    size = n_bins * BIN
     bams = {}
     for m, name in enumerate(tqdm(MARKS, desc="simulate reads", unit="mark")):
         reads = {}
@@ -227,13 +241,4 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHM
             reads[c] = (starts, rng.random(len(starts)) < 0.5)
         bams[name] = out / f"{name}.bam"
         _write_bam(bams[name], chroms, reads, cfg.read_len)
-    log.info("simulated %d genes, %d interactions, 7 BAMs in %s", len(genes), len(rows), out)
-    return {
-        "gtf": out / "genes.gtf",
-        "pchic": SimulationFiles(out).pchic,
-        "expression": SimulationFiles(out).expression,
-        "sizes": out / "genome.sizes",
-        "truth": SimulationFiles(out).truth,
-        "pcre_truth": SimulationFiles(out).pcre_truth,
-        **{f"bam_{k}": v for k, v in bams.items()},
-    }
+    return bams

@@ -1,0 +1,103 @@
+"""Bad-input cases: config files and command-line values."""
+
+from __future__ import annotations
+
+import torch
+
+from corpus.builders import (
+    Case,
+    _binary,
+    _keeps,
+    _precious,
+    _user_metrics,
+    cli_case,
+    config_case,
+    expect,
+    predict,
+    set_key,
+    signals_with,
+    train,
+)
+
+CASES = {
+    # ---- config
+    "config missing": lambda i: expect(train(i, config=i.out("none.yaml")), "not found"),
+    "config empty": config_case(lambda d: "", "expected a mapping"),
+    "config not yaml": config_case(lambda d: "embed: [unclosed\n", "invalid YAML"),
+    "config binary": lambda i: expect(train(i, config=_binary(i)), "not a text"),
+    "config unknown key": config_case(set_key("embed.dropout", 0.1), "unknown config key"),
+    "config missing key": config_case(lambda d: d.pop("gamma"), "missing config key"),
+    "config lr text": config_case(set_key("lr", "fast"), "lr must be a number"),
+    "config lr nan": config_case(set_key("lr", "nan"), "lr must be a positive number"),
+    "config lr negative": config_case(set_key("lr", -1), "lr must be a positive number"),
+    "config gamma negative": config_case(set_key("gamma", -0.5), "gamma"),
+    "config epochs 0": config_case(set_key("num_epoch", 0), "num_epoch must be >= 1"),
+    "config bsz 0": config_case(set_key("bsz", 0), "bsz must be >= 1"),
+    "config layers -1": config_case(set_key("embed.n_layers", -1), "embed.n_layers must be >= 1"),
+    "config heads 0": config_case(set_key("regulation.n_heads", 0), "regulation.n_heads must be >= 1"),
+    "config d_model -16": config_case(set_key("embed.d_model", -16), "embed.d_model must be >= 1"),
+    "config d_ff 0": config_case(set_key("pairwise_interaction.d_ff", 0), "d_ff must be >= 1"),
+    "config d_head -3": config_case(set_key("d_head", -3), "d_head must be >= 1"),
+    "config d_model not divisible": config_case(set_key("regulation.d_model", 15), "not divisible"),
+    "config float where int": config_case(set_key("i_max", 8.5), "i_max must be an integer"),
+    "config n_feats vs data": lambda i: expect(config_case(set_key("n_feats", 6))(i), "(6,", "got float16 (7,"),
+    # ---- command-line values
+    "train --epochs 0": cli_case("train", "--epochs", "0", why="--epochs must be >= 1"),
+    "train --epochs -3": cli_case("train", "--epochs", "-3", why="--epochs must be >= 1"),
+    "train --binsizes 300": cli_case("train", "--binsizes", "2000", "500", "300", why="300"),
+    "train --binsizes 0": cli_case("train", "--binsizes", "0", why="--binsizes"),
+    "train --fold 5": lambda i: Case([a if a != "1" else "5" for a in train(i).argv], ("--fold", "invalid choice"),
+                                     (i.out("run"),)),
+    "train --threads 0": cli_case("train", "--threads", "0", why="--threads must be >= 1"),
+    "train --use-wandb": cli_case("train", "--use-wandb", why="--use-wandb"),
+    "predict -o directory": lambda i: Case([*predict(i).argv[:-1], str(i.tmp)], ("is a directory",)),
+    "predict -o under a file": lambda i: Case([*predict(i).argv[:-1], str(i.meta / "pred.csv")],
+                                              ("cannot create the folder",)),
+    "train -o under a file": lambda i: Case([*train(i).argv[:train(i).argv.index("-o") + 1], str(i.meta / "run"),
+                                             "--epochs", "1", "--num-workers", "0"], ("cannot create the folder",)),
+    "evaluate --out under a file": lambda i: Case(["evaluate", "--runs", str(i.preds), "--out", str(i.meta / "ev")],
+                                                  ("cannot create the folder",)),
+    "predict --batch-size 0": cli_case("predict", "--batch-size", "0", why="batch size"),
+    "verify --score-tol -1": lambda i: Case(["verify", str(i.ckpt), "-m", str(i.meta), "-d", str(i.npy),
+                                             "--score-tol", "-1"], ("--score-tol must be a finite number >= 0",)),
+    "verify --metric-tol nan": lambda i: Case(["verify", str(i.ckpt), "--metric-tol", "nan"], ("--metric-tol",)),
+    "compare --epochs 0": lambda i: Case(["compare", "-m", str(i.meta), "-d", str(i.npy), "-o", str(i.out("cmp")),
+                                          "--epochs", "0"], ("--epochs must be >= 1",), (i.out("cmp"),)),
+    "compare --folds twice": lambda i: Case(["compare", "-m", str(i.meta), "-d", str(i.npy), "-o",
+                                             str(i.out("cmp")), "--folds", "1", "1"], ("--folds lists 1 twice",),
+                                            (i.out("cmp"),)),
+    "compare --folds 9": lambda i: Case(["compare", "-m", str(i.meta), "-d", str(i.npy), "-o", str(i.out("cmp")),
+                                         "--folds", "9"], ("0..4", "9"), (i.out("cmp"),)),
+    "predict -o is the metadata": lambda i: _keeps(i.meta, Case([*predict(i).argv[:-1], str(i.meta)],
+                                                              ("would overwrite the input", str(i.meta)))),
+    "store -o is the npy dir": lambda i: _keeps(i.npy, Case(["build-store", "-d", str(i.npy), "-o", str(i.npy)],
+                                                           ("would overwrite the input",))),
+    "store -o holds the npy dir": lambda i: _keeps(i.npy, Case(["build-store", "-d", str(i.npy), "-o",
+                                                               str(i.npy.parent)], ("would overwrite the input",))),
+    "store -o a folder of other files": lambda i: _keeps(_precious(i), Case(
+        ["build-store", "-d", str(i.npy), "-o", str(_precious(i).parent)], ("not a store's", "keep.txt"))),
+    "reads --out a folder of other files": lambda i: _keeps(_precious(i), Case(
+        ["preprocess", "signals", "--meta", str(i.meta), "--signal", f"H3K4me3={i.reads}", "--out",
+         str(_precious(i).parent)], ("not a store's",))),
+    "evaluate --out a run dir": lambda i: _keeps(i.ckpt.parent / "metrics.tsv", Case(
+        ["evaluate", "--runs", str(i.preds), "--out", str(i.ckpt.parent)], ("a training run directory",))),
+    "gtf --out is the annotation": lambda i: _keeps(i.gtf, Case(["preprocess", "genes", "--annotation", str(i.gtf),
+                                                               "--out", str(i.gtf)], ("would overwrite the input",))),
+    "store merge into a part": lambda i: Case(["preprocess", "merge-stores", "--part", str(i.store), "--out",
+                                               str(i.store)], ("would overwrite the part",)),
+    "train -o a folder with a metrics.tsv": lambda i: _keeps(_user_metrics(i), Case(
+        [*train(i).argv[:train(i).argv.index("-o") + 1], str(_user_metrics(i).parent), "--epochs", "1",
+         "--num-workers", "0"], ("already holds metrics.tsv", "choose another --output"))),
+    "train --device tpu": cli_case("train", "--device", "tpu", why="not a torch device"),
+    "predict --device typo": cli_case("predict", "--device", "cdua", why="not a torch device"),
+    **({} if torch.cuda.is_available() else {
+        "train --device cuda (none here)": cli_case("train", "--device", "cuda", why="no cuda device is available"),
+        "predict --device cuda (none here)": cli_case("predict", "--device", "cuda", why="no cuda device")}),
+    "train --exp-id path": lambda i: Case([a for a in train(i).argv if a not in ("-o", str(i.out("run")))]
+                                          + ["--exp-id", "../../escape"], ("--exp-id", "a name, not a path"), ()),
+    "reads --extend negative": lambda i: signals_with(i, "--extend", "-10", why="--extend must be >= 0"),
+    "reads --min-mapq 300": lambda i: signals_with(i, "--min-mapq", "300", why="--min-mapq in 0..255"),
+    "reads --w-prom 0": lambda i: signals_with(i, "--w-prom", "0", why="--w-prom must be a positive even"),
+    "reads --i-max 0": lambda i: signals_with(i, "--i-max", "0", why="--i-max and --w-max must be >= 1"),
+    "reads --assembly empty": lambda i: signals_with(i, "--assembly", "", why="--assembly is empty"),
+}
