@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 
@@ -95,7 +96,16 @@ def test_each_flag_has_one_spelling_and_old_spellings_stay_hidden_aliases():
 
 
 def test_num_workers_has_one_default_across_commands():
-    from chromoformer.cli.options import default_workers
+    """--num-workers: one default (auto) everywhere; auto starts workers only for loops long enough to gain."""
+    from chromoformer.data.loader import AUTO_MIN_BATCHES, auto_workers
 
-    defaults = {n: a.default for n, p in _all_parsers() for a in p._actions if a.dest == "num_workers"}
-    assert set(defaults) >= {"train", "predict", "compare"} and set(defaults.values()) == {default_workers()}
+    parsers = dict(_all_parsers())
+    flags = {n: next(a for a in p._actions if a.dest == "num_workers") for n, p in parsers.items()
+             if any(a.dest == "num_workers" for a in p._actions)}
+    assert set(flags) >= {"train", "predict", "compare"}
+    assert {a.default for a in flags.values()} == {"auto"}
+    assert parsers["predict"].parse_args(["-m", "m", "-d", "d", "-k", "k", "-o", "o"]).num_workers is None
+    assert parsers["predict"].parse_args(["-m", "m", "-d", "d", "-k", "k", "-o", "o", "--num-workers", "2"]
+                                         ).num_workers == 2
+    assert auto_workers(AUTO_MIN_BATCHES - 1) == auto_workers(None) == 0
+    assert auto_workers(AUTO_MIN_BATCHES) == min(4, max(0, (os.cpu_count() or 1) - 1))

@@ -7,7 +7,6 @@ Old spellings stay accepted as hidden aliases (``--out`` for ``-o/--output``, a 
 from __future__ import annotations
 
 import argparse
-import os
 
 from chromoformer.errors import UsageError
 
@@ -38,9 +37,14 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._format_usage(usage, kept, groups, prefix)
 
 
-def default_workers() -> int:
-    """DataLoader worker processes by default: one per spare core, at most 4 (0 on a single core)."""
-    return min(4, max(0, (os.cpu_count() or 1) - 1))
+def workers_arg(value: str) -> int | None:
+    """``--num-workers``: a count, or ``auto`` (None: see :func:`chromoformer.data.loader.auto_workers`)."""
+    if value == "auto":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {value!r}") from None
 
 
 def meta(p: argparse.ArgumentParser, required: bool = True, help: str = "metadata csv") -> None:
@@ -110,7 +114,9 @@ def resources(p: argparse.ArgumentParser, batch_size: bool = True, workers: bool
     if batch_size:
         p.add_argument("--batch-size", type=int, default=64, help="genes per batch")
     if workers:
-        p.add_argument("--num-workers", type=int, default=default_workers(), help="DataLoader worker processes")
+        p.add_argument("--num-workers", type=workers_arg, default="auto", metavar="N|auto",
+                       help="DataLoader worker processes; auto (the default): one per spare core, at most 4, for a "
+                            "loop of 16 batches or more, none for a shorter one")
 
 
 def check_resources(args: argparse.Namespace) -> None:

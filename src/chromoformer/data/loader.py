@@ -32,6 +32,8 @@ from multiprocessing.context import BaseContext
 
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from chromoformer.errors import UsageError
+
 # What the forkserver imports before it forks workers, so that a worker starts in milliseconds.
 PRELOAD = ("torch", "numpy", "chromoformer.data.dataset", "chromoformer.data.store", "chromoformer.data.marks")
 
@@ -84,19 +86,47 @@ def _watch_main(main_pid: int, main_id: str | None, _worker_id: int) -> None:
     threading.Thread(target=watch, name="chromoformer-main-watchdog", daemon=True).start()
 
 
+AUTO_MIN_BATCHES = 16  # below this, starting worker processes (~2 s once) costs more than it saves
+
+
+def auto_workers(n_batches: int | None) -> int:
+    """Workers for ``num_workers=None`` ("auto"): one per spare core, at most 4, for a loop of at least
+    :data:`AUTO_MIN_BATCHES` batches; none for a shorter one (or one of unknown length). Results never depend
+    on it: workers only move the loading into other processes."""
+    if n_batches is None or n_batches < AUTO_MIN_BATCHES:
+        return 0
+    return min(4, max(0, (os.cpu_count() or 1) - 1))
+
+
+def check_workers(num_workers: int | None, where: str) -> None:
+    if num_workers is not None and (isinstance(num_workers, bool) or not isinstance(num_workers, int)
+                                    or num_workers < 0):
+        raise UsageError(f"{where}: num_workers must be an integer >= 0 or None (auto), got {num_workers!r}")
+
+
 def make_loader(
     dataset: Dataset,
     *,
-    num_workers: int = 0,
+    num_workers: int | None = 0,
     batch_size: int = 1,
     batch_sampler: Sampler | Iterable | None = None,
 ) -> DataLoader:
     """A :class:`~torch.utils.data.DataLoader` over ``dataset`` whose workers start from :func:`worker_context`.
 
     Give ``batch_size`` (fixed-size batches in dataset order) or ``batch_sampler``
-    (lists of indices), as for ``DataLoader``.
+    (lists of indices), as for ``DataLoader``. ``num_workers=None`` picks them with :func:`auto_workers`.
     """
     batches = {"batch_sampler": batch_sampler} if batch_sampler is not None else {"batch_size": batch_size}
+    if num_workers is None:
+        n = _length(batch_sampler) if batch_sampler is not None else -(-len(dataset) // batch_size)  # type: ignore
+        num_workers = auto_workers(n)
     watch = functools.partial(_watch_main, os.getpid(), _process_id(os.getpid())) if num_workers else None
     return DataLoader(dataset, num_workers=num_workers, multiprocessing_context=worker_context(num_workers),
                       worker_init_fn=watch, **batches)
+
+
+def _length(x: object) -> int | None:
+    try:
+        return len(x)  # type: ignore[arg-type]
+    except TypeError:
+        return None

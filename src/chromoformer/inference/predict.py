@@ -21,7 +21,7 @@ import torch
 
 from chromoformer.config import ChromoformerConfig, load_config
 from chromoformer.data import ChromoformerDataset, Gene, read_metadata
-from chromoformer.data.loader import make_loader
+from chromoformer.data.loader import check_workers, make_loader
 from chromoformer.data.marks import select_marks
 from chromoformer.data.signal import open_source
 from chromoformer.data.sources import RegionSource
@@ -99,7 +99,7 @@ def predict_genes(
     mark_map: Mapping[str, str] | str | None = None,
     batch_size: int = 64,
     device: str | None = None,
-    num_workers: int = 0,
+    num_workers: int | None = 0,
     probability: str = "softmax",
     temperature: float | None = None,
     absent_marks: Sequence[str] = (),
@@ -110,8 +110,9 @@ def predict_genes(
     says how to read them (:func:`chromoformer.data.marks.select_marks`). ``absent_marks``
     are predicted without: only models trained with ``mark_dropout`` > 0 can.
     """
-    if batch_size < 1 or num_workers < 0:
-        raise UsageError(f"batch size must be >= 1 and workers >= 0, got {batch_size} and {num_workers}")
+    check_workers(num_workers, "predict")
+    if batch_size < 1:
+        raise UsageError(f"batch size must be >= 1, got {batch_size}")
     dev = resolve_device(device)
     models = load_ensemble(checkpoints)
     spec = models[0].spec
@@ -137,7 +138,7 @@ def predict(
     config: str | Path | None = None,
     batch_size: int = 64,
     device: str | None = None,
-    num_workers: int = 0,
+    num_workers: int | None = 0,
     probability: str = "softmax",
     eid: str | None = None,
     store: str | Path | None = None,

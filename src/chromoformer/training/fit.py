@@ -16,6 +16,7 @@ import yaml
 
 from chromoformer.data import ChromoformerDataset, Gene, read_metadata
 from chromoformer.data.folds import held_out_split, split_genes
+from chromoformer.data.loader import check_workers
 from chromoformer.data.marks import select_marks
 from chromoformer.data.signal import open_source, signal_marks
 from chromoformer.data.sources import RegionSource
@@ -80,7 +81,7 @@ def _check_output(out: Path, resume: bool) -> RunPaths:
 
 def fit_fold(spec: RunSpec, train_genes: Sequence[Gene], val_genes: Sequence[Gene], source: RegionSource,
              output: str | Path, *, fold: int = 0, resume: bool = False, device: str | None = None,
-             num_workers: int = 0, threads: int | None = None, save_optimizer: str = "all") -> list[dict]:
+             num_workers: int | None = 0, threads: int | None = None, save_optimizer: str = "all") -> list[dict]:
     """Train ``spec`` on ``train_genes``, validating on ``val_genes`` after every epoch.
 
     Parameters
@@ -96,9 +97,10 @@ def fit_fold(spec: RunSpec, train_genes: Sequence[Gene], val_genes: Sequence[Gen
     Returns the per-epoch history (list of dicts, as in ``metrics.tsv``). Logging goes to
     ``train.log`` for the duration of the call only.
     """
-    if num_workers < 0 or (threads is not None and threads < 1) or save_optimizer not in ("all", "last-only"):
-        raise UsageError(f"fit_fold: num_workers >= 0, threads >= 1 and save_optimizer 'all' or 'last-only' "
-                         f"needed, got {num_workers}, {threads}, {save_optimizer!r}")
+    check_workers(num_workers, "fit_fold")
+    if (threads is not None and threads < 1) or save_optimizer not in ("all", "last-only"):
+        raise UsageError(f"fit_fold: threads >= 1 and save_optimizer 'all' or 'last-only' needed, got {threads}, "
+                         f"{save_optimizer!r}")
     if not train_genes or not val_genes:
         raise UsageError(f"fit_fold: {len(train_genes)} training and {len(val_genes)} validation genes; both must "
                          "be non-empty")

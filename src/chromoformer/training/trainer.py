@@ -81,7 +81,7 @@ class Trainer:
     """
 
     def __init__(self, spec: RunSpec, train_ds, val_ds, paths: RunPaths, fold: int, device: torch.device,
-                 num_workers: int = 0, best_optimizer: bool = True, dist: Dist | None = None) -> None:
+                 num_workers: int | None = 0, best_optimizer: bool = True, dist: Dist | None = None) -> None:
         self.spec, self.cfg, self.task, self.fold = spec, spec.config, spec.task, fold
         self.train_ds, self.val_ds, self.paths, self.device = train_ds, val_ds, paths, device
         self.num_workers, self.best_optimizer, self.dist = num_workers, best_optimizer, dist or Dist()
