@@ -79,15 +79,7 @@ def build_signal_store(
     if assembly is not None and not assembly.strip():
         raise SignalError("--assembly is empty; name the genome (hg19, hg38...) or leave the option out")
     regions = list(regions)
-    by_chrom: dict[str, list[Region]] = defaultdict(list)
-    for r in regions:
-        if chrom_sizes is not None:
-            if r.chrom not in chrom_sizes:
-                raise SignalError(f"{chrom_sizes_source}: no size for chromosome {r.chrom} (region {r.name})")
-            if r.end > chrom_sizes[r.chrom]:
-                raise SignalError(f"{chrom_sizes_source}: region {r.name} runs past the end of {r.chrom} "
-                                  f"({chrom_sizes[r.chrom]} bp); do the genes, reads and sizes use one assembly?")
-        by_chrom[r.chrom].append(r)
+    by_chrom = _by_chrom(regions, chrom_sizes, chrom_sizes_source)
     opts = opts or ReadOptions()
     totals, files = [], []
     contigs: dict[str, int] = {}  # the regions' chromosome sizes from the first file that has a header
@@ -97,43 +89,15 @@ def build_signal_store(
             sig = open_signal(path, opts)
             check_chromosomes(sig, set(by_chrom), chrom_sizes, chrom_sizes_source)
             is_reads = hasattr(sig, "spans")  # reads (BAM, BED) or values (bigWig, bedGraph)
-            header = {c: int(n) for c, n in (getattr(sig, "sizes", None) or {}).items() if c in by_chrom}
-            clash = [c for c in header if c in contigs and contigs[c] != header[c]]
-            if clash:
-                c = clash[0]
-                raise SignalError(f"{path}: {c} is {header[c]} bp here but {contigs[c]} bp in {contigs_from}: the "
-                                  "signal files come from different assemblies")
-            past = [(c, r) for c, n in header.items() for r in by_chrom[c] if r.start >= n]
-            if past:
-                c, r = past[0]
-                raise SignalError(f"{path}: region {r.name} starts past the end of {c} ({header[c]} bp in this file's "
-                                  f"header; {len(past)} region(s) do): the genes and the signal come from different "
-                                  "assemblies")
+            header = _checked_header(sig, path, by_chrom, contigs, contigs_from)
             if header and not contigs:
                 contigs, contigs_from = dict(sorted(header.items())), str(path)
             files.append(str(Path(path).resolve()))
             rpm = normalisation == "rpm" and is_reads
             if normalisation == "rpm" and not is_reads:
                 log.warning("%s: track values are used as they are; RPM scaling does not apply", path)
-            counted = 0  # reads of the chromosomes loaded below; the others are counted after
             label = marks[col] if marks else Path(path).name
-            for chrom, rs in tqdm(sorted(by_chrom.items()), desc=f"signal {label}", unit="chrom", leave=False):
-                spans = None if not is_reads or chrom not in sig.chroms else sig.spans(chrom)
-                counted += len(spans.starts) if spans is not None else 0
-                for r in rs:
-                    if not is_reads:
-                        depth = sig.depth(chrom, r.start, r.end) if chrom in sig.chroms else None
-                    else:
-                        depth = spans.depth(r.start, r.end) if spans is not None else None
-                    if depth is None:
-                        continue  # chromosome absent from this file: stays 0 (warned above)
-                    if not is_reads:
-                        check_values(depth, path, r)
-                    sums = base_sums(depth[None].astype(np.float64), base)[:, 0]
-                    if sums.max(initial=0) > F32_MAX:
-                        raise SignalError(f"{path}: values over {r.name} sum to {sums.max():.3g} in a {base}-bp bin, "
-                                          "past float32; is this a depth or coverage track?")
-                    w.put(r, sums.astype(np.float32), col)
+            counted = _write_column(w, col, sig, path, by_chrom, base, label)
             if is_reads and counted == 0:
                 log.warning("%s: NO reads pass the filters on the regions' chromosomes: mark %s will be all zeros; "
                             "check the file and the read options", path, label)
@@ -154,6 +118,65 @@ def build_signal_store(
             "read_totals_scope": "all chromosomes" if normalisation == "rpm" else "the regions' chromosomes",
             "contigs": contigs,
         })
+
+
+def _by_chrom(regions: list[Region], chrom_sizes: dict[str, int] | None, source: str) -> dict[str, list[Region]]:
+    """The regions grouped by chromosome, each checked to lie within the chromosome sizes (when given)."""
+    by_chrom: dict[str, list[Region]] = defaultdict(list)
+    for r in regions:
+        if chrom_sizes is not None:
+            if r.chrom not in chrom_sizes:
+                raise SignalError(f"{source}: no size for chromosome {r.chrom} (region {r.name})")
+            if r.end > chrom_sizes[r.chrom]:
+                raise SignalError(f"{source}: region {r.name} runs past the end of {r.chrom} "
+                                  f"({chrom_sizes[r.chrom]} bp); do the genes, reads and sizes use one assembly?")
+        by_chrom[r.chrom].append(r)
+    return by_chrom
+
+
+def _checked_header(sig, path: str | Path, by_chrom: dict[str, list[Region]], contigs: dict[str, int],
+                    contigs_from: str) -> dict[str, int]:
+    """The file's header sizes of the regions' chromosomes; they must agree with the files read before and hold
+    every region."""
+    header = {c: int(n) for c, n in (getattr(sig, "sizes", None) or {}).items() if c in by_chrom}
+    clash = [c for c in header if c in contigs and contigs[c] != header[c]]
+    if clash:
+        c = clash[0]
+        raise SignalError(f"{path}: {c} is {header[c]} bp here but {contigs[c]} bp in {contigs_from}: the "
+                          "signal files come from different assemblies")
+    past = [(c, r) for c, n in header.items() for r in by_chrom[c] if r.start >= n]
+    if past:
+        c, r = past[0]
+        raise SignalError(f"{path}: region {r.name} starts past the end of {c} ({header[c]} bp in this file's "
+                          f"header; {len(past)} region(s) do): the genes and the signal come from different "
+                          "assemblies")
+    return header
+
+
+def _write_column(w: StoreWriter, col: int, sig, path: str | Path, by_chrom: dict[str, list[Region]], base: int,
+                  label: str) -> int:
+    """One file's base-bin sums of every region into store column ``col``; returns the reads it counted on the
+    regions' chromosomes (0 for a value track)."""
+    is_reads = hasattr(sig, "spans")
+    counted = 0  # reads of the chromosomes loaded below; the others are counted after
+    for chrom, rs in tqdm(sorted(by_chrom.items()), desc=f"signal {label}", unit="chrom", leave=False):
+        spans = None if not is_reads or chrom not in sig.chroms else sig.spans(chrom)
+        counted += len(spans.starts) if spans is not None else 0
+        for r in rs:
+            if not is_reads:
+                depth = sig.depth(chrom, r.start, r.end) if chrom in sig.chroms else None
+            else:
+                depth = spans.depth(r.start, r.end) if spans is not None else None
+            if depth is None:
+                continue  # chromosome absent from this file: stays 0 (warned above)
+            if not is_reads:
+                check_values(depth, path, r)
+            sums = base_sums(depth[None].astype(np.float64), base)[:, 0]
+            if sums.max(initial=0) > F32_MAX:
+                raise SignalError(f"{path}: values over {r.name} sum to {sums.max():.3g} in a {base}-bp bin, "
+                                  "past float32; is this a depth or coverage track?")
+            w.put(r, sums.astype(np.float32), col)
+    return counted
 
 
 def merge_signal_stores(parts: Sequence[str | Path], out: str | Path) -> BinnedStore:

@@ -50,7 +50,7 @@ def score(out: np.ndarray, task: str) -> np.ndarray:
     return out[:, 0]
 
 
-def evaluate(out: np.ndarray, label: np.ndarray, task: str) -> dict[str, float]:
+def epoch_metrics(out: np.ndarray, label: np.ndarray, task: str) -> dict[str, float]:
     s = score(out, task)
     loss = loss_fn(torch.from_numpy(out), torch.from_numpy(label), task).item() if len(out) else math.nan
     m = classification_metrics(s, label) if task == "clf" else regression_metrics(s, label)
@@ -250,7 +250,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss.item():.4f}")
                 fault_point("train.step")
         out, label, total = self._gathered(torch.cat(outs).numpy(), torch.cat(labels).numpy(), total)
-        m = evaluate(out, label, self.task)
+        m = epoch_metrics(out, label, self.task)
         m["loss"] = total / max(len(out), 1)
         return m
 
@@ -293,7 +293,7 @@ class Trainer:
             t0, lr = time.time(), self.opt.param_groups[0]["lr"]
             tr = self.train_epoch()
             val_out, val_label = self.validate()
-            va = evaluate(val_out, val_label, self.task)
+            va = epoch_metrics(val_out, val_label, self.task)
             self.sched.step()
             key = main_metric(self.task)
             improved = va[key] > self.best or (self.best_epoch == 0)
