@@ -5,7 +5,7 @@
 
 Each run is one process of ``bench/throughput.py``'s worker for our implementation (batch 64, default config,
 2 threads, 192 synthetic genes, data loading included), with ``PYTHONPATH`` set to one tree's ``src``; the two
-trees alternate (before, after, before, after, ...) so that machine noise falls on both. Prints the median
+trees alternate (before, after, after, before, ...) so that machine noise and run order fall on both alike. Prints the median
 samples/s of each and the after/before ratio.
 """
 
@@ -54,8 +54,9 @@ def main() -> None:
         write_synthetic_dataset(data, n_genes=192, seed=0)
         for mode, steps in (("infer", a.infer_steps), ("train", a.train_steps)):
             got: dict[str, list[float]] = {"before": [], "after": []}
-            for _ in range(a.repeats):
-                for name, src in (("before", a.before), ("after", AFTER)):
+            for i in range(a.repeats):  # ABBA: each tree runs first as often as second
+                order = (("before", a.before), ("after", AFTER))
+                for name, src in order if i % 2 == 0 else order[::-1]:
                     got[name].append(one(src, mode, data, steps, a.threads))
             b, f = statistics.median(got["before"]), statistics.median(got["after"])
             rows.append((mode, b, f, f / b, min(got["before"]), max(got["before"]), min(got["after"]),
