@@ -280,3 +280,10 @@ def test_planted_torch_save_and_file_names_are_caught():
 def test_planted_cycle_is_caught():
     assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_the_library_api_is_importable_from_the_package():
+    """Every name ``chromoformer.__all__`` lists (README's Python API) resolves to a function or class."""
+    for name in chromoformer.__all__:
+        obj = getattr(chromoformer, name)
+        assert name == "__version__" or callable(obj), name

@@ -43,7 +43,7 @@ def ensemble_frame(
     With two or more checkpoints the spread between them is added: ``prediction_sd`` (the
     sample standard deviation over checkpoints of each one's own prediction) and, for a
     classifier, ``margin_sd`` (the same of logit_1 - logit_0). ``temperature`` divides the
-    classifier's logits before the softmax (see :mod:`chromoformer.calibration`).
+    classifier's logits before the softmax (see :mod:`chromoformer.results.calibration`).
     """
     stack = np.stack(outputs)  # (checkpoints, N, n_out)
     mean = stack.mean(axis=0)

@@ -175,7 +175,7 @@ def write_links(links: pd.DataFrame, out: Path, score: str) -> tuple[Path, Path]
 def attribution_intervals(genes: Sequence[Gene], promoter: np.ndarray, pcre: np.ndarray, b: int, w_prom: int,
                           ) -> list[Intervals]:
     """Per mark, the (chrom, start, end, value) of every valid bin. ``promoter`` (G, nb, F), ``pcre``
-    (G, i_max, nb, F): one resolution of :func:`chromoformer.interpret.attributions` for ``genes``."""
+    (G, i_max, nb, F): one resolution of :func:`chromoformer.inference.interpret.attributions` for ``genes``."""
     nb, n_feats = promoter.shape[1], promoter.shape[2]
     rows: list[list[tuple]] = [[] for _ in range(n_feats)]
 

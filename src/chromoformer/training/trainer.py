@@ -2,8 +2,8 @@
 
 :class:`Trainer` trains and validates epoch by epoch, in one process or as one rank of a
 ``torchrun`` job, and writes a run's files in an order that survives a kill at any point
-(see its docstring); :class:`~chromoformer.run_files.RunPaths` names those files. The
-library entry point is :func:`chromoformer.train.fit_fold`.
+(see its docstring); :class:`~chromoformer.files.layouts.RunPaths` names those files. The
+library entry point is :func:`chromoformer.training.fit.fit_fold`.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class Trainer:
     undoes an interrupted epoch from ``last.pt``, so a kill at any point loses nothing.
 
     Under ``torchrun`` every rank holds the same model, optimizer and history; each trains
-    on its share of every global batch (:class:`~chromoformer.distributed.RankBatches`)
+    on its share of every global batch (:class:`~chromoformer.engine.distributed.RankBatches`)
     and validates its share of the genes; only rank 0 writes.
     """
 
