@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
-import yaml
 
 from chromoformer.data import ChromoformerDataset, Gene, read_metadata
 from chromoformer.data.folds import held_out_split, split_genes
@@ -23,8 +22,8 @@ from chromoformer.data.sources import RegionSource
 from chromoformer.data.store_writer import default_store_path
 from chromoformer.engine import distributed
 from chromoformer.errors import MetadataError, RunError, UsageError
-from chromoformer.files.io import check_free_space, writable_output, write_text
-from chromoformer.files.layouts import RunPaths, clean_leftovers
+from chromoformer.files.io import writable_output
+from chromoformer.files.layouts import RunPaths
 from chromoformer.files.locking import FileLock
 from chromoformer.spec import RunSpec
 from chromoformer.training.trainer import Trainer
@@ -155,20 +154,7 @@ def _fit(spec, train_genes, val_genes, source, paths: RunPaths, fold, resume, de
     val_ds = ChromoformerDataset(val_genes, source, spec.config, spec.binsizes, spec.task)
     d.on_main(lambda: (train_ds.validate(), val_ds.validate()))
     tr = Trainer(spec, train_ds, val_ds, paths, fold, dev, num_workers, save_optimizer == "all", d)
-    resuming = resume and paths.last.exists()
-
-    def prepare() -> None:  # rank 0: the run's files
-        if resuming:
-            tr.resume(paths.last)
-        else:
-            clean_leftovers(paths, staged=True)  # a run killed before its first epoch committed
-        if tr.epoch < spec.config.num_epoch:
-            check_free_space(paths.run_dir, tr.space_needed(), "the run's checkpoints")
-        write_text(paths.config, yaml.safe_dump(spec.config.to_dict(), sort_keys=False))
-
-    d.on_main(prepare)
-    if resuming and not d.main:
-        tr.resume(paths.last, repair=False)
+    tr.start(resume=resume and paths.last.exists())
     return tr.fit()
 
 

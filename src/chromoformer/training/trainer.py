@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+import yaml
 
 from chromoformer import __version__
 from chromoformer.data.loader import make_loader
@@ -26,7 +27,7 @@ from chromoformer.engine.checkpoint import CheckpointError, checkpoint_nbytes, r
 from chromoformer.engine.distributed import Dist, RankBatches, share
 from chromoformer.errors import RunError
 from chromoformer.files.faults import fault_point
-from chromoformer.files.io import write_table
+from chromoformer.files.io import check_free_space, write_table, write_text
 from chromoformer.files.layouts import RunPaths, clean_leftovers
 from chromoformer.metrics import classification_metrics, main_metric, regression_metrics
 from chromoformer.model import build_model
@@ -127,6 +128,25 @@ class Trainer:
         n = len(self.val_ids)
         return 3 * checkpoint_nbytes({"net": self.model.state_dict(), "opt": [p for p in self.model.parameters()] * 2,
                                       "val": np.zeros(2 * n, np.float32)})
+
+    def start(self, resume: bool) -> None:
+        """Bring the run directory to the state the first epoch starts from: rank 0 resumes (repairing the
+        run's other files) or clears a killed first epoch's leftovers, checks the free space and writes
+        ``config.yaml``; the other ranks resume from the same ``last.pt``."""
+        paths = self.paths
+
+        def prepare() -> None:
+            if resume:
+                self.resume(paths.last)
+            else:
+                clean_leftovers(paths, staged=True)  # a run killed before its first epoch committed
+            if self.epoch < self.spec.config.num_epoch:
+                check_free_space(paths.run_dir, self.space_needed(), "the run's checkpoints")
+            write_text(paths.config, yaml.safe_dump(self.spec.config.to_dict(), sort_keys=False))
+
+        self.dist.on_main(prepare)
+        if resume and not self.dist.main:
+            self.resume(paths.last, repair=False)
 
     def resume(self, path: Path, repair: bool = True) -> None:
         """Continue from ``last.pt``; ``repair`` (rank 0) brings the other files in line with it."""
