@@ -5,8 +5,8 @@
 
 Each run is one process of ``bench/throughput.py``'s worker for our implementation (batch 64, default config,
 2 threads, 192 synthetic genes, data loading included), with ``PYTHONPATH`` set to one tree's ``src``; the two
-trees alternate (before, after, after, before, ...) so that machine noise and run order fall on both alike. Prints the median
-samples/s of each and the after/before ratio.
+trees alternate (before, after, after, before, ...) so that machine noise and run order fall on both alike.
+Prints the median samples/s of each and the after/before ratio.
 """
 
 from __future__ import annotations

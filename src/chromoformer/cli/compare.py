@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 
 from chromoformer.cli import options
-from chromoformer.config import ChromoformerConfig, default_marks, load_config
+from chromoformer.cli.train import config_from_args
+from chromoformer.config import default_marks
 from chromoformer.data.folds import FOLDS, held_out_split
 from chromoformer.data.signal import signal_marks
 from chromoformer.errors import UsageError
@@ -34,14 +35,12 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
 
 def run(args: argparse.Namespace) -> None:
     options.check_resources(args)
-    cfg = load_config(args.config)
+    cfg = config_from_args(args)
     for fold in args.folds:
         held_out_split(fold)
     for what, xs in (("--folds", args.folds), ("--models", args.models)):
         if len(set(xs)) != len(xs):
             raise UsageError(f"{what} lists {next(x for x in xs if xs.count(x) > 1)} twice")
-    if args.epochs:
-        cfg = ChromoformerConfig.from_dict({**cfg.to_dict(), "num_epoch": args.epochs})
     marks = signal_marks(args.npy_dir) or default_marks(cfg.n_feats)
     cfg = config_for_marks(cfg, marks, from_user=args.config is not None)
     spec = RunSpec(cfg, marks=marks, task="reg" if args.regression else "clf")

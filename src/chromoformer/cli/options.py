@@ -24,17 +24,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         copy.default, copy.choices, copy.type = action.default, action.choices, action.type
         return super()._format_action_invocation(copy)
 
-    def _format_usage(self, usage, actions, groups, prefix):  # noqa: ANN001 - argparse's signature
-        kept = []
-        for a in actions:
-            if a.option_strings and any(s in HIDDEN for s in a.option_strings):
-                b = argparse.Action([s for s in a.option_strings if s not in HIDDEN], a.dest, nargs=a.nargs,
-                                    metavar=a.metavar, required=a.required, help=a.help)
-                b.choices = a.choices
-                kept.append(b)
-            else:
-                kept.append(a)
-        return super()._format_usage(usage, kept, groups, prefix)
+
+class RawDescriptionHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """The same, with a multi-line description kept as written (``python -m chromoformer.train --help``)."""
 
 
 def workers_arg(value: str) -> int | None:

@@ -97,9 +97,9 @@ def _export_npy(a: argparse.Namespace) -> None:
     import numpy as np
 
     from chromoformer.data.metadata import read_metadata
-    from chromoformer.data.sources import npy_file
     from chromoformer.data.store import BinnedStore
     from chromoformer.files.io import atomic_write
+    from chromoformer.files.layouts import npy_file
     from chromoformer.preprocess.signals import gene_regions
 
     not_an_input(a.output, [a.meta, a.store], "--out")
@@ -110,7 +110,7 @@ def _export_npy(a: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for r in gene_regions(read_metadata(a.meta), a.w_prom):
         x = store.region_sums(r, None, "-").T.astype(np.float16)
-        atomic_write(npy_file(out, r), lambda f, x=x: np.save(f, x))
+        atomic_write(npy_file(out, r.name), lambda f, x=x: np.save(f, x))
 
 
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

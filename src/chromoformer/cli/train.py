@@ -28,7 +28,7 @@ from chromoformer.training.fit import train_fold
 
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = p or argparse.ArgumentParser(prog="python -m chromoformer.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=options.RawDescriptionHelpFormatter)
     options.config(p)
     options.meta(p)
     options.signal(p)
@@ -74,11 +74,17 @@ def check_args(args: argparse.Namespace) -> None:
     distributed.resolve_device(args.device)
 
 
-def spec_from_args(args: argparse.Namespace) -> RunSpec:
-    """The run spec of a ``train`` command line (config file, --binsizes, --marks, ...)."""
+def config_from_args(args: argparse.Namespace) -> ChromoformerConfig:
+    """``--config`` (or the packaged default) with ``--epochs`` applied (``train`` and ``compare``)."""
     cfg = load_config(args.config)
     if args.epochs is not None:
         cfg = ChromoformerConfig.from_dict({**cfg.to_dict(), "num_epoch": args.epochs})
+    return cfg
+
+
+def spec_from_args(args: argparse.Namespace) -> RunSpec:
+    """The run spec of a ``train`` command line (config file, --binsizes, --marks, ...)."""
+    cfg = config_from_args(args)
     marks = tuple(args.marks) if args.marks else None
     if marks is None and not args.mark_map:
         marks = signal_marks(args.npy_dir) or (signal_marks(args.store) if args.store else None)

@@ -118,14 +118,15 @@ def make_loader(
     """
     batches = {"batch_sampler": batch_sampler} if batch_sampler is not None else {"batch_size": batch_size}
     if num_workers is None:
-        n = _length(batch_sampler) if batch_sampler is not None else -(-len(dataset) // batch_size)  # type: ignore
+        n = length(batch_sampler) if batch_sampler is not None else -(-len(dataset) // batch_size)  # type: ignore
         num_workers = auto_workers(n)
     watch = functools.partial(_watch_main, os.getpid(), _process_id(os.getpid())) if num_workers else None
     return DataLoader(dataset, num_workers=num_workers, multiprocessing_context=worker_context(num_workers),
                       worker_init_fn=watch, **batches)
 
 
-def _length(x: object) -> int | None:
+def length(x: object) -> int | None:
+    """``len(x)``, or None for an object without a length (an iterator, a generator)."""
     try:
         return len(x)  # type: ignore[arg-type]
     except TypeError:

@@ -14,14 +14,9 @@ import numpy as np
 from chromoformer.data.binning import base_sums
 from chromoformer.data.metadata import Gene, Region
 from chromoformer.errors import DataError
-from chromoformer.files import layouts
+from chromoformer.files.layouts import npy_file
 
 LEGACY_PROMOTER_HALF = 20000  # original promoter files are TSS +- 20 kb
-
-
-def npy_file(npy_dir: Path, region: Region) -> Path:
-    """The original layout's file of one region: ``npy_dir/chrom:start-end.npy``."""
-    return layouts.npy_file(npy_dir, region.name)
 
 
 class RegionSource(Protocol):
@@ -54,7 +49,7 @@ class NpyDirSource:
             raise DataError(f"{self.dir}: npy directory not found")
 
     def path(self, region: Region) -> Path:
-        return npy_file(self.dir, region)
+        return npy_file(self.dir, region.name)
 
     def has(self, region: Region) -> bool:
         return self.path(region).is_file()

@@ -58,24 +58,24 @@ class BinnedStore:
 
     def __init__(self, path: str | Path, verify: bool = True) -> None:
         self.path = Path(path)
-        mf = StoreFiles(self.path).manifest
+        files = StoreFiles(self.path)
+        mf = files.manifest
         if not mf.is_file():
             raise StoreError(f"{mf}: not a chromoformer binned store (no manifest.json)")
         self.manifest = m = _read_manifest(mf)
         self.base, self.n_feats, self.marks = m["base"], m["n_feats"], tuple(m["marks"])
         if verify:
-            if manifest_sha256(m) != m["sha256"][StoreFiles(self.path).manifest.name]:
+            if manifest_sha256(m) != m["sha256"][mf.name]:
                 raise StoreError(f"{mf}: its fields were edited after the store was built (checksum differs); "
                                  "rebuild the store")
-            for name in (StoreFiles(self.path).sums.name, StoreFiles(self.path).regions.name):
-                p = self.path / name
+            for p in (files.sums, files.regions):
                 if not p.is_file():
                     raise StoreError(f"{p}: missing from the store")
-                if file_sha256(p) != m["sha256"][name]:
+                if file_sha256(p) != m["sha256"][p.name]:
                     raise StoreError(f"{p}: checksum differs from the manifest: the store was modified or is "
                                      "corrupt; rebuild it")
         self.sums = self._map_sums()
-        self.index = _read_index(StoreFiles(self.path).regions, self.base, m["n_regions"], m["n_bins"])
+        self.index = _read_index(files.regions, self.base, m["n_regions"], m["n_bins"])
         if verify:
             self._check_values()
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 
+from chromoformer.data.loader import length
 from chromoformer.progress import tqdm
 
 
@@ -51,17 +52,10 @@ def predict_batches(
     model.eval()
     outs, labels, ids = [], [], []
     with batches_of(batches) as it:
-        for batch in tqdm(it, desc=desc, unit="batch", leave=False, total=_len(batches)):
+        for batch in tqdm(it, desc=desc, unit="batch", leave=False, total=length(batches)):
             outs.append(model(**to_device(batch, device)).float().cpu())
             labels.append(batch["label"])
             ids.extend(batch["gene_id"])
     if not outs:
         return np.zeros((0, 0), np.float32), np.zeros(0), []
     return torch.cat(outs).numpy(), torch.cat(labels).numpy(), ids
-
-
-def _len(x: object) -> int | None:
-    try:
-        return len(x)  # type: ignore[arg-type]
-    except TypeError:
-        return None

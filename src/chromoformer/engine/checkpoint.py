@@ -222,8 +222,11 @@ def spec_of(ck: dict[str, Any], path: str | Path = "<checkpoint>", config: Chrom
     names, the config and marks are the defaults it was trained with. ``config`` (a user's ``--config``)
     replaces the stored config.
     """
-    path = Path(path)
-    sd = canonical_state_dict(ck["net"])
+    return _spec_of(ck, canonical_state_dict(ck["net"]), Path(path), config)
+
+
+def _spec_of(ck: dict[str, Any], sd: dict[str, torch.Tensor], path: Path, config: ChromoformerConfig | None
+             ) -> RunSpec:
     task = _stored(ck, "task", lambda v: v in TASKS, "'clf' or 'reg'", path) or infer_task(sd)
     binsizes = _stored(ck, "binsizes", lambda v: isinstance(v, (list, tuple)) and v and all(
         isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in v), "a list of positive bin sizes", path)
@@ -251,14 +254,15 @@ def load_model(
     """Build the right model for a checkpoint (ours or original) and load it strictly, in eval mode."""
     path = Path(path)
     ck = read_checkpoint(path, map_location)
-    spec = spec_of(ck, path, config)
+    sd = canonical_state_dict(ck["net"])
+    spec = _spec_of(ck, sd, path, config)
     task, binsizes = spec.task, spec.binsizes
     try:
         model = build_model(task, spec.config, binsizes, spec.arch)
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from None
     try:
-        model.load_state_dict(canonical_state_dict(ck["net"]), strict=True)
+        model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
         msg = " ".join(str(e).split())
         raise CheckpointError(

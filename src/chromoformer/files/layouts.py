@@ -232,15 +232,8 @@ class WorkflowFiles:
     def run(self, sample: str, fold: int) -> RunPaths:
         return RunPaths.from_output(self.sample(sample) / "runs" / f"fold{fold}")
 
-    def runs(self, sample: str) -> Path:
-        return self.sample(sample) / "runs"
-
     def evaluation(self, sample: str) -> EvaluationFiles:
         return EvaluationFiles(self.sample(sample) / "evaluation")
-
-    def predictions(self, sample: str) -> Path:
-        return self.sample(sample) / "predictions.csv"
-
 
 @dataclass(frozen=True)
 class DemoFiles:

@@ -29,8 +29,7 @@ def check_columns(df: pd.DataFrame, where: str) -> None:
     """``df`` holds one task's columns, in the schema's order, and the spreads only together with them."""
     cols = tuple(df.columns)
     base = next((c for c in COLUMNS.values() if cols[:len(c)] == c), None)
-    extra = [c for c in cols[len(base):]] if base else None
-    if base is None or any(c not in SPREAD for c in extra):
+    if base is None or any(c not in SPREAD for c in cols[len(base):]):
         raise UsageError(f"{where}: columns {', '.join(cols)} are not a predictions table "
                          f"(expected {', '.join(COLUMNS['clf'])} or {', '.join(COLUMNS['reg'])}, then "
                          f"{' / '.join(SPREAD)} for an ensemble)")

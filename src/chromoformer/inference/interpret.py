@@ -99,7 +99,7 @@ def attributions(model: nn.Module, batch: dict, steps: int = 0, method: str | No
     ``method`` None: gradient x input (``steps=0``) or integrated gradients (``steps>0``),
     through Captum when it is installed (they agree: ``tests/test_captum.py``), else
     :func:`gradient_attributions`. ``deeplift`` / ``feature-ablation``: Captum's (see
-    :mod:`chromoformer.captum_attr`).
+    :mod:`chromoformer.inference.captum_attr`).
     """
     if method in (None, "gradient-x-input", "integrated-gradients"):
         if method == "gradient-x-input":

@@ -100,14 +100,14 @@ def evaluate(paths: Sequence[str | Path], out: str | Path, temperature: bool = F
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        return _write_evaluation(df, out, temperature)
+        return _write_evaluation(df, files, temperature)
     except BaseException:
         if created:  # a failed evaluation leaves no partial set of outputs behind
             shutil.rmtree(out, ignore_errors=True)
         raise
 
 
-def _write_evaluation(df: pd.DataFrame, out: Path, temperature: bool) -> pd.DataFrame:
+def _write_evaluation(df: pd.DataFrame, files: EvaluationFiles, temperature: bool) -> pd.DataFrame:
     clf = is_classification(df)
     if temperature and not clf:
         raise EvaluationError("temperature scaling applies to classifiers; these predictions are a regressor's")
@@ -116,7 +116,7 @@ def _write_evaluation(df: pd.DataFrame, out: Path, temperature: bool) -> pd.Data
     rows.append({"fold": "pooled", "n": len(df), **fn(df.score.to_numpy(), df.label.to_numpy())})
     metrics = pd.DataFrame(rows)
     if clf:
-        metrics = _calibration(df, metrics, out, temperature)
+        metrics = _calibration(df, metrics, files, temperature)
         fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
         for f, g in [*df.groupby("fold"), ("pooled", df)]:
             if g.label.nunique() < 2:  # AUROC/AP undefined: said once, no curve drawn
@@ -139,7 +139,7 @@ def _write_evaluation(df: pd.DataFrame, out: Path, temperature: bool) -> pd.Data
             a.legend(fontsize=7)
             b.legend(fontsize=7)
         fig.tight_layout()
-        save_figure(fig, EvaluationFiles(out).roc_pr, dpi=120)
+        save_figure(fig, files.roc_pr, dpi=120)
     else:
         fig, a = plt.subplots(figsize=(4.5, 4.5))
         a.scatter(df.label, df.score, s=4, alpha=0.5)
@@ -149,14 +149,15 @@ def _write_evaluation(df: pd.DataFrame, out: Path, temperature: bool) -> pd.Data
         a.set(xlabel="observed log2(RPKM + 1)", ylabel="predicted",
               title=f"held-out genes: r = {m.pearson:.3f}, R2 = {m.r2:.3f}")
         fig.tight_layout()
-        save_figure(fig, EvaluationFiles(out).scatter, dpi=120)
+        save_figure(fig, files.scatter, dpi=120)
     plt.close("all")
-    write_table(metrics, EvaluationFiles(out).metrics, sep="\t", float_format="%.4f")
-    write_table(df, EvaluationFiles(out).oof_predictions)
+    write_table(metrics, files.metrics, sep="\t", float_format="%.4f")
+    write_table(df, files.oof_predictions)
     return metrics
 
 
-def _calibration(df: pd.DataFrame, metrics: pd.DataFrame, out: Path, temperature: bool) -> pd.DataFrame:
+def _calibration(df: pd.DataFrame, metrics: pd.DataFrame, files: EvaluationFiles, temperature: bool
+                 ) -> pd.DataFrame:
     """ECE per fold and pooled, reliability table and diagram; optionally the temperature (see evaluate)."""
     groups = [*df.groupby("fold"), ("pooled", df)]
     metrics = metrics.assign(ece=[ece(g.score, g.label) for _, g in groups])
@@ -172,9 +173,9 @@ def _calibration(df: pd.DataFrame, metrics: pd.DataFrame, out: Path, temperature
         tables.append(reliability(scaled, df.label).assign(scores="held-out, temperature of the other folds"))
         t = fit_temperature(df.score, df.label)
         metrics.loc[metrics.fold == "pooled", "temperature"] = t
-        save_temperature(EvaluationFiles(out).temperature, t, len(df), sorted(map(str, df.fold.unique())))
+        save_temperature(files.temperature, t, len(df), sorted(map(str, df.fold.unique())))
     table = pd.concat(tables, ignore_index=True)
-    write_table(table, EvaluationFiles(out).calibration, sep="\t", float_format="%.4f")
+    write_table(table, files.calibration, sep="\t", float_format="%.4f")
     fig, a = plt.subplots(figsize=(4.5, 4.5))
     a.plot([0, 1], [0, 1], "k:", lw=0.8, label="perfect calibration")
     pooled = metrics.set_index("fold").loc["pooled"]
@@ -185,5 +186,5 @@ def _calibration(df: pd.DataFrame, metrics: pd.DataFrame, out: Path, temperature
           xlim=(0, 1), ylim=(0, 1))
     a.legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, EvaluationFiles(out).reliability, dpi=120)
+    save_figure(fig, files.reliability, dpi=120)
     return metrics

@@ -28,7 +28,7 @@ from chromoformer.files.locking import FileLock
 from chromoformer.spec import RunSpec
 from chromoformer.training.trainer import Trainer
 
-log = logging.getLogger("chromoformer.training")  # not __name__: also run as __main__
+log = logging.getLogger(__name__)
 
 
 def train_fold(spec: RunSpec, meta: str | Path, signal: str | Path, fold: int, output: str | Path, *,

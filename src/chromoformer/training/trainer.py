@@ -34,7 +34,7 @@ from chromoformer.model import build_model
 from chromoformer.progress import tqdm
 from chromoformer.spec import RunSpec
 
-log = logging.getLogger("chromoformer.training")
+log = logging.getLogger(__name__)
 
 
 def loss_fn(out: torch.Tensor, label: torch.Tensor, task: str) -> torch.Tensor:

@@ -19,6 +19,7 @@ import pandas as pd
 from chromoformer.config import MARKS
 from chromoformer.data.folds import FOLDS, held_out_split
 from chromoformer.data.synthetic import write_synthetic_dataset
+from chromoformer.errors import EvaluationError, RunError
 from chromoformer.files.io import read_table, write_table
 from chromoformer.files.layouts import DemoFiles, RunPaths, WorkflowFiles
 from chromoformer.files.predictions import write_predictions
@@ -76,7 +77,7 @@ def workflow_demo(out: str | Path, *, epochs: int = 6, span_mb: float = 40.0, co
     write_text(files.sheet, yaml.safe_dump(sheet, sort_keys=False))
     wf = WorkflowFiles(files.dir / "results")
     run_workflow(files.sheet, wf.dir, cores, ["--quiet", "rules"])
-    metrics = read_table(wf.evaluation(SAMPLE).metrics, ValueError, "evaluation metrics", sep="\t")
+    metrics = read_table(wf.evaluation(SAMPLE).metrics, EvaluationError, "evaluation metrics", sep="\t")
     pred = predict(wf.meta(SAMPLE), wf.store(SAMPLE), [wf.run(SAMPLE, f).best for f in FOLDS])
     write_predictions(pred, files.predictions)
     return DemoResult(pred, [
@@ -92,7 +93,7 @@ def fold_summary(runs: list[RunPaths]) -> pd.DataFrame:
     """Per fold: the selected (best-AUROC) epoch and the last epoch, threshold-free and thresholded metrics."""
     rows = []
     for r in runs:
-        m = read_table(r.metrics, ValueError, "training metrics", sep="\t")
+        m = read_table(r.metrics, RunError, "training metrics", sep="\t")
         best, last = m.loc[m.val_auroc.idxmax()], m.iloc[-1]
         rows.append({"fold": r.run_dir.name, "best_epoch": int(best.epoch), "best_auroc": best.val_auroc,
                      "best_accuracy": best.val_accuracy, "last_epoch": int(last.epoch),
