@@ -2,7 +2,7 @@
 
 Layers, bottom to top (a module imports only its own layer or those below it):
 
-    vocabulary (errors, config, spec, metrics, progress) < files < {model, data} < {preprocess, engine}
+    vocabulary (errors, config, spec, metrics, progress, yamlfile) < files < {model, data} < {preprocess, engine}
         < {training, inference} < results < workflow < cli (and the ``python -m chromoformer.train`` shim)
 
 plus: model/ imports only torch, math, config and errors; only cli/ parses argv, exits or prints; torch.load and
@@ -25,7 +25,7 @@ SRC = Path(chromoformer.__file__).parent
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("vocabulary", ("chromoformer", "chromoformer.errors", "chromoformer.config", "chromoformer.spec",
-                    "chromoformer.metrics", "chromoformer.progress")),
+                    "chromoformer.metrics", "chromoformer.progress", "chromoformer.yamlfile")),
     ("files", ("chromoformer.files",)),
     ("model, data", ("chromoformer.model", "chromoformer.data")),
     ("preprocess, engine", ("chromoformer.preprocess", "chromoformer.engine")),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -100,8 +102,6 @@ def test_workflow_through_a_cluster_executor(tmp_path):
     pytest.importorskip("snakemake_executor_plugin_cluster_generic")
     if not (CHROMHMM / "SAMPLEDATA_HG18").is_dir():
         pytest.skip("Debian chromhmm-example not installed (apt-get install chromhmm-example)")
-    from pathlib import Path
-
     docs = Path(__file__).resolve().parents[1] / "docs" / "cluster"
     spool = tmp_path / "spool"
     cluster = ["--", "--executor", "cluster-generic", "--cluster-generic-submit-cmd",
@@ -130,3 +130,85 @@ def test_workflow_through_a_cluster_executor(tmp_path):
     assert BinnedStore(wd / "SIM" / "store").marks == tuple(two)
     again = subprocess.run([*cmd, *cluster, "--dry-run"], capture_output=True, text=True)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+PAYLOADS = ("$(touch {m}1)", "`touch {m}2`", "; touch {m}3 #", "' ; touch {m}4 ; '", '" && touch {m}5 "')
+
+
+def _planted(marker: str, n: int) -> str:
+    return PAYLOADS[n % len(PAYLOADS)].format(m=marker)
+
+
+def test_snakefile_has_no_shell_directive():
+    """Every rule starts its command from a list of words: no `shell:` for a sheet value to reach."""
+    from chromoformer.workflow import snakefile
+
+    text = snakefile().read_text()
+    assert "run:" in text and not re.search(r"^\s*shell:", text, re.M)
+    assert "shell=True" not in text and "os.system" not in text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
+def test_payloads_in_every_sheet_field_never_run(tmp_path):
+    """Shell payloads in every file name and free-text value run the workflow to its end (they are plain
+    words to every command); in names (samples, marks) and in train.extra they are refused or fail
+    the step. No marker file appears anywhere."""
+    if not (CHROMHMM / "SAMPLEDATA_HG18").is_dir():
+        pytest.skip("Debian chromhmm-example not installed (apt-get install chromhmm-example)")
+    from chromoformer.errors import SampleSheetError
+    from chromoformer.workflow.sheet import check_sheet
+
+    marker = "PWNED"  # a bare name: a payload would create it in its shell's folder (the run's, or the sheet's)
+    p = simulate(tmp_path / "sim", SimConfig(span_mb=16))
+    two = ["H3K4me3", "H3K27ac"]
+    # every input file renamed to a name holding a payload
+    files = {k: p[k] for k in ("gtf", "sizes", "expression", "pchic", *(f"bam_{m}" for m in two))}
+    hostile = {}
+    for n, (k, f) in enumerate(files.items()):
+        new = f.with_name(f"x{_planted(marker, n)}{''.join(f.suffixes)}")
+        f.rename(new)
+        if Path(f"{f}.bai").exists():
+            Path(f"{f}.bai").rename(f"{new}.bai")
+        hostile[k] = str(new)
+    column = f"SIM{_planted(marker, 7)}"
+    e = pd.read_csv(hostile["expression"], sep="\t")
+    e.rename(columns={"SIM": column}).to_csv(hostile["expression"], sep="\t", index=False)
+    config = tmp_path / f"c{_planted(marker, 8)}.yaml"
+    from chromoformer.config import load_config
+
+    config.write_text(yaml.safe_dump(load_config().to_dict() | {"n_feats": 2}))
+    sheet = {"annotation": hostile["gtf"], "chrom_sizes": hostile["sizes"], "expression": hostile["expression"],
+             "assembly": f"sim{_planted(marker, 9)}", "biotype": "any", "marks": two,
+             "interaction_options": {"weight": f"w{_planted(marker, 10)}"},
+             "samples": {"SIM": {"interactions": hostile["pchic"], "expression_column": column,
+                                 "signals": {m: hostile[f"bam_{m}"] for m in two}}},
+             "train": {"epochs": 1, "folds": [1], "config": str(config), "extra": "--num-workers 0"}}
+    cfg = tmp_path / "samples.yaml"
+    cfg.write_text(yaml.safe_dump(sheet))
+    wd = tmp_path / "wf"
+    r = subprocess.run(["chromoformer", "workflow", "--config", str(cfg), "--directory", str(wd), "--cores", "2",
+                        "--", "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert (wd / "SIM" / "evaluation" / "metrics.tsv").is_file()
+    # train.extra is split into words, never given to a shell: the payload reaches train as a bad option
+    sheet["train"]["extra"] = f"--num-workers 0 {_planted(marker, 11)}"
+    cfg.write_text(yaml.safe_dump(sheet))
+    r = subprocess.run(["chromoformer", "workflow", "--config", str(cfg), "--directory", str(tmp_path / "wf2"),
+                        "--cores", "2", "--", "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 2 and "snakemake failed" in r.stderr
+    # names are refused before any job runs
+    for where in ("sample", "mark"):
+        bad = dict(sheet, train={"epochs": 1})
+        name = f"S{_planted(marker, 12)}"
+        if where == "sample":
+            bad["samples"] = {name: sheet["samples"]["SIM"]}
+        else:
+            bad["marks"] = [two[0], name]
+            bad["samples"] = {"SIM": dict(sheet["samples"]["SIM"], signals={two[0]: hostile["bam_H3K4me3"],
+                                                                            name: hostile["bam_H3K27ac"]})}
+        cfg.write_text(yaml.safe_dump(bad))
+        with pytest.raises(SampleSheetError, match="is not a valid name"):
+            check_sheet(cfg)
+    leaked = [q for d in (tmp_path, Path.cwd()) for q in d.rglob("PWNED*") if re.fullmatch(r"PWNED\d+", q.name)]
+    assert not leaked, leaked

@@ -17,9 +17,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from chromoformer.errors import ConfigError
+from chromoformer.yamlfile import load_yaml
 
 DEFAULT_BINSIZES: tuple[int, ...] = (2000, 500, 100)
 MARKS: tuple[str, ...] = (
@@ -229,10 +228,7 @@ def load_config(path: str | Path | None = None) -> ChromoformerConfig:
             text = p.read_text()
         except UnicodeDecodeError:
             raise ConfigError(f"{p}: not a text (YAML) file") from None
-    try:
-        d = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{source}: invalid YAML: {' '.join(str(e).split())}") from None
+    d = load_yaml(text, source, ConfigError)
     return ChromoformerConfig.from_dict(d, source)
 
 

@@ -15,6 +15,7 @@ import math
 import numpy as np
 import torch
 
+F32_MAX = float(np.finfo(np.float32).max)  # stores and models hold float32 sums
 
 def base_sums(x: np.ndarray, base: int) -> np.ndarray:
     """Per-base signal (F, L) -> base-bin sums (ceil(L / base), F), float64."""

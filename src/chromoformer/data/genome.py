@@ -32,3 +32,23 @@ def read_chrom_sizes(path: str | Path) -> dict[str, int]:
     if not sizes:
         raise AnnotationError(f"{path}: no chromosome sizes in the file (one 'chrom<TAB>size' per line)")
     return sizes
+
+
+def _bare(chrom: str) -> str:
+    c = chrom.removeprefix("chr")
+    return "M" if c == "MT" else c
+
+
+def chrom_renaming(names: set[str], reference: set[str]) -> dict[str, str]:
+    """How to spell ``names`` as ``reference`` spells them when the two differ only by the UCSC
+    ``chr`` prefix (``1`` / ``chr1``, ``MT`` / ``chrM``): ``{name: reference name}`` for every name
+    that is not in ``reference`` but whose prefix-free form names exactly one reference chromosome."""
+    by_bare: dict[str, list[str]] = {}
+    for r in reference:
+        by_bare.setdefault(_bare(r), []).append(r)
+    out = {}
+    for n in names - reference:
+        hits = by_bare.get(_bare(n), [])
+        if len(hits) == 1:
+            out[n] = hits[0]
+    return out

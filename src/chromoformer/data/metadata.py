@@ -17,6 +17,7 @@ import numpy as np
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import MetadataError
 from chromoformer.files.io import read_table, require_file
+from chromoformer.files.names import check_label
 
 REQUIRED = ("gene_id", "chrom", "start", "end", "strand")
 _INTERVAL = re.compile(r"^([^:\s]+):(\d+)-(\d+)$")
@@ -159,6 +160,8 @@ def _parse_row(row: dict, path: Path, i_max: int, w_max: int, require: tuple[str
 
     if _is_missing(gid):
         raise MetadataError(f"{path}:{line}: empty gene_id")
+    check_label(gid, "gene_id", f"{path}:{line}", MetadataError)
+    check_label(row["chrom"], "chrom", f"{path}:{line}: gene {gid!r}", MetadataError)
     for c in ("chrom", "start", "strand", *require):
         if _is_missing(row.get(c)):
             raise fail(f"missing value in column '{c}'")

@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from chromoformer.data.binning import base_sums
+from chromoformer.data.binning import F32_MAX, base_sums
 from chromoformer.data.metadata import Gene, Region
 from chromoformer.errors import DataError
 from chromoformer.files.layouts import npy_file
@@ -85,7 +85,12 @@ class NpyDirSource:
                             "and >= 0)")
         if crop is not None:
             x = x[:, crop[0] : crop[1]]
-        return base_sums(x.astype(np.float32), self.base)
+        sums = base_sums(x.astype(np.float32), self.base)
+        if sums.max(initial=0) > F32_MAX:
+            who = f"gene {gene}" if gene else f"region {region.name}"
+            raise DataError(f"{self.path(region)}: {who}: values sum to {sums.max():.3g} in a {self.base}-bp bin, past "
+                            "float32; is this a depth or coverage track?")
+        return sums
 
 
 def promoter_region(src: RegionSource, gene: Gene, w_prom: int) -> tuple[Region, tuple[int, int] | None]:

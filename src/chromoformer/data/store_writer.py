@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.config import default_marks
+from chromoformer.data.binning import F32_MAX
 from chromoformer.data.metadata import Region, parse_region
 from chromoformer.data.sources import NpyDirSource
 from chromoformer.data.store import FORMAT, VERSION, BinnedStore, file_sha256, manifest_sha256
@@ -91,6 +92,9 @@ class StoreWriter:
         """Write a region's base sums (the store is refused if any is NaN, infinite or negative)."""
         if not (np.isfinite(sums).all() and (sums >= 0).all()):
             raise StoreError(f"{self.out}: region {region.name}: NaN, infinite or negative signal; nothing written")
+        if sums.max(initial=0) > F32_MAX:
+            raise StoreError(f"{self.out}: region {region.name}: a base-bin sum of {sums.max():.3g} is past the "
+                             "store's float32 range; is this a depth or coverage track? nothing written")
         off = self.offsets[region.name]
         self.sums[off : off + len(sums), col] = sums
         fault_point("store.region_written")

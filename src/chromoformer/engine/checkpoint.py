@@ -28,7 +28,7 @@ from chromoformer.config import (
     default_marks,
 )
 from chromoformer.errors import CheckpointError
-from chromoformer.files.io import atomic_write, require_file
+from chromoformer.files.io import atomic_write, not_an_input, require_file
 from chromoformer.model import build_model
 from chromoformer.spec import PROVENANCE_KEYS, SPEC_KEYS, TASKS, RunSpec
 
@@ -75,6 +75,7 @@ def export_weights(checkpoint: str | Path, out: str | Path) -> Path:
         from safetensors.torch import save
     except ImportError:
         raise CheckpointError("exporting weights needs the safetensors package (pip install safetensors)") from None
+    not_an_input(out, [checkpoint])
     lm = load_model(checkpoint)
     ck = lm.checkpoint
     meta = {**lm.spec.checkpoint_fields(), **{k: ck[k] for k in PROVENANCE_KEYS if ck.get(k) is not None}}
@@ -261,6 +262,7 @@ def load_model(
         model = build_model(task, spec.config, binsizes, spec.arch)
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from None
+    _check_dtypes(sd, model.state_dict(), path)
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
@@ -271,6 +273,17 @@ def load_model(
         ) from None
     model.eval()
     return LoadedModel(model, spec, ck, path)
+
+
+def _check_dtypes(sd: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path) -> None:
+    """A float weight stored as an integer (or bool/complex) tensor would be cast silently by
+    ``load_state_dict``, truncating every value: refuse it, naming the first such key."""
+    for k, want in expected.items():
+        got = sd.get(k)
+        if got is not None and want.is_floating_point() and not got.is_floating_point():
+            raise CheckpointError(f"{path}: weight {k} is stored as {str(got.dtype).removeprefix('torch.')}, not "
+                                  "a floating-point type (a converted or corrupt checkpoint); its values would be "
+                                  "truncated")
 
 
 def checkpoint_nbytes(payload: dict[str, Any]) -> int:

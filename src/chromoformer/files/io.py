@@ -58,8 +58,9 @@ def numeric_column(table: pd.DataFrame, column: str, path: str | Path, error: ty
 
 
 def not_an_input(out: str | Path, inputs: Iterable[str | Path | None], option: str = "-o") -> None:
-    """Refuse an output that is one of the command's inputs or a folder holding one (it would
-    be overwritten or replaced): :class:`UsageError` before any work."""
+    """Refuse an output that is one of the command's inputs, a folder holding one (it would be
+    overwritten or replaced) or a path inside an input folder (it would change the input):
+    :class:`UsageError` before any work. Paths are compared resolved (symlinks, ``..``)."""
     o = Path(out).resolve()
     for i in inputs:
         if i is None:
@@ -67,6 +68,9 @@ def not_an_input(out: str | Path, inputs: Iterable[str | Path | None], option: s
         p = Path(i).resolve()
         if o == p or o in p.parents:
             raise UsageError(f"{option} {out}: writing there would overwrite the input {i}; give another output path")
+        if p.is_dir() and p in o.parents:
+            raise UsageError(f"{option} {out}: is inside the input folder {i}; writing there would change the input; "
+                             "give an output path outside it")
 
 
 def open_text(path: str | Path) -> IO[str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chromoformer.files.io import remove_stale_temps
+from chromoformer.files.names import check_name, file_component, inside
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,8 @@ class InterpretationFiles:
         return self.dir / "attributions.npz"
 
     def plot(self, kind: str, gene_id: str) -> Path:
-        """``attribution`` or ``attention`` PNG of one gene."""
-        return self.dir / f"{kind}_{gene_id}.png"
+        """``attribution`` or ``attention`` PNG of one gene (its id made a safe file name)."""
+        return inside(self.dir / f"{kind}_{file_component(gene_id)}.png", self.dir)
 
 
 @dataclass(frozen=True)
@@ -155,11 +156,11 @@ class ReportFiles:
     def genes(self) -> Path:
         return self.dir / "genes"
 
-    def gene_page(self, safe: str) -> Path:
-        return self.genes / f"{safe}.html"
+    def gene_page(self, gene_id: str) -> Path:
+        return inside(self.genes / f"{file_component(gene_id)}.html", self.genes)
 
-    def gene_plot(self, kind: str, safe: str) -> Path:
-        return self.genes / f"{kind}_{safe}.png"
+    def gene_plot(self, kind: str, gene_id: str) -> Path:
+        return inside(self.genes / f"{kind}_{file_component(gene_id)}.png", self.genes)
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ class TrackFiles:
         return self.dir / f"{column}.bw"
 
     def attribution(self, mark: str) -> Path:
-        return self.dir / f"attribution.{mark}.bw"
+        return self.dir / f"attribution.{check_name(mark, 'mark name', str(self.dir))}.bw"
 
     @property
     def links_bedpe(self) -> Path:
@@ -221,7 +222,7 @@ class WorkflowFiles:
         return self.dir / "logs"
 
     def sample(self, name: str) -> Path:
-        return self.dir / name
+        return self.dir / check_name(name, "sample name", str(self.dir))
 
     def meta(self, sample: str) -> Path:
         return self.sample(sample) / "meta.csv"

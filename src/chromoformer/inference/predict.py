@@ -12,6 +12,7 @@ temperature fitted by ``chromoformer evaluate --temperature``.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def ensemble_frame(
         return out.assign(prediction_sd=stack[:, :, 0].std(axis=0, ddof=1)) if several else out
     if temperature is not None and probability != "softmax":
         raise UsageError("a temperature scales the softmax probability; it does not apply with --probability sigmoid")
-    t = 1.0 if temperature is None else float(temperature)
+    t = 1.0 if temperature is None else check_temperature(temperature)
     logits = torch.from_numpy(mean)
     if probability == "softmax":
         p = torch.softmax(logits / t, dim=1)[:, 1]
@@ -70,6 +71,22 @@ def ensemble_frame(
         out["prediction_sd"] = each.numpy().std(axis=0, ddof=1)
         out["margin_sd"] = (stack[:, :, 1] - stack[:, :, 0]).std(axis=0, ddof=1)
     return out
+
+
+TEMPERATURES = (1e-2, 1e2)  # evaluate fits within [1/50, 50]; outside this range softmax saturates or overflows
+
+
+def check_temperature(value: float, what: str = "--temperature") -> float:
+    """``value`` as a float if it is a finite temperature within :data:`TEMPERATURES`, else :class:`UsageError`."""
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{what} {value!r}: the temperature must be a number") from None
+    lo, hi = TEMPERATURES
+    if not (math.isfinite(t) and lo <= t <= hi):
+        raise UsageError(f"{what} {value}: the temperature must be a finite number in [{lo:g}, {hi:g}] (evaluate "
+                         "--temperature fits one in [0.02, 50])")
+    return t
 
 
 def ensemble_mismatch(a: LoadedModel, b: LoadedModel) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.config import DEFAULT_CONFIG
+from chromoformer.data.genome import chrom_renaming
 from chromoformer.errors import InteractionError
 from chromoformer.files.io import read_table, require_file, shown_cell
 
@@ -44,6 +45,8 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
     if df.empty:
         raise InteractionError(f"{path}: the interaction table is empty")
     df = df[COLUMNS].copy()
+    df["bait_chrom"], df["oe_chrom"] = df.bait_chrom.astype(str), df.oe_chrom.astype(str)  # '1' and 1 alike
+    df.attrs["path"] = str(path)
     for c in ("bait_start", "bait_end", "oe_start", "oe_end", "score"):
         v = pd.to_numeric(df[c], errors="coerce")
         bad = ~np.isfinite(v.to_numpy(dtype=float))
@@ -60,6 +63,25 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def _named_as(interactions: pd.DataFrame, gene_chroms: set[str]) -> pd.DataFrame:
+    """The interactions with their chromosomes spelled as the genes' (``1`` -> ``chr1``, with a warning);
+    an error when no interaction is on any gene's chromosome (every pCRE would be dropped silently)."""
+    src = getattr(interactions, "attrs", {}).get("path", "the interactions")
+    names = set(interactions.bait_chrom.astype(str)) | set(interactions.oe_chrom.astype(str))
+    rename = chrom_renaming(names, gene_chroms)
+    if rename:
+        shown = ", ".join(f"{a} -> {b}" for a, b in sorted(rename.items())[:5])
+        log.warning("%s: chromosome names spelled as the genes' (%s%s)", src, shown, " ..." if len(rename) > 5 else "")
+        interactions = interactions.assign(bait_chrom=interactions.bait_chrom.astype(str).replace(rename),
+                                           oe_chrom=interactions.oe_chrom.astype(str).replace(rename))
+        names = {rename.get(n, n) for n in names}
+    if len(interactions) and not names & gene_chroms:
+        raise InteractionError(f"{src}: no interaction is on a gene's chromosome (interactions name "
+                               f"{', '.join(sorted(names)[:5])}; genes name {', '.join(sorted(gene_chroms)[:5])}): "
+                               "are the files of one assembly and naming?")
+    return interactions
+
+
 def gene_neighbors(
     genes: pd.DataFrame, interactions: pd.DataFrame, *, min_score: float = MIN_SCORE, w_max: int = DEFAULT_CONFIG.w_max,
     i_max: int = DEFAULT_CONFIG.i_max,
@@ -68,6 +90,7 @@ def gene_neighbors(
     if not math.isfinite(min_score) or w_max < 1 or i_max < 1:
         raise InteractionError(f"--min-score must be finite, --w-max >= 1 bp and --i-max >= 1; got {min_score}, "
                                f"{w_max}, {i_max}")
+    interactions = _named_as(interactions, set(genes.chrom.astype(str)))
     cis = interactions[(interactions.bait_chrom == interactions.oe_chrom) & (interactions.score > min_score)
                        & (interactions.oe_end - interactions.oe_start <= w_max)]
     cis = cis[~((cis.oe_start == cis.bait_start) & (cis.oe_end == cis.bait_end))]

@@ -27,7 +27,8 @@ METADATA_COLUMNS = ["gene_id", "label", "expression", "eid", "chrom", "start", "
 
 
 def _unversioned(ids: pd.Series) -> pd.Series:
-    return ids.astype(str).str.replace(r"\.\d+$", "", regex=True)
+    """Gene ids without surrounding whitespace (a trailing space from a spreadsheet) or version suffix."""
+    return ids.astype(str).str.strip().str.replace(r"\.\d+$", "", regex=True)
 
 
 UNITS = ("rpkm", "fpkm", "tpm", "counts")
@@ -106,6 +107,9 @@ def read_expression_table(path: str | Path, column: str) -> tuple[pd.Series, pd.
                               f"in column {found!r} is not a finite number >= 0 (remove the gene or fill in its "
                               "value)")
     genes = _unversioned(tab.iloc[:, 0])
+    padded = int((tab.iloc[:, 0].astype(str) != tab.iloc[:, 0].astype(str).str.strip()).sum())
+    if padded:
+        log.warning("%s: %d gene id(s) with leading or trailing spaces, matched without them", path, padded)
     values = pd.Series(raw.to_numpy(dtype=float), index=genes)
     if values.index.duplicated().any():
         raise ExpressionError(f"{path}: gene {values.index[values.index.duplicated()][0]} appears twice")

@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from chromoformer.data.binning import base_sums
+from chromoformer.data.binning import F32_MAX, base_sums
 from chromoformer.data.metadata import Gene, Region, parse_region
 from chromoformer.data.store import BinnedStore
 from chromoformer.data.store_writer import StoreWriter
 from chromoformer.files.layouts import StoreFiles
+from chromoformer.files.names import check_name
 from chromoformer.preprocess.assembly import canonical, from_sizes
 from chromoformer.preprocess.coverage import ReadOptions, SignalError, check_chromosomes, open_signal
 from chromoformer.progress import tqdm
@@ -44,7 +45,6 @@ def gene_regions(genes: Sequence[Gene], w_prom: int) -> list[Region]:
     return list(seen.values())
 
 
-F32_MAX = float(np.finfo(np.float32).max)
 
 
 def check_values(depth: np.ndarray, path: str | Path, region: Region) -> None:
@@ -78,6 +78,8 @@ def build_signal_store(
         raise SignalError(f"normalisation must be 'raw' or 'rpm', got {normalisation!r}")
     if assembly is not None and not assembly.strip():
         raise SignalError("--assembly is empty; name the genome (hg19, hg38...) or leave the option out")
+    for m in marks or ():
+        check_name(m, "mark name", "--signal", SignalError)  # marks become track names and file names
     regions = list(regions)
     by_chrom = _by_chrom(regions, chrom_sizes, chrom_sizes_source)
     opts = opts or ReadOptions()

@@ -24,6 +24,7 @@ from scipy.optimize import minimize_scalar
 
 from chromoformer.errors import EvaluationError, UsageError
 from chromoformer.files.io import write_text
+from chromoformer.inference.predict import check_temperature
 
 EPS = 1e-7  # probabilities are stored as float32: clip before the logit
 
@@ -94,9 +95,11 @@ def save_temperature(path: str | Path, temperature: float, n: int, folds: list[s
 
 def read_temperature(value: str | Path) -> float:
     """A temperature given as a number or as the ``temperature.json`` that ``evaluate`` writes."""
+    what = "--temperature"
     try:
         t = float(str(value))
     except ValueError:
+        what = f"{value}: temperature"
         p = Path(value)
         if not p.is_file():
             raise UsageError(f"--temperature {value}: neither a number nor a file") from None
@@ -104,6 +107,4 @@ def read_temperature(value: str | Path) -> float:
             t = float(json.loads(p.read_text())["temperature"])
         except (ValueError, KeyError, TypeError):
             raise UsageError(f"{p}: not a temperature.json (no numeric 'temperature')") from None
-    if not math.isfinite(t) or t <= 0:
-        raise UsageError(f"--temperature {value}: the temperature must be a positive finite number")
-    return t
+    return check_temperature(t, what)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from chromoformer.data import read_metadata
 from chromoformer.errors import UsageError
+from chromoformer.files.io import not_an_input
 from chromoformer.files.layouts import TrackFiles
 from chromoformer.files.predictions import read_predictions
 from chromoformer.results import tracks
@@ -44,6 +45,7 @@ def export_tracks(meta: str | Path, out: str | Path, *, predictions: str | Path 
                   width: int = 1000, link_score: str = "interaction") -> list[Path]:
     """Write the browser files the inputs allow into ``out``; returns their paths. Every input is
     read and checked before the first file is written."""
+    not_an_input(out, [meta, predictions, interpretation])
     genes = read_metadata(meta)
     pred = _predictions(predictions, meta, genes) if predictions is not None else None
     it = read_interpretation(interpretation, need_perturbation=True) if interpretation is not None else None

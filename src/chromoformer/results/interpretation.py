@@ -22,7 +22,15 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.errors import MetadataError, UsageError
-from chromoformer.files.io import atomic_write, numeric_column, read_table, require_file, write_table, write_text
+from chromoformer.files.io import (
+    atomic_write,
+    not_an_input,
+    numeric_column,
+    read_table,
+    require_file,
+    write_table,
+    write_text,
+)
 from chromoformer.files.layouts import InterpretationFiles
 
 RERUN = "re-run chromoformer interpret"
@@ -124,6 +132,7 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
         raise UsageError(f"--ig-steps must be >= 0, got {ig_steps}")
     if not math.isfinite(score_delta):
         raise UsageError(f"--score-delta must be a finite number, got {score_delta}")
+    not_an_input(out, [meta, signal, checkpoint])
     lm = load_model(checkpoint)
     c, marks = lm.config, lm.marks
     chosen = read_metadata(meta, i_max=c.i_max, w_max=c.w_max)

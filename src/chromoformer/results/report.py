@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from chromoformer.errors import RunError
-from chromoformer.files.io import read_table, write_text
+from chromoformer.files.io import not_an_input, read_table, write_text
 from chromoformer.files.layouts import EvaluationFiles, InterpretationFiles, ReportFiles, RunPaths
 from chromoformer.results import plots
 from chromoformer.results.evaluate import evaluate
@@ -66,7 +66,6 @@ def _gene_pages(it: Interpretation, out: ReportFiles) -> list[str]:
     files = InterpretationFiles(interp)
     items = []
     for gid in info["genes"]:
-        safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in gid)
         parts = [f'<p><a href="../{out.index.name}">back to the run</a></p><h1>{html.escape(gid)}</h1>',
                  f"<p>score: {html.escape(info.get('score', ''))}; attributions: "
                  f"{html.escape(info.get('method', ''))}</p>"]
@@ -74,14 +73,14 @@ def _gene_pages(it: Interpretation, out: ReportFiles) -> list[str]:
                             ("attribution", "Attribution per mark (promoter, finest bins)")):
             src = files.plot(kind, gid)
             if src.is_file():
-                dst = out.gene_plot(kind, safe)
+                dst = out.gene_plot(kind, gid)
                 shutil.copyfile(src, dst)
                 parts += [f"<h2>{title}</h2>", f'<img src="{_href(dst.name)}" alt="{kind} of {html.escape(gid)}">']
         if per is not None and (per.gene_id == gid).any():
             t = per[per.gene_id == gid].drop(columns="gene_id").sort_values("delta", key=abs, ascending=False)
             parts += ["<h2>In-silico perturbation (largest score changes first)</h2>",
                       t.head(30).to_html(index=False, float_format=lambda v: f"{v:.4f}")]
-        page = out.gene_page(safe)
+        page = out.gene_page(gid)
         write_text(page, _page(f"Chromoformer: {gid}", parts))
         items.append(f'<li><a href="{_href(page.relative_to(out.dir))}">{html.escape(gid)}</a></li>')
     return items
@@ -98,6 +97,7 @@ def report(run_dir: str | Path, interpretation: str | Path | None = None) -> Pat
     metrics_table = _metrics(paths.metrics) if paths.metrics.is_file() else None
     it = read_interpretation(interpretation) if interpretation is not None else None  # checked before writing
     out = ReportFiles.of_run(run)
+    not_an_input(out.dir, [interpretation], "the report folder")  # RUN/report is rewritten
     out.dir.mkdir(exist_ok=True)
     ev = EvaluationFiles(out.dir)
     parts = [f"<h1>Chromoformer: {html.escape(run.resolve().name)}</h1>"]

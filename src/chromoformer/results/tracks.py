@@ -30,6 +30,7 @@ from chromoformer.data.metadata import Gene
 from chromoformer.errors import UsageError
 from chromoformer.files.io import write_text
 from chromoformer.files.layouts import TrackFiles
+from chromoformer.files.names import check_label, track_text
 
 Intervals = pd.DataFrame  # chrom, start, end, value
 
@@ -97,8 +98,9 @@ def clip_to_sizes(df: Intervals, sizes: dict[str, int]) -> Intervals:
 
 def write_bedgraph(df: Intervals, path: str | Path, name: str, sizes: dict[str, int] | None = None) -> Path:
     df = _sorted(df, sizes)
-    lines = [f'track type=bedGraph name="{name}" visibility=full']
-    lines += [f"{c}\t{s}\t{e}\t{v:.6g}" for c, s, e, v in df[["chrom", "start", "end", "value"]].itertuples(False)]
+    lines = [f'track type=bedGraph name="{track_text(name)}" visibility=full']
+    lines += [_fields((c, s, e, float(v)), Path(path)) for c, s, e, v in
+              df[["chrom", "start", "end", "value"]].itertuples(False)]
     write_text(path, "\n".join(lines) + "\n")
     return Path(path)
 
@@ -144,29 +146,39 @@ def link_table(genes: Sequence[Gene], score: str = "interaction", attention: pd.
             v = f if score == "interaction" else val.get((g.gene_id, j), math.nan)
             if not math.isnan(v):
                 rows.append((r.chrom, r.start, r.end, g.chrom, g.tss, g.tss + 1, f"{g.gene_id}:pcre{j}", v, g.strand,
-                             g.gene_id))
+                             g.gene_id, f"pcre{j}"))
     return pd.DataFrame(rows, columns=["chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "value",
-                                       "strand2", "gene_id"])
+                                       "strand2", "gene_id", "pcre"])
+
+
+def _fields(row: Sequence[object], path: Path) -> str:
+    """One tab-separated line; a text field holding a TAB, newline or other control character (a
+    gene id made by hand, not read from a metadata csv, which refuses them) is an error, never a
+    silently split row."""
+    for v in row:
+        if isinstance(v, str):
+            check_label(v, "field", str(path), UsageError)
+    return "\t".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row)
 
 
 def write_links(links: pd.DataFrame, out: Path, score: str) -> tuple[Path, Path]:
     """``pcre_links.bedpe`` (pCRE, TSS) and UCSC ``pcre_links.interact``, both sorted by position."""
     links = links.sort_values(["chrom1", "start1", "start2"]).reset_index(drop=True)
+    files = TrackFiles(out)
     bedpe = [f'# bedpe: pCRE -> TSS, score = {score}']
-    bedpe += [f"{r.chrom1}\t{r.start1}\t{r.end1}\t{r.chrom2}\t{r.start2}\t{r.end2}\t{r.name}\t{r.value:.6g}\t.\t"
-              f"{r.strand2}" for r in links.itertuples()]
+    bedpe += [_fields((r.chrom1, r.start1, r.end1, r.chrom2, r.start2, r.end2, r.name, float(r.value), ".", r.strand2),
+                      files.links_bedpe) for r in links.itertuples()]
     top = float(links.value.abs().max()) if len(links) else 1.0
     rows = []
     for r in links.itertuples():
         lo, hi = min(r.start1, r.start2), max(r.end1, r.end2)
         s = int(round(1000 * abs(r.value) / top)) if top > 0 else 0
-        rows.append((r.chrom1, lo, hi, r.name, s, r.value, score, "0", r.chrom1, r.start1, r.end1, r.name.split(":")[1],
+        rows.append((r.chrom1, lo, hi, r.name, s, float(r.value), score, "0", r.chrom1, r.start1, r.end1, r.pcre,
                      ".", r.chrom2, r.start2, r.end2, r.gene_id, r.strand2))
     rows.sort(key=lambda x: (x[0], x[1]))
     inter = [f'track type=interact name="chromoformer pCREs" description="pCRE -> TSS links, {score}" '
              "interactDirectional=true visibility=full"]
-    inter += ["\t".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) for row in rows]
-    files = TrackFiles(out)
+    inter += [_fields(row, files.links_interact) for row in rows]
     write_text(files.links_bedpe, "\n".join(bedpe) + "\n")
     write_text(files.links_interact, "\n".join(inter) + "\n")
     return files.links_bedpe, files.links_interact

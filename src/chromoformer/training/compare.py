@@ -20,7 +20,7 @@ from chromoformer.config import ARCHS
 from chromoformer.data.folds import FOLDS
 from chromoformer.engine.checkpoint import read_checkpoint
 from chromoformer.errors import ConfigError, UsageError
-from chromoformer.files.io import write_table
+from chromoformer.files.io import not_an_input, write_table
 from chromoformer.files.layouts import CompareFiles, RunPaths
 from chromoformer.metrics import classification_metrics, regression_metrics
 from chromoformer.spec import RunSpec
@@ -60,6 +60,7 @@ def compare(meta: str | Path, signal: str | Path, out: str | Path, *, models: Se
     held-out performance; also written to ``out/comparison.tsv``. ``fit``: see
     :func:`chromoformer.training.fit.fit_fold`."""
     out, spec = Path(out), spec or RunSpec()
+    not_an_input(out, [meta, signal, fit.get("store")])
     for name in models:
         model_spec(name, spec)  # every name is checked before the first model trains
     regression = spec.task == "reg"

@@ -22,7 +22,7 @@ from chromoformer.data.sources import RegionSource
 from chromoformer.data.store_writer import default_store_path
 from chromoformer.engine import distributed
 from chromoformer.errors import MetadataError, RunError, UsageError
-from chromoformer.files.io import writable_output
+from chromoformer.files.io import not_an_input, writable_output
 from chromoformer.files.layouts import RunPaths
 from chromoformer.files.locking import FileLock
 from chromoformer.spec import RunSpec
@@ -43,6 +43,7 @@ def train_fold(spec: RunSpec, meta: str | Path, signal: str | Path, fold: int, o
     Returns the per-epoch history.
     """
     held_out_split(fold)
+    not_an_input(output, [meta, signal, store])
     paths = _check_output(Path(output), bool(fit.get("resume")))
     genes = read_metadata(meta, i_max=spec.config.i_max, w_max=spec.config.w_max,
                           require=("split", "expression" if spec.task == "reg" else "label"), eid=eid)
@@ -50,6 +51,9 @@ def train_fold(spec: RunSpec, meta: str | Path, signal: str | Path, fold: int, o
     if not train_genes or not val_genes:
         raise MetadataError(f"{meta}: fold {fold} leaves {len(train_genes)} training and {len(val_genes)} "
                             "validation genes; both must be non-empty")
+    if spec.task == "clf":
+        _warn_one_class(meta, fold, "training", train_genes)
+        _warn_one_class(meta, fold, "validation", val_genes)
     d, _ = distributed.from_env(fit.get("device"))  # type: ignore[arg-type]
     if store is None and cache_store and signal_marks(signal) is None:
         store = default_store_path(signal, paths.run_dir.parent, base=spec.base, n_feats=spec.config.n_feats,
@@ -61,6 +65,14 @@ def train_fold(spec: RunSpec, meta: str | Path, signal: str | Path, fold: int, o
     opened = d.on_main(source)  # rank 0 builds a missing store; the others then open it
     src = select_marks(opened if d.main else source(), spec.marks, mark_map)
     return fit_fold(spec, train_genes, val_genes, src, output, fold=fold, **fit)  # type: ignore[arg-type]
+
+
+def _warn_one_class(meta: str | Path, fold: int, which: str, genes: Sequence[Gene]) -> None:
+    """A split of one class trains (the original would too) but its AUC is undefined: say so once."""
+    labels = {g.label for g in genes}
+    if len(labels) < 2:
+        log.warning("%s: fold %d: all %d %s genes have label %s: the %s AUC is undefined (NaN); check the labels "
+                    "or the split column", meta, fold, len(genes), which, labels.pop(), which)
 
 
 def _check_output(out: Path, resume: bool) -> RunPaths:

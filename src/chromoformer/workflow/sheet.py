@@ -6,14 +6,15 @@ without every mark are errors naming the key, before any job runs.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from chromoformer.config import MARKS
 from chromoformer.errors import SampleSheetError
+from chromoformer.files.names import check_label, check_name
 from chromoformer.preprocess.assembly import canonical, of_file
+from chromoformer.yamlfile import read_yaml
 
 TOP = {"annotation": str, "expression": str, "expression_unit": str, "samples": dict, "chrom_sizes": str,
        "biotype": str, "marks": list, "assembly": str,
@@ -48,15 +49,57 @@ def _file(value: str, where: str, path: Path) -> str:
     return str(p.resolve())
 
 
+WEIGHTS = ("weight", "none")  # interaction_options.weight: the .cool balancing column, or raw counts
+UNITS = ("rpkm", "fpkm", "tpm", "counts")
+
+
+def _check_values(sheet: dict, path: Path) -> None:
+    """Free-text values: no control characters; ``train.extra`` splits into options (never a shell)."""
+    for key in ("biotype", "assembly"):
+        if key in sheet:
+            check_label(sheet[key], key, str(path), SampleSheetError)
+            if not sheet[key].strip():
+                raise SampleSheetError(f"{path}: '{key}' is empty")
+    w = sheet.get("interaction_options", {}).get("weight")
+    if w is not None:
+        check_label(w, "interaction_options.weight", str(path), SampleSheetError)
+    norm = sheet.get("signal_options", {}).get("normalisation")
+    if norm is not None and norm not in ("raw", "rpm"):
+        raise SampleSheetError(f"{path}: signal_options.normalisation must be raw or rpm, got {norm!r}")
+    folds = sheet.get("train", {}).get("folds")
+    if folds is not None and (not folds or not all(type(f) is int and 1 <= f <= 4 for f in folds)
+                              or len(set(folds)) != len(folds)):
+        raise SampleSheetError(f"{path}: train.folds must be distinct folds of 1..4, got {folds!r}")
+    if "extra" in sheet.get("train", {}):
+        extra_options(sheet["train"]["extra"], path)
+
+
+def extra_options(extra: str, path: str | Path) -> list[str]:
+    """``train.extra`` as a list of command-line words (split like a shell would, never run by one)."""
+    check_label(extra, "train.extra", str(path), SampleSheetError)
+    try:
+        words = shlex.split(extra)
+    except ValueError as e:
+        raise SampleSheetError(f"{path}: train.extra {extra!r}: {e}") from None
+    if words and not words[0].startswith("--"):
+        raise SampleSheetError(f"{path}: train.extra {extra!r} must be train options starting with --")
+    return words
+
+
 def check_sheet(path: str | Path) -> dict[str, Any]:
     """Read and validate a sample sheet; returns it as a dict with every file path made absolute."""
     path = Path(path)
     if not path.is_file():
         raise SampleSheetError(f"{path}: sample sheet not found")
-    try:
-        sheet = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise SampleSheetError(f"{path}: invalid YAML ({' '.join(str(e).split())})") from None
+    return check_sheet_values(read_yaml(path, SampleSheetError, "sample sheet"), path)
+
+
+def check_sheet_values(sheet: Any, path: Path, *, check_files: bool = True) -> dict[str, Any]:
+    """Validate a parsed sample sheet (read from ``path``; relative file paths are read from its folder).
+
+    ``check_files=False`` checks names and values only: for the resolved sheet that
+    :func:`check_sheet` already checked, re-read by every job of the workflow.
+    """
     if not isinstance(sheet, dict):
         raise SampleSheetError(f"{path}: expected a mapping of keys, got {type(sheet).__name__}")
     for k in ("annotation", "expression", "samples"):
@@ -67,28 +110,36 @@ def check_sheet(path: str | Path) -> dict[str, Any]:
                         ("train", TRAIN)):
         _keys(sheet.get(key, {}), schema, f"{key}.", path)
     marks = sheet.get("marks", list(MARKS))
-    if not marks or len(set(marks)) != len(marks) or not all(isinstance(m, str) for m in marks):
+    if not marks or not all(isinstance(m, str) for m in marks) or len(set(marks)) != len(marks):
         raise SampleSheetError(f"{path}: 'marks' must be a list of distinct mark names, got {marks!r}")
+    for m in marks:  # marks become folder names, wildcards and command words
+        check_name(m, "mark name", f"{path}: marks", SampleSheetError)
+    _check_values(sheet, path)
     sheet["marks"] = list(marks)  # the resolved sheet names them: they become the store's and model's marks
     unit = sheet.get("expression_unit", "rpkm")
-    if unit not in ("rpkm", "fpkm", "tpm", "counts"):
+    if unit not in UNITS:
         raise SampleSheetError(f"{path}: expression_unit must be rpkm, fpkm, tpm or counts, got {unit!r}")
     if not sheet["samples"]:
         raise SampleSheetError(f"{path}: 'samples' is empty")
     for name, s in sheet["samples"].items():
+        check_name(name, "sample name", f"{path}: samples", SampleSheetError)  # a folder of the run
         if not isinstance(s, dict):
             raise SampleSheetError(f"{path}: sample {name} must be a mapping")
         _keys(s, SAMPLE, f"samples.{name}.", path)
         for k in ("interactions", "signals"):
             if k not in s:
                 raise SampleSheetError(f"{path}: sample {name} has no '{k}'")
-        unknown = sorted(set(s["signals"]) - set(marks))
+        if "expression_column" in s:
+            check_label(s["expression_column"], "expression_column", f"{path}: samples.{name}", SampleSheetError)
+        unknown = sorted(map(str, set(s["signals"]) - set(marks)))
         if unknown:
             raise SampleSheetError(f"{path}: sample {name}: signal(s) for unknown mark(s) {', '.join(unknown)}; "
                                    f"marks are {', '.join(marks)} (set 'marks' to use others)")
         missing = [m for m in marks if m not in s["signals"]]
         if missing:
             raise SampleSheetError(f"{path}: sample {name} has no signal file for mark(s) {', '.join(missing)}")
+    if not check_files:
+        return sheet
     # structure first, then files: the first error is the most telling one
     for k in ("annotation", "expression", "chrom_sizes"):
         if k in sheet:
