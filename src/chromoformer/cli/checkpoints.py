@@ -19,25 +19,29 @@ def build_inspect_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def inspect(args: argparse.Namespace) -> None:
     from chromoformer.engine.checkpoint import load_model
+    from chromoformer.engine.stored import stored_metrics
 
     m = load_model(options.checkpoint_list(args, several=False)[0])
     ck = m.checkpoint
+    st = stored_metrics(ck, m.path, m.task)
     n = sum(p.numel() for p in m.model.parameters())
     print(f"checkpoint   {m.path}")
     print(f"task         {m.task} ({type(m.model).__name__}, {n:,} parameters)")
     print(f"bin sizes    {', '.join(map(str, m.binsizes))}")
     print(f"marks        {', '.join(ck['marks']) if ck.get('marks') else 'not stored (original format)'}")
     print(f"config       {'stored' if 'config' in ck else 'default (not stored: original format)'}")
-    for k in ("epoch", "fold", "best_epoch", "chromoformer_version"):
-        if k in ck:
-            print(f"{k:<12} {ck[k]}")
+    for k in ("epoch", "fold", "best_epoch"):
+        if getattr(st, k) is not None:
+            print(f"{k:<12} {getattr(st, k)}")
+    if isinstance(ck.get("chromoformer_version"), str):
+        print(f"{'version':<12} {ck['chromoformer_version']!r}")
     # the original stores validation AUROC / R2 multiplied by 100
     for k, name in (("last_val_auc", "AUROC"), ("last_val_r2", "R2")):
-        if k in ck:
-            v = float(ck[k])
+        v = getattr(st, k)
+        if v is not None:
             print(f"{k:<12} {v / 100:.3f} (validation {name} at that epoch; stored x100 as {v:.2f})")
-    if "last_val_loss" in ck:
-        print(f"last_val_loss {float(ck['last_val_loss']):.4f}")
+    if st.last_val_loss is not None:
+        print(f"last_val_loss {st.last_val_loss:.4f}")
 
 
 def build_export_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:

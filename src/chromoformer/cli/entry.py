@@ -25,7 +25,8 @@ def fail(msg: str, code: int = 2) -> None:
 
 def setup_logging(verbose: bool = False) -> None:
     """INFO (DEBUG with ``verbose``) to stderr; under torchrun only rank 0 logs below WARNING."""
-    rank = int(os.environ.get("RANK", "0"))
+    raw = os.environ.get("RANK", "0")
+    rank = int(raw) if raw.isdigit() else 0  # checked (with a clear error) where training reads it
     level = logging.DEBUG if verbose else logging.INFO
     fmt = "%(levelname)s %(name)s: %(message)s" if rank == 0 else f"[rank {rank}] %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level if rank == 0 else logging.WARNING, format=fmt)
@@ -39,6 +40,9 @@ def run_command(parser: argparse.ArgumentParser, func: Callable[[argparse.Namesp
     setup_logging(getattr(args, "verbose", False))
     try:
         (func or args.func)(args)
+    except BrokenPipeError:  # `chromoformer inspect x | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
     except ChromoformerError as e:
         fail(one_line(e))
     except OSError as e:

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> None:
     if out.is_dir():
         raise UsageError(f"-o {out} is a directory; give the output csv's file name (a file inside it, say)")
     writable_output(out, "predictions")
-    not_an_input(out, [args.meta, args.npy_dir, *args.checkpoint])
+    not_an_input(out, [args.meta, *args.checkpoint], folders=[args.npy_dir, args.store])
     df = predict(args.meta, args.npy_dir, args.checkpoint, config=args.config, batch_size=args.batch_size,
                  device=args.device, num_workers=args.num_workers, probability=args.probability, eid=args.eid,
                  store=args.store, mark_map=parse_mark_map(args.mark_map),

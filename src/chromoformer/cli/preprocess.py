@@ -102,7 +102,7 @@ def _export_npy(a: argparse.Namespace) -> None:
     from chromoformer.files.layouts import npy_file
     from chromoformer.preprocess.signals import gene_regions
 
-    not_an_input(a.output, [a.meta, a.store], "--out")
+    not_an_input(a.output, [a.meta], "--out", folders=[a.store])
     store = BinnedStore(a.store)
     if store.base != 1:
         raise UsageError(f"{a.store}: per-base npy export needs a store built with --base 1 (this one: {store.base})")

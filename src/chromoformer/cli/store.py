@@ -27,6 +27,6 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
 def run(args: argparse.Namespace) -> None:
     if args.marks and len(args.marks) != args.n_feats:
         raise UsageError(f"--marks names {len(args.marks)} marks but --n-feats is {args.n_feats}")
-    not_an_input(args.output, [args.npy_dir])
+    not_an_input(args.output, [], folders=[args.npy_dir])
     s = build_store_from_npy(args.npy_dir, args.output, base=args.base, n_feats=args.n_feats, marks=args.marks)
     log.info("wrote store %s: %d regions, %d base bins of %d bp", s.path, len(s), s.sums.shape[0], s.base)

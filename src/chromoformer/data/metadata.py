@@ -16,7 +16,7 @@ import numpy as np
 
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import MetadataError
-from chromoformer.files.io import read_table, require_file
+from chromoformer.files.io import open_text, read_table, require_file
 from chromoformer.files.names import check_label
 
 REQUIRED = ("gene_id", "chrom", "start", "end", "strand")
@@ -145,7 +145,7 @@ def read_metadata(
 
 def _check_row_lengths(path: Path, n_fields: int) -> None:
     """Every row has the header's number of fields (a truncated file ends with a short row)."""
-    with open(path, newline="") as f:
+    with open_text(path) as f:  # gzip or not, told by content
         for i, row in enumerate(csv.reader(f)):
             if row and len(row) != n_fields:
                 raise MetadataError(f"{path}:{i + 1}: {len(row)} fields but the header has {n_fields} (truncated "

@@ -27,6 +27,7 @@ from chromoformer.config import (
     ConfigError,
     default_marks,
 )
+from chromoformer.engine.stored import stored_metrics
 from chromoformer.errors import CheckpointError
 from chromoformer.files.io import atomic_write, not_an_input, require_file
 from chromoformer.model import build_model
@@ -263,6 +264,7 @@ def load_model(
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from None
     _check_dtypes(sd, model.state_dict(), path)
+    stored_metrics(ck, path, task)  # the numbers beside the weights are checked too
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:

@@ -107,22 +107,107 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return dev
 
 
+RENDEZVOUS_TIMEOUT_S = 300.0  # how long ranks wait for each other (CHROMOFORMER_RENDEZVOUS_TIMEOUT overrides)
+
+
+def _env_int(name: str, default: int, lo: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise UsageError(f"environment variable {name}={raw!r} is not an integer (set by torchrun; unset it to run "
+                         "in one process)") from None
+    if v < lo:
+        raise UsageError(f"environment variable {name}={v} must be >= {lo}")
+    return v
+
+
+def env_place() -> Dist:
+    """This process's (rank, world, local rank) from torchrun's variables, checked: integers, and
+    ``0 <= RANK < WORLD_SIZE``. No variables: a single process. Starts nothing."""
+    world = _env_int("WORLD_SIZE", 1, 1)
+    rank = _env_int("RANK", 0, 0)
+    local_rank = _env_int("LOCAL_RANK", 0, 0)
+    if rank >= world:
+        raise UsageError(f"environment variables RANK={rank} and WORLD_SIZE={world}: a rank must be below the world "
+                         "size (ranks are 0..WORLD_SIZE-1)")
+    local_world = _env_int("LOCAL_WORLD_SIZE", world, 1)
+    if local_rank >= local_world:
+        raise UsageError(f"environment variables LOCAL_RANK={local_rank} and LOCAL_WORLD_SIZE={local_world}: the "
+                         "local rank must be below the local world size")
+    return Dist(rank, world, local_rank)
+
+
+def rendezvous_timeout() -> float:
+    raw = os.environ.get("CHROMOFORMER_RENDEZVOUS_TIMEOUT", "")
+    try:
+        t = float(raw) if raw else RENDEZVOUS_TIMEOUT_S
+    except ValueError:
+        t = -1.0
+    if not (0 < t < 1e7):
+        raise UsageError(f"CHROMOFORMER_RENDEZVOUS_TIMEOUT={raw!r}: give a positive number of seconds")
+    return t
+
+
+def _rendezvous(place: Dist, timeout: float) -> dist.Store:
+    """A store every rank has joined, or a :class:`RunError` naming the ranks that did not join
+    within ``timeout`` seconds (instead of waiting forever)."""
+    import time
+    from datetime import timedelta
+
+    addr, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
+    if not addr or not port or not port.isdigit():
+        raise UsageError(f"WORLD_SIZE={place.world} but MASTER_ADDR / MASTER_PORT are not set (or not a port): start "
+                         "the ranks with torchrun, or unset WORLD_SIZE to run in one process")
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # torchrun's agent hosts the store
+    try:
+        store: dist.Store = dist.TCPStore(addr, int(port), place.world, is_master=place.main and not agent,
+                                          timeout=timedelta(seconds=timeout), wait_for_workers=False)
+    except (RuntimeError, OSError) as e:  # DistStoreError derives from RuntimeError
+        who = "could not host" if place.main and not agent else "could not reach"
+        raise RunError(f"rank {place.rank} of {place.world}: {who} the rendezvous at {addr}:{port} within "
+                       f"{timeout:g} s ({' '.join(str(e).split())[:160]}); is rank 0 running, and the address "
+                       "right?") from None
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    store = dist.PrefixStore(f"chromoformer/{attempt}", store)
+    store.set(f"joined/{place.rank}", "1")
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = [r for r in range(place.world) if not store.check([f"joined/{r}"])]
+        if not missing:
+            return store
+        if time.monotonic() > deadline:
+            shown = ", ".join(map(str, missing[:8])) + (" ..." if len(missing) > 8 else "")
+            raise RunError(f"rank {place.rank} of {place.world}: rank(s) {shown} did not join within {timeout:g} s "
+                           f"(rendezvous {addr}:{port}); start every rank, or check WORLD_SIZE "
+                           "(CHROMOFORMER_RENDEZVOUS_TIMEOUT sets the wait)")
+        time.sleep(0.1)
+
+
 def from_env(device: str | None = None) -> tuple[Dist, torch.device]:
     """The job this process belongs to (from torchrun's variables) and the device it should use.
 
-    Starts the process group when ``WORLD_SIZE`` > 1 and none is running: NCCL when the
-    device is CUDA, gloo otherwise.
+    Starts the process group when ``WORLD_SIZE`` > 1 and none is running (NCCL when the
+    device is CUDA, gloo otherwise), after a rendezvous that names missing ranks instead of
+    waiting forever (:data:`RENDEZVOUS_TIMEOUT_S`).
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    place = env_place()
     resolved = resolve_device(device)
     cuda = resolved.type == "cuda"
-    if world > 1:
+    if place.world > 1:
+        local_rank = place.local_rank
         dev = torch.device(f"cuda:{local_rank}" if cuda and device in (None, "cuda") else (device or "cpu"))
         if not dist.is_initialized():
+            from datetime import timedelta
+
             if dev.type == "cuda":
                 torch.cuda.set_device(dev)
-            dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+            timeout = rendezvous_timeout()
+            store = _rendezvous(place, timeout)
+            dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", store=store, rank=place.rank,
+                                    world_size=place.world, timeout=timedelta(seconds=max(timeout, 1800)))
         return Dist(dist.get_rank(), dist.get_world_size(), local_rank), dev
     return Dist(), resolved
 

@@ -8,14 +8,17 @@ target removes the ones a killed process left behind.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import gzip
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -57,36 +60,85 @@ def numeric_column(table: pd.DataFrame, column: str, path: str | Path, error: ty
     return v.astype("int64") if integer else v
 
 
-def not_an_input(out: str | Path, inputs: Iterable[str | Path | None], option: str = "-o") -> None:
+def not_an_input(out: str | Path, inputs: Iterable[str | Path | None], option: str = "-o", *,
+                 folders: Iterable[str | Path | None] = ()) -> None:
     """Refuse an output that is one of the command's inputs, a folder holding one (it would be
-    overwritten or replaced) or a path inside an input folder (it would change the input):
-    :class:`UsageError` before any work. Paths are compared resolved (symlinks, ``..``)."""
-    o = Path(out).resolve()
-    for i in inputs:
+    overwritten or replaced) or a path inside one of its input ``folders`` (an npy folder, a
+    store, an interpretation: it would change the input): :class:`UsageError` before any work.
+    Paths are compared resolved (symlinks, ``..``)."""
+    o = Path(os.path.realpath(out))  # unlike Path.resolve, never raises on a symlink loop
+    folders = [f for f in folders if f is not None]
+    for i in [*inputs, *folders]:
         if i is None:
             continue
-        p = Path(i).resolve()
+        p = Path(os.path.realpath(i))
         if o == p or o in p.parents:
             raise UsageError(f"{option} {out}: writing there would overwrite the input {i}; give another output path")
+    for i in folders:
+        p = Path(os.path.realpath(i))
         if p.is_dir() and p in o.parents:
             raise UsageError(f"{option} {out}: is inside the input folder {i}; writing there would change the input; "
                              "give an output path outside it")
 
 
-def open_text(path: str | Path) -> IO[str]:
-    """A text file, gzip-compressed or not, told by its first bytes (not its name)."""
+GUNZIP_LIMIT = 16 * 2**30  # bytes a gzip input may expand to
+BOMB_RATIO, BOMB_AFTER = 500, 256 * 2**20  # text compresses 5-20x; past 256 MB, 500x is a gzip bomb
+
+
+def is_gzip(path: str | Path) -> bool:
     with open(path, "rb") as f:
-        gz = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if gz else open(path)
+        return f.read(2) == b"\x1f\x8b"
+
+
+class _Bounded(gzip.GzipFile):
+    """A gzip stream that stops with :class:`UsageError` once it expands past :data:`GUNZIP_LIMIT`
+    bytes, or :data:`BOMB_RATIO` times its compressed size past :data:`BOMB_AFTER` bytes."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(str(path), "rb")
+        self._where, self._packed, self._out = str(path), max(os.path.getsize(path), 1), 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = super().read(size)
+        self._out += len(data)
+        if self._out > GUNZIP_LIMIT or (self._out > BOMB_AFTER and self._out > BOMB_RATIO * self._packed):
+            raise UsageError(f"{self._where}: expands to more than {self._out / 2**20:,.0f} MB from "
+                             f"{self._packed / 2**20:,.1f} MB compressed (a gzip bomb?); refused")
+        return data
+
+    def read1(self, size: int = -1) -> bytes:
+        return self.read(size if size is not None and size >= 0 else 2**16)
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def open_text(path: str | Path) -> IO[str]:
+    """A text file, gzip-compressed or not, told by its first bytes (not its name); a gzip one
+    is bounded (see :class:`_Bounded`)."""
+    import io
+
+    return io.TextIOWrapper(_Bounded(path)) if is_gzip(path) else open(path)
 
 
 def require_file(path: str | Path, what: str, error: type[Exception]) -> Path:
     """``path`` as a Path if it is a readable file; else ``error`` saying what is wrong with it."""
     path = Path(path)
-    if path.is_dir():
+    try:
+        st = path.stat()
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise error(f"{path}: {what} is a symbolic link loop") from None
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise error(f"{path}: {what} not found") from None
+        raise error(f"{path}: {what} cannot be read ({e.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise error(f"{path}: is a directory, expected a {what}")
-    if not path.exists():
-        raise error(f"{path}: {what} not found")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{path}: {what} is not a regular file (a pipe, socket or device is read more than once "
+                    "here); write it to a file first")
     if not os.access(path, os.R_OK):
         raise error(f"{path}: {what} is not readable (permission denied)")
     return path
@@ -115,9 +167,16 @@ def read_table(path: str | Path, error: type[Exception], what: str, **read_csv) 
     """``pd.read_csv(path, **read_csv)``; any way the file is unreadable (empty, malformed, not
     text, a corrupt gzip) becomes ``error`` naming the file and ``what`` it should have been."""
     try:
-        table = pd.read_csv(path, **read_csv)
+        if is_gzip(path):  # told by content, not by a .gz name (and bounded)
+            with _Bounded(path) as f:
+                table = pd.read_csv(f, **read_csv)
+        else:
+            plain = str(path).endswith((".gz", ".gzip"))  # a .gz name on an uncompressed file
+            table = pd.read_csv(path, compression=None if plain else "infer", **read_csv)
     except pd.errors.EmptyDataError:
         raise error(f"{path}: not a readable {what}: empty file") from None
+    except UsageError as e:  # a gzip bomb
+        raise error(str(e)) from None
     except (ValueError, OSError, EOFError) as e:  # ParserError, UnicodeDecodeError and bad usecols are ValueErrors
         raise error(f"{path}: not a readable {what} ({' '.join(str(e).split())[:200]})") from None
     if not _ends_with_line_break(path):
@@ -223,6 +282,32 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], size_hint
         if full:
             raise no_space(path, e if isinstance(e, OSError) else OSError(28, "No space left on device")) from None
         raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A locked temp file beside ``path`` for writers that need a file name (pyBigWig), renamed to
+    ``path`` when the block ends without error and removed otherwise; one left by a killed
+    process is removed by the next write of ``path`` (:func:`remove_stale_temps`)."""
+    path = Path(path)
+    writable_output(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        if is_no_space(e):
+            raise no_space(path, e) from None
+        raise UsageError(f"{path}: cannot write there ({e.strerror})") from None
+    tmp = Path(name)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held (by this fd) until the rename: a live writer's temp is kept
+        yield tmp
+        os.chmod(tmp, 0o666 & ~current_umask())
+        os.replace(tmp, path)
+    finally:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -21,6 +21,7 @@ or :mod:`html`.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def file_component(label: str) -> str:
 
 def inside(path: str | Path, folder: str | Path) -> Path:
     """``path`` if its resolved form lies inside ``folder`` (resolved), else :class:`UsageError`."""
-    p, d = Path(path).resolve(), Path(folder).resolve()
+    p, d = Path(os.path.realpath(path)), Path(os.path.realpath(folder))
     if d != p and d not in p.parents:
         raise UsageError(f"{path}: would be written outside its folder {folder}")
     return Path(path)

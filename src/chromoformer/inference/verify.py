@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from chromoformer.engine.checkpoint import load_model
+from chromoformer.engine.stored import stored_metrics
 from chromoformer.errors import CheckpointError, UsageError
 from chromoformer.metrics import classification_metrics, regression_metrics
 
@@ -50,24 +51,20 @@ class Check:
         return abs(self.stored - self.recomputed)
 
 
-def _stored_arrays(ck: dict, path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _stored_arrays(lm) -> tuple[np.ndarray, np.ndarray]:
+    st = stored_metrics(lm.checkpoint, lm.path, lm.task)
     for k in ("val_score", "val_label"):
-        if k not in ck:
-            raise CheckpointError(f"{path}: no {k!r}: nothing to verify (it holds {', '.join(sorted(ck))})")
-    score = np.asarray(ck["val_score"], dtype=np.float64).reshape(len(ck["val_score"]), -1)[:, -1]
-    label = np.asarray(ck["val_label"], dtype=np.float64).ravel()
-    if len(score) != len(label) or not len(score):
-        raise CheckpointError(f"{path}: val_score has {len(score)} values and val_label {len(label)}")
-    if not np.isfinite(score).all():
-        raise CheckpointError(f"{path}: val_score holds NaN or inf")
-    return score, label
+        if getattr(st, k) is None:
+            raise CheckpointError(f"{lm.path}: no {k!r}: nothing to verify (it holds "
+                                  f"{', '.join(sorted(map(str, lm.checkpoint)))})")
+    return st.val_score, st.val_label
 
 
 def metric_checks(path: str | Path, metric_tol: float = 1e-4) -> list[Check]:
     """Check 1 of the module docstring for one checkpoint."""
     lm = load_model(path)
     ck, name = lm.checkpoint, Path(path).name
-    score, label = _stored_arrays(ck, lm.path)
+    score, label = _stored_arrays(lm)
     if lm.task == "clf":
         m = classification_metrics(score, label)
         key, main = "last_val_auc", "auroc"
@@ -82,13 +79,14 @@ def metric_checks(path: str | Path, metric_tol: float = 1e-4) -> list[Check]:
         # the original's regression val loss broadcasts (N, 1) against (N,) (SPEC §4): not comparable
         loss_note = "" if "spec" in ck else "information: the original's regression val loss is mis-computed"
         extra = {"pearson": m["pearson"], "spearman": m["spearman"]}
-    if key not in ck:
+    st = stored_metrics(ck, lm.path, lm.task)
+    if getattr(st, key) is None:
         raise CheckpointError(f"{lm.path}: no {key!r} stored for this {lm.task} checkpoint")
-    stored = float(ck[key]) / 100.0
+    stored = getattr(st, key) / 100.0
     out = [Check(name, f"{key} / 100 ({main} of val_score)", stored, m[main], metric_tol,
                  math.isfinite(m[main]) and abs(stored - m[main]) <= metric_tol)]
-    if "last_val_loss" in ck:
-        s_loss = float(ck["last_val_loss"])
+    if st.last_val_loss is not None:
+        s_loss = st.last_val_loss
         out.append(Check(name, f"last_val_loss ({loss_name} of val_score)", s_loss, loss, math.nan if loss_note
                          else metric_tol, None if loss_note else abs(s_loss - loss) <= metric_tol, loss_note))
     out += [Check(name, f"{k} of val_score", math.nan, v, math.nan, None, "information") for k, v in extra.items()]
@@ -98,8 +96,9 @@ def metric_checks(path: str | Path, metric_tol: float = 1e-4) -> list[Check]:
 def _fold_of(lm, fold: int | None) -> int:
     if fold is not None:
         return fold
-    if lm.checkpoint.get("fold") is not None:
-        return int(lm.checkpoint["fold"])
+    stored = stored_metrics(lm.checkpoint, lm.path, lm.task).fold
+    if stored is not None:
+        return stored
     m = re.search(r"fold(\d)", lm.path.name)
     if m:
         log.info("%s: fold %s taken from the file name", lm.path, m.group(1))
@@ -114,9 +113,12 @@ def _validation_genes(lm, meta: str | Path, fold: int, label: np.ndarray):
     from chromoformer.data import read_metadata
     from chromoformer.data.folds import split_genes
 
-    genes = read_metadata(meta, i_max=lm.config.i_max, w_max=lm.config.w_max)
+    target = "label" if lm.task == "clf" else "expression"  # what val_label holds
+    genes = read_metadata(meta, i_max=lm.config.i_max, w_max=lm.config.w_max, require=("split", target))
     by_id = {g.gene_id: g for g in genes}
     ids = lm.checkpoint.get("val_gene_ids")
+    if ids is not None and (not isinstance(ids, list | tuple) or not all(isinstance(i, str) for i in ids)):
+        raise CheckpointError(f"{lm.path}: stored val_gene_ids is not a list of gene ids")
     if ids:
         missing = [i for i in ids if i not in by_id]
         if missing:
@@ -130,7 +132,8 @@ def _validation_genes(lm, meta: str | Path, fold: int, label: np.ndarray):
     candidates = [(val, "metadata order"), (sorted(val, key=lambda g: rank[g.gene_id]),
                                             "the original train.py order (metadata shuffled, seed 123)")]
     for cand, what in candidates:
-        if len(cand) == len(label) and np.array_equal([float(g.label) for g in cand], label):
+        want = [float(g.label) if target == "label" else math.log2(g.expression + 1) for g in cand]
+        if len(cand) == len(label) and np.allclose(want, label, rtol=0, atol=1e-6):
             return cand, what
     raise UsageError(f"{meta}: fold {fold} has {len(val)} validation genes but the checkpoint stores "
                      f"{len(label)} scores, or their labels differ in every known order; is this the fold's "
@@ -144,7 +147,7 @@ def prediction_check(path: str | Path, meta: str | Path, signal: str | Path, *, 
     from chromoformer.inference.predict import predict_genes
 
     lm = load_model(path)
-    score, label = _stored_arrays(lm.checkpoint, lm.path)
+    score, label = _stored_arrays(lm)
     fold = _fold_of(lm, fold)
     genes, order = _validation_genes(lm, meta, fold, label)
     source = open_source(signal, build=False, n_feats=lm.config.n_feats, base=lm.spec.base, marks=lm.spec.marks)

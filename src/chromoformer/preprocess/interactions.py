@@ -65,7 +65,7 @@ def read_interactions(path: str | Path) -> pd.DataFrame:
 
 def _named_as(interactions: pd.DataFrame, gene_chroms: set[str]) -> pd.DataFrame:
     """The interactions with their chromosomes spelled as the genes' (``1`` -> ``chr1``, with a warning);
-    an error when no interaction is on any gene's chromosome (every pCRE would be dropped silently)."""
+    a warning when no interaction is on any gene's chromosome (no gene gets a pCRE)."""
     src = getattr(interactions, "attrs", {}).get("path", "the interactions")
     names = set(interactions.bait_chrom.astype(str)) | set(interactions.oe_chrom.astype(str))
     rename = chrom_renaming(names, gene_chroms)
@@ -76,9 +76,9 @@ def _named_as(interactions: pd.DataFrame, gene_chroms: set[str]) -> pd.DataFrame
                                            oe_chrom=interactions.oe_chrom.astype(str).replace(rename))
         names = {rename.get(n, n) for n in names}
     if len(interactions) and not names & gene_chroms:
-        raise InteractionError(f"{src}: no interaction is on a gene's chromosome (interactions name "
-                               f"{', '.join(sorted(names)[:5])}; genes name {', '.join(sorted(gene_chroms)[:5])}): "
-                               "are the files of one assembly and naming?")
+        log.warning("%s: no interaction is on a gene's chromosome (interactions name %s; genes name %s): no gene "
+                    "gets a pCRE; are the files of one assembly and naming?", src, ", ".join(sorted(names)[:5]),
+                    ", ".join(sorted(gene_chroms)[:5]))
     return interactions
 
 

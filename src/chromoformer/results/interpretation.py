@@ -32,6 +32,7 @@ from chromoformer.files.io import (
     write_text,
 )
 from chromoformer.files.layouts import InterpretationFiles
+from chromoformer.files.names import check_label, check_name
 
 RERUN = "re-run chromoformer interpret"
 PERTURBATION = ("gene_id", "perturbation", "target", "delta")
@@ -71,6 +72,11 @@ class Interpretation:
         if promoter.ndim != 3 or pcre.ndim != 4 or len(promoter) != n or len(pcre) != n \
                 or not (np.isfinite(promoter).all() and np.isfinite(pcre).all()):
             raise UsageError(f"{p}: attribution arrays of the wrong shape or not finite ({RERUN})")
+        w_prom, w_max = self.info["w_prom"], self.info.get("w_max")
+        if promoter.shape[1] * bin_size != w_prom or (w_max is not None and pcre.shape[2] * bin_size != w_max):
+            raise UsageError(f"{p}: promoter attributions of {promoter.shape[1]} x {bin_size} bp do not cover the "
+                             f"record's w_prom {w_prom} (or pCRE ones its w_max {w_max}): the record was edited; "
+                             f"{RERUN}")
         return promoter, pcre
 
 
@@ -82,6 +88,40 @@ def _table(path: Path, what: str, columns: tuple[str, ...], numeric: str) -> pd.
     if missing:
         raise UsageError(f"{path}: missing column(s) {', '.join(missing)} ({RERUN})")
     return t.assign(**{numeric: numeric_column(t, numeric, path, UsageError, note=f" ({RERUN})").astype(float)})
+
+
+def _positive_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _check_record(info: object, p: Path) -> None:
+    """``interpret.json`` as :func:`interpret` writes it: every field of the right type and range."""
+    ok = isinstance(info, dict) and isinstance(info.get("genes"), list) and info["genes"] \
+        and all(isinstance(g, str) for g in info["genes"]) and isinstance(info.get("binsizes"), list) \
+        and info["binsizes"] and all(_positive_int(b) for b in info["binsizes"]) \
+        and isinstance(info.get("marks"), list) and info["marks"] and all(isinstance(m, str) for m in info["marks"]) \
+        and _positive_int(info.get("w_prom"))
+    if not ok:
+        raise UsageError(f"{p}: not a chromoformer interpretation record (genes, marks, binsizes, w_prom; {RERUN})")
+    assert isinstance(info, dict)
+    for key in ("score", "method", "checkpoint"):
+        if key in info and not isinstance(info[key], str):
+            raise UsageError(f"{p}: '{key}' must be text, got {info[key]!r} ({RERUN})")
+    for key in ("w_max", "i_max"):
+        if key in info and not _positive_int(info[key]):
+            raise UsageError(f"{p}: '{key}' must be a positive integer, got {info[key]!r} ({RERUN})")
+    if "ig_steps" in info and not (isinstance(info["ig_steps"], int) and not isinstance(info["ig_steps"], bool)
+                                   and info["ig_steps"] >= 0):
+        raise UsageError(f"{p}: 'ig_steps' must be an integer >= 0, got {info['ig_steps']!r} ({RERUN})")
+    if len(set(info["genes"])) != len(info["genes"]):
+        raise UsageError(f"{p}: a gene is listed twice ({RERUN})")
+    for g in info["genes"]:
+        check_label(g, "gene id", str(p), UsageError)
+    for m in info["marks"]:
+        check_name(m, "mark name", str(p))
+    if any(info["w_prom"] % b for b in info["binsizes"]):
+        raise UsageError(f"{p}: w_prom {info['w_prom']} is not a multiple of every bin size {info['binsizes']} "
+                         f"({RERUN})")
 
 
 def read_interpretation(folder: str | Path, need_perturbation: bool = False) -> Interpretation:
@@ -96,12 +136,7 @@ def read_interpretation(folder: str | Path, need_perturbation: bool = False) -> 
     except (ValueError, UnicodeDecodeError) as e:
         raise UsageError(f"{p}: unreadable interpretation record ({' '.join(str(e).split())[:100]}; {RERUN})"
                          ) from None
-    ok = isinstance(info, dict) and isinstance(info.get("genes"), list) and info["genes"] \
-        and all(isinstance(g, str) for g in info["genes"]) and isinstance(info.get("binsizes"), list) \
-        and info["binsizes"] and all(isinstance(b, int) and b > 0 for b in info["binsizes"]) \
-        and isinstance(info.get("marks"), list) and isinstance(info.get("w_prom"), int)
-    if not ok:
-        raise UsageError(f"{p}: not a chromoformer interpretation record (genes, marks, binsizes, w_prom; {RERUN})")
+    _check_record(info, p)
     per = _table(files.perturbation, "perturbation table", PERTURBATION, "delta")
     if per is None and need_perturbation:
         require_file(files.perturbation, f"perturbation table ({RERUN})", UsageError)
@@ -132,7 +167,7 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
         raise UsageError(f"--ig-steps must be >= 0, got {ig_steps}")
     if not math.isfinite(score_delta):
         raise UsageError(f"--score-delta must be a finite number, got {score_delta}")
-    not_an_input(out, [meta, signal, checkpoint])
+    not_an_input(out, [meta, checkpoint], folders=[signal])
     lm = load_model(checkpoint)
     c, marks = lm.config, lm.marks
     chosen = read_metadata(meta, i_max=c.i_max, w_max=c.w_max)

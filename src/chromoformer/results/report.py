@@ -97,7 +97,7 @@ def report(run_dir: str | Path, interpretation: str | Path | None = None) -> Pat
     metrics_table = _metrics(paths.metrics) if paths.metrics.is_file() else None
     it = read_interpretation(interpretation) if interpretation is not None else None  # checked before writing
     out = ReportFiles.of_run(run)
-    not_an_input(out.dir, [interpretation], "the report folder")  # RUN/report is rewritten
+    not_an_input(out.dir, [], "the report folder", folders=[interpretation])  # RUN/report is rewritten
     out.dir.mkdir(exist_ok=True)
     ev = EvaluationFiles(out.dir)
     parts = [f"<h1>Chromoformer: {html.escape(run.resolve().name)}</h1>"]

@@ -19,7 +19,6 @@ manifest records. Every interval is checked against them; files are written atom
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,11 +27,14 @@ import pandas as pd
 
 from chromoformer.data.metadata import Gene
 from chromoformer.errors import UsageError
-from chromoformer.files.io import write_text
+from chromoformer.files.io import atomic_path, write_text
 from chromoformer.files.layouts import TrackFiles
 from chromoformer.files.names import check_label, track_text
 
 Intervals = pd.DataFrame  # chrom, start, end, value
+
+
+BIGWIG_MAX_SIZE = 2**32  # bigWig stores chromosome sizes and positions as uint32
 
 
 def _sorted(df: Intervals, sizes: dict[str, int] | None) -> Intervals:
@@ -109,21 +111,24 @@ def write_bigwig(df: Intervals, path: str | Path, sizes: dict[str, int]) -> Path
     """Non-overlapping intervals -> bigWig (header in ``sizes`` order; temp file + rename)."""
     import pyBigWig
 
+    big = [(c, n) for c, n in sizes.items() if not 0 < int(n) < BIGWIG_MAX_SIZE]
+    if big:
+        raise UsageError(f"{path}: chromosome {big[0][0]} size {big[0][1]} is outside bigWig's 32-bit range "
+                         f"(1..{BIGWIG_MAX_SIZE - 1}); check the chromosome sizes file")
     check_in_sizes(df, sizes, str(path))
     df = _sorted(df, sizes)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:  # a file Python could create: pyBigWig crashes on one it cannot open
         bw = pyBigWig.open(str(tmp), "w")
-        bw.addHeader([(c, int(n)) for c, n in sizes.items()])
-        if len(df):
-            bw.addEntries(df.chrom.astype(str).tolist(), df.start.astype(int).tolist(),
-                          ends=df.end.astype(int).tolist(), values=df.value.astype(float).tolist())
-        bw.close()
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+        if bw is None:
+            raise UsageError(f"{path}: pyBigWig cannot write {tmp}")
+        try:
+            bw.addHeader([(c, int(n)) for c, n in sizes.items()])
+            if len(df):
+                bw.addEntries(df.chrom.astype(str).tolist(), df.start.astype(int).tolist(),
+                              ends=df.end.astype(int).tolist(), values=df.value.astype(float).tolist())
+        finally:
+            bw.close()
+    return Path(path)
 
 
 def link_table(genes: Sequence[Gene], score: str = "interaction", attention: pd.DataFrame | None = None,

@@ -60,7 +60,7 @@ def compare(meta: str | Path, signal: str | Path, out: str | Path, *, models: Se
     held-out performance; also written to ``out/comparison.tsv``. ``fit``: see
     :func:`chromoformer.training.fit.fit_fold`."""
     out, spec = Path(out), spec or RunSpec()
-    not_an_input(out, [meta, signal, fit.get("store")])
+    not_an_input(out, [meta], folders=[signal, fit.get("store")])
     for name in models:
         model_spec(name, spec)  # every name is checked before the first model trains
     regression = spec.task == "reg"

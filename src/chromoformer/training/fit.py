@@ -43,7 +43,7 @@ def train_fold(spec: RunSpec, meta: str | Path, signal: str | Path, fold: int, o
     Returns the per-epoch history.
     """
     held_out_split(fold)
-    not_an_input(output, [meta, signal, store])
+    not_an_input(output, [meta], folders=[signal, store])
     paths = _check_output(Path(output), bool(fit.get("resume")))
     genes = read_metadata(meta, i_max=spec.config.i_max, w_max=spec.config.w_max,
                           require=("split", "expression" if spec.task == "reg" else "label"), eid=eid)
