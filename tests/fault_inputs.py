@@ -64,6 +64,7 @@ class Case:
     expect: tuple[str, ...]  # substrings of the error line (the file and the problem)
     absent: tuple[Path, ...] = ()  # outputs that must not exist after the failure
     keep: dict[Path, bytes] = field(default_factory=dict)  # inputs that must be unchanged after it
+    env: dict[str, str] = field(default_factory=dict)  # environment variables the command runs with
 
 
 def copy(src: Path, dst: Path) -> Path:

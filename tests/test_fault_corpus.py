@@ -10,14 +10,16 @@ tests/corpus/, one module per input family; every one goes through the one :func
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from chromoformer.cli import main
-from corpus import checkpoints, commands, data, preprocess, results, workflow
+from corpus import checkpoints, commands, data, hostile, preprocess, results, workflow
 from corpus.builders import demo_inputs_in, synthetic_inputs_in
 from fault_inputs import Case, Inputs
 
-FAMILIES = (data, checkpoints, commands, results, preprocess, workflow)
+FAMILIES = (data, checkpoints, commands, results, preprocess, workflow, hostile)
 CASES = {name: case for family in FAMILIES for name, case in family.CASES.items()}
 assert len(CASES) == sum(len(f.CASES) for f in FAMILIES), "a case name is used in two families"
 
@@ -33,11 +35,19 @@ def synthetic_inputs(tmp_path_factory) -> Inputs:
 
 
 def run_case(case: Case, capsys) -> tuple[int, list[str], str]:
+    saved = {k: os.environ.get(k) for k in case.env}
+    os.environ.update(case.env)
     try:
         main(case.argv)
         code = 0
     except SystemExit as e:
         code = e.code
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     err = capsys.readouterr().err.replace("\r", "\n")
     errors = [ln for ln in err.splitlines() if "error:" in ln]
     return code, errors, err

@@ -20,6 +20,7 @@ from chromoformer.data.synthetic import write_synthetic_dataset
 from chromoformer.errors import MetadataError, SampleSheetError, UsageError
 from chromoformer.files.names import MAX_COMPONENT, check_label, check_name, file_component, inside
 from chromoformer.results.interpretation import interpret
+from fault_inputs import tiny_data
 
 HOSTILE = ["../../../x", "/etc/passwd", "a:b:pcre1", "g;touch PWNED", "$(touch PWNED)", "`touch PWNED`",
            "\"q'uote", "<script>alert(1)</script>", "ü-gène-名", "x" * 300, ".", "..", "-rf", "a b", "%2F.png",
@@ -59,12 +60,12 @@ def test_control_characters_are_refused_as_labels(value):
 def hostile_run(tmp_path_factory):
     """A synthetic dataset whose genes carry the hostile names, a 1-epoch model, its interpretation."""
     root = tmp_path_factory.mktemp("hostile")
-    meta, npy = write_synthetic_dataset(root / "data", n_genes=len(HOSTILE), seed=3)
+    meta, npy, config = tiny_data(root, n_genes=len(HOSTILE), seed=3)
     d = pd.read_csv(meta, dtype=str, keep_default_na=False)
     d["gene_id"] = HOSTILE
     d.to_csv(meta, index=False)
     run = root / "run"
-    main(["train", "-m", str(meta), "-d", str(npy), "--fold", "1", "-o", str(run), "--epochs", "1",
+    main(["train", "-c", str(config), "-m", str(meta), "-d", str(npy), "--fold", "1", "-o", str(run), "--epochs", "1",
           "--num-workers", "0"])
     interp = root / "interp"
     before = _files_under(root)

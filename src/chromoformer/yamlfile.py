@@ -23,6 +23,8 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *base' (merged keys may be overridden)
+                continue
             key = self.construct_object(key_node, deep=True)
             try:
                 hash(key)

@@ -88,6 +88,10 @@ def stored_metrics(ck: dict[str, Any], path: str | Path, task: str) -> StoredMet
         val_score=_array(ck, "val_score", path), val_label=_array(ck, "val_label", path))
     if m.val_score is not None and m.val_label is not None and len(m.val_score) != len(m.val_label):
         raise CheckpointError(f"{path}: val_score has {len(m.val_score)} values and val_label {len(m.val_label)}")
+    ids = ck.get("val_gene_ids")
+    if ids is not None and (not isinstance(ids, list | tuple) or not all(isinstance(i, str) for i in ids)
+                            or (m.val_score is not None and len(ids) != len(m.val_score))):
+        raise CheckpointError(f"{path}: stored val_gene_ids is not a list of gene ids, one per val_score")
     if m.val_score is not None and not np.isfinite(m.val_score).all():
         raise CheckpointError(f"{path}: val_score holds NaN or inf")
     if m.val_label is not None:

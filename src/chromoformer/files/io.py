@@ -82,7 +82,7 @@ def not_an_input(out: str | Path, inputs: Iterable[str | Path | None], option: s
 
 
 GUNZIP_LIMIT = 16 * 2**30  # bytes a gzip input may expand to
-BOMB_RATIO, BOMB_AFTER = 500, 256 * 2**20  # text compresses 5-20x; past 256 MB, 500x is a gzip bomb
+BOMB_RATIO, BOMB_AFTER = 500, 64 * 2**20  # text compresses 5-20x; past 64 MB, 500x is a gzip bomb
 
 
 def is_gzip(path: str | Path) -> bool:

@@ -117,8 +117,6 @@ def _validation_genes(lm, meta: str | Path, fold: int, label: np.ndarray):
     genes = read_metadata(meta, i_max=lm.config.i_max, w_max=lm.config.w_max, require=("split", target))
     by_id = {g.gene_id: g for g in genes}
     ids = lm.checkpoint.get("val_gene_ids")
-    if ids is not None and (not isinstance(ids, list | tuple) or not all(isinstance(i, str) for i in ids)):
-        raise CheckpointError(f"{lm.path}: stored val_gene_ids is not a list of gene ids")
     if ids:
         missing = [i for i in ids if i not in by_id]
         if missing:

@@ -46,6 +46,8 @@ def export_tracks(meta: str | Path, out: str | Path, *, predictions: str | Path 
     """Write the browser files the inputs allow into ``out``; returns their paths. Every input is
     read and checked before the first file is written."""
     not_an_input(out, [meta, predictions], folders=[interpretation])
+    if sizes is not None:
+        tracks.check_bigwig_sizes(sizes, "--chrom-sizes")
     genes = read_metadata(meta)
     pred = _predictions(predictions, meta, genes) if predictions is not None else None
     it = read_interpretation(interpretation, need_perturbation=True) if interpretation is not None else None

@@ -107,14 +107,19 @@ def write_bedgraph(df: Intervals, path: str | Path, name: str, sizes: dict[str, 
     return Path(path)
 
 
+def check_bigwig_sizes(sizes: dict[str, int], where: str) -> None:
+    """Every size fits bigWig's uint32 positions, else :class:`UsageError` naming the chromosome."""
+    big = [(c, n) for c, n in sizes.items() if not 0 < int(n) < BIGWIG_MAX_SIZE]
+    if big:
+        raise UsageError(f"{where}: chromosome {big[0][0]} size {big[0][1]} is outside bigWig's 32-bit range "
+                         f"(1..{BIGWIG_MAX_SIZE - 1}); check the chromosome sizes file")
+
+
 def write_bigwig(df: Intervals, path: str | Path, sizes: dict[str, int]) -> Path:
     """Non-overlapping intervals -> bigWig (header in ``sizes`` order; temp file + rename)."""
     import pyBigWig
 
-    big = [(c, n) for c, n in sizes.items() if not 0 < int(n) < BIGWIG_MAX_SIZE]
-    if big:
-        raise UsageError(f"{path}: chromosome {big[0][0]} size {big[0][1]} is outside bigWig's 32-bit range "
-                         f"(1..{BIGWIG_MAX_SIZE - 1}); check the chromosome sizes file")
+    check_bigwig_sizes(sizes, str(path))
     check_in_sizes(df, sizes, str(path))
     df = _sorted(df, sizes)
     with atomic_path(path) as tmp:  # a file Python could create: pyBigWig crashes on one it cannot open
