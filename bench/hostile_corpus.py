@@ -38,7 +38,8 @@ CLASSES = ("clear", "traceback", "silent", "lost", "hang", "security")
 
 
 def _files(root: Path) -> dict[Path, int]:
-    return {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+    return {p: p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file() and not p.is_symlink()
+            and "pristine" not in p.relative_to(root).parts[:1]}
 
 
 def classify(case, tree: Path, cwd: Path, watch: Path, inputs: Path, timeout: float) -> str:
@@ -56,7 +57,7 @@ def classify(case, tree: Path, cwd: Path, watch: Path, inputs: Path, timeout: fl
         hung = True
     after = _files(watch)
     touched = [p for p, t in after.items() if before.get(p) != t and ".stores" not in p.parts]
-    if any(p.name.startswith("PWNED") for p in after) or any(
+    if any(p.name.startswith("PWNED") for p in touched) or any(
             case.tmp not in p.parents and inputs not in p.parents for p in touched):
         return "security"
     if any(not p.is_file() or p.read_bytes() != content for p, content in case.keep.items()) or any(
@@ -86,6 +87,8 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="hostile-corpus-"))
     base = synthetic_inputs_in(work / "inputs")
+    pristine = Path(shutil.copytree(base.tmp, work / "pristine", symlinks=True))
+    state = _files(base.tmp)
     cases = {n: c for f in a.families for n, c in importlib.import_module(f"corpus.{f}").CASES.items()}
     results: dict[Path, dict[str, str]] = {t: {} for t in trees}
     for i, (name, make) in enumerate(cases.items()):
@@ -95,6 +98,10 @@ def main() -> None:
             case = make(Inputs(**{**base.__dict__, "tmp": tmp}))
             case.tmp = tmp
             results[tree][name] = classify(case, tree, tmp, work, base.tmp, a.timeout)
+            if _files(base.tmp) != state:  # a case changed the shared inputs: the next one gets them intact
+                shutil.rmtree(base.tmp)
+                shutil.copytree(pristine, base.tmp, symlinks=True)
+                state = _files(base.tmp)
         print(f"{name:<45} " + "  ".join(f"{results[t][name]:<9}" for t in trees), file=sys.stderr, flush=True)
     print(f"\n| tree | cases | {' | '.join(CLASSES)} | clear ratio |")
     print("|---|---:|" + "---:|" * len(CLASSES) + "---:|")

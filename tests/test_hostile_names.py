@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import pandas as pd
 import pytest
@@ -93,20 +94,22 @@ def test_interpret_writes_every_gene_inside_its_folder(hostile_run):
 
 def test_report_escapes_names_and_links_stay_inside(hostile_run):
     root, _, _, run, interp, _ = hostile_run
+    evil = run / "figs" / '<img src=x onerror="alert(1)">.png'  # another figure in the run, named to attack
+    evil.parent.mkdir(exist_ok=True)
+    evil.write_bytes(b"\x89PNG\r\n")
     main(["report", str(run), "--interpretation", str(interp)])
     index = (run / "report" / "index.html").read_text()
+    assert "<img src=x" not in index and html.escape(evil.name) in index
     assert "<script>alert(1)</script>" not in index and html.escape("<script>alert(1)</script>") in index
     pages = list((run / "report" / "genes").glob("*.html"))
     assert len(pages) == len(HOSTILE)
     for href in re.findall(r'(?:href|src)="([^"]+)"', index):
-        target = (run / "report" / html.unescape(href).replace("%", "%%")).resolve()
-        assert run in target.parents or target == run, href
+        target = (run / "report" / unquote(html.unescape(href))).resolve()
+        assert run in target.parents and target.is_file(), href
     for page in pages:
         text = page.read_text()
         assert "<script>alert" not in text
         for src in re.findall(r'src="([^"]+)"', text):
-            from urllib.parse import unquote
-
             assert (page.parent / unquote(html.unescape(src))).is_file(), src
 
 

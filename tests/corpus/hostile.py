@@ -256,3 +256,18 @@ CASES = {
     "interp gene listed twice": interp_case("report", lambda d: _record(
         genes=2 * json.loads((d / "interpret.json").read_text())["genes"][:1])(d), "listed twice"),
 }
+
+CASES.update({
+    # ---- options that passed their type check (found by probing every command)
+    "interpret --genes twice": lambda i: Case(["interpret", "-m", str(i.meta), "-d", str(i.npy), "-k", str(i.ckpt),
+                                               "-o", str(i.out("interp")), "--genes", *[_first_gene(i)] * 2],
+                                              ("given twice",), (i.out("interp"),)),
+    "export --width 0": lambda i: Case(["export", "-m", str(i.meta), "-o", str(i.out("tracks")), "--width", "0"],
+                                       ("--width must be >= 1",), (i.out("tracks"),)),
+    "demo --genes 0": lambda i: Case(["demo", "-o", str(i.out("demo")), "--genes", "0", "--quick"],
+                                     ("--genes must be >= 8",), (i.out("demo"),)),
+})
+
+
+def _first_gene(inp: Inputs) -> str:
+    return pd.read_csv(inp.meta, dtype=str).gene_id[0]

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from chromoformer.cli import options
+from chromoformer.files.io import not_an_input
 from chromoformer.results.export import chrom_sizes, export_tracks
 
 log = logging.getLogger(__name__)
@@ -28,5 +29,6 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
 def run(args: argparse.Namespace) -> None:
     if args.predictions is None and args.interpretation is None and args.link_score == "interaction":
         log.info("only pCRE links from the metadata (pass --predictions / --interpretation for more)")
+    not_an_input(args.output, [args.chrom_sizes], folders=[args.store])
     export_tracks(args.meta, args.output, predictions=args.predictions, interpretation=args.interpretation,
                   sizes=chrom_sizes(args.chrom_sizes, args.store), width=args.width, link_score=args.link_score)

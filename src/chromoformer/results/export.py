@@ -45,6 +45,8 @@ def export_tracks(meta: str | Path, out: str | Path, *, predictions: str | Path 
                   width: int = 1000, link_score: str = "interaction") -> list[Path]:
     """Write the browser files the inputs allow into ``out``; returns their paths. Every input is
     read and checked before the first file is written."""
+    if width < 1:
+        raise UsageError(f"--width must be >= 1 bp (drawn around each TSS), got {width}")
     not_an_input(out, [meta, predictions], folders=[interpretation])
     if sizes is not None:
         tracks.check_bigwig_sizes(sizes, "--chrom-sizes")

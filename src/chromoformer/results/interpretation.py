@@ -172,6 +172,9 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
     c, marks = lm.config, lm.marks
     chosen = read_metadata(meta, i_max=c.i_max, w_max=c.w_max)
     if genes:
+        twice = sorted({x for x in genes if list(genes).count(x) > 1})
+        if twice:
+            raise UsageError(f"--genes: gene(s) given twice: {', '.join(twice[:5])}")
         by_id = {g.gene_id: g for g in chosen}
         missing = [x for x in genes if x not in by_id]
         if missing:

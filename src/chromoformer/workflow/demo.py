@@ -19,7 +19,7 @@ import pandas as pd
 from chromoformer.config import MARKS
 from chromoformer.data.folds import FOLDS, held_out_split
 from chromoformer.data.synthetic import write_synthetic_dataset
-from chromoformer.errors import EvaluationError, RunError
+from chromoformer.errors import EvaluationError, RunError, UsageError
 from chromoformer.files.io import read_table, write_table
 from chromoformer.files.layouts import DemoFiles, RunPaths, WorkflowFiles
 from chromoformer.files.predictions import write_predictions
@@ -50,6 +50,9 @@ def demo(out: str | Path, *, genes: int = 160, epochs: int = 6, fold: int = 1, q
     missing."""
     from chromoformer.preprocess.simulate import CHROMHMM
 
+    if genes < 8 or epochs < 1 or fold not in (0, *FOLDS):
+        raise UsageError(f"--genes must be >= 8 (two per split), --epochs >= 1 and --fold one of 0..4; got {genes}, "
+                         f"{epochs} and {fold}")
     full = not quick and shutil.which("snakemake") and (CHROMHMM / "SAMPLEDATA_HG18").is_dir()
     if not quick and not full:
         log.warning("snakemake or chromhmm-example missing: running the quick in-process demo instead")
