@@ -11,8 +11,8 @@ Each case (tests/corpus/, built once on a synthetic dataset) runs as its own pro
   ``.stores`` caches);
 - **hang**: still running after ``--timeout`` seconds;
 - **traceback**: a Python traceback, or death by a signal (a segfault is rc -11);
-- **silent**: exit 0 (a wrong result, since every case is an invalid input), or any exit other than
-  0/2 without a traceback;
+- **silent**: exit 0 (a wrong result, since every case is an invalid input), an output left under its
+  final name by a command that failed, or any exit other than 0/2 without a traceback;
 - **clear**: exit 2 with exactly one ``chromoformer: error:`` line.
 
 The first matching class wins (in that order). Prints one table row per tree, the ratio of clear errors,
@@ -68,7 +68,7 @@ def classify(case, tree: Path, cwd: Path, watch: Path, inputs: Path, timeout: fl
     if "Traceback" in err or proc.returncode < 0:
         return "traceback"
     errors = [ln for ln in err.splitlines() if "error:" in ln]
-    if proc.returncode == 2 and len(errors) == 1:
+    if proc.returncode == 2 and len(errors) == 1 and not any(p.exists() for p in case.absent):
         return "clear"
     return "silent"
 

@@ -77,6 +77,15 @@ LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
 
 
+def _free_port() -> str:
+    """A port nothing listens on now (a fixed one may be taken on a shared machine)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
 def _env(case: Case, **env: str) -> Case:
     case.env = env
     return case
@@ -235,13 +244,13 @@ CASES = {
     "env LOCAL_RANK -1": lambda i: _env(expect(train(i), "LOCAL_RANK=-1"), LOCAL_RANK="-1"),
     "env no MASTER_ADDR": lambda i: _env(expect(train(i), "MASTER_ADDR"), WORLD_SIZE="2", RANK="0"),
     "env rank 1 missing": lambda i: _env(expect(train(i), "rank(s) 1 did not join within 2 s"), WORLD_SIZE="2",
-                                         RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT="29561",
+                                         RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=_free_port(),
                                          CHROMOFORMER_RENDEZVOUS_TIMEOUT="2"),
     "env rank 0 missing": lambda i: _env(expect(train(i), "rank 1 of 2: could not reach"), WORLD_SIZE="2",
-                                         RANK="1", MASTER_ADDR="127.0.0.1", MASTER_PORT="29562",
+                                         RANK="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=_free_port(),
                                          CHROMOFORMER_RENDEZVOUS_TIMEOUT="2"),
     "env timeout text": lambda i: _env(expect(train(i), "CHROMOFORMER_RENDEZVOUS_TIMEOUT"), WORLD_SIZE="2",
-                                       RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT="29563",
+                                       RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=_free_port(),
                                        CHROMOFORMER_RENDEZVOUS_TIMEOUT="soon"),
     # ---- files
     "meta /dev/stdin": lambda i: _meta_file(i, "stdin"),
