@@ -27,13 +27,17 @@ def _run_simulated(tmp_path, signals: list[str], marks: list[str] | None = None,
                             "signals": {m: str(p[f"bam_{m}"]) for m in signals}}},
         "train": {"epochs": 1, "extra": "--num-workers 0", **({"folds": folds} if folds else {})},
     }
-    cfg = tmp_path / "samples.yaml"
-    cfg.write_text(yaml.safe_dump(sheet))
-    wd = tmp_path / "wf"
-    r = subprocess.run(["chromoformer", "workflow", "--config", str(cfg), "--directory", str(wd), "--cores", "2",
-                        "--", "--quiet"], capture_output=True, text=True)
+    cfg, wd = tmp_path / "samples.yaml", tmp_path / "wf"
+    r = _workflow(sheet, cfg, wd)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return cfg, wd, r
+
+
+def _workflow(sheet: dict, cfg: Path, wd: Path) -> subprocess.CompletedProcess:
+    """Write ``sheet`` to ``cfg`` and run the workflow on it in ``wd`` (2 cores, quiet)."""
+    cfg.write_text(yaml.safe_dump(sheet))
+    return subprocess.run(["chromoformer", "workflow", "--config", str(cfg), "--directory", str(wd), "--cores", "2",
+                           "--", "--quiet"], capture_output=True, text=True)
 
 
 @pytest.mark.slow
@@ -184,18 +188,13 @@ def test_payloads_in_every_sheet_field_never_run(tmp_path):
              "samples": {"SIM": {"interactions": hostile["pchic"], "expression_column": column,
                                  "signals": {m: hostile[f"bam_{m}"] for m in two}}},
              "train": {"epochs": 1, "folds": [1], "config": str(config), "extra": "--num-workers 0"}}
-    cfg = tmp_path / "samples.yaml"
-    cfg.write_text(yaml.safe_dump(sheet))
-    wd = tmp_path / "wf"
-    r = subprocess.run(["chromoformer", "workflow", "--config", str(cfg), "--directory", str(wd), "--cores", "2",
-                        "--", "--quiet"], capture_output=True, text=True)
+    cfg, wd = tmp_path / "samples.yaml", tmp_path / "wf"
+    r = _workflow(sheet, cfg, wd)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert (wd / "SIM" / "evaluation" / "metrics.tsv").is_file()
     # train.extra is split into words, never given to a shell: the payload reaches train as a bad option
     sheet["train"]["extra"] = f"--num-workers 0 {_planted(marker, 11)}"
-    cfg.write_text(yaml.safe_dump(sheet))
-    r = subprocess.run(["chromoformer", "workflow", "--config", str(cfg), "--directory", str(tmp_path / "wf2"),
-                        "--cores", "2", "--", "--quiet"], capture_output=True, text=True)
+    r = _workflow(sheet, cfg, tmp_path / "wf2")
     assert r.returncode == 2 and "snakemake failed" in r.stderr
     # names are refused before any job runs
     for where in ("sample", "mark"):

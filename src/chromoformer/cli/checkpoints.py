@@ -19,11 +19,9 @@ def build_inspect_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def inspect(args: argparse.Namespace) -> None:
     from chromoformer.engine.checkpoint import load_model
-    from chromoformer.engine.stored import stored_metrics
 
     m = load_model(options.checkpoint_list(args, several=False)[0])
-    ck = m.checkpoint
-    st = stored_metrics(ck, m.path, m.task)
+    ck, st = m.checkpoint, m.stored
     n = sum(p.numel() for p in m.model.parameters())
     print(f"checkpoint   {m.path}")
     print(f"task         {m.task} ({type(m.model).__name__}, {n:,} parameters)")

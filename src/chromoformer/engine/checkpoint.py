@@ -27,7 +27,7 @@ from chromoformer.config import (
     ConfigError,
     default_marks,
 )
-from chromoformer.engine.stored import stored_metrics
+from chromoformer.engine.stored import StoredMetrics, stored_metrics
 from chromoformer.errors import CheckpointError
 from chromoformer.files.io import atomic_write, not_an_input, require_file
 from chromoformer.model import build_model
@@ -180,12 +180,14 @@ def infer_binsizes(sd: dict[str, torch.Tensor]) -> tuple[int, ...]:
 
 @dataclass
 class LoadedModel:
-    """A checkpoint's model (eval mode), its run spec, and the raw checkpoint dict."""
+    """A checkpoint's model (eval mode), its run spec, the raw checkpoint dict and its stored
+    numbers (checked: :mod:`chromoformer.engine.stored`)."""
 
     model: torch.nn.Module
     spec: RunSpec
     checkpoint: dict[str, Any]
     path: Path
+    stored: StoredMetrics
 
     @property
     def task(self) -> str:
@@ -264,7 +266,7 @@ def load_model(
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from None
     _check_dtypes(sd, model.state_dict(), path)
-    stored_metrics(ck, path, task)  # the numbers beside the weights are checked too
+    stored = stored_metrics(ck, path, task)  # the numbers beside the weights are checked too
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
@@ -274,7 +276,7 @@ def load_model(
             f"(pass the training config with --config): {msg[:300]}"
         ) from None
     model.eval()
-    return LoadedModel(model, spec, ck, path)
+    return LoadedModel(model, spec, ck, path, stored)
 
 
 def _check_dtypes(sd: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path) -> None:

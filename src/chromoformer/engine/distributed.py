@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import torch
@@ -154,9 +156,6 @@ def rendezvous_timeout() -> float:
 def _rendezvous(place: Dist, timeout: float) -> dist.Store:
     """A store every rank has joined, or a :class:`RunError` naming the ranks that did not join
     within ``timeout`` seconds (instead of waiting forever)."""
-    import time
-    from datetime import timedelta
-
     addr, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
     if not addr or not port or not port.isdigit():
         raise UsageError(f"WORLD_SIZE={place.world} but MASTER_ADDR / MASTER_PORT are not set (or not a port): start "
@@ -200,8 +199,6 @@ def from_env(device: str | None = None) -> tuple[Dist, torch.device]:
         local_rank = place.local_rank
         dev = torch.device(f"cuda:{local_rank}" if cuda and device in (None, "cuda") else (device or "cpu"))
         if not dist.is_initialized():
-            from datetime import timedelta
-
             if dev.type == "cuda":
                 torch.cuda.set_device(dev)
             timeout = rendezvous_timeout()

@@ -242,6 +242,19 @@ def remove_stale_temps(path: Path, min_age: float = STALE_AFTER_S) -> None:
             os.close(fd)
 
 
+def _new_temp(path: Path) -> tuple[int, str]:
+    """A new ``.{name}.XXXX.tmp`` beside ``path``, locked (see :func:`remove_stale_temps`): (fd, its path).
+    A full disk is :class:`DiskSpaceError`, any other refusal a :class:`UsageError`."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        if is_no_space(e):
+            raise no_space(path, e) from None
+        raise UsageError(f"{path}: cannot write there ({e.strerror})") from None
+    fcntl.flock(fd, fcntl.LOCK_EX)  # on a fresh file of our own: cannot block
+    return fd, tmp
+
+
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], size_hint: int = 0) -> None:
     """Call ``write(f)`` on a binary temp file, fsync, then rename it to ``path``.
 
@@ -258,14 +271,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None], size_hint
     remove_stale_temps(path)
     if size_hint:
         check_free_space(path.parent, size_hint, "this output")
+    fd, tmp = _new_temp(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        if is_no_space(e):
-            raise no_space(path, e) from None
-        raise UsageError(f"{path}: cannot write there ({e.strerror})") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -293,15 +300,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     writable_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        if is_no_space(e):
-            raise no_space(path, e) from None
-        raise UsageError(f"{path}: cannot write there ({e.strerror})") from None
+    fd, name = _new_temp(path)
     tmp = Path(name)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # held (by this fd) until the rename: a live writer's temp is kept
+    try:  # the lock is held (by this fd) until the rename: a live writer's temp is kept
         yield tmp
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)

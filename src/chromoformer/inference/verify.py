@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from chromoformer.engine.checkpoint import load_model
-from chromoformer.engine.stored import stored_metrics
 from chromoformer.errors import CheckpointError, UsageError
 from chromoformer.metrics import classification_metrics, regression_metrics
 
@@ -52,7 +51,7 @@ class Check:
 
 
 def _stored_arrays(lm) -> tuple[np.ndarray, np.ndarray]:
-    st = stored_metrics(lm.checkpoint, lm.path, lm.task)
+    st = lm.stored
     for k in ("val_score", "val_label"):
         if getattr(st, k) is None:
             raise CheckpointError(f"{lm.path}: no {k!r}: nothing to verify (it holds "
@@ -79,7 +78,7 @@ def metric_checks(path: str | Path, metric_tol: float = 1e-4) -> list[Check]:
         # the original's regression val loss broadcasts (N, 1) against (N,) (SPEC §4): not comparable
         loss_note = "" if "spec" in ck else "information: the original's regression val loss is mis-computed"
         extra = {"pearson": m["pearson"], "spearman": m["spearman"]}
-    st = stored_metrics(ck, lm.path, lm.task)
+    st = lm.stored
     if getattr(st, key) is None:
         raise CheckpointError(f"{lm.path}: no {key!r} stored for this {lm.task} checkpoint")
     stored = getattr(st, key) / 100.0
@@ -96,7 +95,7 @@ def metric_checks(path: str | Path, metric_tol: float = 1e-4) -> list[Check]:
 def _fold_of(lm, fold: int | None) -> int:
     if fold is not None:
         return fold
-    stored = stored_metrics(lm.checkpoint, lm.path, lm.task).fold
+    stored = lm.stored.fold
     if stored is not None:
         return stored
     m = re.search(r"fold(\d)", lm.path.name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import zipfile
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,7 +173,7 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
     c, marks = lm.config, lm.marks
     chosen = read_metadata(meta, i_max=c.i_max, w_max=c.w_max)
     if genes:
-        twice = sorted({x for x in genes if list(genes).count(x) > 1})
+        twice = sorted(x for x, n in Counter(genes).items() if n > 1)
         if twice:
             raise UsageError(f"--genes: gene(s) given twice: {', '.join(twice[:5])}")
         by_id = {g.gene_id: g for g in chosen}
