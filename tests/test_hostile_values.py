@@ -133,3 +133,19 @@ def test_store_sums_past_float32_are_refused_before_a_store_exists(tmp_path):
                                                                                         1, None) as w:
         w.put(r, np.array([[1.0], [1e39]]))
     assert not (tmp_path / "s").exists() and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "gzip"])
+def test_a_nul_byte_in_any_table_is_refused_with_its_line(tmp_path, packed):
+    """pandas' parser ends a field at a NUL (``G\\x001`` read as ``G``, so two genes could become one):
+    every table reader refuses it, naming the file and the line, compressed or not."""
+    from chromoformer.errors import ExpressionError
+    from chromoformer.files.io import read_table
+
+    text = b"gene_id\tS\nG0\t1.0\nG1\t2.0\nG\x002\t3.0\n"
+    p = tmp_path / "expr.tsv"
+    p.write_bytes(gzip.compress(text) if packed else text)
+    with pytest.raises(ExpressionError, match=rf"^{p}:4: holds a NUL byte \(a control character\)"):
+        read_table(p, ExpressionError, "expression table", sep="\t")
+    p.write_bytes(gzip.compress(text.replace(b"\x00", b"")) if packed else text.replace(b"\x00", b""))
+    assert read_table(p, ExpressionError, "expression table", sep="\t").gene_id.tolist() == ["G0", "G1", "G2"]

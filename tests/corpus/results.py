@@ -25,7 +25,7 @@ CASES = {
     # ---- report, inspect, interpret
     "report not a run": lambda i: Case(["report", str(i.tmp)], (str(i.tmp), "not a training run directory")),
     "report missing dir": lambda i: Case(["report", str(i.out("nope"))], ("not found",)),
-    "report garbage metrics": lambda i: Case(["report", str(_run_with(i, "metrics.tsv", "\x00\x01 garbage\n"))],
+    "report garbage metrics": lambda i: Case(["report", str(_run_with(i, "metrics.tsv", "\x01\x02 garbage\n"))],
                                              ("metrics.tsv", "not a chromoformer metrics.tsv"),),
     "interp json garbage": interp_case("report", lambda d: (d / "interpret.json").write_text("{not json"),
                                        "interpret.json", "unreadable interpretation record"),

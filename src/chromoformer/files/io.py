@@ -165,14 +165,20 @@ def writable_output(path: str | Path, what: str = "output") -> Path:
 
 def read_table(path: str | Path, error: type[Exception], what: str, **read_csv) -> pd.DataFrame:
     """``pd.read_csv(path, **read_csv)``; any way the file is unreadable (empty, malformed, not
-    text, a corrupt gzip) becomes ``error`` naming the file and ``what`` it should have been."""
+    text, a corrupt gzip) becomes ``error`` naming the file and ``what`` it should have been. A NUL
+    byte, which pandas' parser takes for the end of a field (``a\\0b`` read as ``a``), is refused
+    with its line."""
     try:
+        if (line := _nul_line(path)) is not None:
+            raise _Nul(line)
         if is_gzip(path):  # told by content, not by a .gz name (and bounded)
             with _Bounded(path) as f:
                 table = pd.read_csv(f, **read_csv)
         else:
             plain = str(path).endswith((".gz", ".gzip"))  # a .gz name on an uncompressed file
             table = pd.read_csv(path, compression=None if plain else "infer", **read_csv)
+    except _Nul as e:
+        raise error(f"{path}:{e.args[0]}: holds a NUL byte (a control character): not a readable {what}") from None
     except pd.errors.EmptyDataError:
         raise error(f"{path}: not a readable {what}: empty file") from None
     except UsageError as e:  # a gzip bomb
@@ -183,6 +189,21 @@ def read_table(path: str | Path, error: type[Exception], what: str, **read_csv) 
         log.warning("%s: the %s does not end with a line break: if the file was cut short, its last row is "
                     "incomplete (check it)", path, what)
     return table
+
+
+class _Nul(Exception):
+    """A NUL byte at line ``args[0]`` (raised and caught inside :func:`read_table`)."""
+
+
+def _nul_line(path: str | Path) -> int | None:
+    """The 1-based line of the first NUL byte in a file (decompressed if gzip), or None."""
+    line = 1
+    with _Bounded(path) if is_gzip(path) else open(path, "rb") as f:
+        while chunk := f.read(2**20):
+            if (at := chunk.find(b"\0")) >= 0:
+                return line + chunk.count(b"\n", 0, at)
+            line += chunk.count(b"\n")
+    return None
 
 
 def _ends_with_line_break(path: str | Path) -> bool:
