@@ -42,6 +42,20 @@ def synthetic(tmp_path_factory) -> tuple[Path, Path]:
     return write_synthetic_dataset(tmp_path_factory.mktemp("synthetic"), n_genes=24, seed=1)
 
 
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    """A real single-node SLURM with accounting (docs/cluster/test-cluster.sh), for the whole session;
+    every daemon it started is checked gone at the end."""
+    from slurm_cluster import start_cluster, stop_cluster
+
+    cluster = start_cluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        yield cluster
+    finally:
+        alive = stop_cluster(cluster)
+        assert not alive, f"test-cluster daemons still alive after stop: {alive}"
+
+
 @pytest.fixture(autouse=True)
 def _threads():
     torch.set_num_threads(2)

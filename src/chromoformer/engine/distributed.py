@@ -142,15 +142,28 @@ def env_place() -> Dist:
     return Dist(rank, world, local_rank)
 
 
-def rendezvous_timeout() -> float:
-    raw = os.environ.get("CHROMOFORMER_RENDEZVOUS_TIMEOUT", "")
+COLLECTIVE_TIMEOUT_S = 1800.0  # how long a collective waits for a silent peer (CHROMOFORMER_COLLECTIVE_TIMEOUT)
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
     try:
-        t = float(raw) if raw else RENDEZVOUS_TIMEOUT_S
+        t = float(raw) if raw else default
     except ValueError:
         t = -1.0
     if not (0 < t < 1e7):
-        raise UsageError(f"CHROMOFORMER_RENDEZVOUS_TIMEOUT={raw!r}: give a positive number of seconds")
+        raise UsageError(f"{name}={raw!r}: give a positive number of seconds")
     return t
+
+
+def rendezvous_timeout() -> float:
+    return _env_seconds("CHROMOFORMER_RENDEZVOUS_TIMEOUT", RENDEZVOUS_TIMEOUT_S)
+
+
+def collective_timeout() -> float:
+    """Seconds a collective (gradient all-reduce, barrier) waits for a peer that went silent (a node
+    lost without its connections closing) before this rank fails with a clear error."""
+    return _env_seconds("CHROMOFORMER_COLLECTIVE_TIMEOUT", COLLECTIVE_TIMEOUT_S)
 
 
 def _rendezvous(place: Dist, timeout: float) -> dist.Store:
@@ -204,9 +217,27 @@ def from_env(device: str | None = None) -> tuple[Dist, torch.device]:
             timeout = rendezvous_timeout()
             store = _rendezvous(place, timeout)
             dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", store=store, rank=place.rank,
-                                    world_size=place.world, timeout=timedelta(seconds=max(timeout, 1800)))
+                                    world_size=place.world, timeout=timedelta(seconds=collective_timeout()))
         return Dist(dist.get_rank(), dist.get_world_size(), local_rank), dev
     return Dist(), resolved
+
+
+# What gloo / NCCL / the TCP store say when a peer process or its node is gone.
+_LOST_PEER = ("connection closed by peer", "connection reset by peer", "broken pipe", "failed to recv",
+              "connection refused", "timed out", "nccl communicator was aborted", "socket closed")
+
+
+def lost_peer(err: BaseException, place: Dist) -> RunError | None:
+    """A one-line :class:`RunError` for a collective that failed because another rank is gone, or
+    None when ``err`` is something else (or this is a single process)."""
+    if not place.active or not isinstance(err, RuntimeError) or isinstance(err, RunError):
+        return None
+    text = " ".join(str(err).split())
+    if not (isinstance(err, getattr(dist, "DistError", ())) or any(s in text.lower() for s in _LOST_PEER)):
+        return None
+    return RunError(f"rank {place.rank} of {place.world}: lost contact with the other training processes "
+                    f"({text[:160]}); a process or its node died. Start the run again with --resume: it continues "
+                    "from the last committed epoch (last.pt)")
 
 
 def shutdown() -> None:

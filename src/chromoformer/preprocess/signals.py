@@ -9,6 +9,7 @@ published checkpoints expect. Options, files and totals go into the store's mani
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -225,5 +226,11 @@ def merge_signal_stores(parts: Sequence[str | Path], out: str | Path) -> BinnedS
             "read_totals": [t for s in stores for t in s.manifest.get("read_totals", [])],
             "read_totals_scope": m.get("read_totals_scope"), "contigs": m.get("contigs", {}),
             "assembly": assembly.pop() if assembly else None,
-            "merged_from": [str(Path(p).resolve()) for p in parts],
+            "merged_from": [_beside(p, target) for p in parts],
         })
+
+
+def _beside(part: str | Path, store: Path) -> str:
+    """``part``'s path relative to the merged ``store``'s folder: the parts are scratch folders (the
+    workflow deletes them), so the same inputs merged in two work directories give the same manifest."""
+    return os.path.relpath(Path(part).resolve(), store.parent)

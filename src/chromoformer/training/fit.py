@@ -128,13 +128,24 @@ def fit_fold(spec: RunSpec, train_genes: Sequence[Gene], val_genes: Sequence[Gen
             d.on_main(lambda: _open_run(paths, out, resume, stack))
             return _fit(spec, train_genes, val_genes, source, paths, fold, resume, dev, d, num_workers, threads,
                         save_optimizer)
-    except BaseException:
-        if d.main and not paths.last.exists():  # nothing committed: leave no half-made run behind
-            for f in (paths.log, paths.config):
-                f.unlink(missing_ok=True)
-            if created:
-                shutil.rmtree(paths.run_dir, ignore_errors=True)
+    except RuntimeError as e:
+        lost = distributed.lost_peer(e, d)
+        _discard_uncommitted(paths, d, created)
+        if lost is not None:
+            raise lost from None
         raise
+    except BaseException:
+        _discard_uncommitted(paths, d, created)
+        raise
+
+
+def _discard_uncommitted(paths: RunPaths, d: distributed.Dist, created: bool) -> None:
+    """After a failure: nothing committed means no half-made run is left behind."""
+    if d.main and not paths.last.exists():
+        for f in (paths.log, paths.config):
+            f.unlink(missing_ok=True)
+        if created:
+            shutil.rmtree(paths.run_dir, ignore_errors=True)
 
 
 def _open_run(paths: RunPaths, out: Path, resume: bool, stack: contextlib.ExitStack) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -15,6 +16,8 @@ from chromoformer.errors import UsageError, WorkflowError
 from chromoformer.files.io import write_text
 from chromoformer.files.layouts import WorkflowFiles
 from chromoformer.files.locking import FileLock
+from chromoformer.workflow.cluster import leftover_jobs
+from chromoformer.workflow.failures import describe, parse_failures
 from chromoformer.workflow.sheet import check_sheet
 
 log = logging.getLogger(__name__)
@@ -52,9 +55,26 @@ def run_workflow(config: str | Path, directory: str | Path = ".", cores: int | s
            "--directory", str(directory), "--cores", str(cores)]
     # Our lock proves no other `chromoformer workflow` runs here, so a snakemake lock is stale.
     with FileLock(files.lock, f"workflow directory {directory}"):
+        left = leftover_jobs(directory)
+        if left:
+            raise WorkflowError(f"{directory}: {len(left)} cluster job(s) of an earlier, interrupted run of this "
+                                f"directory are still queued or running (SLURM job ids {' '.join(left[:10])}); "
+                                "wait for them to end or scancel them, then run the same command again")
         _unlock_if_stale(directory, cmd)
+        started = time.time()
         rc = subprocess.call([*cmd, "--rerun-incomplete", *snakemake_args])
     if rc:
-        raise WorkflowError(f"{directory}: snakemake failed (exit {rc}); see {files.logs} for the failing "
-                            f"step's log, fix it and run the same command again: finished steps are kept")
+        failed = parse_failures(_snakemake_log(directory, started))
+        what = describe(failed, directory) if failed else f"snakemake failed (exit {rc}); see {files.logs}"
+        raise WorkflowError(f"{directory}: {what}; fix it and run the same command again: finished steps are kept")
     return directory
+
+
+def _snakemake_log(directory: Path, since: float) -> str:
+    """The text of the log snakemake wrote for the run started at ``since`` ('' if none)."""
+    logs = sorted((p for p in (directory / ".snakemake" / "log").glob("*.snakemake.log")
+                   if p.stat().st_mtime >= since - 1), key=lambda p: p.stat().st_mtime)
+    try:
+        return logs[-1].read_text(errors="replace") if logs else ""
+    except OSError:
+        return ""
