@@ -71,6 +71,7 @@ def _net(run: Path) -> dict[str, torch.Tensor]:
 def assert_close(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
     assert a.keys() == b.keys()
     diff = max((a[k] - b[k]).abs().max().item() for k in a)
+    print(f"max |weight difference| from the reference: {diff:.2e}")  # shown with -rP
     assert diff < 1e-5, diff
 
 
