@@ -130,7 +130,7 @@ def test_perturbation_and_attention_tables(synthetic, genes):
     assert len(a) == sum(n.values()) * 3 * 6 * 8 and a.weight.between(0, 1).all()
 
 
-@pytest.mark.parametrize("arch", ["deepchrome", "attentivechrome", "chromoformer-nopcre"])
+@pytest.mark.parametrize("arch", ["deepchrome", "attentivechrome", "hmcrnn", "gcmerge", "chromoformer-nopcre"])
 def test_baselines_train_one_epoch_on_demo(demo, tmp_path, arch):
     from chromoformer.cli import main
 

@@ -30,7 +30,7 @@ MARKS: tuple[str, ...] = (
     "H3K27ac",
     "H3K9ac",
 )
-ARCHS: tuple[str, ...] = ("chromoformer", "chromoformer-nopcre", "deepchrome", "attentivechrome")
+ARCHS: tuple[str, ...] = ("chromoformer", "chromoformer-nopcre", "deepchrome", "attentivechrome", "hmcrnn", "gcmerge")
 ORIGINAL_INIT_SEED = 42  # the original's train.py calls torch.manual_seed(42) before building the model
 
 

@@ -135,7 +135,8 @@ def gradient_attributions(model: nn.Module, batch: dict, steps: int = 0) -> dict
         model_score(model, {**batch, **scaled}).sum().backward()
         for k in keys:
             for b, t in scaled[k].items():
-                total[k][b] += t.grad / len(alphas)
+                if t.grad is not None:  # None: an input this model never reads (attribution 0)
+                    total[k][b] += t.grad / len(alphas)
     return {name: {b: total[k][b] * inputs[k][b] for b in inputs[k]}
             for name, k in (("promoter", "promoter_feats"), ("pcre", "pcre_feats"))}
 

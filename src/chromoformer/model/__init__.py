@@ -13,6 +13,8 @@ from chromoformer.model.chromoformer import (
     ChromoformerRegressor,
     span_key_mask,
 )
+from chromoformer.model.gcmerge import GCMERGE
+from chromoformer.model.hmcrnn import HMCRNN
 
 
 def build_model(
@@ -24,7 +26,8 @@ def build_model(
     """``task``: ``"clf"`` (2 logits) or ``"reg"`` (1 value); ``arch``: one of :data:`ARCHS`.
 
     ``chromoformer-nopcre`` is Chromoformer with every gene's pCREs hidden; a single-resolution
-    ablation is ``arch="chromoformer"`` with one bin size. The baselines use the promoter only.
+    ablation is ``arch="chromoformer"`` with one bin size. DeepChrome, AttentiveChrome and HM-CRNN
+    use the promoter only; GC-MERGE the promoter and its pCREs as a star graph.
     """
     if task not in ("clf", "reg"):
         raise UsageError(f"unknown task {task!r}; expected 'clf' or 'reg'")
@@ -38,6 +41,10 @@ def build_model(
         return DeepChrome(config.n_feats, n_out)
     if arch == "attentivechrome":
         return AttentiveChrome(config.n_feats, n_out)
+    if arch == "hmcrnn":
+        return HMCRNN(config.n_feats, n_out)
+    if arch == "gcmerge":
+        return GCMERGE(config.n_feats, n_out)
     model = (ChromoformerClassifier if task == "clf" else ChromoformerRegressor)(config, binsizes)
     model.use_pcres = arch != "chromoformer-nopcre"
     return model
@@ -50,6 +57,8 @@ __all__ = [
     "ChromoformerClassifier",
     "ChromoformerRegressor",
     "DeepChrome",
+    "GCMERGE",
+    "HMCRNN",
     "build_model",
     "span_key_mask",
 ]

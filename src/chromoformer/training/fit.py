@@ -115,6 +115,10 @@ def fit_fold(spec: RunSpec, train_genes: Sequence[Gene], val_genes: Sequence[Gen
     if not train_genes or not val_genes:
         raise UsageError(f"fit_fold: {len(train_genes)} training and {len(val_genes)} validation genes; both must "
                          "be non-empty")
+    if spec.arch == "gcmerge" and not any(g.pcres for g in train_genes):
+        raise UsageError(f"gcmerge is a graph of each promoter and its pCREs; none of the {len(train_genes)} "
+                         "training genes has a pCRE (empty 'neighbors'), so it has no edge to learn from: give "
+                         "pcHi-C interactions, or choose a promoter-only model (deepchrome, attentivechrome, hmcrnn)")
     out = Path(output)
     paths = _check_output(out, resume)
     source = select_marks(source, spec.marks)
