@@ -32,6 +32,30 @@ MARKS: tuple[str, ...] = (
 )
 ARCHS: tuple[str, ...] = ("chromoformer", "chromoformer-nopcre", "deepchrome", "attentivechrome", "hmcrnn", "gcmerge")
 ORIGINAL_INIT_SEED = 42  # the original's train.py calls torch.manual_seed(42) before building the model
+PROTOCOLS: tuple[str, ...] = ("original", "chromoformer")
+
+
+@dataclass(frozen=True)
+class OriginalProtocol:
+    """How a baseline's own code trains it (BASELINES.md), used under ``protocol: original``.
+
+    ``optimizer``: ``adam`` (torch.optim.Adam, no weight decay, no lr decay); ``bsz``: None keeps the
+    config's; ``loss``: ``focal`` (gamma 2, no alpha, summed over the batch; classification only) or
+    ``standard`` (cross-entropy / MSE). The number of epochs is always the config's (``--epochs``):
+    the originals' counts belong to their own splits and, for GC-MERGE, to one full-batch step an epoch.
+    """
+
+    source: str
+    optimizer: str
+    lr: float
+    bsz: int | None
+    loss: str
+
+
+ORIGINAL_PROTOCOLS: dict[str, OriginalProtocol] = {
+    "hmcrnn": OriginalProtocol("HM-CRNN model.py (Kang et al. 2020)", "adam", 1e-3, 16, "focal"),
+    "gcmerge": OriginalProtocol("GC-MERGE run_models_.py (Bigness et al. 2022)", "adam", 1e-4, None, "standard"),
+}
 
 
 def default_marks(n_feats: int) -> tuple[str, ...]:

@@ -19,8 +19,11 @@ from chromoformer.config import (
     DEFAULT_BINSIZES,
     MARKS,
     ORIGINAL_INIT_SEED,
+    ORIGINAL_PROTOCOLS,
+    PROTOCOLS,
     TRAIN_KEYS,
     ChromoformerConfig,
+    OriginalProtocol,
 )
 from chromoformer.errors import ConfigError
 
@@ -48,6 +51,10 @@ class RunSpec:
     task : ``"clf"`` (expressed or not) or ``"reg"`` (log2(RPKM + 1))
     arch : one of :data:`chromoformer.config.ARCHS`
     init_seed : ``torch.manual_seed`` before the model is built (42, as the original's train.py)
+    protocol : ``original`` trains a model the way its own code does: for a baseline with a recorded recipe
+        (:data:`chromoformer.config.ORIGINAL_PROTOCOLS`) its optimizer, lr, batch size and loss, whose lr
+        and bsz are written into ``config`` with no lr decay; for the others (Chromoformer itself) that is
+        Chromoformer's. ``chromoformer``: Chromoformer's for every model
     """
 
     config: ChromoformerConfig = field(default_factory=ChromoformerConfig)
@@ -56,6 +63,7 @@ class RunSpec:
     task: str = "clf"
     arch: str = "chromoformer"
     init_seed: int = ORIGINAL_INIT_SEED
+    protocol: str = "original"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "binsizes", tuple(self.binsizes))
@@ -79,6 +87,16 @@ class RunSpec:
                               f"{self.config.n_feats}; they must agree")
         if isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int) or self.init_seed < 0:
             raise ConfigError(f"init_seed must be an integer >= 0, got {self.init_seed!r}")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
+        if (proto := self.original_protocol) is not None:
+            cfg = {**self.config.to_dict(), "lr": proto.lr, "gamma": 1.0, "bsz": proto.bsz or self.config.bsz}
+            object.__setattr__(self, "config", ChromoformerConfig.from_dict(cfg, f"{self.arch} protocol"))
+
+    @property
+    def original_protocol(self) -> OriginalProtocol | None:
+        """The baseline's own training recipe when ``protocol`` is ``original`` and one is recorded."""
+        return ORIGINAL_PROTOCOLS.get(self.arch) if self.protocol == "original" else None
 
     @property
     def base(self) -> int:
@@ -95,7 +113,7 @@ class RunSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "binsizes": list(self.binsizes), "marks": list(self.marks),
-                "task": self.task, "arch": self.arch, "init_seed": self.init_seed}
+                "task": self.task, "arch": self.arch, "init_seed": self.init_seed, "protocol": self.protocol}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "<spec>") -> RunSpec:
@@ -123,13 +141,17 @@ class RunSpec:
         ``'model config'`` stands for the config keys that change predictions (all but
         :data:`TRAINING_ONLY`); ``'config'`` for all of them.
         """
-        names = list(fields or ("task", "arch", "binsizes", "marks", "config", "init_seed"))
+        names = list(fields or ("task", "arch", "binsizes", "marks", "config", "init_seed", "protocol"))
         out = []
         for name in names:
             if name in ("config", "model config"):
                 a, b = self.config.to_dict(), other.config.to_dict()
                 skip = TRAINING_ONLY if name == "model config" else ()
                 out += [f"config.{k}" for k in a if k not in skip and a[k] != b[k]]
+            elif name == "protocol":  # the same training unless one of them has a recorded original recipe
+                if (self.original_protocol, self.arch) != (other.original_protocol, other.arch) and (
+                        self.original_protocol or other.original_protocol):
+                    out.append(name)
             elif getattr(self, name) != getattr(other, name):
                 out.append(name)
         return out

@@ -27,6 +27,7 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
                    help="architectures to train (see train --model)")
     p.add_argument("--folds", nargs="+", type=int, default=list(FOLDS), help="folds to train (1..4)")
     options.regression(p)
+    options.protocol(p)
     options.epochs(p)
     options.config(p)
     options.resources(p, batch_size=False)
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> None:
             raise UsageError(f"{what} lists {next(x for x in xs if xs.count(x) > 1)} twice")
     marks = signal_marks(args.npy_dir) or default_marks(cfg.n_feats)
     cfg = config_for_marks(cfg, marks, from_user=args.config is not None)
-    spec = RunSpec(cfg, marks=marks, task="reg" if args.regression else "clf")
+    spec = RunSpec(cfg, marks=marks, task="reg" if args.regression else "clf", protocol=args.protocol)
     t = compare(args.meta, args.npy_dir, args.output, models=args.models, folds=args.folds, spec=spec,
                 num_workers=args.num_workers, device=args.device)
     print(t.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -94,6 +94,14 @@ def regression(p: argparse.ArgumentParser) -> None:
     p.add_argument("--regression", action="store_true", help="regress log2(RPKM+1) instead of classifying")
 
 
+def protocol(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", choices=("original", "chromoformer"), default="original",
+                   help="how a baseline is trained: 'original' = its own code's optimizer, lr, batch size and loss "
+                        "(HM-CRNN: Adam 1e-3, batch 16, focal loss; GC-MERGE: Adam 1e-4), 'chromoformer' = "
+                        "Chromoformer's (AdamW, the config's lr, bsz and decay, cross-entropy/MSE); models without "
+                        "a recorded original (Chromoformer itself) always use 'chromoformer' (default: original)")
+
+
 def mark_map(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mark-map", nargs="+", default=None, metavar="MODEL_MARK=STORE_MARK",
                    help="read a store mark under the model's name for it, or 'by-name' to pick the model's marks "

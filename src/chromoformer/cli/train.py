@@ -16,7 +16,14 @@ import argparse
 import sys
 
 from chromoformer.cli import options
-from chromoformer.config import ARCHS, DEFAULT_BINSIZES, ChromoformerConfig, default_marks, load_config
+from chromoformer.config import (
+    ARCHS,
+    DEFAULT_BINSIZES,
+    ORIGINAL_INIT_SEED,
+    ChromoformerConfig,
+    default_marks,
+    load_config,
+)
 from chromoformer.data.folds import held_out_split
 from chromoformer.data.marks import parse_mark_map
 from chromoformer.data.signal import signal_marks
@@ -41,8 +48,9 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
                    help="bin sizes (bp) of the resolutions, coarse to fine; each must divide w_max")
     options.regression(p)
     p.add_argument("--model", default="chromoformer", choices=ARCHS,
-                   help="architecture: Chromoformer, its no-pCRE ablation, or the DeepChrome/AttentiveChrome "
-                        "baselines (single-resolution ablation: --binsizes 100)")
+                   help="architecture: Chromoformer, its no-pCRE ablation, or the DeepChrome, AttentiveChrome, "
+                        "HM-CRNN and GC-MERGE baselines (single-resolution ablation: --binsizes 100)")
+    options.protocol(p)
     p.add_argument("--resume", action="store_true", help="continue from the run directory's last.pt")
     options.store(p, help="binned store (default: built once in {output parent}/.stores/, reused by later runs)")
     p.add_argument("--no-store", action="store_true", help="read npy files directly (slower)")
@@ -92,7 +100,7 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
     try:
         return RunSpec(cfg, tuple(args.binsizes), marks or default_marks(cfg.n_feats),
                        "reg" if args.regression else "clf", args.model,
-                       *(() if args.init_seed is None else (args.init_seed,)))
+                       ORIGINAL_INIT_SEED if args.init_seed is None else args.init_seed, args.protocol)
     except ConfigError as e:
         raise UsageError(str(e).replace("binsizes:", "--binsizes:")) from None
 

@@ -4,7 +4,9 @@ Trains each model on the same folds with the same seed and config, then reports 
 performance from each fold's last epoch (no model selection on the held-out fold):
 mean per-fold and pooled AUROC (classification) or Pearson r (regression). Models:
 ``chromoformer``, ``chromoformer-nopcre`` (pCREs hidden), ``chromoformer-<b>`` (single
-resolution ``b``), ``deepchrome``, ``attentivechrome``.
+resolution ``b``), ``deepchrome``, ``attentivechrome``, ``hmcrnn``, ``gcmerge``. The table's
+``protocol`` column says how each was trained (``spec.protocol``: a baseline's own recipe or
+Chromoformer's).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from chromoformer.files.io import not_an_input, write_table
 from chromoformer.files.layouts import CompareFiles, RunPaths
 from chromoformer.metrics import classification_metrics, regression_metrics
 from chromoformer.spec import RunSpec
+from chromoformer.training import objective
 from chromoformer.training.fit import train_fold
 
 log = logging.getLogger(__name__)
@@ -71,7 +74,8 @@ def compare(meta: str | Path, signal: str | Path, out: str | Path, *, models: Se
         oof = out_of_fold(meta, signal, out, name, folds, spec, **fit)
         per = [fn(g.score.to_numpy(), g.label.to_numpy())[key] for _, g in oof.groupby("fold")]
         rows.append({"model": name, f"mean_fold_{key}": float(np.mean(per)),
-                     f"pooled_{key}": fn(oof.score.to_numpy(), oof.label.to_numpy())[key], "n": len(oof)})
+                     f"pooled_{key}": fn(oof.score.to_numpy(), oof.label.to_numpy())[key], "n": len(oof),
+                     "protocol": objective.describe(model_spec(name, spec))})
     table = pd.DataFrame(rows)
     write_table(table, CompareFiles(out).table, sep="\t", float_format="%.4f")
     return table

@@ -26,6 +26,7 @@ from chromoformer.files.io import not_an_input, writable_output
 from chromoformer.files.layouts import RunPaths
 from chromoformer.files.locking import FileLock
 from chromoformer.spec import RunSpec
+from chromoformer.training import objective
 from chromoformer.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -174,9 +175,9 @@ def _fit(spec, train_genes, val_genes, source, paths: RunPaths, fold, resume, de
          save_optimizer) -> list[dict]:
     if threads:
         torch.set_num_threads(threads)
-    log.info("fold %d: %d train / %d validation genes (split %d), source %s, %d process(es)", fold,
-             len(train_genes), len(val_genes), held_out_split(fold) if 0 <= fold <= 4 else -1,
-             type(source).__name__, d.world)
+    log.info("fold %d: %d train / %d validation genes (split %d), source %s, %d process(es); model %s, protocol %s",
+             fold, len(train_genes), len(val_genes), held_out_split(fold) if 0 <= fold <= 4 else -1,
+             type(source).__name__, d.world, spec.arch, objective.describe(spec))
     train_ds = ChromoformerDataset(train_genes, source, spec.config, spec.binsizes, spec.task)
     val_ds = ChromoformerDataset(val_genes, source, spec.config, spec.binsizes, spec.task)
     d.on_main(lambda: (train_ds.validate(), val_ds.validate()))

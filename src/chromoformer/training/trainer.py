@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 import yaml
 
 from chromoformer import __version__
@@ -33,15 +32,9 @@ from chromoformer.metrics import classification_metrics, main_metric, regression
 from chromoformer.model import build_model
 from chromoformer.progress import tqdm
 from chromoformer.spec import RunSpec
+from chromoformer.training.objective import loss_fn, loss_kind, make_optimizer, summed
 
 log = logging.getLogger(__name__)
-
-
-def loss_fn(out: torch.Tensor, label: torch.Tensor, task: str) -> torch.Tensor:
-    """Cross-entropy on 2 logits, or MSE on (B, 1) against (B,) targets (no broadcasting)."""
-    if task == "clf":
-        return F.cross_entropy(out, label)
-    return F.mse_loss(out[:, 0], label)
 
 
 def score(out: np.ndarray, task: str) -> np.ndarray:
@@ -51,9 +44,9 @@ def score(out: np.ndarray, task: str) -> np.ndarray:
     return out[:, 0]
 
 
-def epoch_metrics(out: np.ndarray, label: np.ndarray, task: str) -> dict[str, float]:
+def epoch_metrics(out: np.ndarray, label: np.ndarray, task: str, kind: str = "standard") -> dict[str, float]:
     s = score(out, task)
-    loss = loss_fn(torch.from_numpy(out), torch.from_numpy(label), task).item() if len(out) else math.nan
+    loss = loss_fn(torch.from_numpy(out), torch.from_numpy(label), task, kind).item() if len(out) else math.nan
     m = classification_metrics(s, label) if task == "clf" else regression_metrics(s, label)
     return {"loss": loss, **m}
 
@@ -94,7 +87,8 @@ class Trainer:
             # found once, on the first step, instead of searched for on every step
             ids = [device.index] if device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids, static_graph=True)
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=spec.config.lr)
+        self.opt = make_optimizer(self.model, spec)
+        self.loss_kind = loss_kind(spec)
         self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=1, gamma=spec.config.gamma)
         self.epoch, self.best, self.best_epoch, self.history = 0, -math.inf, 0, []
         self.val_ids = [g.gene_id for g in val_ds.genes]
@@ -255,14 +249,15 @@ class Trainer:
             for i, batch in enumerate(bar):
                 batch = to_device(batch, self.device)
                 out = self.net(**batch)
-                loss = loss_fn(out, batch["label"], self.task)
+                loss = loss_fn(out, batch["label"], self.task, self.loss_kind)
                 if d.active:  # DDP averages over ranks: weigh this rank's mean so the average is the batch mean
                     loss = loss * (len(out) * d.world / sizes[i])
+                objective = loss * sizes[i] if summed(self.loss_kind) else loss  # the original's batch sum
                 if not torch.isfinite(loss):
                     raise RunError(f"epoch {self.epoch}: the training loss became {loss.item()} (diverged); lower lr "
                                    "in the config or check the input signal")
                 self.opt.zero_grad(set_to_none=True)
-                loss.backward()
+                objective.backward()
                 self.opt.step()
                 total += loss.item() * (sizes[i] / d.world if d.active else len(out))
                 outs.append(out.detach().float().cpu())
@@ -270,7 +265,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss.item():.4f}")
                 fault_point("train.step")
         out, label, total = self._gathered(torch.cat(outs).numpy(), torch.cat(labels).numpy(), total)
-        m = epoch_metrics(out, label, self.task)
+        m = epoch_metrics(out, label, self.task, self.loss_kind)
         m["loss"] = total / max(len(out), 1)
         return m
 
@@ -313,7 +308,7 @@ class Trainer:
             t0, lr = time.time(), self.opt.param_groups[0]["lr"]
             tr = self.train_epoch()
             val_out, val_label = self.validate()
-            va = epoch_metrics(val_out, val_label, self.task)
+            va = epoch_metrics(val_out, val_label, self.task, self.loss_kind)
             self.sched.step()
             key = main_metric(self.task)
             improved = va[key] > self.best or (self.best_epoch == 0)

@@ -1,0 +1,55 @@
+"""What a run minimises and with what: the loss and the optimizer of its protocol (:class:`RunSpec.protocol`).
+
+Under ``chromoformer`` (Chromoformer's own code): cross-entropy on 2 logits or MSE, AdamW with the
+config's lr and its per-epoch decay ``gamma``. Under ``original`` a baseline keeps its own code's choice
+(:data:`chromoformer.config.ORIGINAL_PROTOCOLS`): Adam, and for HM-CRNN's classifier the focal loss
+``-(1 - p_t)^2 log p_t`` summed over the batch (the spec's config already carries its lr, bsz and
+``gamma = 1``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from chromoformer.spec import RunSpec
+
+FOCAL_GAMMA = 2.0
+
+
+def loss_kind(spec: RunSpec) -> str:
+    """``focal`` (summed over the batch) or ``standard`` (cross-entropy / MSE, batch mean)."""
+    proto = spec.original_protocol
+    return "focal" if proto is not None and proto.loss == "focal" and spec.task == "clf" else "standard"
+
+
+def loss_fn(out: torch.Tensor, label: torch.Tensor, task: str, kind: str = "standard") -> torch.Tensor:
+    """The batch-mean loss: cross-entropy (or focal) on (B, 2) logits, or MSE on (B, 1) against (B,)."""
+    if task != "clf":
+        return F.mse_loss(out[:, 0], label)
+    if kind == "focal":
+        log_pt = F.log_softmax(out, dim=1).gather(1, label[:, None]).squeeze(1)
+        return (-((1 - log_pt.exp()) ** FOCAL_GAMMA) * log_pt).mean()
+    return F.cross_entropy(out, label)
+
+
+def summed(kind: str) -> bool:
+    """Whether the protocol's loss is summed over the batch (the mean is then scaled by the batch size)."""
+    return kind == "focal"
+
+
+def make_optimizer(model: nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
+    """AdamW (Chromoformer) or the original's Adam, at ``spec.config.lr``."""
+    proto = spec.original_protocol
+    if proto is not None and proto.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=spec.config.lr)
+    return torch.optim.AdamW(model.parameters(), lr=spec.config.lr)
+
+
+def describe(spec: RunSpec) -> str:
+    """One phrase for logs and tables: which protocol trained the run."""
+    if (p := spec.original_protocol) is not None:
+        return (f"original ({p.source}: {p.optimizer}, lr {spec.config.lr:g}, batch {spec.config.bsz}, "
+                f"{'focal' if loss_kind(spec) == 'focal' else 'cross-entropy' if spec.task == 'clf' else 'MSE'} loss)")
+    return f"chromoformer (AdamW, lr {spec.config.lr:g}, decay {spec.config.gamma:g}, batch {spec.config.bsz})"
