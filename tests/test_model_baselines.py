@@ -14,6 +14,7 @@ from chromoformer import ChromoformerConfig
 from chromoformer.config import model_config
 from chromoformer.data import ChromoformerDataset, NpyDirSource, read_metadata
 from chromoformer.model import GCMERGE, HMCRNN, build_model
+from literal import lstm_direction
 
 
 def _batch(synthetic, n=12):
@@ -57,23 +58,6 @@ def test_parameter_counts_equal_baselines_md():
 
 # ---- literal re-computations, float64, loops over the layer descriptions ----
 
-def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
-
-
-def _lstm_direction(xs, w_ih, w_hh, b_ih, b_hh):
-    """One LSTM direction; gates i, f, g, o in PyTorch's row order; zero initial state."""
-    hidden = w_hh.shape[1]
-    h, c, out = np.zeros(hidden), np.zeros(hidden), []
-    for x in xs:
-        z = w_ih @ x + b_ih + w_hh @ h + b_hh
-        i, f, g, o = (z[k * hidden:(k + 1) * hidden] for k in range(4))
-        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-        h = _sigmoid(o) * np.tanh(c)
-        out.append(h)
-    return np.array(out)
-
-
 def _hmcrnn_literal(sd, prom100):
     """prom100: (400, F) ln(1 + mean depth) at 100 bp -> HM-CRNN's output z (one gene)."""
     depth = np.expm1(prom100)
@@ -85,9 +69,9 @@ def _hmcrnn_literal(sd, prom100):
     r = np.maximum(bn, 0)
     padded = np.concatenate([np.full((20, 1), -np.inf), r, np.full((20, 1), -np.inf)], 1)
     pooled = np.array([padded[:, 3 * k:3 * k + 3].max(1) for k in range(12)])  # (12, 20)
-    fwd = _lstm_direction(pooled, sd["lstm.weight_ih_l0"], sd["lstm.weight_hh_l0"], sd["lstm.bias_ih_l0"],
+    fwd = lstm_direction(pooled, sd["lstm.weight_ih_l0"], sd["lstm.weight_hh_l0"], sd["lstm.bias_ih_l0"],
                           sd["lstm.bias_hh_l0"])
-    bwd = _lstm_direction(pooled[::-1], sd["lstm.weight_ih_l0_reverse"], sd["lstm.weight_hh_l0_reverse"],
+    bwd = lstm_direction(pooled[::-1], sd["lstm.weight_ih_l0_reverse"], sd["lstm.weight_hh_l0_reverse"],
                           sd["lstm.bias_ih_l0_reverse"], sd["lstm.bias_hh_l0_reverse"])[::-1]
     h = np.concatenate([fwd, bwd], 1)  # (12, 80)
     e = np.array([sd["attention.score.weight"][0] @ np.tanh(sd["attention.proj.weight"] @ ht

@@ -13,6 +13,8 @@ from chromoformer.model.chromoformer import (
     ChromoformerRegressor,
     span_key_mask,
 )
+from chromoformer.model.chromoformer_diff import ChromoformerDiff
+from chromoformer.model.deepdiff import DeepDiff
 from chromoformer.model.gcmerge import GCMERGE
 from chromoformer.model.hmcrnn import HMCRNN
 
@@ -54,9 +56,11 @@ __all__ = [
     "ARCHS",
     "AttentiveChrome",
     "ChromoformerBase",
+    "ChromoformerDiff",
     "ChromoformerClassifier",
     "ChromoformerRegressor",
     "DeepChrome",
+    "DeepDiff",
     "GCMERGE",
     "HMCRNN",
     "build_model",

@@ -131,6 +131,22 @@ class ChromoformerBase(nn.Module):
         that ``model(**batch)`` works. Pass a dict as ``attentions`` to receive, per bin
         size, the per-layer attention probabilities of each transformer.
         """
+        return self.fc_head(self.embedding(promoter_feats, promoter_bins, pcre_feats, pcre_bins, n_pcres,
+                                           interaction_freq, attentions, present))
+
+    def embedding(
+        self,
+        promoter_feats: dict[int, Tensor],
+        promoter_bins: dict[int, Tensor],
+        pcre_feats: dict[int, Tensor],
+        pcre_bins: dict[int, Tensor],
+        n_pcres: Tensor,
+        interaction_freq: Tensor,
+        attentions: dict | None = None,
+        present: Tensor | None = None,
+        **_: object,
+    ) -> Tensor:
+        """The multi-scale gene embedding the head reads: (B, n_branches * d_emb), bin sizes in order."""
         if not self.use_pcres:
             n_pcres = torch.zeros_like(n_pcres)
         if present is not None:
@@ -148,7 +164,7 @@ class ChromoformerBase(nn.Module):
             )
             for b in self.binsizes
         ]
-        return self.fc_head(torch.cat(reps, dim=-1))
+        return torch.cat(reps, dim=-1)
 
     def hide_absent(self, promoter_feats: dict[int, Tensor], pcre_feats: dict[int, Tensor], present: Tensor,
                     ) -> tuple[dict[int, Tensor], dict[int, Tensor]]:

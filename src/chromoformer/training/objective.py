@@ -53,3 +53,25 @@ def describe(spec: RunSpec) -> str:
         return (f"original ({p.source}: {p.optimizer}, lr {spec.config.lr:g}, batch {spec.config.bsz}, "
                 f"{'focal' if loss_kind(spec) == 'focal' else 'cross-entropy' if spec.task == 'clf' else 'MSE'} loss)")
     return f"chromoformer (AdamW, lr {spec.config.lr:g}, decay {spec.config.gamma:g}, batch {spec.config.bsz})"
+
+
+DEEPDIFF_MARGIN, DEEPDIFF_SIAMESE_WEIGHT, DEEPDIFF_APART = 2.0, 4.0, 2.0
+
+
+def contrastive_loss(emb_a: torch.Tensor, emb_b: torch.Tensor, apart: torch.Tensor,
+                     margin: float = DEEPDIFF_MARGIN) -> torch.Tensor:
+    """Batch mean of ``d^2`` (pairs to pull together) or ``max(0, margin - d)^2`` (``apart``), with
+    ``d = ||emb_a - emb_b||`` over (B, D) embeddings (the Hadsell-Chopra-LeCun form; DeepDiff's exact
+    scaling is n/v in BASELINES.md)."""
+    d = (emb_a - emb_b).norm(dim=1)
+    return torch.where(apart, (margin - d).clamp(min=0) ** 2, d**2).mean()
+
+
+def deepdiff_loss(out: dict[str, torch.Tensor], lfc: torch.Tensor, expr_a: torch.Tensor,
+                  expr_b: torch.Tensor) -> torch.Tensor:
+    """DeepDiff's objective: MSE of the fold change, plus each cell's auxiliary MSE (weight 1), plus
+    4 x the contrastive term on the cells' track embeddings, apart when ``|lfc| >= 2``. Targets (B,)."""
+    return (torch.nn.functional.mse_loss(out["lfc"][:, 0], lfc)
+            + torch.nn.functional.mse_loss(out["aux_a"][:, 0], expr_a)
+            + torch.nn.functional.mse_loss(out["aux_b"][:, 0], expr_b)
+            + DEEPDIFF_SIAMESE_WEIGHT * contrastive_loss(out["emb_a"], out["emb_b"], lfc.abs() >= DEEPDIFF_APART))
