@@ -336,3 +336,18 @@ class SimulationFiles:
     @property
     def npy(self) -> Path:
         return self.dir / "npy"
+
+
+@dataclass(frozen=True)
+class PairSimulationFiles:
+    """A simulated pair of cell types: ``DIR/A`` and ``DIR/B`` (each a :class:`SimulationFiles`: meta.csv,
+    npy/) and ``DIR/oracle.csv`` (gene_id, oracle_lfc, lfc: the noiseless and the observed fold change)."""
+
+    dir: Path
+
+    def cell(self, name: str) -> SimulationFiles:
+        return SimulationFiles(self.dir / name)
+
+    @property
+    def oracle(self) -> Path:
+        return self.dir / "oracle.csv"

@@ -1,0 +1,98 @@
+"""Two cell types, the same genes: the differential task's pairs, target and items.
+
+Format (choice written down): a pair is two ordinary inputs, one per cell, each its own metadata csv
+(with ``expression``) and signal (npy directory or store), exactly what ``chromoformer preprocess``
+makes for one cell type. Genes are matched by ``gene_id``; their position must agree, their pCREs and
+contact scores may differ (contacts are cell-specific). The target is DeepDiff's fold change
+``lfc = log2((RPKM_B + 1) / (RPKM_A + 1))``, and the call is up (+1), down (-1) or unchanged (0) at
+``|lfc| >= threshold`` (default 1: two-fold).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig
+from chromoformer.data.dataset import ChromoformerDataset
+from chromoformer.data.metadata import Gene
+from chromoformer.data.sources import RegionSource
+from chromoformer.errors import DataError, MetadataError
+
+DIFF_THRESHOLD = 1.0  # |log2 fold change| of an up/down call: two-fold
+
+
+def fold_change(expr_a: np.ndarray | float, expr_b: np.ndarray | float) -> np.ndarray:
+    """log2((RPKM_B + 1) / (RPKM_A + 1))."""
+    return np.log2(np.asarray(expr_b, dtype=np.float64) + 1) - np.log2(np.asarray(expr_a, dtype=np.float64) + 1)
+
+
+def diff_call(lfc: np.ndarray, threshold: float = DIFF_THRESHOLD) -> np.ndarray:
+    """+1 (up in B), -1 (down in B) or 0 (unchanged) per gene."""
+    lfc = np.asarray(lfc)
+    return np.where(lfc >= threshold, 1, np.where(lfc <= -threshold, -1, 0))
+
+
+def pair_genes(genes_a: Sequence[Gene], genes_b: Sequence[Gene], file_a: str = "cell A metadata",
+               file_b: str = "cell B metadata") -> list[tuple[Gene, Gene]]:
+    """The genes of A with their rows in B, in A's order; every gene must be in both, at one position.
+
+    Raises :class:`MetadataError` naming the file and the first gene that breaks a rule.
+    """
+    by_b = {g.gene_id: g for g in genes_b}
+    pairs = []
+    for ga in genes_a:
+        gb = by_b.pop(ga.gene_id, None)
+        if gb is None:
+            raise MetadataError(f"{file_b}: gene {ga.gene_id!r} (line {ga.line} of {file_a}) is missing: both cells "
+                                "need the same genes")
+        if (ga.chrom, ga.tss, ga.strand) != (gb.chrom, gb.tss, gb.strand):
+            raise MetadataError(f"{file_b}:{gb.line}: gene {ga.gene_id!r} is at {gb.chrom}:{gb.tss} ({gb.strand}) but "
+                                f"at {ga.chrom}:{ga.tss} ({ga.strand}) in {file_a}: the cells disagree on the "
+                                "annotation")
+        for g, f in ((ga, file_a), (gb, file_b)):
+            if g.expression is None:
+                raise MetadataError(f"{f}:{g.line}: gene {g.gene_id!r} has no expression: the fold change needs it")
+        pairs.append((ga, gb))
+    if by_b:
+        extra = next(iter(by_b.values()))
+        raise MetadataError(f"{file_a}: gene {extra.gene_id!r} (line {extra.line} of {file_b}) is missing: both cells "
+                            "need the same genes")
+    return pairs
+
+
+def check_same_marks(source_a: RegionSource, source_b: RegionSource, name_a: str = "A", name_b: str = "B") -> None:
+    """Both cells' signals must hold the same marks, in the same order."""
+    ma, mb = getattr(source_a, "marks", None), getattr(source_b, "marks", None)
+    if source_a.n_feats != source_b.n_feats or (ma is not None and mb is not None and tuple(ma) != tuple(mb)):
+        raise DataError(f"the two cells' signals hold different marks: {name_a} has "
+                        f"{', '.join(ma) if ma else f'{source_a.n_feats} unnamed'}, {name_b} has "
+                        f"{', '.join(mb) if mb else f'{source_b.n_feats} unnamed'}")
+
+
+class PairedDataset(Dataset):
+    """Items ``{"a": item, "b": item, "lfc", "expr_a", "expr_b", "gene_id"}`` for paired genes, each cell's
+    item as :class:`ChromoformerDataset` makes it; ``expr_*`` = log2(RPKM + 1)."""
+
+    def __init__(self, pairs: Sequence[tuple[Gene, Gene]], source_a: RegionSource, source_b: RegionSource,
+                 config: ChromoformerConfig, binsizes: Sequence[int] = DEFAULT_BINSIZES) -> None:
+        check_same_marks(source_a, source_b)
+        self.pairs = list(pairs)
+        self.a = ChromoformerDataset([p[0] for p in self.pairs], source_a, config, binsizes, "reg")
+        self.b = ChromoformerDataset([p[1] for p in self.pairs], source_b, config, binsizes, "reg")
+
+    def validate(self) -> None:
+        self.a.validate()
+        self.b.validate()
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> dict:
+        a, b = self.a[i], self.b[i]
+        ga, gb = self.pairs[i]
+        return {"a": a, "b": b, "gene_id": ga.gene_id, "expr_a": a["label"], "expr_b": b["label"],
+                "lfc": torch.tensor(fold_change(ga.expression, gb.expression), dtype=torch.float32)}
