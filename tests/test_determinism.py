@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader
 
-from chromoformer.config import ChromoformerConfig
+from chromoformer.config import DIFF_ARCHS, SINGLE_ARCHS, ChromoformerConfig
 from chromoformer.data import ChromoformerDataset, read_metadata
 from chromoformer.data.sources import NpyDirSource
-from chromoformer.model import ARCHS, build_model
+from chromoformer.model import build_model
 
 NONDETERMINISTIC_BACKWARD = {"IndexBackward0", "ScatterAddBackward0", "IndexAddBackward0"}
 
@@ -38,8 +38,17 @@ def test_no_accumulating_index_on_the_gradient_path(synthetic):
     genes = read_metadata(meta)
     assert sum(len(g.pcres) for g in genes) > len(genes)  # several pCREs share an owner gene
     batch = next(iter(DataLoader(ChromoformerDataset(genes, NpyDirSource(npy), cfg), batch_size=len(genes))))
-    for arch in ARCHS:
+    n = len(genes) // 2
+
+    def cell(part: list) -> dict:
+        return next(iter(DataLoader(ChromoformerDataset(part, NpyDirSource(npy), cfg), batch_size=n)))
+
+    half, other = cell(genes[:n]), cell(genes[n : 2 * n])  # two cells' batches for the pair models
+    for arch in (*SINGLE_ARCHS, *DIFF_ARCHS):
         torch.manual_seed(0)
-        out = build_model("clf", cfg, arch=arch)(**batch)
+        if arch in DIFF_ARCHS:  # two cells' batches of the same size
+            out = sum(v.sum() for v in build_model("diff", cfg, arch=arch)(half, other).values())
+        else:
+            out = build_model("clf", cfg, arch=arch)(**batch)
         bad = _graph_nodes(out.sum()) & NONDETERMINISTIC_BACKWARD
         assert not bad, f"{arch}: backward uses {bad} (parallel atomic adds on CPU: not bit-reproducible)"

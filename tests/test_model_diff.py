@@ -70,7 +70,7 @@ def test_deepdiff_equals_literal_recomputation(synthetic):
     for i in range(3):
         xa, xb = (x["promoter_feats"][100][i, 100:300].numpy() for x in (a, b))
         want = _deepdiff_literal(sd, xa, xb)
-        got = (out["lfc"][i, 0].item(), out["aux_a"][i, 0].item(), out["aux_b"][i, 0].item())
+        got = (out["lfc"][i, 0].item(), out["expr_a"][i, 0].item(), out["expr_b"][i, 0].item())
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-10)
 
 
@@ -84,7 +84,7 @@ def test_deepdiff_siamese_encoders_serve_both_cells(synthetic):
         before = m(a, b)
         m.cell_bins[0].attention.v.add_(0.05)
         after = m(a, b)
-    assert not torch.equal(before["aux_a"], after["aux_a"]) and not torch.equal(before["aux_b"], after["aux_b"])
+    assert not torch.equal(before["expr_a"], after["expr_a"]) and not torch.equal(before["expr_b"], after["expr_b"])
 
 
 def test_chromoformer_diff_carries_the_single_cell_model(synthetic):
@@ -112,8 +112,8 @@ def test_deepdiff_objective_known_answer():
     # gene 0 apart with d = 5 > margin 2: 0; gene 1 together: d^2 = 1 -> mean 0.5
     assert contrastive_loss(emb_a, emb_b, lfc.abs() >= 2).item() == pytest.approx(0.5)
     assert contrastive_loss(emb_a, emb_b, torch.tensor([True, True])).item() == pytest.approx((0 + 1) / 2)
-    out = {"lfc": torch.tensor([[2.0], [0.0]], dtype=torch.float64), "aux_a": torch.zeros(2, 1, dtype=torch.float64),
-           "aux_b": torch.ones(2, 1, dtype=torch.float64), "emb_a": emb_a, "emb_b": emb_b}
+    out = {"lfc": torch.tensor([[2.0], [0.0]], dtype=torch.float64), "expr_a": torch.zeros(2, 1, dtype=torch.float64),
+           "expr_b": torch.ones(2, 1, dtype=torch.float64), "emb_a": emb_a, "emb_b": emb_b}
     ea, eb = torch.tensor([1.0, 3.0], dtype=torch.float64), torch.tensor([1.0, 1.0], dtype=torch.float64)
     want = ((0.5**2 + 0.5**2) / 2) + ((1 + 9) / 2) + 0 + 4 * 0.5
     assert deepdiff_loss(out, lfc, ea, eb).item() == pytest.approx(want)

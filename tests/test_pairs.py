@@ -54,9 +54,9 @@ def test_diff_call_known_answers():
 def test_a_gene_missing_in_one_cell_is_named(pair):
     a, b = _genes(pair, "A"), _genes(pair, "B")
     with pytest.raises(MetadataError, match=rf"^B.csv: gene '{a[5].gene_id}' \(line 7 of A.csv\) is missing"):
-        pair_genes(a, b[:5] + b[6:], "A.csv", "B.csv")
+        pair_genes(a, b[:5] + b[6:], file_a="A.csv", file_b="B.csv")
     with pytest.raises(MetadataError, match=rf"^A.csv: gene '{b[0].gene_id}' \(line 2 of B.csv\) is missing"):
-        pair_genes(a[1:], b, "A.csv", "B.csv")
+        pair_genes(a[1:], b, file_a="A.csv", file_b="B.csv")
 
 
 def test_cells_that_disagree_on_a_gene_or_lack_expression_are_refused(pair):
@@ -65,10 +65,10 @@ def test_cells_that_disagree_on_a_gene_or_lack_expression_are_refused(pair):
     a, b = _genes(pair, "A"), _genes(pair, "B")
     moved = [dataclasses.replace(g, tss=g.tss + 1) if i == 2 else g for i, g in enumerate(b)]
     with pytest.raises(MetadataError, match=rf"B.csv:4: gene '{b[2].gene_id}' is at .* the cells disagree"):
-        pair_genes(a, moved, "A.csv", "B.csv")
+        pair_genes(a, moved, file_a="A.csv", file_b="B.csv")
     blank = [dataclasses.replace(g, expression=None) if i == 1 else g for i, g in enumerate(a)]
     with pytest.raises(MetadataError, match=rf"A.csv:3: gene '{a[1].gene_id}' has no expression"):
-        pair_genes(blank, b, "A.csv", "B.csv")
+        pair_genes(blank, b, file_a="A.csv", file_b="B.csv")
 
 
 def test_mismatched_marks_between_the_cells_are_refused(pair):

@@ -30,7 +30,10 @@ MARKS: tuple[str, ...] = (
     "H3K27ac",
     "H3K9ac",
 )
-ARCHS: tuple[str, ...] = ("chromoformer", "chromoformer-nopcre", "deepchrome", "attentivechrome", "hmcrnn", "gcmerge")
+SINGLE_ARCHS: tuple[str, ...] = ("chromoformer", "chromoformer-nopcre", "deepchrome", "attentivechrome", "hmcrnn",
+                                 "gcmerge")
+DIFF_ARCHS: tuple[str, ...] = ("chromoformer-diff", "deepdiff")  # two cells' genes -> their log2 fold change
+ARCHS: tuple[str, ...] = SINGLE_ARCHS + DIFF_ARCHS
 ORIGINAL_INIT_SEED = 42  # the original's train.py calls torch.manual_seed(42) before building the model
 PROTOCOLS: tuple[str, ...] = ("original", "chromoformer")
 
@@ -41,8 +44,10 @@ class OriginalProtocol:
 
     ``optimizer``: ``adam`` (torch.optim.Adam, no weight decay, no lr decay); ``bsz``: None keeps the
     config's; ``loss``: ``focal`` (gamma 2, no alpha, summed over the batch; classification only) or
-    ``standard`` (cross-entropy / MSE). The number of epochs is always the config's (``--epochs``):
-    the originals' counts belong to their own splits and, for GC-MERGE, to one full-batch step an epoch.
+    ``standard`` (cross-entropy / MSE); ``deepdiff`` (MSE of the fold change + each cell's auxiliary MSE +
+    4 x the contrastive term, :func:`chromoformer.training.objective.deepdiff_loss`). ``clip``: the gradient
+    norm is clipped to it before each step (None: no clipping). The number of epochs is always the config's
+    (``--epochs``): the originals' counts belong to their own splits and, for GC-MERGE, to one full-batch step an epoch.
     """
 
     source: str
@@ -50,11 +55,13 @@ class OriginalProtocol:
     lr: float
     bsz: int | None
     loss: str
+    clip: float | None = None
 
 
 ORIGINAL_PROTOCOLS: dict[str, OriginalProtocol] = {
     "hmcrnn": OriginalProtocol("HM-CRNN model.py (Kang et al. 2020)", "adam", 1e-3, 16, "focal"),
     "gcmerge": OriginalProtocol("GC-MERGE run_models_.py (Bigness et al. 2022)", "adam", 1e-4, None, "standard"),
+    "deepdiff": OriginalProtocol("DeepDiff train.py (Sekhon et al. 2018)", "adam", 1e-4, 10, "deepdiff", 1.0),
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from chromoformer.config import (
     ARCHS,
     DEFAULT_BINSIZES,
+    DIFF_ARCHS,
     MARKS,
     ORIGINAL_INIT_SEED,
     ORIGINAL_PROTOCOLS,
@@ -27,7 +28,7 @@ from chromoformer.config import (
 )
 from chromoformer.errors import ConfigError
 
-TASKS = ("clf", "reg")
+TASKS = ("clf", "reg", "diff")
 BASE_CAP = 100  # the store's base bin: gcd(100, *binsizes), so 2000/500/100 read 100-bp sums
 # What changes predictions (as opposed to how training went): compared when ensembling or predicting.
 PREDICTION_FIELDS = ("task", "arch", "binsizes", "marks", "model config")
@@ -48,8 +49,10 @@ class RunSpec:
         settings (``seed`` drives the shuffle order, ``num_epoch``, ``lr``, ``bsz``, ``gamma``)
     binsizes : bin sizes (bp), coarse to fine; each divides ``config.w_max``
     marks : ordered mark names; ``len(marks) == config.n_feats``
-    task : ``"clf"`` (expressed or not) or ``"reg"`` (log2(RPKM + 1))
-    arch : one of :data:`chromoformer.config.ARCHS`
+    task : ``"clf"`` (expressed or not), ``"reg"`` (log2(RPKM + 1)) or ``"diff"`` (two cells' log2 fold change
+        log2((RPKM_B + 1) / (RPKM_A + 1)), :mod:`chromoformer.data.pairs`)
+    arch : one of :data:`chromoformer.config.ARCHS`; the ``diff`` task takes the :data:`~chromoformer.config.DIFF_ARCHS`
+        and only it does
     init_seed : ``torch.manual_seed`` before the model is built (42, as the original's train.py)
     protocol : ``original`` trains a model the way its own code does: for a baseline with a recorded recipe
         (:data:`chromoformer.config.ORIGINAL_PROTOCOLS`) its optimizer, lr, batch size and loss, whose lr
@@ -69,9 +72,13 @@ class RunSpec:
         object.__setattr__(self, "binsizes", tuple(self.binsizes))
         object.__setattr__(self, "marks", tuple(self.marks))
         if self.task not in TASKS:
-            raise ConfigError(f"task must be 'clf' or 'reg', got {self.task!r}")
+            raise ConfigError(f"task must be 'clf', 'reg' or 'diff', got {self.task!r}")
         if self.arch not in ARCHS:
             raise ConfigError(f"model must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if (self.task == "diff") != (self.arch in DIFF_ARCHS):
+            raise ConfigError(f"model {self.arch} cannot take task {self.task}: the differential task (diff) takes "
+                              f"{' or '.join(DIFF_ARCHS)}, and they take only it" if self.task == "diff" else
+                              f"model {self.arch} predicts a fold change between two cells: use task diff")
         if not self.binsizes:
             raise ConfigError("binsizes: at least one bin size is needed")
         for b in self.binsizes:
@@ -80,6 +87,9 @@ class RunSpec:
                                   "(e.g. 2000 500 100)")
         if len(set(self.binsizes)) != len(self.binsizes):
             raise ConfigError(f"binsizes: repeated bin size in {list(self.binsizes)}")
+        if self.arch == "deepdiff" and (100 not in self.binsizes or self.config.w_max < 20000):
+            raise ConfigError(f"deepdiff reads 200 bins of 100 bp (TSS +- 10 kb): binsizes must include 100 and "
+                              f"w_max be >= 20000; got {list(self.binsizes)} and {self.config.w_max}")
         if not all(isinstance(m, str) and m.strip() for m in self.marks) or len(set(self.marks)) != len(self.marks):
             raise ConfigError(f"marks must be distinct non-empty names, got {list(self.marks)}")
         if len(self.marks) != self.config.n_feats:

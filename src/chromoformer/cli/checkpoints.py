@@ -34,7 +34,8 @@ def inspect(args: argparse.Namespace) -> None:
     if isinstance(ck.get("chromoformer_version"), str):
         print(f"{'version':<12} {ck['chromoformer_version']!r}")
     # the original stores validation AUROC / R2 multiplied by 100
-    for k, name in (("last_val_auc", "AUROC"), ("last_val_r2", "R2")):
+    for k, name in (("last_val_auc", "AUROC"), ("last_val_r2", "R2"),
+                    ("last_val_pearson", "Pearson r of the fold change")):
         v = getattr(st, k)
         if v is not None:
             print(f"{k:<12} {v / 100:.3f} (validation {name} at that epoch; stored x100 as {v:.2f})")

@@ -91,7 +91,41 @@ def epochs(p: argparse.ArgumentParser) -> None:
 
 
 def regression(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--regression", action="store_true", help="regress log2(RPKM+1) instead of classifying")
+    """``--task`` and its older spelling ``--regression`` (= ``--task reg``); read them with :func:`task_of`."""
+    p.add_argument("--task", choices=("clf", "reg", "diff"), default=None,
+                   help="clf: expressed or not; reg: log2(RPKM+1); diff: the log2 fold change "
+                        "log2((RPKM_B+1)/(RPKM_A+1)) between two cells (-m/-d are cell A's, --meta-b/--npy-dir-b "
+                        "cell B's) (default: clf)")
+    p.add_argument("--regression", action="store_true", help="regress log2(RPKM+1): the same as --task reg")
+
+
+def task_of(args: argparse.Namespace) -> str:
+    """The task of ``--task`` / ``--regression``; they must not disagree."""
+    if args.regression and args.task not in (None, "reg"):
+        raise UsageError(f"--regression means --task reg, but --task {args.task} is given too; keep one")
+    return "reg" if args.regression else args.task or "clf"
+
+
+def pair(p: argparse.ArgumentParser) -> None:
+    """Cell B's inputs of the differential task (cell A's are ``-m`` and ``-d``)."""
+    p.add_argument("--meta-b", default=None, help="--task diff: cell B's metadata csv (the same genes as -m)")
+    p.add_argument("--npy-dir-b", default=None, help="--task diff: cell B's signal (npy directory or binned store)")
+
+
+def check_pair(args: argparse.Namespace, task: str, unsupported: tuple[str, ...] = ()) -> None:
+    """``--meta-b``/``--npy-dir-b`` are needed with ``--task diff`` and refused without it; options the
+    differential task does not take (``unsupported``, dests) are refused with it."""
+    given = [f for f, v in (("--meta-b", args.meta_b), ("--npy-dir-b", args.npy_dir_b)) if v is not None]
+    if task != "diff" and given:
+        raise UsageError(f"{' and '.join(given)} name cell B of the differential task: add --task diff")
+    if task == "diff":
+        missing = [f for f, v in (("--meta-b", args.meta_b), ("--npy-dir-b", args.npy_dir_b)) if v is None]
+        if missing:
+            raise UsageError(f"--task diff compares two cells: give cell B's {' and '.join(missing)} (-m and -d "
+                             "are cell A's)")
+        bad = [u for u in unsupported if getattr(args, u, None)]
+        if bad:
+            raise UsageError(f"--task diff does not take --{bad[0].replace('_', '-')} (yet); drop it")
 
 
 def protocol(p: argparse.ArgumentParser) -> None:

@@ -5,6 +5,8 @@ P(class 1) (``--probability sigmoid`` gives the original demo's sigmoid(logit_1)
 ``gene_id, prediction`` in log2(RPKM + 1). With several checkpoints, logits (or values) are averaged, the
 probability is taken of the averaged logits, and the spread over checkpoints is added (``prediction_sd``,
 ``margin_sd``). ``--temperature`` applies a temperature fitted by ``chromoformer evaluate --temperature``.
+A differential (``--task diff``) checkpoint takes cell B's ``--meta-b`` and ``--npy-dir-b`` too and writes
+``gene_id, expr_a, expr_b, lfc, call`` (``lfc_sd`` for an ensemble).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from chromoformer.errors import UsageError
 from chromoformer.files.io import not_an_input, writable_output
 from chromoformer.files.predictions import write_predictions
 from chromoformer.inference.predict import predict
+from chromoformer.inference.predict_pairs import predict_pairs
+from chromoformer.metrics import DIFF_THRESHOLD
 from chromoformer.results.calibration import read_temperature
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,9 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
     p.add_argument("--absent-marks", nargs="+", default=(), metavar="MARK",
                    help="the checkpoint's marks not measured: predict without them (models trained with "
                         "mark_dropout > 0 only)")
+    options.pair(p)
+    p.add_argument("--threshold", type=float, default=DIFF_THRESHOLD,
+                   help="differential model: |log2 fold change| of an up/down call")
     options.eid(p)
     options.mark_map(p)
     options.resources(p)
@@ -52,7 +59,15 @@ def run(args: argparse.Namespace) -> None:
     if out.is_dir():
         raise UsageError(f"-o {out} is a directory; give the output csv's file name (a file inside it, say)")
     writable_output(out, "predictions")
-    not_an_input(out, [args.meta, *args.checkpoint], folders=[args.npy_dir, args.store])
+    not_an_input(out, [args.meta, args.meta_b, *args.checkpoint], folders=[args.npy_dir, args.npy_dir_b, args.store])
+    if args.meta_b is not None or args.npy_dir_b is not None:
+        options.check_pair(args, "diff", unsupported=("store", "eid", "mark_map", "temperature", "absent_marks"))
+        df = predict_pairs(args.meta, args.npy_dir, args.meta_b, args.npy_dir_b, args.checkpoint,
+                           batch_size=args.batch_size, device=args.device, num_workers=args.num_workers,
+                           threshold=args.threshold)
+        write_predictions(df, out)
+        log.info("wrote %d differential predictions to %s", len(df), out)
+        return
     df = predict(args.meta, args.npy_dir, args.checkpoint, config=args.config, batch_size=args.batch_size,
                  device=args.device, num_workers=args.num_workers, probability=args.probability, eid=args.eid,
                  store=args.store, mark_map=parse_mark_map(args.mark_map),

@@ -31,6 +31,7 @@ from chromoformer.engine import distributed
 from chromoformer.errors import ConfigError, UsageError
 from chromoformer.spec import RunSpec, config_for_marks
 from chromoformer.training.fit import train_fold
+from chromoformer.training.fit_pairs import train_pair_fold
 
 
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -47,9 +48,11 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
     p.add_argument("--binsizes", type=int, nargs="+", default=list(DEFAULT_BINSIZES),
                    help="bin sizes (bp) of the resolutions, coarse to fine; each must divide w_max")
     options.regression(p)
-    p.add_argument("--model", default="chromoformer", choices=ARCHS,
+    options.pair(p)
+    p.add_argument("--model", default=None, choices=ARCHS,
                    help="architecture: Chromoformer, its no-pCRE ablation, or the DeepChrome, AttentiveChrome, "
-                        "HM-CRNN and GC-MERGE baselines (single-resolution ablation: --binsizes 100)")
+                        "HM-CRNN and GC-MERGE baselines (single-resolution ablation: --binsizes 100); for --task "
+                        "diff chromoformer-diff or deepdiff (default: chromoformer, chromoformer-diff for diff)")
     options.protocol(p)
     p.add_argument("--resume", action="store_true", help="continue from the run directory's last.pt")
     options.store(p, help="binned store (default: built once in {output parent}/.stores/, reused by later runs)")
@@ -80,6 +83,7 @@ def check_args(args: argparse.Namespace) -> None:
     if not args.exp_id or "/" in args.exp_id or "\\" in args.exp_id or args.exp_id in (".", ".."):
         raise UsageError(f"--exp-id {args.exp_id!r}: a name, not a path (it names the run directory under runs/)")
     distributed.resolve_device(args.device)
+    options.check_pair(args, options.task_of(args), unsupported=("store", "eid", "mark_map", "no_store"))
 
 
 def config_from_args(args: argparse.Namespace) -> ChromoformerConfig:
@@ -97,9 +101,10 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
     if marks is None and not args.mark_map:
         marks = signal_marks(args.npy_dir) or (signal_marks(args.store) if args.store else None)
     cfg = config_for_marks(cfg, marks or default_marks(cfg.n_feats), from_user=args.config is not None)
+    task = options.task_of(args)
     try:
-        return RunSpec(cfg, tuple(args.binsizes), marks or default_marks(cfg.n_feats),
-                       "reg" if args.regression else "clf", args.model,
+        return RunSpec(cfg, tuple(args.binsizes), marks or default_marks(cfg.n_feats), task,
+                       args.model or ("chromoformer-diff" if task == "diff" else "chromoformer"),
                        ORIGINAL_INIT_SEED if args.init_seed is None else args.init_seed, args.protocol)
     except ConfigError as e:
         raise UsageError(str(e).replace("binsizes:", "--binsizes:")) from None
@@ -110,6 +115,12 @@ def run(args: argparse.Namespace) -> list[dict]:
     check_args(args)
     spec = spec_from_args(args)
     out = args.output or f"runs/{args.exp_id}-{spec.task}-fold{args.fold}"
+    if spec.task == "diff":
+        history = train_pair_fold(spec, args.meta, args.npy_dir, args.meta_b, args.npy_dir_b, args.fold, out,
+                                  resume=args.resume, device=args.device, num_workers=args.num_workers,
+                                  threads=args.threads, save_optimizer=args.save_optimizer)
+        distributed.shutdown()
+        return history
     history = train_fold(spec, args.meta, args.npy_dir, args.fold, out, store=args.store,
                          cache_store=not args.no_store, eid=args.eid, mark_map=parse_mark_map(args.mark_map),
                          resume=args.resume, device=args.device, num_workers=args.num_workers, threads=args.threads,

@@ -11,6 +11,7 @@ contact scores may differ (contacts are cell-specific). The target is DeepDiff's
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,11 +19,14 @@ from torch.utils.data import Dataset
 
 from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig
 from chromoformer.data.dataset import ChromoformerDataset
-from chromoformer.data.metadata import Gene
+from chromoformer.data.marks import select_marks
+from chromoformer.data.metadata import Gene, read_metadata
+from chromoformer.data.signal import open_source, signal_marks
 from chromoformer.data.sources import RegionSource
+from chromoformer.data.store_writer import default_store_path
 from chromoformer.errors import DataError, MetadataError
-
-DIFF_THRESHOLD = 1.0  # |log2 fold change| of an up/down call: two-fold
+from chromoformer.metrics import DIFF_THRESHOLD, diff_call  # noqa: F401  (the call's one definition)
+from chromoformer.spec import RunSpec
 
 
 def fold_change(expr_a: np.ndarray | float, expr_b: np.ndarray | float) -> np.ndarray:
@@ -30,15 +34,10 @@ def fold_change(expr_a: np.ndarray | float, expr_b: np.ndarray | float) -> np.nd
     return np.log2(np.asarray(expr_b, dtype=np.float64) + 1) - np.log2(np.asarray(expr_a, dtype=np.float64) + 1)
 
 
-def diff_call(lfc: np.ndarray, threshold: float = DIFF_THRESHOLD) -> np.ndarray:
-    """+1 (up in B), -1 (down in B) or 0 (unchanged) per gene."""
-    lfc = np.asarray(lfc)
-    return np.where(lfc >= threshold, 1, np.where(lfc <= -threshold, -1, 0))
-
-
-def pair_genes(genes_a: Sequence[Gene], genes_b: Sequence[Gene], file_a: str = "cell A metadata",
-               file_b: str = "cell B metadata") -> list[tuple[Gene, Gene]]:
-    """The genes of A with their rows in B, in A's order; every gene must be in both, at one position.
+def pair_genes(genes_a: Sequence[Gene], genes_b: Sequence[Gene], *, file_a: str = "cell A metadata",
+               file_b: str = "cell B metadata", expression: bool = True) -> list[tuple[Gene, Gene]]:
+    """The genes of A with their rows in B, in A's order; every gene must be in both, at one position, in one
+    split, and (``expression``) have an expression in both.
 
     Raises :class:`MetadataError` naming the file and the first gene that breaks a rule.
     """
@@ -53,7 +52,10 @@ def pair_genes(genes_a: Sequence[Gene], genes_b: Sequence[Gene], file_a: str = "
             raise MetadataError(f"{file_b}:{gb.line}: gene {ga.gene_id!r} is at {gb.chrom}:{gb.tss} ({gb.strand}) but "
                                 f"at {ga.chrom}:{ga.tss} ({ga.strand}) in {file_a}: the cells disagree on the "
                                 "annotation")
-        for g, f in ((ga, file_a), (gb, file_b)):
+        if ga.split != gb.split:
+            raise MetadataError(f"{file_b}:{gb.line}: gene {ga.gene_id!r} is in split {gb.split} but in split "
+                                f"{ga.split} in {file_a}: a pair's folds must agree")
+        for g, f in ((ga, file_a), (gb, file_b)) if expression else ():
             if g.expression is None:
                 raise MetadataError(f"{f}:{g.line}: gene {g.gene_id!r} has no expression: the fold change needs it")
         pairs.append((ga, gb))
@@ -73,6 +75,32 @@ def check_same_marks(source_a: RegionSource, source_b: RegionSource, name_a: str
                         f"{', '.join(mb) if mb else f'{source_b.n_feats} unnamed'}")
 
 
+def read_pairs(spec: RunSpec, meta_a: str | Path, meta_b: str | Path, *, require_split: bool = True,
+               require_expression: bool = True) -> list[tuple[Gene, Gene]]:
+    """Both cells' metadata, paired by gene id (:func:`pair_genes`); training needs ``split`` and
+    ``expression``, prediction neither."""
+    need = tuple(c for c, on in (("split", require_split), ("expression", require_expression)) if on)
+    genes_a = read_metadata(meta_a, i_max=spec.config.i_max, w_max=spec.config.w_max, require=need)
+    genes_b = read_metadata(meta_b, i_max=spec.config.i_max, w_max=spec.config.w_max, require=need)
+    return pair_genes(genes_a, genes_b, file_a=str(meta_a), file_b=str(meta_b), expression=require_expression)
+
+
+def open_pair_sources(spec: RunSpec, signal_a: str | Path, signal_b: str | Path, cache_dir: Path | None, *,
+                      build: bool = True) -> tuple[RegionSource, RegionSource]:
+    """Each cell's signal, read through a cached binned store under ``cache_dir`` when it is an npy directory,
+    checked to hold the same marks and narrowed to ``spec.marks``."""
+    sources = []
+    for signal in (signal_a, signal_b):
+        store = None
+        if cache_dir is not None and build and signal_marks(signal) is None:
+            store = default_store_path(signal, cache_dir, base=spec.base, n_feats=spec.config.n_feats,
+                                       marks=spec.marks)
+        sources.append(open_source(signal, store=store, build=build, n_feats=spec.config.n_feats, base=spec.base,
+                                   marks=spec.marks))
+    check_same_marks(sources[0], sources[1], f"cell A ({signal_a})", f"cell B ({signal_b})")
+    return select_marks(sources[0], spec.marks), select_marks(sources[1], spec.marks)
+
+
 class PairedDataset(Dataset):
     """Items ``{"a": item, "b": item, "lfc", "expr_a", "expr_b", "gene_id"}`` for paired genes, each cell's
     item as :class:`ChromoformerDataset` makes it; ``expr_*`` = log2(RPKM + 1)."""
@@ -83,6 +111,24 @@ class PairedDataset(Dataset):
         self.pairs = list(pairs)
         self.a = ChromoformerDataset([p[0] for p in self.pairs], source_a, config, binsizes, "reg")
         self.b = ChromoformerDataset([p[1] for p in self.pairs], source_b, config, binsizes, "reg")
+
+    @property
+    def genes(self) -> list[Gene]:
+        """Cell A's rows of the genes (their ids and positions are B's too)."""
+        return self.a.genes
+
+    @property
+    def source(self) -> RegionSource:
+        """Cell A's signal (where a run records its data's provenance from)."""
+        return self.a.source
+
+    @property
+    def presence(self) -> torch.Tensor | None:
+        return self.a.presence
+
+    @presence.setter
+    def presence(self, value: torch.Tensor | None) -> None:  # mark dropout hides the same marks in both cells
+        self.a.presence = self.b.presence = value
 
     def validate(self) -> None:
         self.a.validate()

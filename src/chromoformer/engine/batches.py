@@ -1,5 +1,11 @@
 """Batches on a device: moving them there, iterating a loader so that its workers always stop, and running a
-model over all of them in eval mode."""
+model over all of them in eval mode.
+
+A batch is one cell's (:class:`~chromoformer.data.dataset.ChromoformerDataset`: the model takes it as keywords,
+its target is ``label``) or a pair's (:class:`~chromoformer.data.pairs.PairedDataset`: the model takes the two
+cells' batches ``a`` and ``b`` and returns a dict; its target is ``lfc``). :func:`forward`, :func:`output_table`
+and :func:`target` are the one place that tells them apart.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ import torch
 from chromoformer.data.loader import length
 from chromoformer.progress import tqdm
 
+PAIR_OUTPUTS = ("lfc", "expr_a", "expr_b")  # the columns of a pair model's output table, in order
+
 
 def to_device(batch: dict, device: torch.device) -> dict:
     """Move every tensor of a (nested) batch to ``device``; leaves other values alone."""
@@ -20,10 +28,30 @@ def to_device(batch: dict, device: torch.device) -> dict:
         if isinstance(v, torch.Tensor):
             out[k] = v.to(device, non_blocking=True)
         elif isinstance(v, dict):
-            out[k] = {kk: vv.to(device, non_blocking=True) for kk, vv in v.items()}
+            out[k] = to_device(v, device)
         else:
             out[k] = v
     return out
+
+
+def is_pair(batch: dict) -> bool:
+    """Whether ``batch`` holds two cells' genes (the differential task)."""
+    return "a" in batch and "b" in batch
+
+
+def forward(model: torch.nn.Module, batch: dict) -> torch.Tensor | dict[str, torch.Tensor]:
+    """``model(**batch)`` (B, n_out) for one cell's batch, ``model(batch["a"], batch["b"])`` (a dict) for a pair's."""
+    return model(batch["a"], batch["b"]) if is_pair(batch) else model(**batch)
+
+
+def output_table(out: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B, n_out): a single-cell output as it is; a pair model's :data:`PAIR_OUTPUTS` side by side, (B, 3)."""
+    return out if isinstance(out, torch.Tensor) else torch.cat([out[k] for k in PAIR_OUTPUTS], dim=1)
+
+
+def target(batch: dict) -> torch.Tensor:
+    """(B,) what the batch is scored against: ``label`` (one cell) or the observed fold change ``lfc`` (a pair)."""
+    return batch["lfc"] if is_pair(batch) else batch["label"]
 
 
 @contextlib.contextmanager
@@ -48,13 +76,14 @@ def batches_of(loader: Iterable[dict]) -> Iterator[Iterator[dict]]:
 def predict_batches(
     model: torch.nn.Module, batches: Iterable[dict], device: torch.device, desc: str = "predict"
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Run ``model`` in eval mode. Returns raw outputs (N, n_out), labels (N,) and gene ids."""
+    """Run ``model`` in eval mode. Returns raw outputs (N, n_out) (see :func:`output_table`), targets (N,) and
+    gene ids."""
     model.eval()
     outs, labels, ids = [], [], []
     with batches_of(batches) as it:
         for batch in tqdm(it, desc=desc, unit="batch", leave=False, total=length(batches)):
-            outs.append(model(**to_device(batch, device)).float().cpu())
-            labels.append(batch["label"])
+            outs.append(output_table(forward(model, to_device(batch, device))).float().cpu())
+            labels.append(target(batch))
             ids.extend(batch["gene_id"])
     if not outs:
         return np.zeros((0, 0), np.float32), np.zeros(0), []

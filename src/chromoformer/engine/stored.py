@@ -32,6 +32,7 @@ class StoredMetrics:
     best_epoch: int | None
     last_val_auc: float | None
     last_val_r2: float | None
+    last_val_pearson: float | None
     last_val_loss: float | None
     val_score: np.ndarray | None
     val_label: np.ndarray | None
@@ -84,7 +85,8 @@ def stored_metrics(ck: dict[str, Any], path: str | Path, task: str) -> StoredMet
     m = StoredMetrics(
         epoch=_integer(ck, "epoch", path, 0), fold=_integer(ck, "fold", path, 0, 4),
         best_epoch=_integer(ck, "best_epoch", path, 0), last_val_auc=_real(ck, "last_val_auc", path),
-        last_val_r2=_real(ck, "last_val_r2", path), last_val_loss=_real(ck, "last_val_loss", path),
+        last_val_r2=_real(ck, "last_val_r2", path), last_val_pearson=_real(ck, "last_val_pearson", path),
+        last_val_loss=_real(ck, "last_val_loss", path),
         val_score=_array(ck, "val_score", path), val_label=_array(ck, "val_label", path))
     if m.val_score is not None and m.val_label is not None and len(m.val_score) != len(m.val_label):
         raise CheckpointError(f"{path}: val_score has {len(m.val_score)} values and val_label {len(m.val_label)}")
@@ -100,6 +102,13 @@ def stored_metrics(ck: dict[str, Any], path: str | Path, task: str) -> StoredMet
             raise CheckpointError(f"{path}: val_label of a classifier must be 0 or 1, found {bad}")
         if not np.isfinite(m.val_label).all():
             raise CheckpointError(f"{path}: val_label holds NaN or inf")
+    expr = ck.get("val_expr")
+    if expr is not None:
+        a = np.asarray(expr)
+        if a.dtype.kind not in "biuf" or a.shape != (len(m.val_score if m.val_score is not None else a), 2) or \
+                not np.isfinite(a).all():
+            raise CheckpointError(f"{path}: stored val_expr must be finite numbers, two per val_score (each cell's "
+                                  f"predicted expression), got {a.dtype} {a.shape}")
     if m.last_val_auc is not None and not (math.isnan(m.last_val_auc) or 0 <= m.last_val_auc <= 100):
         raise CheckpointError(f"{path}: stored last_val_auc {m.last_val_auc} is not an AUROC x 100 in [0, 100]")
     return m

@@ -7,6 +7,10 @@
 | ``prediction`` | both | P(expressed) (clf) or predicted log2(RPKM + 1) (reg) |
 | ``prediction_sd`` | both, 2+ checkpoints | sample sd over the checkpoints of each one's own prediction |
 | ``margin_sd`` | clf, 2+ checkpoints | the same for logit_1 - logit_0 |
+| ``expr_a``, ``expr_b`` | diff | each cell's predicted log2(RPKM + 1) (the pair model's per-cell heads) |
+| ``lfc`` | diff | predicted log2((RPKM_B + 1) / (RPKM_A + 1)) |
+| ``call`` | diff | ``up``, ``down`` or ``unchanged``: ``lfc`` >= threshold, <= -threshold, or between |
+| ``lfc_sd`` | diff, 2+ checkpoints | sample sd over the checkpoints of each one's ``lfc`` |
 """
 
 from __future__ import annotations
@@ -21,8 +25,14 @@ from chromoformer.files.io import numeric_column, read_table, require_file, writ
 GENE_ID = "gene_id"
 PREDICTION = "prediction"
 LOGITS = ("logit_0", "logit_1")
-SPREAD = ("prediction_sd", "margin_sd")
-COLUMNS = {"clf": (GENE_ID, *LOGITS, PREDICTION), "reg": (GENE_ID, PREDICTION)}
+SPREAD = ("prediction_sd", "margin_sd", "lfc_sd")
+COLUMNS = {"clf": (GENE_ID, *LOGITS, PREDICTION), "reg": (GENE_ID, PREDICTION),
+           "diff": (GENE_ID, "expr_a", "expr_b", "lfc", "call")}
+CALLS = {1: "up", -1: "down", 0: "unchanged"}
+# A run's held-out table (val_predictions.csv): gene id, target (0/1, log2(RPKM + 1) or a fold change) and score;
+# a pair model's also each cell's predicted log2(RPKM + 1).
+VAL_COLUMNS = (GENE_ID, "label", "score")
+VAL_PAIR_COLUMNS = ("pred_expr_a", "pred_expr_b")
 
 
 def check_columns(df: pd.DataFrame, where: str) -> None:
@@ -31,7 +41,7 @@ def check_columns(df: pd.DataFrame, where: str) -> None:
     base = next((c for c in COLUMNS.values() if cols[:len(c)] == c), None)
     if base is None or any(c not in SPREAD for c in cols[len(base):]):
         raise UsageError(f"{where}: columns {', '.join(cols)} are not a predictions table "
-                         f"(expected {', '.join(COLUMNS['clf'])} or {', '.join(COLUMNS['reg'])}, then "
+                         f"(expected {' or '.join(', '.join(c) for c in COLUMNS.values())}, then "
                          f"{' / '.join(SPREAD)} for an ensemble)")
 
 

@@ -133,6 +133,10 @@ def predict_genes(
     dev = resolve_device(device)
     models = load_ensemble(checkpoints)
     spec = models[0].spec
+    if spec.task == "diff":
+        raise UsageError(f"{models[0].path}: a differential (diff) model compares two cells: give cell B's "
+                         "metadata and signal too (predict --meta-b/--npy-dir-b; "
+                         "chromoformer.inference.predict_pairs.predict_pairs)")
     if absent_marks and spec.config.mark_dropout == 0:
         raise UsageError(f"{models[0].path}: trained without mark dropout, so it cannot predict without "
                          f"{', '.join(absent_marks)}; retrain with mark_dropout > 0 in the config (e.g. 0.15)")

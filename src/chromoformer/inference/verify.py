@@ -73,11 +73,11 @@ def metric_checks(path: str | Path, metric_tol: float = 1e-4) -> list[Check]:
         extra = {"ap": m["ap"], "accuracy": m["accuracy"]}
     else:
         m = regression_metrics(score, label)
-        key, main = "last_val_r2", "r2"
+        key, main = ("last_val_pearson", "pearson") if lm.task == "diff" else ("last_val_r2", "r2")
         loss, loss_name = float(np.mean((score - label) ** 2)), "mean squared error"
         # the original's regression val loss broadcasts (N, 1) against (N,) (SPEC §4): not comparable
         loss_note = "" if "spec" in ck else "information: the original's regression val loss is mis-computed"
-        extra = {"pearson": m["pearson"], "spearman": m["spearman"]}
+        extra = {k: m[k] for k in ("pearson", "spearman", "r2") if k != main}
     st = lm.stored
     if getattr(st, key) is None:
         raise CheckpointError(f"{lm.path}: no {key!r} stored for this {lm.task} checkpoint")

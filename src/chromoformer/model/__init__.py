@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from chromoformer.config import ARCHS, DEFAULT_BINSIZES, ChromoformerConfig, ModelConfig, model_config
+from chromoformer.config import ARCHS, DEFAULT_BINSIZES, DIFF_ARCHS, ChromoformerConfig, ModelConfig, model_config
 from chromoformer.errors import UsageError
 from chromoformer.model.baselines import AttentiveChrome, DeepChrome
 from chromoformer.model.chromoformer import (
@@ -25,19 +25,26 @@ def build_model(
     binsizes: tuple[int, ...] = DEFAULT_BINSIZES,
     arch: str = "chromoformer",
 ) -> nn.Module:
-    """``task``: ``"clf"`` (2 logits) or ``"reg"`` (1 value); ``arch``: one of :data:`ARCHS`.
+    """``task``: ``"clf"`` (2 logits), ``"reg"`` (1 value) or ``"diff"`` (two cells' batches -> a dict with the
+    fold change ``lfc``); ``arch``: one of :data:`ARCHS` (``chromoformer-diff`` and ``deepdiff`` for ``diff``).
 
     ``chromoformer-nopcre`` is Chromoformer with every gene's pCREs hidden; a single-resolution
     ablation is ``arch="chromoformer"`` with one bin size. DeepChrome, AttentiveChrome and HM-CRNN
     use the promoter only; GC-MERGE the promoter and its pCREs as a star graph.
     """
-    if task not in ("clf", "reg"):
-        raise UsageError(f"unknown task {task!r}; expected 'clf' or 'reg'")
+    if task not in ("clf", "reg", "diff"):
+        raise UsageError(f"unknown task {task!r}; expected 'clf', 'reg' or 'diff'")
     if arch not in ARCHS:
         raise UsageError(f"unknown model {arch!r}; choose from {', '.join(ARCHS)}")
+    if (task == "diff") != (arch in DIFF_ARCHS):
+        raise UsageError(f"model {arch} cannot take task {task}: task diff takes {' or '.join(DIFF_ARCHS)}")
     config = model_config(config)
     if config.mark_dropout > 0 and arch not in ("chromoformer", "chromoformer-nopcre"):
         raise UsageError(f"mark_dropout applies to Chromoformer; {arch} has no input for absent marks")
+    if arch == "deepdiff":
+        return DeepDiff(config.n_feats)
+    if arch == "chromoformer-diff":
+        return ChromoformerDiff(config, binsizes)
     n_out = 2 if task == "clf" else 1
     if arch == "deepchrome":
         return DeepChrome(config.n_feats, n_out)

@@ -88,11 +88,12 @@ class DeepDiff(nn.Module):
             nn.init.uniform_(p, -0.1, 0.1)
 
     def forward(self, a: dict, b: dict) -> dict[str, Tensor]:
-        """Two cells' batches (``promoter_feats`` read) -> ``lfc``, ``aux_a``, ``aux_b`` (B, 1) and
+        """Two cells' batches (``promoter_feats`` read) -> ``lfc``, ``expr_a``, ``expr_b``
+        (B, 1: the auxiliary heads, each cell's log2(RPKM + 1)) and
         ``emb_a``, ``emb_b`` (B, F * 64)."""
         xa, xb = central_bins(a["promoter_feats"]), central_bins(b["promoter_feats"])  # (B, T, F)
         raw = encode_tracks(self.raw_bins, torch.cat([xa, xb, xa - xb], 2))  # (B, 3F, 64)
         ca, cb = encode_tracks(self.cell_bins, xa), encode_tracks(self.cell_bins, xb)  # (B, F, 64) each
         main = self.mark_main(torch.cat([raw, ca, cb], 1))
-        return {"lfc": self.head(main), "aux_a": self.aux_a(self.mark_a(ca)), "aux_b": self.aux_b(self.mark_b(cb)),
+        return {"lfc": self.head(main), "expr_a": self.aux_a(self.mark_a(ca)), "expr_b": self.aux_b(self.mark_b(cb)),
                 "emb_a": ca.flatten(1), "emb_b": cb.flatten(1)}

@@ -30,7 +30,8 @@ from chromoformer.files.io import (
     write_table,
 )
 from chromoformer.files.layouts import EvaluationFiles, RunPaths  # noqa: E402
-from chromoformer.metrics import classification_metrics, regression_metrics  # noqa: E402
+from chromoformer.files.predictions import VAL_PAIR_COLUMNS  # noqa: E402
+from chromoformer.metrics import task_metrics  # noqa: E402
 from chromoformer.results.calibration import cross_fitted, ece, fit_temperature, reliability, save_temperature
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,13 @@ def load_runs(paths: Sequence[str | Path]) -> pd.DataFrame:
         d = _read_run(p)
         frames.append(d.assign(fold=p.parent.name if p.name == RunPaths.from_output(p.parent).val_predictions.name
                                 else p.stem))
+    pair = {str(p): set(VAL_PAIR_COLUMNS) <= set(f.columns) for p, f in zip(paths, frames, strict=True)}
+    if len(set(pair.values())) > 1:
+        one = next(p for p, k in pair.items() if k)
+        raise EvaluationError(f"{one} holds a differential (diff) model's fold changes but other files a single "
+                              "cell's predictions; evaluate one task at a time")
     kinds = {str(p): is_classification(f) for p, f in zip(paths, frames, strict=True)}
-    if len(set(kinds.values())) > 1:
+    if len(set(kinds.values())) > 1 and not any(pair.values()):
         clf = [p for p, k in kinds.items() if k]
         raise EvaluationError(f"{clf[0]} holds 0/1 labels (a classifier) but other files hold expression values "
                               "(a regressor); evaluate one task at a time")
@@ -77,11 +83,24 @@ def load_runs(paths: Sequence[str | Path]) -> pd.DataFrame:
 
 
 def is_classification(df: pd.DataFrame) -> bool:
-    return bool(df.label.isin([0, 1]).all())
+    return bool(df.label.isin([0, 1]).all()) and not is_pair(df)
+
+
+def is_pair(df: pd.DataFrame) -> bool:
+    """A differential model's table: its ``label`` and ``score`` are the observed and predicted fold change."""
+    return set(VAL_PAIR_COLUMNS) <= set(df.columns)
+
+
+def task_of(df: pd.DataFrame) -> str:
+    return "diff" if is_pair(df) else "clf" if is_classification(df) else "reg"
 
 
 def evaluate(paths: Sequence[str | Path], out: str | Path, temperature: bool = False) -> pd.DataFrame:
     """Write ``metrics.tsv`` (per fold and pooled) and ``roc_pr.png`` or ``scatter.png`` into ``out``.
+
+    A differential model's folds (their tables hold each cell's predicted expression) get the fold change's
+    Pearson r, Spearman rho and R^2 and ``call_auroc``, the AUROC of up vs down genes
+    (:func:`chromoformer.metrics.diff_metrics`).
 
     A classifier also gets its expected calibration error (``ece``), ``calibration.tsv`` and
     ``reliability.png``; with ``temperature`` a temperature is fitted: cross-fitted per fold
@@ -108,12 +127,14 @@ def evaluate(paths: Sequence[str | Path], out: str | Path, temperature: bool = F
 
 
 def _write_evaluation(df: pd.DataFrame, files: EvaluationFiles, temperature: bool) -> pd.DataFrame:
-    clf = is_classification(df)
+    task = task_of(df)
+    clf = task == "clf"
     if temperature and not clf:
-        raise EvaluationError("temperature scaling applies to classifiers; these predictions are a regressor's")
-    fn = classification_metrics if clf else regression_metrics
-    rows = [{"fold": f, "n": len(g), **fn(g.score.to_numpy(), g.label.to_numpy())} for f, g in df.groupby("fold")]
-    rows.append({"fold": "pooled", "n": len(df), **fn(df.score.to_numpy(), df.label.to_numpy())})
+        raise EvaluationError(f"temperature scaling applies to classifiers; these predictions are a "
+                              f"{'regressor' if task == 'reg' else 'differential model'}'s")
+    rows = [{"fold": f, "n": len(g), **task_metrics(g.score.to_numpy(), g.label.to_numpy(), task)}
+            for f, g in df.groupby("fold")]
+    rows.append({"fold": "pooled", "n": len(df), **task_metrics(df.score.to_numpy(), df.label.to_numpy(), task)})
     metrics = pd.DataFrame(rows)
     if clf:
         metrics = _calibration(df, metrics, files, temperature)
@@ -146,8 +167,9 @@ def _write_evaluation(df: pd.DataFrame, files: EvaluationFiles, temperature: boo
         lim = [min(df.label.min(), df.score.min()), max(df.label.max(), df.score.max())]
         a.plot(lim, lim, "k:", lw=0.8)
         m = metrics.iloc[-1]
-        a.set(xlabel="observed log2(RPKM + 1)", ylabel="predicted",
-              title=f"held-out genes: r = {m.pearson:.3f}, R2 = {m.r2:.3f}")
+        extra = f", up/down AUROC {m.call_auroc:.3f}" if task == "diff" else ""
+        a.set(xlabel="observed log2 fold change (B vs A)" if task == "diff" else "observed log2(RPKM + 1)",
+              ylabel="predicted", title=f"held-out genes: r = {m.pearson:.3f}, R2 = {m.r2:.3f}{extra}")
         fig.tight_layout()
         save_figure(fig, files.scatter, dpi=120)
     plt.close("all")

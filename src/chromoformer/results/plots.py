@@ -19,7 +19,7 @@ from chromoformer.files.io import save_figure
 def training_curves(metrics_tsv: str | Path, out: str | Path) -> Path:
     """Loss and the main validation metric per epoch from a run's metrics.tsv."""
     m = pd.read_csv(metrics_tsv, sep="\t")
-    key = "auroc" if "val_auroc" in m else "r2"
+    key = "auroc" if "val_auroc" in m else "pearson" if "val_call_auroc" in m else "r2"
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
     a.plot(m.epoch, m.train_loss, "o-", label="train")
     a.plot(m.epoch, m.val_loss, "o-", label="validation")
@@ -68,6 +68,34 @@ def attribution_track(attr: np.ndarray, gene: str, bin_size: int, out: str | Pat
     ax.set(xlabel="distance from TSS (kb, transcription direction)", ylabel="attribution (grad x input)",
            title=f"{gene} ({strand}), {bin_size}-bp bins")
     ax.legend(fontsize=7, ncol=4)
+    fig.tight_layout()
+    save_figure(fig, out, dpi=110)
+    plt.close(fig)
+    return Path(out)
+
+
+def comparison_plot(per_fold: pd.DataFrame, out: str | Path, reference: dict[str, float] | None = None,
+                    title: str = "held-out performance") -> Path:
+    """One panel per metric of ``per_fold`` (``model``, ``fold`` and metric columns, as ``compare`` writes
+    ``comparison_folds.tsv``): a bar per model at its mean over folds, the sd as an error bar, every fold as a
+    dot; ``reference`` draws a dashed line per metric (an oracle's ceiling, say)."""
+    metrics = [c for c in per_fold.columns if c not in ("model", "fold")]
+    models = list(dict.fromkeys(per_fold.model))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(1.2 + 0.55 * len(models) * len(metrics) + 1.5 * len(metrics),
+                                                       3.6), squeeze=False)
+    for a, m in zip(axes[0], metrics, strict=True):
+        groups = [per_fold.loc[per_fold.model == name, m].to_numpy(dtype=float) for name in models]
+        x = np.arange(len(models))
+        a.bar(x, [np.nanmean(g) for g in groups], yerr=[np.nanstd(g, ddof=1) if len(g) > 1 else 0 for g in groups],
+              color="lightsteelblue", edgecolor="k", lw=0.5, capsize=3)
+        for i, g in enumerate(groups):
+            a.plot(np.full(len(g), i) + np.linspace(-0.15, 0.15, len(g)), g, "k.", ms=4)
+        if reference and m in reference:
+            a.axhline(reference[m], color="C3", ls="--", lw=1, label="oracle")
+            a.legend(fontsize=7, loc="lower right")
+        a.set_xticks(x, models, rotation=40, ha="right", fontsize=8)
+        a.set(ylabel=m, title=m)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     save_figure(fig, out, dpi=110)
     plt.close(fig)

@@ -1,12 +1,14 @@
 """``chromoformer compare``: the paper's model comparison on any dataset, in one run.
 
 Trains each model on the same folds with the same seed and config, then reports held-out
-performance from each fold's last epoch (no model selection on the held-out fold):
-mean per-fold and pooled AUROC (classification) or Pearson r (regression). Models:
-``chromoformer``, ``chromoformer-nopcre`` (pCREs hidden), ``chromoformer-<b>`` (single
-resolution ``b``), ``deepchrome``, ``attentivechrome``, ``hmcrnn``, ``gcmerge``. The table's
-``protocol`` column says how each was trained (``spec.protocol``: a baseline's own recipe or
-Chromoformer's).
+performance from each fold's last epoch (no model selection on the held-out fold): mean and
+sd over folds and pooled AUROC (classification), Pearson r (regression), or for the differential
+task Pearson r, Spearman rho and the up/down AUROC of the fold change. Models: ``chromoformer``,
+``chromoformer-nopcre`` (pCREs hidden), ``chromoformer-<b>`` (single resolution ``b``),
+``deepchrome``, ``attentivechrome``, ``hmcrnn``, ``gcmerge``; for ``diff`` ``chromoformer-diff`` and
+``deepdiff``. The table's ``protocol`` column says how each was trained (``spec.protocol``: a
+baseline's own recipe or Chromoformer's); ``params`` and ``train_seconds`` (the folds' epochs
+summed) say what it cost. ``comparison_folds.tsv`` holds every fold's numbers.
 """
 
 from __future__ import annotations
@@ -24,13 +26,17 @@ from chromoformer.engine.checkpoint import read_checkpoint
 from chromoformer.errors import ConfigError, UsageError
 from chromoformer.files.io import not_an_input, write_table
 from chromoformer.files.layouts import CompareFiles, RunPaths
-from chromoformer.metrics import classification_metrics, regression_metrics
+from chromoformer.metrics import task_metrics
+from chromoformer.model import build_model
 from chromoformer.spec import RunSpec
 from chromoformer.training import objective
 from chromoformer.training.fit import train_fold
+from chromoformer.training.fit_pairs import train_pair_fold
 
 log = logging.getLogger(__name__)
 DEFAULT_MODELS = ("chromoformer", "chromoformer-nopcre", "chromoformer-100", "deepchrome", "attentivechrome")
+DIFF_MODELS = ("chromoformer-diff", "deepdiff")
+METRICS = {"clf": ("auroc",), "reg": ("pearson",), "diff": ("pearson", "spearman", "call_auroc")}
 
 
 def model_spec(name: str, spec: RunSpec) -> RunSpec:
@@ -39,43 +45,72 @@ def model_spec(name: str, spec: RunSpec) -> RunSpec:
         return spec.replace(arch="chromoformer", binsizes=(int(name.split("-", 1)[1]),))
     try:
         return spec.replace(arch=name)
-    except ConfigError:
+    except ConfigError as e:
+        if name in ARCHS:  # a model that cannot take this task
+            raise UsageError(str(e)) from None
         raise UsageError(f"unknown model {name!r}; choose from {', '.join((*ARCHS, 'chromoformer-<binsize>'))}"
                          ) from None
 
 
-def out_of_fold(meta: str | Path, signal: str | Path, out: Path, name: str, folds: Sequence[int], spec: RunSpec,
-                **fit: object) -> pd.DataFrame:
-    """Train ``name`` on every fold (resuming finished ones); its held-out gene_id, fold, label, score."""
-    frames = []
+def n_params(spec: RunSpec) -> int:
+    return sum(p.numel() for p in build_model(spec.task, spec.config, spec.binsizes, spec.arch).parameters())
+
+
+def out_of_fold(inputs: Sequence[str | Path], out: Path, name: str, folds: Sequence[int], spec: RunSpec,
+                **fit: object) -> tuple[pd.DataFrame, float]:
+    """Train ``name`` on every fold (resuming finished ones); its held-out gene_id, fold, label, score and the
+    seconds its epochs took. ``inputs``: (meta, signal), or for ``diff`` (meta A, signal A, meta B, signal B)."""
+    frames, seconds = [], 0.0
     for fold in folds:
         run = RunPaths.from_output(CompareFiles(out).run(name, fold))
-        train_fold(model_spec(name, spec), meta, signal, fold, run.run_dir, resume=True, **fit)
+        s = model_spec(name, spec)
+        if s.task == "diff":
+            train_pair_fold(s, *inputs, fold, run.run_dir, resume=True, **fit)
+        else:
+            train_fold(s, *inputs, fold, run.run_dir, resume=True, **fit)
         ck = read_checkpoint(run.last)
+        seconds += sum(float(h.get("seconds", 0.0)) for h in ck["history"])
         frames.append(pd.DataFrame({"gene_id": ck["val_gene_ids"], "fold": fold, "label": ck["val_label"],
                                     "score": ck["val_score"]}))
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True), seconds
 
 
-def compare(meta: str | Path, signal: str | Path, out: str | Path, *, models: Sequence[str] = DEFAULT_MODELS,
-            folds: Sequence[int] = FOLDS, spec: RunSpec | None = None, **fit: object) -> pd.DataFrame:
+def compare(meta: str | Path, signal: str | Path, out: str | Path, *, models: Sequence[str] | None = None,
+            folds: Sequence[int] = FOLDS, spec: RunSpec | None = None, meta_b: str | Path | None = None,
+            signal_b: str | Path | None = None, **fit: object) -> pd.DataFrame:
     """Train each of ``models`` on ``folds`` with ``spec`` (its task decides the metric) and tabulate
-    held-out performance; also written to ``out/comparison.tsv``. ``fit``: see
-    :func:`chromoformer.training.fit.fit_fold`."""
+    held-out performance; also written to ``out/comparison.tsv`` (and every fold's to
+    ``comparison_folds.tsv``). For the ``diff`` task ``meta``/``signal`` are cell A's and ``meta_b``/``signal_b``
+    cell B's. ``fit``: see :func:`chromoformer.training.fit.fit_fold`."""
     out, spec = Path(out), spec or RunSpec()
-    not_an_input(out, [meta], folders=[signal, fit.get("store")])
+    diff = spec.task == "diff"
+    models = tuple(models or (DIFF_MODELS if diff else DEFAULT_MODELS))
+    if diff and (meta_b is None or signal_b is None):
+        raise UsageError("the differential task compares two cells: give cell B's metadata and signal too")
+    if not diff and (meta_b is not None or signal_b is not None):
+        raise UsageError("cell B's metadata and signal belong to the differential task (task diff)")
+    inputs = (meta, signal, meta_b, signal_b) if diff else (meta, signal)
+    not_an_input(out, [meta, meta_b], folders=[signal, signal_b, fit.get("store")])
     for name in models:
         model_spec(name, spec)  # every name is checked before the first model trains
-    regression = spec.task == "reg"
-    key = "pearson" if regression else "auroc"
-    fn = regression_metrics if regression else classification_metrics
-    rows = []
+    keys = METRICS[spec.task]
+    rows, per_fold = [], []
     for name in models:
-        oof = out_of_fold(meta, signal, out, name, folds, spec, **fit)
-        per = [fn(g.score.to_numpy(), g.label.to_numpy())[key] for _, g in oof.groupby("fold")]
-        rows.append({"model": name, f"mean_fold_{key}": float(np.mean(per)),
-                     f"pooled_{key}": fn(oof.score.to_numpy(), oof.label.to_numpy())[key], "n": len(oof),
-                     "protocol": objective.describe(model_spec(name, spec))})
+        oof, seconds = out_of_fold(inputs, out, name, folds, spec, **fit)
+        per = {f: task_metrics(g.score.to_numpy(), g.label.to_numpy(), spec.task) for f, g in oof.groupby("fold")}
+        pooled = task_metrics(oof.score.to_numpy(), oof.label.to_numpy(), spec.task)
+        per_fold += [{"model": name, "fold": f, **{k: m[k] for k in keys}} for f, m in per.items()]
+        row: dict = {"model": name}
+        for k in keys:
+            vals = [m[k] for m in per.values()]
+            row[f"mean_fold_{k}"] = float(np.mean(vals))
+            row[f"sd_fold_{k}"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
+            row[f"pooled_{k}"] = pooled[k]
+        s = model_spec(name, spec)
+        rows.append({**row, "n": len(oof), "params": n_params(s), "train_seconds": round(seconds, 1),
+                     "protocol": objective.describe(s)})
     table = pd.DataFrame(rows)
-    write_table(table, CompareFiles(out).table, sep="\t", float_format="%.4f")
+    files = CompareFiles(out)
+    write_table(pd.DataFrame(per_fold), files.folds, sep="\t", float_format="%.4f")
+    write_table(table, files.table, sep="\t", float_format="%.4f")
     return table

@@ -8,10 +8,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
+from torch.utils.data import Dataset
 
 from chromoformer.data import ChromoformerDataset, Gene, read_metadata
 from chromoformer.data.folds import held_out_split, split_genes
@@ -44,8 +45,11 @@ def train_fold(spec: RunSpec, meta: str | Path, signal: str | Path, fold: int, o
     Returns the per-epoch history.
     """
     held_out_split(fold)
+    if spec.task == "diff":
+        raise UsageError("train_fold trains on one cell's genes; the differential task (diff) takes two cells: "
+                         "chromoformer.training.fit_pairs.train_pair_fold")
     not_an_input(output, [meta], folders=[signal, store])
-    paths = _check_output(Path(output), bool(fit.get("resume")))
+    paths = check_run_output(Path(output), bool(fit.get("resume")))
     genes = read_metadata(meta, i_max=spec.config.i_max, w_max=spec.config.w_max,
                           require=("split", "expression" if spec.task == "reg" else "label"), eid=eid)
     train_genes, val_genes = split_genes(genes, fold)
@@ -76,7 +80,7 @@ def _warn_one_class(meta: str | Path, fold: int, which: str, genes: Sequence[Gen
                     "or the split column", meta, fold, len(genes), which, labels.pop(), which)
 
 
-def _check_output(out: Path, resume: bool) -> RunPaths:
+def check_run_output(out: Path, resume: bool) -> RunPaths:
     if out.suffix != ".pt" and out.is_file():
         raise UsageError(f"--output {out} is a file; give a run directory (or a NAME.pt checkpoint path)")
     paths = RunPaths.from_output(out)
@@ -109,30 +113,57 @@ def fit_fold(spec: RunSpec, train_genes: Sequence[Gene], val_genes: Sequence[Gen
     Returns the per-epoch history (list of dicts, as in ``metrics.tsv``). Logging goes to
     ``train.log`` for the duration of the call only.
     """
-    check_workers(num_workers, "fit_fold")
-    if (threads is not None and threads < 1) or save_optimizer not in ("all", "last-only"):
-        raise UsageError(f"fit_fold: threads >= 1 and save_optimizer 'all' or 'last-only' needed, got {threads}, "
-                         f"{save_optimizer!r}")
     if not train_genes or not val_genes:
         raise UsageError(f"fit_fold: {len(train_genes)} training and {len(val_genes)} validation genes; both must "
                          "be non-empty")
+    if spec.task == "diff":
+        raise UsageError("fit_fold trains on one cell's genes; the differential task (diff) trains on pairs: "
+                         "chromoformer.training.fit_pairs.fit_pair_fold")
     if spec.arch == "gcmerge" and not any(g.pcres for g in train_genes):
         raise UsageError(f"gcmerge is a graph of each promoter and its pCREs; none of the {len(train_genes)} "
                          "training genes has a pCRE (empty 'neighbors'), so it has no edge to learn from: give "
                          "pcHi-C interactions, or choose a promoter-only model (deepchrome, attentivechrome, hmcrnn)")
-    out = Path(output)
-    paths = _check_output(out, resume)
     source = select_marks(source, spec.marks)
+
+    def datasets() -> tuple[ChromoformerDataset, ChromoformerDataset]:
+        return (ChromoformerDataset(train_genes, source, spec.config, spec.binsizes, spec.task),
+                ChromoformerDataset(val_genes, source, spec.config, spec.binsizes, spec.task))
+
+    return run_fit(spec, datasets, len(train_genes), len(val_genes), output, fold=fold, resume=resume,
+                   device=device, num_workers=num_workers, threads=threads, save_optimizer=save_optimizer,
+                   what=type(source).__name__)
+
+
+def run_fit(spec: RunSpec, datasets: Callable[[], tuple[Dataset, Dataset]], n_train: int, n_val: int,
+            output: str | Path, *, fold: int, resume: bool, device: str | None, num_workers: int | None,
+            threads: int | None, save_optimizer: str, what: str) -> list[dict]:
+    """The run of :func:`fit_fold` (and of a pair's, :func:`chromoformer.training.fit_pairs.fit_pair_fold`):
+    check the options, lock and log into the run directory, train ``datasets()`` (train, validation), and leave
+    nothing behind when no epoch committed. ``what`` names the data in the log."""
+    check_workers(num_workers, "fit_fold")
+    if (threads is not None and threads < 1) or save_optimizer not in ("all", "last-only"):
+        raise UsageError(f"fit_fold: threads >= 1 and save_optimizer 'all' or 'last-only' needed, got {threads}, "
+                         f"{save_optimizer!r}")
+    out = Path(output)
+    paths = check_run_output(out, resume)
     d, dev = distributed.from_env(device)
-    if d.active and min(len(train_genes), len(val_genes), spec.config.bsz) < d.world:
+    if d.active and min(n_train, n_val, spec.config.bsz) < d.world:
         raise UsageError(f"{d.world} processes need at least as many training genes, validation genes and "
-                         f"batch size (bsz); got {len(train_genes)}, {len(val_genes)} and {spec.config.bsz}")
+                         f"batch size (bsz); got {n_train}, {n_val} and {spec.config.bsz}")
     created = not paths.run_dir.exists()
     try:
         with contextlib.ExitStack() as stack:
             d.on_main(lambda: _open_run(paths, out, resume, stack))
-            return _fit(spec, train_genes, val_genes, source, paths, fold, resume, dev, d, num_workers, threads,
-                        save_optimizer)
+            if threads:
+                torch.set_num_threads(threads)
+            log.info("fold %d: %d train / %d validation genes (split %d), source %s, %d process(es); model %s, "
+                     "protocol %s", fold, n_train, n_val, held_out_split(fold) if 0 <= fold <= 4 else -1, what,
+                     d.world, spec.arch, objective.describe(spec))
+            train_ds, val_ds = datasets()
+            d.on_main(lambda: (train_ds.validate(), val_ds.validate()))
+            tr = Trainer(spec, train_ds, val_ds, paths, fold, dev, num_workers, save_optimizer == "all", d)
+            tr.start(resume=resume and paths.last.exists())
+            return tr.fit()
     except RuntimeError as e:
         lost = distributed.lost_peer(e, d)
         _discard_uncommitted(paths, d, created)
@@ -169,20 +200,3 @@ def _open_run(paths: RunPaths, out: Path, resume: bool, stack: contextlib.ExitSt
     if root.getEffectiveLevel() > logging.INFO:  # a library caller who set up no logging still gets train.log
         stack.callback(root.setLevel, root.level)
         root.setLevel(logging.INFO)
-
-
-def _fit(spec, train_genes, val_genes, source, paths: RunPaths, fold, resume, dev, d, num_workers, threads,
-         save_optimizer) -> list[dict]:
-    if threads:
-        torch.set_num_threads(threads)
-    log.info("fold %d: %d train / %d validation genes (split %d), source %s, %d process(es); model %s, protocol %s",
-             fold, len(train_genes), len(val_genes), held_out_split(fold) if 0 <= fold <= 4 else -1,
-             type(source).__name__, d.world, spec.arch, objective.describe(spec))
-    train_ds = ChromoformerDataset(train_genes, source, spec.config, spec.binsizes, spec.task)
-    val_ds = ChromoformerDataset(val_genes, source, spec.config, spec.binsizes, spec.task)
-    d.on_main(lambda: (train_ds.validate(), val_ds.validate()))
-    tr = Trainer(spec, train_ds, val_ds, paths, fold, dev, num_workers, save_optimizer == "all", d)
-    tr.start(resume=resume and paths.last.exists())
-    return tr.fit()
-
-

@@ -4,7 +4,12 @@ Under ``chromoformer`` (Chromoformer's own code): cross-entropy on 2 logits or M
 config's lr and its per-epoch decay ``gamma``. Under ``original`` a baseline keeps its own code's choice
 (:data:`chromoformer.config.ORIGINAL_PROTOCOLS`): Adam, and for HM-CRNN's classifier the focal loss
 ``-(1 - p_t)^2 log p_t`` summed over the batch (the spec's config already carries its lr, bsz and
-``gamma = 1``).
+``gamma = 1``); DeepDiff's is Adam 1e-4, batch 10, gradient norm clipped to 1 and :func:`deepdiff_loss`.
+
+The differential task's ``standard`` loss (Chromoformer-diff's, and DeepDiff's under ``chromoformer``) is
+``MSE(lfc) + MSE(expr_a) + MSE(expr_b)``: the fold change and each cell's log2(RPKM + 1) with weight 1, so the
+shared encoder stays a single-cell regressor (DeepDiff's auxiliary terms, without its contrastive one). Its
+validation loss is the fold change's MSE alone (what the stored outputs can recompute).
 """
 
 from __future__ import annotations
@@ -19,19 +24,40 @@ FOCAL_GAMMA = 2.0
 
 
 def loss_kind(spec: RunSpec) -> str:
-    """``focal`` (summed over the batch) or ``standard`` (cross-entropy / MSE, batch mean)."""
+    """``focal`` (summed over the batch), ``deepdiff`` or ``standard`` (cross-entropy / MSE, batch mean)."""
     proto = spec.original_protocol
-    return "focal" if proto is not None and proto.loss == "focal" and spec.task == "clf" else "standard"
+    if proto is not None and proto.loss == "focal" and spec.task == "clf":
+        return "focal"
+    return "deepdiff" if proto is not None and proto.loss == "deepdiff" else "standard"
 
 
 def loss_fn(out: torch.Tensor, label: torch.Tensor, task: str, kind: str = "standard") -> torch.Tensor:
-    """The batch-mean loss: cross-entropy (or focal) on (B, 2) logits, or MSE on (B, 1) against (B,)."""
+    """The batch-mean loss of an output table against (B,) targets: cross-entropy (or focal) on (B, 2) logits,
+    or MSE of column 0 (a regressor's value, a pair model's fold change)."""
     if task != "clf":
         return F.mse_loss(out[:, 0], label)
     if kind == "focal":
         log_pt = F.log_softmax(out, dim=1).gather(1, label[:, None]).squeeze(1)
         return (-((1 - log_pt.exp()) ** FOCAL_GAMMA) * log_pt).mean()
     return F.cross_entropy(out, label)
+
+
+def train_loss(out: torch.Tensor | dict[str, torch.Tensor], batch: dict, task: str, kind: str = "standard"
+               ) -> torch.Tensor:
+    """The loss a training step minimises (batch mean): :func:`loss_fn` for one cell's batch; for a pair's
+    (``out`` a dict) :func:`deepdiff_loss` or the differential ``standard`` loss (see the module docstring)."""
+    if not isinstance(out, dict):
+        return loss_fn(out, batch["label"], task, kind)
+    if kind == "deepdiff":
+        return deepdiff_loss(out, batch["lfc"], batch["expr_a"], batch["expr_b"])
+    return (F.mse_loss(out["lfc"][:, 0], batch["lfc"]) + F.mse_loss(out["expr_a"][:, 0], batch["expr_a"])
+            + F.mse_loss(out["expr_b"][:, 0], batch["expr_b"]))
+
+
+def clip_norm(spec: RunSpec) -> float | None:
+    """The gradient-norm clip of the run's protocol (None: none)."""
+    proto = spec.original_protocol
+    return proto.clip if proto is not None else None
 
 
 def summed(kind: str) -> bool:
@@ -50,8 +76,12 @@ def make_optimizer(model: nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
 def describe(spec: RunSpec) -> str:
     """One phrase for logs and tables: which protocol trained the run."""
     if (p := spec.original_protocol) is not None:
-        return (f"original ({p.source}: {p.optimizer}, lr {spec.config.lr:g}, batch {spec.config.bsz}, "
-                f"{'focal' if loss_kind(spec) == 'focal' else 'cross-entropy' if spec.task == 'clf' else 'MSE'} loss)")
+        kind = loss_kind(spec)
+        loss = {"focal": "focal", "deepdiff": "MSE + aux + 4 x contrastive"}.get(
+            kind, "cross-entropy" if spec.task == "clf" else "MSE")
+        clip = f", clip {p.clip:g}" if p.clip else ""
+        return (f"original ({p.source}: {p.optimizer}, lr {spec.config.lr:g}, batch {spec.config.bsz}{clip}, "
+                f"{loss} loss)")
     return f"chromoformer (AdamW, lr {spec.config.lr:g}, decay {spec.config.gamma:g}, batch {spec.config.bsz})"
 
 
@@ -72,6 +102,6 @@ def deepdiff_loss(out: dict[str, torch.Tensor], lfc: torch.Tensor, expr_a: torch
     """DeepDiff's objective: MSE of the fold change, plus each cell's auxiliary MSE (weight 1), plus
     4 x the contrastive term on the cells' track embeddings, apart when ``|lfc| >= 2``. Targets (B,)."""
     return (torch.nn.functional.mse_loss(out["lfc"][:, 0], lfc)
-            + torch.nn.functional.mse_loss(out["aux_a"][:, 0], expr_a)
-            + torch.nn.functional.mse_loss(out["aux_b"][:, 0], expr_b)
+            + torch.nn.functional.mse_loss(out["expr_a"][:, 0], expr_a)
+            + torch.nn.functional.mse_loss(out["expr_b"][:, 0], expr_b)
             + DEEPDIFF_SIAMESE_WEIGHT * contrastive_loss(out["emb_a"], out["emb_b"], lfc.abs() >= DEEPDIFF_APART))

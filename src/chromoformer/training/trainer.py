@@ -21,24 +21,26 @@ import yaml
 
 from chromoformer import __version__
 from chromoformer.data.loader import make_loader
-from chromoformer.engine.batches import batches_of, predict_batches, to_device
+from chromoformer.engine.batches import batches_of, forward, output_table, predict_batches, target, to_device
 from chromoformer.engine.checkpoint import CheckpointError, checkpoint_nbytes, read_checkpoint, save_checkpoint, spec_of
 from chromoformer.engine.distributed import Dist, RankBatches, share
 from chromoformer.errors import RunError
 from chromoformer.files.faults import fault_point
 from chromoformer.files.io import check_free_space, write_table, write_text
 from chromoformer.files.layouts import RunPaths, clean_leftovers
-from chromoformer.metrics import classification_metrics, main_metric, regression_metrics
+from chromoformer.files.predictions import VAL_COLUMNS, VAL_PAIR_COLUMNS
+from chromoformer.metrics import main_metric, task_metrics
 from chromoformer.model import build_model
 from chromoformer.progress import tqdm
 from chromoformer.spec import RunSpec
-from chromoformer.training.objective import loss_fn, loss_kind, make_optimizer, summed
+from chromoformer.training.objective import clip_norm, loss_fn, loss_kind, make_optimizer, summed, train_loss
 
 log = logging.getLogger(__name__)
+STORED_METRIC = {"clf": "last_val_auc", "reg": "last_val_r2", "diff": "last_val_pearson"}  # x 100, the original's
 
 
 def score(out: np.ndarray, task: str) -> np.ndarray:
-    """softmax P(class 1) for a classifier, the predicted value for a regressor; (N,)."""
+    """softmax P(class 1) for a classifier, the predicted value for a regressor or fold change for a pair; (N,)."""
     if task == "clf":
         return torch.softmax(torch.from_numpy(out), dim=1)[:, 1].numpy()
     return out[:, 0]
@@ -47,8 +49,7 @@ def score(out: np.ndarray, task: str) -> np.ndarray:
 def epoch_metrics(out: np.ndarray, label: np.ndarray, task: str, kind: str = "standard") -> dict[str, float]:
     s = score(out, task)
     loss = loss_fn(torch.from_numpy(out), torch.from_numpy(label), task, kind).item() if len(out) else math.nan
-    m = classification_metrics(s, label) if task == "clf" else regression_metrics(s, label)
-    return {"loss": loss, **m}
+    return {"loss": loss, **task_metrics(s, label, task)}
 
 
 def data_provenance(source) -> dict:
@@ -88,15 +89,16 @@ class Trainer:
             ids = [device.index] if device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids, static_graph=True)
         self.opt = make_optimizer(self.model, spec)
-        self.loss_kind = loss_kind(spec)
+        self.loss_kind, self.clip = loss_kind(spec), clip_norm(spec)
         self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=1, gamma=spec.config.gamma)
         self.epoch, self.best, self.best_epoch, self.history = 0, -math.inf, 0, []
         self.val_ids = [g.gene_id for g in val_ds.genes]
 
     # ---- persistence -------------------------------------------------------------------
     def payload(self, val_out: np.ndarray, val_label: np.ndarray, val: dict[str, float]) -> dict:
-        key = "last_val_auc" if self.task == "clf" else "last_val_r2"
+        key = STORED_METRIC[self.task]
         s = self.spec
+        pair = {"val_expr": val_out[:, 1:3].astype(np.float32)} if self.task == "diff" else {}
         return {
             "net": self.model.state_dict(),
             "optimizer": self.opt.state_dict(),
@@ -107,6 +109,7 @@ class Trainer:
             "val_score": score(val_out, self.task).astype(np.float32),
             "val_label": val_label,
             "val_gene_ids": list(self.val_ids),
+            **pair,
             **s.checkpoint_fields(),
             "fold": self.fold,
             "best_score": self.best,
@@ -208,7 +211,10 @@ class Trainer:
         return {k: v for k, v in payload.items() if k not in ("optimizer", "scheduler", "rng_state")}
 
     def write_val_predictions(self, ck: dict) -> None:
-        frame = pd.DataFrame({"gene_id": ck["val_gene_ids"], "label": ck["val_label"], "score": ck["val_score"]})
+        values = (ck["val_gene_ids"], ck["val_label"], ck["val_score"])
+        frame = pd.DataFrame(dict(zip(VAL_COLUMNS, values, strict=True)))
+        if "val_expr" in ck:  # a pair model: each cell's predicted log2(RPKM + 1) too
+            frame[list(VAL_PAIR_COLUMNS)] = np.asarray(ck["val_expr"])
         write_table(frame, self.paths.val_predictions)
 
     def write_metrics(self) -> None:
@@ -248,20 +254,23 @@ class Trainer:
                        leave=False, disable=None if d.main else True)
             for i, batch in enumerate(bar):
                 batch = to_device(batch, self.device)
-                out = self.net(**batch)
-                loss = loss_fn(out, batch["label"], self.task, self.loss_kind)
+                out = forward(self.net, batch)
+                label = target(batch)
+                loss = train_loss(out, batch, self.task, self.loss_kind)
                 if d.active:  # DDP averages over ranks: weigh this rank's mean so the average is the batch mean
-                    loss = loss * (len(out) * d.world / sizes[i])
+                    loss = loss * (len(label) * d.world / sizes[i])
                 objective = loss * sizes[i] if summed(self.loss_kind) else loss  # the original's batch sum
                 if not torch.isfinite(loss):
                     raise RunError(f"epoch {self.epoch}: the training loss became {loss.item()} (diverged); lower lr "
                                    "in the config or check the input signal")
                 self.opt.zero_grad(set_to_none=True)
                 objective.backward()
+                if self.clip is not None:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
                 self.opt.step()
-                total += loss.item() * (sizes[i] / d.world if d.active else len(out))
-                outs.append(out.detach().float().cpu())
-                labels.append(batch["label"].cpu())
+                total += loss.item() * (sizes[i] / d.world if d.active else len(label))
+                outs.append(output_table(out).detach().float().cpu())
+                labels.append(label.cpu())
                 bar.set_postfix(loss=f"{loss.item():.4f}")
                 fault_point("train.step")
         out, label, total = self._gathered(torch.cat(outs).numpy(), torch.cat(labels).numpy(), total)

@@ -1,0 +1,95 @@
+"""Prediction for the differential task: two cells' metadata and signals + pair checkpoints -> one table.
+
+Columns (:data:`chromoformer.files.predictions.COLUMNS` ``diff``): ``gene_id``, ``expr_a`` and ``expr_b`` (each
+cell's predicted log2(RPKM + 1), from the pair model's per-cell heads), ``lfc`` (the predicted
+log2((RPKM_B + 1) / (RPKM_A + 1))) and ``call`` (up / down / unchanged at ``|lfc| >= threshold``); a fold
+ensemble averages the checkpoints' outputs and adds ``lfc_sd``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from chromoformer.data.loader import check_workers, make_loader
+from chromoformer.data.metadata import Gene
+from chromoformer.data.pairs import PairedDataset, check_same_marks, open_pair_sources, read_pairs
+from chromoformer.data.sources import RegionSource
+from chromoformer.engine.batches import predict_batches
+from chromoformer.engine.checkpoint import LoadedModel
+from chromoformer.engine.distributed import resolve_device
+from chromoformer.errors import UsageError
+from chromoformer.files.predictions import CALLS, COLUMNS
+from chromoformer.inference.predict import load_ensemble
+from chromoformer.metrics import DIFF_THRESHOLD, diff_call
+
+
+def pair_frame(gene_ids: Sequence[str], outputs: list[np.ndarray], threshold: float = DIFF_THRESHOLD
+               ) -> pd.DataFrame:
+    """Average per-checkpoint (N, 3) outputs ``[lfc, expr_a, expr_b]`` into the table (see module docstring)."""
+    stack = np.stack(outputs)  # (checkpoints, N, 3)
+    mean = stack.mean(axis=0)
+    cols = COLUMNS["diff"]
+    out = pd.DataFrame({cols[0]: list(gene_ids), cols[1]: mean[:, 1], cols[2]: mean[:, 2], cols[3]: mean[:, 0],
+                        cols[4]: [CALLS[int(c)] for c in diff_call(mean[:, 0], threshold)]})
+    if len(outputs) > 1:
+        out["lfc_sd"] = stack[:, :, 0].std(axis=0, ddof=1)
+    return out
+
+
+def check_threshold(threshold: float) -> float:
+    """A call threshold: a finite number > 0 (|log2 fold change|)."""
+    try:
+        t = float(threshold)
+    except (TypeError, ValueError):
+        raise UsageError(f"--threshold {threshold!r}: must be a number (|log2 fold change|)") from None
+    if not (math.isfinite(t) and t > 0):
+        raise UsageError(f"--threshold {threshold}: must be a finite |log2 fold change| > 0 (1 = two-fold)")
+    return t
+
+
+def predict_pair_genes(checkpoints: Sequence[str | Path | LoadedModel], pairs: Sequence[tuple[Gene, Gene]],
+                       source_a: RegionSource, source_b: RegionSource, *, batch_size: int = 64,
+                       device: str | None = None, num_workers: int | None = 0,
+                       threshold: float = DIFF_THRESHOLD) -> pd.DataFrame:
+    """Predict paired genes with each (``diff``) checkpoint and average; see the module docstring."""
+    check_workers(num_workers, "predict")
+    if batch_size < 1:
+        raise UsageError(f"batch size must be >= 1, got {batch_size}")
+    threshold = check_threshold(threshold)
+    dev = resolve_device(device)
+    models = load_ensemble(checkpoints)
+    spec = models[0].spec
+    if spec.task != "diff":
+        raise UsageError(f"{models[0].path}: a {spec.task} model predicts one cell; the differential prediction "
+                         "needs a --task diff checkpoint (chromoformer-diff or deepdiff)")
+    check_same_marks(source_a, source_b)
+    ds = PairedDataset(list(pairs), source_a, source_b, spec.config, spec.binsizes)
+    ds.validate()
+    outputs, ids = [], []
+    for m in models:
+        loader = make_loader(ds, batch_size=batch_size, num_workers=num_workers)
+        out, _, ids = predict_batches(m.model.to(dev), loader, dev, desc=f"predict {m.path.name}")
+        outputs.append(out)
+    return pair_frame(ids, outputs, threshold)
+
+
+def predict_pairs(meta_a: str | Path, signal_a: str | Path, meta_b: str | Path, signal_b: str | Path,
+                  checkpoints: Sequence[str | Path | LoadedModel], *, batch_size: int = 64,
+                  device: str | None = None, num_workers: int | None = 0,
+                  threshold: float = DIFF_THRESHOLD) -> pd.DataFrame:
+    """Predict every gene the two cells' metadata share (both must list the same genes, with expression or
+    not) from their signals (npy directories or binned stores, read as they are)."""
+    models = load_ensemble(checkpoints)
+    spec = models[0].spec
+    if spec.task != "diff":
+        raise UsageError(f"{models[0].path}: a {spec.task} model predicts one cell; the differential prediction "
+                         "needs a --task diff checkpoint (chromoformer-diff or deepdiff)")
+    pairs = read_pairs(spec, meta_a, meta_b, require_split=False, require_expression=False)
+    src_a, src_b = open_pair_sources(spec, signal_a, signal_b, None, build=False)
+    return predict_pair_genes(models, pairs, src_a, src_b, batch_size=batch_size, device=device,
+                              num_workers=num_workers, threshold=threshold)

@@ -1,0 +1,77 @@
+"""Train one cross-validation fold of the differential task: two cells' genes -> their log2 fold change.
+
+:func:`train_pair_fold` from files (each cell's metadata csv and signal, as ``chromoformer preprocess`` makes
+them for one cell type), :func:`fit_pair_fold` from paired genes and two signal sources. The run directory, its
+crash-consistent commit and ``--resume`` are those of a single-cell run (:mod:`chromoformer.training.fit`);
+``val_predictions.csv`` holds the observed (``label``) and predicted (``score``) fold change and each cell's
+predicted log2(RPKM + 1). Folds are the chromosome folds of cell A's ``split`` column (B's must agree).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from chromoformer.data.folds import held_out_split
+from chromoformer.data.marks import select_marks
+from chromoformer.data.metadata import Gene
+from chromoformer.data.pairs import PairedDataset, check_same_marks, open_pair_sources, read_pairs
+from chromoformer.data.sources import RegionSource
+from chromoformer.errors import MetadataError, UsageError
+from chromoformer.files.io import not_an_input
+from chromoformer.spec import RunSpec
+from chromoformer.training.fit import check_run_output, run_fit
+
+log = logging.getLogger(__name__)
+Pair = tuple[Gene, Gene]
+
+
+def split_pairs(pairs: Sequence[Pair], fold: int) -> tuple[list[Pair], list[Pair]]:
+    """(train, validation) pairs of a fold, by the genes' split (see :func:`chromoformer.data.folds.split_genes`)."""
+    val_split = held_out_split(fold)
+    for ga, _ in pairs:
+        if ga.split not in (1, 2, 3, 4):
+            raise MetadataError(f"{ga.where}: split must be 1..4 for the 4 chromosome folds, got {ga.split}")
+    return [p for p in pairs if p[0].split != val_split], [p for p in pairs if p[0].split == val_split]
+
+
+def train_pair_fold(spec: RunSpec, meta_a: str | Path, signal_a: str | Path, meta_b: str | Path,
+                    signal_b: str | Path, fold: int, output: str | Path, *, cache_store: bool = True,
+                    **fit: object) -> list[dict]:
+    """Train one fold of ``spec`` (task ``diff``) on cell A and cell B's files; keywords go to
+    :func:`fit_pair_fold`. Returns the per-epoch history."""
+    held_out_split(fold)
+    if spec.task != "diff":
+        raise UsageError(f"train_pair_fold trains the differential task; this spec's task is {spec.task}")
+    not_an_input(output, [meta_a, meta_b], folders=[signal_a, signal_b])
+    paths = check_run_output(Path(output), bool(fit.get("resume")))
+    train, val = split_pairs(read_pairs(spec, meta_a, meta_b), fold)
+    if not train or not val:
+        raise MetadataError(f"{meta_a}: fold {fold} leaves {len(train)} training and {len(val)} validation genes; "
+                            "both must be non-empty")
+    src_a, src_b = open_pair_sources(spec, signal_a, signal_b, paths.run_dir.parent if cache_store else None)
+    return fit_pair_fold(spec, train, val, src_a, src_b, output, fold=fold, **fit)  # type: ignore[arg-type]
+
+
+def fit_pair_fold(spec: RunSpec, train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], source_a: RegionSource,
+                  source_b: RegionSource, output: str | Path, *, fold: int = 0, resume: bool = False,
+                  device: str | None = None, num_workers: int | None = 0, threads: int | None = None,
+                  save_optimizer: str = "all", mark_map: Mapping[str, str] | None = None) -> list[dict]:
+    """Train ``spec`` (task ``diff``: ``chromoformer-diff`` or ``deepdiff``) on paired genes; the keywords are
+    :func:`chromoformer.training.fit.fit_fold`'s."""
+    if spec.task != "diff":
+        raise UsageError(f"fit_pair_fold trains the differential task; this spec's task is {spec.task}")
+    if not train_pairs or not val_pairs:
+        raise UsageError(f"fit_pair_fold: {len(train_pairs)} training and {len(val_pairs)} validation genes; both "
+                         "must be non-empty")
+    check_same_marks(source_a, source_b)
+    src_a, src_b = select_marks(source_a, spec.marks, mark_map), select_marks(source_b, spec.marks, mark_map)
+
+    def datasets() -> tuple[PairedDataset, PairedDataset]:
+        return (PairedDataset(train_pairs, src_a, src_b, spec.config, spec.binsizes),
+                PairedDataset(val_pairs, src_a, src_b, spec.config, spec.binsizes))
+
+    return run_fit(spec, datasets, len(train_pairs), len(val_pairs), output, fold=fold, resume=resume,
+                   device=device, num_workers=num_workers, threads=threads, save_optimizer=save_optimizer,
+                   what=f"{type(source_a).__name__} x 2 (cells A and B)")
