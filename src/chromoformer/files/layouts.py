@@ -129,8 +129,14 @@ class InterpretationFiles:
     def attributions(self) -> Path:
         return self.dir / "attributions.npz"
 
+    @property
+    def difference(self) -> Path:
+        """Differential task: per gene, cell, region and mark, the attribution of the predicted fold change."""
+        return self.dir / "difference.tsv"
+
     def plot(self, kind: str, gene_id: str) -> Path:
-        """``attribution`` or ``attention`` PNG of one gene (its id made a safe file name)."""
+        """``attribution``, ``attention`` or (differential task) ``difference`` PNG of one gene (its id made a
+        safe file name)."""
         return inside(self.dir / f"{kind}_{file_component(gene_id)}.png", self.dir)
 
 
@@ -165,13 +171,21 @@ class ReportFiles:
 
 @dataclass(frozen=True)
 class CompareFiles:
-    """``chromoformer compare -o DIR``: ``DIR/{model}/fold{k}/`` runs and ``DIR/comparison.tsv``."""
+    """``chromoformer compare -o DIR``: ``DIR/{model}/fold{k}/`` runs, ``DIR/comparison.tsv`` and its plot."""
 
     dir: Path
 
     @property
     def table(self) -> Path:
         return self.dir / "comparison.tsv"
+
+    @property
+    def folds(self) -> Path:
+        return self.dir / "comparison_folds.tsv"
+
+    @property
+    def plot(self) -> Path:
+        return self.dir / "comparison.png"
 
     def run(self, model: str, fold: int) -> Path:
         return self.dir / model / f"fold{fold}"
