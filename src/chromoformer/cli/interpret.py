@@ -1,6 +1,8 @@
 """``chromoformer interpret``: attention, in-silico perturbation and attributions for chosen genes.
 
-Writes attention.tsv, perturbation.tsv, attributions.npz, interpret.json and per-gene PNGs into ``-o``.
+Writes attention.tsv, perturbation.tsv, attributions.npz, interpret.json and per-gene PNGs into ``-o``. With a
+differential checkpoint (``--task diff``) and cell B's ``--meta-b``/``--npy-dir-b`` it explains the predicted fold
+change by each cell's marks and pCREs (difference.tsv, difference_GENE.png; -m/-d are cell A's).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 from chromoformer.cli import options
 from chromoformer.data.marks import parse_mark_map
 from chromoformer.results.interpretation import interpret
+from chromoformer.results.interpretation_pairs import interpret_pair
 
 
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -26,9 +29,15 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
                         "deeplift and feature-ablation use Captum")
     p.add_argument("--score-delta", type=float, default=1.0, help="interaction-score shift for perturbation")
     options.mark_map(p)
+    options.pair(p)
     return p
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.meta_b is not None or args.npy_dir_b is not None:
+        options.check_pair(args, "diff", unsupported=("method", "mark_map"))
+        interpret_pair(args.meta, args.npy_dir, args.meta_b, args.npy_dir_b, args.checkpoint, args.output,
+                       genes=args.genes, ig_steps=args.ig_steps, score_delta=args.score_delta)
+        return
     interpret(args.meta, args.npy_dir, args.checkpoint, args.output, genes=args.genes, ig_steps=args.ig_steps,
               method=args.method, score_delta=args.score_delta, mark_map=parse_mark_map(args.mark_map))

@@ -53,6 +53,9 @@ def export_tracks(meta: str | Path, out: str | Path, *, predictions: str | Path 
     genes = read_metadata(meta)
     pred = _predictions(predictions, meta, genes) if predictions is not None else None
     it = read_interpretation(interpretation, need_perturbation=True) if interpretation is not None else None
+    if it is not None and it.is_pair:
+        raise UsageError(f"{interpretation}: a differential (two-cell) interpretation; browser tracks are drawn "
+                         "from one cell's (chromoformer interpret without --meta-b)")
     linked, attribution = genes, None
     if it is not None:
         by_id = {g.gene_id: g for g in genes}

@@ -53,15 +53,25 @@ class Interpretation:
     def genes(self) -> list[str]:
         return list(self.info["genes"])
 
-    def attributions(self, bin_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """(promoter, pcre) attribution arrays at ``bin_size``, checked against the record's genes.
+    @property
+    def is_pair(self) -> bool:
+        """A differential (two-cell) interpretation: its arrays are per cell, its targets name the cell."""
+        return self.info.get("task") == "diff"
+
+    def attributions(self, bin_size: int, cell: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(promoter, pcre) attribution arrays at ``bin_size`` (of ``cell`` ``A`` or ``B`` for a differential
+        interpretation), checked against the record's genes.
 
         Shapes: promoter ``(n_genes, w_prom / bin_size, n_marks)``, pcre ``(n_genes, i_max,
         w_max / bin_size, n_marks)``."""
+        if (cell is not None) != self.is_pair or cell not in (None, "A", "B"):
+            raise UsageError(f"{self.path}: attributions of cell A or B belong to a differential interpretation; "
+                             f"this one is {'differential' if self.is_pair else 'of one cell'}")
         p = require_file(InterpretationFiles(self.path).attributions, f"attribution arrays ({RERUN})", UsageError)
+        pre = f"{cell}_" if cell else ""
         try:
             with np.load(p, allow_pickle=False) as z:
-                ids, promoter, pcre = list(z["gene_id"]), z[f"promoter_{bin_size}"], z[f"pcre_{bin_size}"]
+                ids, promoter, pcre = list(z["gene_id"]), z[f"{pre}promoter_{bin_size}"], z[f"{pre}pcre_{bin_size}"]
         except KeyError as e:
             raise UsageError(f"{p}: no array {e} ({RERUN})") from None
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
@@ -105,6 +115,8 @@ def _check_record(info: object, p: Path) -> None:
     if not ok:
         raise UsageError(f"{p}: not a chromoformer interpretation record (genes, marks, binsizes, w_prom; {RERUN})")
     assert isinstance(info, dict)
+    if info.get("task", "clf") not in ("clf", "reg", "diff"):
+        raise UsageError(f"{p}: 'task' must be clf, reg or diff, got {info['task']!r} ({RERUN})")
     for key in ("score", "method", "checkpoint"):
         if key in info and not isinstance(info[key], str):
             raise UsageError(f"{p}: '{key}' must be text, got {info[key]!r} ({RERUN})")
@@ -145,6 +157,21 @@ def read_interpretation(folder: str | Path, need_perturbation: bool = False) -> 
     return Interpretation(d, info, per, att)
 
 
+def choose_genes(rows: Sequence, genes: Sequence[str] | None, meta: str | Path, key=lambda r: r.gene_id) -> list:
+    """The ``rows`` (genes, or pairs of genes with ``key``) named by ``genes``, in that order; default: the
+    first 8. A gene given twice or absent from ``meta`` is an error."""
+    if not genes:
+        return list(rows[:8])
+    twice = sorted(x for x, n in Counter(genes).items() if n > 1)
+    if twice:
+        raise UsageError(f"--genes: gene(s) given twice: {', '.join(twice[:5])}")
+    by_id = {key(r): r for r in rows}
+    missing = [x for x in genes if x not in by_id]
+    if missing:
+        raise MetadataError(f"{meta}: gene(s) not found: {', '.join(missing)}")
+    return [by_id[x] for x in genes]
+
+
 def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out: str | Path, *,
               genes: Sequence[str] | None = None, ig_steps: int = 0, method: str | None = None,
               score_delta: float = 1.0, mark_map: Mapping[str, str] | str | None = None) -> InterpretationFiles:
@@ -170,19 +197,11 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
         raise UsageError(f"--score-delta must be a finite number, got {score_delta}")
     not_an_input(out, [meta, checkpoint], folders=[signal])
     lm = load_model(checkpoint)
+    if lm.spec.task == "diff":
+        raise UsageError(f"{checkpoint}: a differential ({lm.arch}) checkpoint explains the fold change between "
+                         "two cells: give cell B's --meta-b and --npy-dir-b too")
     c, marks = lm.config, lm.marks
-    chosen = read_metadata(meta, i_max=c.i_max, w_max=c.w_max)
-    if genes:
-        twice = sorted(x for x, n in Counter(genes).items() if n > 1)
-        if twice:
-            raise UsageError(f"--genes: gene(s) given twice: {', '.join(twice[:5])}")
-        by_id = {g.gene_id: g for g in chosen}
-        missing = [x for x in genes if x not in by_id]
-        if missing:
-            raise MetadataError(f"{meta}: gene(s) not found: {', '.join(missing)}")
-        chosen = [by_id[x] for x in genes]
-    else:
-        chosen = chosen[:8]
+    chosen = choose_genes(read_metadata(meta, i_max=c.i_max, w_max=c.w_max), genes, meta)
     src = select_marks(open_source(signal, build=False, n_feats=c.n_feats, base=lm.spec.base), marks, mark_map)
     ds = ChromoformerDataset(chosen, src, c, lm.binsizes, lm.task)
     ds.validate()

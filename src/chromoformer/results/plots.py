@@ -74,6 +74,30 @@ def attribution_track(attr: np.ndarray, gene: str, bin_size: int, out: str | Pat
     return Path(out)
 
 
+def difference_bars(summary: pd.DataFrame, gene: str, out: str | Path) -> Path:
+    """One gene's attribution of the predicted fold change (``difference.tsv`` rows: cell, region, mark,
+    attribution): a bar per mark, cell A's and B's side by side, promoter and pCREs (summed) in two panels."""
+    g = summary[summary.gene_id == gene]
+    marks = list(dict.fromkeys(g.mark))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    x = np.arange(len(marks))
+    for ax, (title, promoter) in zip(axes, (("promoter", True), ("pCREs (summed)", False)), strict=True):
+        for k, cell in enumerate(("A", "B")):
+            part = g[(g.cell == cell) & ((g.region == "promoter") == promoter)]
+            vals = part.groupby("mark").attribution.sum().reindex(marks, fill_value=0.0)
+            ax.bar(x + (k - 0.5) * 0.4, vals.to_numpy(), 0.4, label=f"cell {cell}", color=("C0", "C1")[k])
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_xticks(x, marks, rotation=40, ha="right", fontsize=8)
+        ax.set(title=title)
+    axes[0].set(ylabel="attribution to predicted log2 FC")
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"{gene}: what explains the difference (B vs A)", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, out, dpi=110)
+    plt.close(fig)
+    return Path(out)
+
+
 def comparison_plot(per_fold: pd.DataFrame, out: str | Path, reference: dict[str, float] | None = None,
                     title: str = "held-out performance") -> Path:
     """One panel per metric of ``per_fold`` (``model``, ``fold`` and metric columns, as ``compare`` writes

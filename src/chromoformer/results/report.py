@@ -70,7 +70,8 @@ def _gene_pages(it: Interpretation, out: ReportFiles) -> list[str]:
                  f"<p>score: {html.escape(info.get('score', ''))}; attributions: "
                  f"{html.escape(info.get('method', ''))}</p>"]
         for kind, title in (("attention", "Regulation attention to each pCRE"),
-                            ("attribution", "Attribution per mark (promoter, finest bins)")):
+                            ("attribution", "Attribution per mark (promoter, finest bins)"),
+                            ("difference", "What explains the fold change: attribution per mark and cell")):
             src = files.plot(kind, gid)
             if src.is_file():
                 dst = out.gene_plot(kind, gid)

@@ -1,0 +1,114 @@
+"""Interpretation of the differential task: which marks and which pCREs, in which cell, explain the *difference*.
+
+Everything explains the pair model's predicted log2 fold change ``lfc`` (B's expression over A's). Each cell's
+inputs are edited or differentiated on their own, so a row says what that cell's mark or pCRE contributes to
+the fold change: zeroing H3K4me3 at cell B's promoter lowers a gene's predicted ``lfc`` where B's promoter is
+active; in cell A it raises it. Edits are :mod:`chromoformer.inference.interpret`'s, applied to one cell's
+batch (``pair["a"]`` or ``pair["b"]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from chromoformer.config import default_marks
+from chromoformer.engine.batches import forward
+from chromoformer.errors import UsageError
+from chromoformer.inference.interpret import drop_pcre, shift_score, zero_mark
+
+CELLS = {"a": "A", "b": "B"}
+FEATS = ("promoter_feats", "pcre_feats")
+
+
+def lfc_score(model: nn.Module, pair: dict) -> Tensor:
+    """(B,) the predicted log2 fold change of a pair batch."""
+    return forward(model, pair)["lfc"][:, 0]
+
+
+def _with(pair: dict, cell: str, batch: dict) -> dict:
+    return {**pair, cell: batch}
+
+
+@torch.no_grad()
+def pair_perturbation_table(model: nn.Module, pair: dict, score_delta: float = 1.0,
+                            marks: Sequence[str] | None = None) -> pd.DataFrame:
+    """Change of the predicted ``lfc`` by every single edit of one cell's inputs, per gene.
+
+    Columns: gene_id, perturbation (drop_pcre, score_shift, zero_mark_pcre, zero_mark_promoter), target (the
+    cell then the element: ``B:pcre0``, ``A:H3K4me3``, ``B:pcre1:H3K27ac``), score, perturbed, delta.
+    """
+    n_feats = next(iter(pair["a"]["promoter_feats"].values())).shape[-1]
+    marks = tuple(marks) if marks is not None else default_marks(n_feats)
+    if len(marks) != n_feats:
+        raise UsageError(f"{len(marks)} mark names ({', '.join(marks)}) for {n_feats} signal columns")
+    model.eval()
+    base = lfc_score(model, pair)
+    rows = []
+
+    def add(kind: str, target: str, new: Tensor, valid: Tensor | None = None) -> None:
+        for i, gid in enumerate(pair["gene_id"]):
+            if valid is None or bool(valid[i]):
+                rows.append({"gene_id": gid, "perturbation": kind, "target": target, "score": float(base[i]),
+                             "perturbed": float(new[i]), "delta": float(new[i] - base[i])})
+
+    for cell, name in CELLS.items():
+        batch = pair[cell]
+        n = batch["n_pcres"]
+        for j in range(batch["interaction_freq"].shape[1]):
+            if not (n > j).any():
+                break
+            add("drop_pcre", f"{name}:pcre{j}", lfc_score(model, _with(pair, cell, drop_pcre(batch, j))), n > j)
+            add("score_shift", f"{name}:pcre{j}",
+                lfc_score(model, _with(pair, cell, shift_score(batch, j, score_delta))), n > j)
+            for m, mark in enumerate(marks):
+                add("zero_mark_pcre", f"{name}:pcre{j}:{mark}",
+                    lfc_score(model, _with(pair, cell, zero_mark(batch, m, "pcre", j))), n > j)
+        for m, mark in enumerate(marks):
+            add("zero_mark_promoter", f"{name}:{mark}",
+                lfc_score(model, _with(pair, cell, zero_mark(batch, m, "promoter"))))
+    return pd.DataFrame(rows, columns=["gene_id", "perturbation", "target", "score", "perturbed", "delta"])
+
+
+def pair_attributions(model: nn.Module, pair: dict, steps: int = 0) -> dict[str, dict[str, dict[int, Tensor]]]:
+    """Gradient x input (``steps=0``) or integrated gradients from zero signal in both cells (``steps>0``,
+    midpoint rule) of the predicted ``lfc``: ``{"a"|"b": {"promoter": {b: (B, nb, F)}, "pcre": {b: (B, i_max,
+    nb, F)}}}``. Inputs a model never reads (DeepDiff's pCREs) get 0."""
+    if steps < 0:
+        raise UsageError(f"integrated-gradients steps must be >= 0, got {steps}")
+    model.eval()
+    inputs = {c: {k: {b: t.detach() for b, t in pair[c][k].items()} for k in FEATS} for c in CELLS}
+    total = {c: {k: {b: torch.zeros_like(t) for b, t in inputs[c][k].items()} for k in FEATS} for c in CELLS}
+    alphas = [1.0] if steps == 0 else [(i + 0.5) / steps for i in range(steps)]
+    for alpha in alphas:
+        scaled = {c: {k: {b: (t * alpha).requires_grad_(True) for b, t in inputs[c][k].items()} for k in FEATS}
+                  for c in CELLS}
+        lfc_score(model, {**pair, **{c: {**pair[c], **scaled[c]} for c in CELLS}}).sum().backward()
+        for c in CELLS:
+            for k in FEATS:
+                for b, t in scaled[c][k].items():
+                    if t.grad is not None:
+                        total[c][k][b] += t.grad / len(alphas)
+    return {c: {part: {b: total[c][k][b] * inputs[c][k][b] for b in inputs[c][k]}
+                for part, k in (("promoter", "promoter_feats"), ("pcre", "pcre_feats"))} for c in CELLS}
+
+
+def difference_summary(attr: dict[str, dict[str, dict[int, Tensor]]], gene_ids: Sequence[str],
+                       n_pcres: Tensor, marks: Sequence[str]) -> pd.DataFrame:
+    """Per gene, cell, region (``promoter`` or ``pcre<j>``) and mark: the attribution summed over bins and bin
+    sizes (columns gene_id, cell, region, mark, attribution). One gene's rows add up to its whole gradient x
+    input (for integrated gradients: ``lfc(x) - lfc(0)``, completeness)."""
+    rows = []
+    for c, name in CELLS.items():
+        prom = sum(t.sum(1) for t in attr[c]["promoter"].values())  # (B, F)
+        pcre = sum(t.sum(2) for t in attr[c]["pcre"].values())  # (B, i_max, F)
+        for i, gid in enumerate(gene_ids):
+            for m, mark in enumerate(marks):
+                rows.append({"gene_id": gid, "cell": name, "region": "promoter", "mark": mark,
+                             "attribution": float(prom[i, m])})
+                rows += [{"gene_id": gid, "cell": name, "region": f"pcre{j}", "mark": mark,
+                          "attribution": float(pcre[i, j, m])} for j in range(int(n_pcres[i]))]
+    return pd.DataFrame(rows, columns=["gene_id", "cell", "region", "mark", "attribution"])
