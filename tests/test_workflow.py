@@ -211,3 +211,71 @@ def test_payloads_in_every_sheet_field_never_run(tmp_path):
             check_sheet(cfg)
     leaked = [q for d in (tmp_path, Path.cwd()) for q in d.rglob("PWNED*") if re.fullmatch(r"PWNED\d+", q.name)]
     assert not leaked, leaked
+
+
+def _pair_sheet(pairs) -> dict:
+    signals = {m: "x.bam" for m in MARKS}
+    return {"annotation": "a.gtf", "expression": "e.tsv", "pairs": pairs,
+            "samples": {"S1": {"interactions": "i.tsv", "signals": signals},
+                        "S2": {"interactions": "i.tsv", "signals": signals}}}
+
+
+@pytest.mark.parametrize("pairs, message", [
+    ([{"a": "S1", "b": "S3"}], "pairs[0].b names an unknown sample 'S3'; samples are S1, S2"),
+    ([{"a": "S1"}], "pairs[0] has no 'b'"),
+    ([{"a": "S1", "b": "S1"}], "pairs sample S1 with itself"),
+    ([{"a": "S1", "b": "S2"}, {"a": "S2", "b": "S1", "name": "S2_vs_S1"}], "both named 'S2_vs_S1'"),
+    ([{"a": "S1", "b": "S2", "cell": "x"}], "unknown key 'pairs[0].cell'"),
+    (["S1-S2"], "pairs[0] must be a mapping"),
+    ([{"a": "S1", "b": "S2", "name": "../up"}], "is not a valid name"),
+    ({"a": "S1"}, "'pairs' must be list"),
+])
+def test_a_bad_pair_in_the_sheet_is_one_line(tmp_path, pairs, message):
+    from chromoformer.errors import SampleSheetError
+    from chromoformer.workflow.sheet import check_sheet_values
+
+    with pytest.raises(SampleSheetError) as e:
+        check_sheet_values(_pair_sheet(pairs), tmp_path / "samples.yaml", check_files=False)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_pairs_default_to_b_vs_a(tmp_path):
+    from chromoformer.workflow.sheet import check_sheet_values, pair_name
+
+    sheet = check_sheet_values(_pair_sheet([{"a": "S1", "b": "S2"}, {"a": "S2", "b": "S1", "name": "rev"}]),
+                               tmp_path / "samples.yaml", check_files=False)
+    assert [pair_name(p) for p in sheet["pairs"]] == ["S2_vs_S1", "rev"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
+def test_workflow_trains_evaluates_and_predicts_a_named_pair(tmp_path):
+    """Two samples (the second a copy with its own, perturbed expression column; the same reads, so this checks
+    the plumbing, not accuracy) and one pair: pairs/SIM2_vs_SIM/ gets 2 folds of chromoformer-diff, their
+    evaluation and predictions."""
+    if not (CHROMHMM / "SAMPLEDATA_HG18").is_dir():
+        pytest.skip("Debian chromhmm-example not installed (apt-get install chromhmm-example)")
+    import numpy as np
+
+    p = simulate(tmp_path / "sim", SimConfig(span_mb=16))
+    expr = pd.read_csv(p["expression"], sep="\t")
+    rng = np.random.default_rng(0)
+    expr["SIM2"] = (expr["SIM"] * np.exp2(rng.normal(0, 1.5, len(expr)))).round(4)
+    expr.to_csv(p["expression"], sep="\t", index=False)
+    signals = {m: str(p[f"bam_{m}"]) for m in MARKS}
+    sheet = {"annotation": str(p["gtf"]), "chrom_sizes": str(p["sizes"]), "expression": str(p["expression"]),
+             "samples": {s: {"interactions": str(p["pchic"]), "expression_column": s, "signals": signals}
+                         for s in ("SIM", "SIM2")},
+             "pairs": [{"a": "SIM", "b": "SIM2"}],
+             "train": {"epochs": 1, "folds": [1, 2], "extra": "--num-workers 0"}}
+    r = _workflow(sheet, tmp_path / "samples.yaml", tmp_path / "wf")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    d = tmp_path / "wf" / "pairs" / "SIM2_vs_SIM"
+    pred = pd.read_csv(d / "predictions.csv")
+    assert list(pred.columns[:5]) == ["gene_id", "expr_a", "expr_b", "lfc", "call"] and "lfc_sd" in pred
+    assert pred.gene_id.tolist() == pd.read_csv(tmp_path / "wf" / "SIM" / "meta.csv").gene_id.tolist()
+    m = pd.read_csv(d / "evaluation" / "metrics.tsv", sep="\t")
+    assert {"pearson", "spearman", "call_auroc"} <= set(m.columns) and m.fold.tolist()[-1] == "pooled"
+    from chromoformer.engine.checkpoint import load_model
+
+    assert load_model(d / "runs" / "fold1" / "best.pt").spec.task == "diff"

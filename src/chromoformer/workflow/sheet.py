@@ -18,12 +18,42 @@ from chromoformer.yamlfile import read_yaml
 
 TOP = {"annotation": str, "expression": str, "expression_unit": str, "samples": dict, "chrom_sizes": str,
        "biotype": str, "marks": list, "assembly": str,
-       "signal_options": dict, "interaction_options": dict, "train": dict}
+       "signal_options": dict, "interaction_options": dict, "train": dict, "pairs": list}
 SAMPLE = {"interactions": str, "signals": dict, "expression_column": str}
 SIGNAL_OPTIONS = {"extend": int, "shift": int, "min_mapq": int, "skip_duplicates": bool, "skip_secondary": bool,
                   "normalisation": str}
 INTERACTION_OPTIONS = {"min_score": (int, float), "i_max": int, "w_max": int, "weight": str, "max_distance": int}
 TRAIN = {"folds": list, "epochs": int, "config": str, "extra": str}
+PAIR = {"a": str, "b": str, "name": str}
+
+
+def pair_name(pair: dict) -> str:
+    """A differential pair's folder under ``pairs/``: its ``name``, else ``<b>_vs_<a>`` (B's change over A)."""
+    return pair.get("name") or f"{pair['b']}_vs_{pair['a']}"
+
+
+def check_pairs(pairs: list, samples: dict, path: Path) -> None:
+    """``pairs``: each ``{a: SAMPLE, b: SAMPLE[, name: NAME]}`` names two different samples of the sheet; the
+    names (folders of the run) are distinct."""
+    seen: dict[str, int] = {}
+    for i, p in enumerate(pairs):
+        where = f"pairs[{i}]"
+        if not isinstance(p, dict):
+            raise SampleSheetError(f"{path}: {where} must be a mapping with a and b (two sample names), got {p!r}")
+        _keys(p, PAIR, f"{where}.", path)
+        for k in ("a", "b"):
+            if k not in p:
+                raise SampleSheetError(f"{path}: {where} has no '{k}' (the pair's cell {k.upper()}: a sample name)")
+            if p[k] not in samples:
+                raise SampleSheetError(f"{path}: {where}.{k} names an unknown sample {p[k]!r}; samples are "
+                                       f"{', '.join(map(str, samples))}")
+        if p["a"] == p["b"]:
+            raise SampleSheetError(f"{path}: {where} pairs sample {p['a']} with itself; a pair is two cell types")
+        name = pair_name(p)
+        check_name(name, "pair name", f"{path}: {where}", SampleSheetError)
+        if name in seen:
+            raise SampleSheetError(f"{path}: {where} and pairs[{seen[name]}] are both named {name!r}")
+        seen[name] = i
 
 
 def _keys(d: dict, schema: dict, where: str, path: Path) -> None:
@@ -138,6 +168,7 @@ def check_sheet_values(sheet: Any, path: Path, *, check_files: bool = True) -> d
         missing = [m for m in marks if m not in s["signals"]]
         if missing:
             raise SampleSheetError(f"{path}: sample {name} has no signal file for mark(s) {', '.join(missing)}")
+    check_pairs(sheet.get("pairs", []), sheet["samples"], path)
     if not check_files:
         return sheet
     # structure first, then files: the first error is the most telling one
