@@ -110,8 +110,10 @@ def comparison_plot(per_fold: pd.DataFrame, out: str | Path, reference: dict[str
     for a, m in zip(axes[0], metrics, strict=True):
         groups = [per_fold.loc[per_fold.model == name, m].to_numpy(dtype=float) for name in models]
         x = np.arange(len(models))
-        a.bar(x, [np.nanmean(g) for g in groups], yerr=[np.nanstd(g, ddof=1) if len(g) > 1 else 0 for g in groups],
-              color="lightsteelblue", edgecolor="k", lw=0.5, capsize=3)
+        kept = [g[np.isfinite(g)] for g in groups]  # a metric a fold cannot have (no down gene) is NaN there
+        a.bar(x, [g.mean() if len(g) else np.nan for g in kept],
+              yerr=[g.std(ddof=1) if len(g) > 1 else 0 for g in kept], color="lightsteelblue",
+              edgecolor="k", lw=0.5, capsize=3)
         for i, g in enumerate(groups):
             a.plot(np.full(len(g), i) + np.linspace(-0.15, 0.15, len(g)), g, "k.", ms=4)
         if reference and m in reference:
