@@ -222,3 +222,37 @@ def test_a_pair_whose_cells_disagree_on_a_split_is_named(pair, tmp_path):
         train_pair_fold(RunSpec(tiny(1), task="diff", arch="deepdiff"), pair.cell("A").meta, pair.cell("A").npy,
                         bad, pair.cell("B").npy, 1, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("missing", "missing there"),
+    ("nan", "NaN or infinite values"),
+    ("shape", "shape"),
+])
+def test_a_broken_region_of_cell_b_is_one_line_naming_it(pair, tmp_path, capsys, damage, message):
+    """Cell B's signal lacks (or holds a broken copy of) one gene's promoter region: the run stops before training
+    with one line naming the file."""
+    import shutil
+
+    b_npy = tmp_path / "B_npy"
+    shutil.copytree(pair.cell("B").npy, b_npy)
+    g = pd.read_csv(pair.cell("B").meta).iloc[2]
+    region = b_npy / f"{g.chrom}:{g.start - 20000}-{g.start + 20000}.npy"
+    x = np.load(region)
+    if damage == "missing":
+        region.unlink()
+    elif damage == "nan":
+        x[0, 5] = np.nan
+        np.save(region, x)
+    else:
+        np.save(region, x[:, :-7])
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(tiny(1).to_dict()))
+    a_meta, a_npy, b_meta, _ = map(str, files(pair))
+    with pytest.raises(SystemExit) as e:
+        cli(["train", "--task", "diff", "-m", a_meta, "-d", a_npy, "--meta-b", b_meta, "--npy-dir-b", str(b_npy),
+             "--fold", "1", "-o", str(tmp_path / "run"), "-c", str(cfg), "--epochs", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1, err
+    assert region.name in err[0] and message in err[0], err
+    assert not (tmp_path / "run" / "best.pt").exists()
