@@ -256,3 +256,18 @@ def test_a_broken_region_of_cell_b_is_one_line_naming_it(pair, tmp_path, capsys,
     assert e.value.code == 2 and len(err) == 1, err
     assert region.name in err[0] and message in err[0], err
     assert not (tmp_path / "run" / "best.pt").exists()
+
+
+def test_compare_flags_a_model_whose_held_out_scores_are_constant(caplog):
+    from chromoformer.training.compare import check_spread
+
+    rng = np.random.default_rng(0)
+    label = rng.normal(2, 1, 40)
+    trained = pd.DataFrame({"fold": np.repeat([1, 2], 20), "label": label, "score": label + rng.normal(0, .5, 40)})
+    flat = trained.assign(score=0.2675 + 1e-6 * rng.normal(size=40))
+    with caplog.at_level("WARNING", logger="chromoformer.training.compare"):
+        assert check_spread("good", trained) > 0.5 and not caplog.records
+        assert check_spread("attentivechrome", flat) < 1e-5
+    heads = [r.getMessage().split(":")[0] for r in caplog.records]
+    assert heads == ["attentivechrome fold 1", "attentivechrome fold 2"]
+    assert "did not train" in caplog.records[0].getMessage()

@@ -33,6 +33,7 @@ def test_without_planted_differences_or_noise_the_fold_change_is_the_oracle(tmp_
     exact = write_synthetic_pair(tmp_path / "exact", n_genes=12, seed=1, switch=0.5, contact_sd=0.5, noise=0)
     o = pd.read_csv(exact.oracle)
     assert o.oracle_lfc.abs().max() > 1  # differences planted ...
+    assert set(o.oracle_promoter_lfc) <= {-2.5, 0.0, 2.5} and (o.oracle_promoter_lfc != 0).any()
     np.testing.assert_allclose(o.lfc, o.oracle_lfc, atol=1e-3)  # ... and, without noise, observed exactly
 
 

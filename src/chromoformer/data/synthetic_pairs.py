@@ -11,7 +11,8 @@ Signals are drawn per cell given its state (background Poisson(0.3); active prom
 H3K4me3, H3K27ac, H3K9ac over 2 kb downstream; inactive: +Poisson(2) H3K27me3 over TSS +- 10 kb;
 active enhancer: +Poisson(5) H3K4me1, H3K27ac). log2(RPKM + 1) = L + N(0, noise) with
 ``L = 2.5 a + 0.35 sum_j s_j e_j``; the **oracle** fold change is ``L_B - L_A``, which no model
-can beat on average: its Pearson r with the observed fold change is the ceiling. Expressions clipped
+can beat on average: its Pearson r with the observed fold change is the ceiling. ``oracle_promoter_lfc``
+(``2.5 (a_B - a_A)``) is its promoter term alone: what a model that reads no pCRE can reach at best. Expressions clipped
 at 0 make the observed fold change depart from ``L_B - L_A + noise`` for a few silent genes.
 """
 
@@ -95,7 +96,8 @@ def write_synthetic_pair(out: str | Path, *, n_genes: int = 48, seed: int = 0, s
                             "eid": f"SYNTH_{c}", "chrom": chrom, "start": tss, "end": tss + 1, "strand": strand,
                             "split": split, "neighbors": ";".join(frags[j][0] for j in order) or None,
                             "scores": ";".join(str(score[j]) for j in order) or None})
-        oracle.append({"gene_id": f"SYN{i:05d}", "oracle_lfc": latent["B"] - latent["A"]})
+        oracle.append({"gene_id": f"SYN{i:05d}", "oracle_lfc": latent["B"] - latent["A"],
+                       "oracle_promoter_lfc": 2.5 * (float(state["B"][0]) - float(state["A"][0]))})
     for c in CELLS:
         meta = pd.DataFrame(rows[c])
         meta.insert(2, "label", (meta.expression >= meta.expression.median()).astype(int))

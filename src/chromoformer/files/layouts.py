@@ -355,7 +355,8 @@ class SimulationFiles:
 @dataclass(frozen=True)
 class PairSimulationFiles:
     """A simulated pair of cell types: ``DIR/A`` and ``DIR/B`` (each a :class:`SimulationFiles`: meta.csv,
-    npy/) and ``DIR/oracle.csv`` (gene_id, oracle_lfc, lfc: the noiseless and the observed fold change)."""
+    npy/) and ``DIR/oracle.csv`` (gene_id, oracle_lfc,
+    oracle_promoter_lfc, lfc: the noiseless fold change, its promoter term, the observed fold change)."""
 
     dir: Path
 

@@ -8,7 +8,8 @@ task Pearson r, Spearman rho and the up/down AUROC of the fold change. Models: `
 ``deepchrome``, ``attentivechrome``, ``hmcrnn``, ``gcmerge``; for ``diff`` ``chromoformer-diff`` and
 ``deepdiff``. The table's ``protocol`` column says how each was trained (``spec.protocol``: a
 baseline's own recipe or Chromoformer's); ``params`` and ``train_seconds`` (the folds' epochs
-summed) say what it cost. ``comparison_folds.tsv`` holds every fold's numbers.
+summed) say what it cost; ``score_sd`` is the spread of its held-out scores (a fold whose scores are all
+but constant is logged: that model did not train). ``comparison_folds.tsv`` holds every fold's numbers.
 """
 
 from __future__ import annotations
@@ -75,6 +76,21 @@ def out_of_fold(inputs: Sequence[str | Path], out: Path, name: str, folds: Seque
     return pd.concat(frames, ignore_index=True), seconds
 
 
+FLAT = 1e-3  # held-out scores spread less than this fraction of the targets' spread: the model did not train
+
+
+def check_spread(name: str, oof: pd.DataFrame) -> float:
+    """The sd of ``name``'s held-out scores (a column of the table), each fold's checked: a fold whose scores
+    are (nearly) one value is logged as a model that did not train, since its metrics rank noise."""
+    for fold, g in oof.groupby("fold"):
+        sd, target_sd = float(g.score.std(ddof=0)), float(g.label.std(ddof=0))
+        if sd <= FLAT * max(target_sd, 1e-12):
+            log.warning("%s fold %s: its held-out scores are all but constant (sd %.2g against the targets' %.2g): "
+                        "the model did not train, and its metrics there rank noise; give it more epochs or a "
+                        "higher lr (or its own protocol)", name, fold, sd, target_sd)
+    return float(oof.score.std(ddof=0))
+
+
 def compare(meta: str | Path, signal: str | Path, out: str | Path, *, models: Sequence[str] | None = None,
             folds: Sequence[int] = FOLDS, spec: RunSpec | None = None, meta_b: str | Path | None = None,
             signal_b: str | Path | None = None, **fit: object) -> pd.DataFrame:
@@ -107,8 +123,9 @@ def compare(meta: str | Path, signal: str | Path, out: str | Path, *, models: Se
             row[f"sd_fold_{k}"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
             row[f"pooled_{k}"] = pooled[k]
         s = model_spec(name, spec)
-        rows.append({**row, "n": len(oof), "params": n_params(s), "train_seconds": round(seconds, 1),
-                     "protocol": objective.describe(s)})
+        spread = check_spread(name, oof)
+        rows.append({**row, "n": len(oof), "score_sd": spread, "params": n_params(s),
+                     "train_seconds": round(seconds, 1), "protocol": objective.describe(s)})
     table = pd.DataFrame(rows)
     files = CompareFiles(out)
     write_table(pd.DataFrame(per_fold), files.folds, sep="\t", float_format="%.4f")
