@@ -70,7 +70,14 @@ def make_optimizer(model: nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
     proto = spec.original_protocol
     if proto is not None and proto.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=spec.config.lr)
-    return torch.optim.AdamW(model.parameters(), lr=spec.config.lr)
+    # fused: one kernel over every parameter instead of a Python loop over 200+ tensors (bench/profile_step.py:
+    # 22 -> 6 ms a step on 2 cores); the same update to 1e-17 in float64, 1 ulp in float32 (tests/test_train.py)
+    return torch.optim.AdamW(model.parameters(), lr=spec.config.lr, fused=fusable(model))
+
+
+def fusable(model: nn.Module) -> bool:
+    """Whether ``AdamW(fused=True)`` can take every parameter (floating point on CPU or CUDA)."""
+    return all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in model.parameters())
 
 
 def describe(spec: RunSpec) -> str:
