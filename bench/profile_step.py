@@ -14,7 +14,14 @@ the same run at the sizes the model multiplies (B*T x d x d). Groups:
 * ``head``: the classifier; ``glue``: what the full step spends outside the groups above (masks from spans,
   gathering pCRE features, token assembly); ``optimizer``: AdamW's step; ``data``: building one batch.
 
-Then the whole step's cost as the pCRE count per gene and the batch size change. Usage::
+For every group the matrix multiplications its call executes (``aten.mm/addmm/bmm/baddbmm``, forward and
+backward, recorded with a ``TorchDispatchMode``) are also replayed alone on fresh tensors of the same shapes
+and strides: "GEMM alone" is the time those bare matmuls take, so "GEMM-alone % roof" is the ceiling the group
+could reach with every non-matmul cost (softmax, masks, layer norm, copies, dispatch) removed. A group whose
+ceiling is below 60% of the roofline cannot reach 60% whatever is fused around its matmuls.
+
+Then the whole step's cost as the pCRE count per gene and the batch size change: every case is warmed up
+once, then the cases are timed in turn (interleaved), ``--repeats`` rounds, median per case. Usage::
 
     python bench/profile_step.py [--threads 2] [--batch 64] [--repeats 5] [--genes 480]
 """
@@ -30,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from chromoformer.config import load_config
@@ -38,6 +46,7 @@ from chromoformer.data.loader import make_loader
 from chromoformer.data.signal import open_source
 from chromoformer.data.synthetic import write_synthetic_dataset
 from chromoformer.model import build_model
+from chromoformer.training.objective import fusable
 
 
 def median_time(fn: Callable[[], object], repeats: int) -> float:
@@ -56,34 +65,99 @@ def flops(fn: Callable[[], object]) -> int:
     return int(fc.get_total_flops())
 
 
+MATMULS = {torch.ops.aten.mm.default, torch.ops.aten.addmm.default, torch.ops.aten.bmm.default,
+            torch.ops.aten.baddbmm.default}
+
+
+class GemmRecorder(TorchDispatchMode):
+    """Records (op, [(shape, stride) of each tensor argument]) of every matmul dispatched inside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in MATMULS:
+            self.calls.append((func, [(tuple(a.shape), a.stride()) if torch.is_tensor(a) else a for a in args]))
+        return func(*args, **(kwargs or {}))
+
+
+def gemm_replay(fn: Callable[[], object]) -> Callable[[], None]:
+    """A function that runs only the matmuls ``fn`` executes, on fresh tensors of the same shapes and strides."""
+    rec = GemmRecorder()
+    with rec:
+        fn()
+    calls = [(op, [_like(*a) if isinstance(a, tuple) else a for a in spec]) for op, spec in rec.calls]
+
+    def replay() -> None:
+        for op, args in calls:
+            op(*args)
+    replay.flops = sum(_mm_flops(op, [a.shape for a in args if torch.is_tensor(a)]) for op, args in calls)
+    return replay
+
+
+def _like(shape: tuple, stride: tuple) -> torch.Tensor:
+    """Random values laid out exactly as a recorded argument (strided views and broadcasts included)."""
+    size = 1 + sum((n - 1) * st for n, st in zip(shape, stride, strict=True) if n > 0)
+    return torch.randn(size).as_strided(shape, stride)
+
+
+def _mm_flops(op, shapes: list) -> int:
+    a, b = shapes[-2], shapes[-1]  # addmm/baddbmm: (bias, a, b)
+    if op in (torch.ops.aten.bmm.default, torch.ops.aten.baddbmm.default):
+        return 2 * a[0] * a[1] * a[2] * b[2]
+    return 2 * a[0] * a[1] * b[1]
+
+
 def matmul_roofline(n: int, repeats: int) -> float:
     """GFLOP/s of an fp32 (n x n) @ (n x n)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     return 2 * n**3 / median_time(lambda: a @ b, repeats) / 1e9
 
 
-def capture(model: torch.nn.Module, batch: dict, names: list[str]) -> dict[str, tuple[tuple, dict]]:
-    """The (args, kwargs) each named module was called with in one forward pass (first call only)."""
-    mods, seen, hooks = dict(model.named_modules()), {}, []
+def capture(model: torch.nn.Module, batch: dict, names: list[str]) -> dict[str, tuple[str, tuple, dict]]:
+    """(method, args, kwargs) each named module was called with in one forward pass (first call only).
+
+    The pairwise attentions are called through ``forward_factored``, not ``__call__``, so module hooks never see
+    them: that method is wrapped on the instance for the pass instead.
+    """
+    mods, seen, hooks, patched = dict(model.named_modules()), {}, [], []
+
+    def keep(a: object) -> object:
+        return a.detach() if torch.is_tensor(a) else a
+
     for n in names:
+        mod = mods[n]
+        if hasattr(mod, "forward_factored"):
+            def wrapped(*args, _n=n, _f=mod.forward_factored, **kwargs):
+                seen.setdefault(_n, ("forward_factored", tuple(keep(a) for a in args), dict(kwargs)))
+                return _f(*args, **kwargs)
+            mod.forward_factored = wrapped
+            patched.append(mod)
+            continue
+
         def pre(mod, args, kwargs, n=n):
-            seen.setdefault(n, (tuple(a.detach() if torch.is_tensor(a) else a for a in args), dict(kwargs)))
-        hooks.append(mods[n].register_forward_pre_hook(pre, with_kwargs=True))
+            seen.setdefault(n, ("__call__", tuple(keep(a) for a in args), dict(kwargs)))
+        hooks.append(mod.register_forward_pre_hook(pre, with_kwargs=True))
     with torch.no_grad():
         model(**batch)
     for h in hooks:
         h.remove()
+    for mod in patched:
+        del mod.forward_factored  # back to the class's method
     return seen
 
 
-def run_call(mod: torch.nn.Module, args: tuple, kwargs: dict, train: bool) -> Callable[[], object]:
+def run_call(mod: torch.nn.Module, method: str, args: tuple, kwargs: dict, train: bool) -> Callable[[], object]:
+    call = getattr(mod, method)
+
     def step():
         if not train:
             with torch.no_grad():
-                return mod(*args, **kwargs)
+                return call(*args, **kwargs)
         a = tuple(x.clone().requires_grad_(True) if torch.is_tensor(x) and x.is_floating_point() else x
                   for x in args)
-        out = mod(*a, **kwargs)
+        out = call(*a, **kwargs)
         out = out[0] if isinstance(out, tuple) else out
         out.backward(torch.ones_like(out))
     return step
@@ -106,15 +180,22 @@ def groups(model: torch.nn.Module) -> dict[str, list[str]]:
     return out
 
 
-def profile(model, batch, opt, loader_fn, train: bool, repeats: int) -> list[tuple[str, float, int]]:
-    rows = []
+Row = tuple[str, float, int, float]  # label, seconds, FLOPs, seconds of its matmuls alone (0: none)
+
+
+def profile(model, batch, opts: dict, loader_fn, train: bool, repeats: int) -> list[Row]:
+    """One row per operator group, then glue, the whole model call, the optimisers and the data path."""
+    rows: list[Row] = []
     names = [n for ns in groups(model).values() for n in ns]
     calls = capture(model, batch, names)
     mods = dict(model.named_modules())
     for label, ns in groups(model).items():
         # every layer of a stack is called once per step: sum over the layers of that group
         fns = [run_call(mods[n], *calls[n], train) for n in ns if n in calls]
-        rows.append((label, sum(median_time(f, repeats) for f in fns), sum(flops(f) for f in fns)))
+        gemms = [gemm_replay(f) for f in fns]
+        rows.append((label, sum(median_time(f, repeats) for f in fns), sum(flops(f) for f in fns),
+                     sum(median_time(g, repeats) for g in gemms)))
+    opt = next(iter(opts.values()))
 
     def full():
         if train:
@@ -125,16 +206,41 @@ def profile(model, batch, opt, loader_fn, train: bool, repeats: int) -> list[tup
             with torch.no_grad():
                 model(**batch)
 
-    total, total_flops = median_time(full, repeats), flops(full)
-    inside = sum(t for lab, t, _ in rows if "layer norm" not in lab)
-    rows.append(("glue (masks, gathers, tokens)", max(total - inside, 0.0),
-                 total_flops - sum(f for lab, _, f in rows if "layer norm" not in lab)))
-    rows.append(("= model forward" + (" + backward" if train else ""), total, total_flops))
+    total, total_flops, total_gemm = median_time(full, repeats), flops(full), median_time(gemm_replay(full), repeats)
+    parts = [r for r in rows if "layer norm" not in r[0]]
+    rows.append(("glue (masks, gathers, tokens)", max(total - sum(r[1] for r in parts), 0.0),
+                 total_flops - sum(r[2] for r in parts), max(total_gemm - sum(r[3] for r in parts), 0.0)))
+    rows.append(("= model forward" + (" + backward" if train else ""), total, total_flops, total_gemm))
     if train:
-        full()
-        rows.append(("optimizer (AdamW step)", median_time(opt.step, repeats), 0))
-    rows.append(("data (one batch from the store)", median_time(loader_fn, repeats), 0))
+        for name, o in opts.items():
+            full()
+            rows.append((f"optimizer ({name})", median_time(o.step, repeats), 0, 0.0))
+    rows.append(("data (one batch from the store)", median_time(loader_fn, repeats), 0, 0.0))
     return rows
+
+
+def print_rows(rows: list[Row], peak: float) -> None:
+    total = next(r[1] for r in rows if r[0].startswith("="))
+    print(f"{'group':<44}{'ms':>8}{'% step':>8}{'GFLOP':>8}{'GFLOP/s':>9}{'% roof':>8}"
+          f"{'GEMM ms':>9}{'GEMM % roof':>12}")
+    for lab, t, f, g in rows:
+        rate = f / t / 1e9 if t > 0 and f else 0.0
+        ceil = f / g / 1e9 if g > 0 and f else 0.0
+        print(f"{lab:<44}{t * 1e3:>8.1f}{100 * t / total:>8.1f}{f / 1e9:>8.2f}{rate:>9.1f}{100 * rate / peak:>8.1f}"
+              + (f"{g * 1e3:>9.1f}{100 * ceil / peak:>12.1f}" if g > 0 else ""))
+
+
+def interleaved(cases: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds per case: every case warmed up once, then ``repeats`` rounds of one run of each in turn."""
+    for fn in cases.values():
+        fn()
+    ts: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(repeats):
+        for k, fn in cases.items():
+            t0 = time.perf_counter()
+            fn()
+            ts[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in ts.items()}
 
 
 def main() -> None:
@@ -157,7 +263,8 @@ def main() -> None:
     it = iter(make_loader(ds, batch_size=a.batch, num_workers=0))
     batch = next(it)
     model = build_model("clf", cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+    opts = {"AdamW fused, kept": torch.optim.AdamW(model.parameters(), lr=cfg.lr, fused=fusable(model)),
+            "AdamW for-loop, before": torch.optim.AdamW(model.parameters(), lr=cfg.lr, foreach=False)}
     sub = ChromoformerDataset(genes[: a.batch], src, cfg)
     loader_fn = lambda: next(iter(make_loader(sub, batch_size=a.batch, num_workers=0)))  # noqa: E731
     roof = {n: matmul_roofline(n, a.repeats) for n in (256, 512, 1024)}
@@ -168,40 +275,33 @@ def main() -> None:
     peak = max(roof.values())
     for mode, train in (("training step", True), ("inference batch", False)):
         model.train(train)
-        rows = profile(model, batch, opt, loader_fn, train, a.repeats)
-        total = next(t for lab, t, _ in rows if lab.startswith("="))
+        rows = profile(model, batch, opts, loader_fn, train, a.repeats)
+        total = next(r[1] for r in rows if r[0].startswith("="))
         print(f"\n{mode} (samples/s {a.batch / total:.1f} for the model alone)")
-        print(f"{'group':<42}{'ms':>9}{'% step':>8}{'GFLOP':>9}{'GFLOP/s':>9}{'% roof':>8}")
-        for lab, t, f in rows:
-            rate = f / t / 1e9 if t > 0 and f else 0.0
-            print(f"{lab:<42}{t * 1e3:>9.1f}{100 * t / total:>8.1f}{f / 1e9:>9.2f}{rate:>9.1f}"
-                  f"{100 * rate / peak:>8.1f}")
+        print_rows(rows, peak)
     model.train(True)
-    print("\nwhole training step vs pCREs per gene and batch size (model forward + backward + AdamW)")
+    print("\nwhole training step vs pCREs per gene and batch size (model forward + backward + fused AdamW;"
+          f" interleaved, median of {a.repeats})")
+    opt = opts["AdamW fused, kept"]
     by_n: dict[int, list] = {}
     for g in genes:
         by_n.setdefault(len(g.pcres), []).append(g)
 
-    def step_time(gs: list) -> float:
+    def step_of(gs: list) -> Callable[[], None]:
         b = next(iter(make_loader(ChromoformerDataset(gs, src, cfg), batch_size=len(gs), num_workers=0)))
 
-        def step():
+        def step() -> None:
             opt.zero_grad(set_to_none=True)
             torch.nn.functional.cross_entropy(model(**b), b["label"]).backward()
             opt.step()
-        return median_time(step, a.repeats)
+        return step
 
+    cases = {(str(n), 32): step_of(by_n[n][:32]) for n in sorted(by_n) if len(by_n[n]) >= 32}
+    cases |= {("mixed", bsz): step_of(genes[:bsz]) for bsz in (16, 32, 64, 128) if bsz <= len(genes)}
+    times = interleaved(cases, a.repeats)
     print(f"{'pCREs/gene':>10}{'batch':>7}{'ms/step':>9}{'samples/s':>11}")
-    for n in sorted(by_n):
-        gs = by_n[n][:32]
-        if len(gs) == 32:
-            t = step_time(gs)
-            print(f"{n:>10}{32:>7}{t * 1e3:>9.1f}{32 / t:>11.1f}")
-    for bsz in (16, 32, 64, 128):
-        if bsz <= len(genes):
-            t = step_time(genes[:bsz])
-            print(f"{'mixed':>10}{bsz:>7}{t * 1e3:>9.1f}{bsz / t:>11.1f}")
-
+    for (n, bsz), t in times.items():
+        print(f"{n:>10}{bsz:>7}{t * 1e3:>9.1f}{bsz / t:>11.1f}")
 
 if __name__ == "__main__":
     main()

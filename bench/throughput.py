@@ -11,13 +11,18 @@ Usage (the original is installed only for this, into a private folder)::
     pip install --no-deps --target .cache/original-1.1.3 chromoformer==1.1.3
     python bench/throughput.py [--threads 2] [--genes 192] [--train-steps 3] [--repeats 3]
 
-Prints a table of samples/s (median over repeats) and peak RSS, with ratios.
+The cases are interleaved: each repeat runs original infer, ours infer, original train, ours train in turn,
+so a slow spell of the machine hits both sides. Each case prints the 1-minute load average at its start; the
+table gives the median samples/s over repeats, the ratio of the medians, the spread of the per-repeat ratios
+and the load range. Ours steps with fused AdamW where the trainer does (``training.objective.fusable``); the
+original with its own ``torch.optim.AdamW`` defaults.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -76,7 +81,12 @@ def worker(impl: str, mode: str, data: Path, steps: int, site: str) -> dict:
             return model(**b)
 
     loader = torch.utils.data.DataLoader(ds, batch_size=BSZ, shuffle=False, drop_last=True, num_workers=0)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-5)
+    if impl == "original":
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-5)
+    else:
+        from chromoformer.training.objective import fusable
+
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-5, fused=fusable(model))
 
     def step(b):
         if mode == "train":
@@ -108,7 +118,7 @@ def run_case(impl: str, mode: str, data: Path, steps: int, threads: int, site: s
     cmd = [sys.executable, __file__, "--worker", impl, mode, "--data", str(data), "--steps", str(steps),
            "--original-site", site]
     env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PATH": "/usr/bin:/bin"}
-    r = subprocess.run(cmd, capture_output=True, text=True, env={**__import__("os").environ, **env})
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **env})
     if r.returncode:
         raise RuntimeError(f"{impl} {mode} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -129,7 +139,7 @@ def main() -> None:
     if a.worker:
         import torch
 
-        torch.set_num_threads(int(__import__("os").environ.get("OMP_NUM_THREADS", "2")))
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
         print(json.dumps(worker(a.worker[0], a.worker[1], Path(a.data), a.steps, a.original_site)))
         return
     if not (Path(a.original_site) / "chromoformer" / "net.py").is_file():
@@ -140,21 +150,27 @@ def main() -> None:
         data = Path(tmp)
         write_synthetic_dataset(data, n_genes=a.genes, seed=0)
         (data / "meta.csv").exists() or sys.exit("no data")
-        rows = []
-        for mode, steps in (("infer", a.infer_steps), ("train", a.train_steps)):
-            res = {impl: [run_case(impl, mode, data, steps, a.threads, a.original_site) for _ in range(a.repeats)]
-                   for impl in ("original", "ours")}
-            med = {impl: statistics.median(r["samples_per_s"] for r in rs) for impl, rs in res.items()}
-            rss = {impl: max(r["peak_rss_mib"] for r in rs) for impl, rs in res.items()}
-            rows.append((mode, med["original"], med["ours"], med["ours"] / med["original"],
-                         rss["original"], rss["ours"]))
-    print(f"\nbatch {BSZ}, default config, {a.threads} threads, {a.genes} synthetic genes, "
-          f"median of {a.repeats} runs; baseline = original chromoformer 1.1.3 in the same run\n")
-    print(f"{'mode':<6} {'original samples/s':>19} {'ours samples/s':>15} {'speed-up':>9} "
-          f"{'orig peak RSS MiB':>18} {'ours peak RSS MiB':>18}")
-    for mode, o, u, r, ro, ru in rows:
-        print(f"{mode:<6} {o:>19.2f} {u:>15.2f} {r:>8.1f}x {ro:>18.0f} {ru:>18.0f}")
-
+        res: dict[tuple[str, str], list[dict]] = {}
+        for r in range(a.repeats):
+            for mode, steps in (("infer", a.infer_steps), ("train", a.train_steps)):
+                for impl in ("original", "ours"):
+                    load = os.getloadavg()[0]
+                    out = run_case(impl, mode, data, steps, a.threads, a.original_site) | {"load": load}
+                    res.setdefault((mode, impl), []).append(out)
+                    print(f"repeat {r + 1} {mode:<5} {impl:<8} {out['samples_per_s']:8.2f} samples/s  "
+                          f"load {load:.2f}", flush=True)
+    print(f"\nbatch {BSZ}, default config, {a.threads} threads, {a.genes} synthetic genes, {a.repeats} interleaved "
+          f"repeats (median); baseline = original chromoformer 1.1.3 in the same run; {time.strftime('%Y-%m-%d')}\n")
+    print(f"{'mode':<6}{'original samples/s':>19}{'ours samples/s':>16}{'speed-up':>10}{'ratio range':>15}"
+          f"{'orig peak RSS MiB':>19}{'ours peak RSS MiB':>19}{'load':>12}")
+    for mode in ("infer", "train"):
+        o, u = res[(mode, "original")], res[(mode, "ours")]
+        mo, mu = (statistics.median(x["samples_per_s"] for x in rs) for rs in (o, u))
+        ratios = [y["samples_per_s"] / x["samples_per_s"] for x, y in zip(o, u, strict=True)]
+        loads = [x["load"] for x in o + u]
+        print(f"{mode:<6}{mo:>19.2f}{mu:>16.2f}{mu / mo:>9.1f}x{min(ratios):>7.1f}-{max(ratios):<6.1f}"
+              f"{max(x['peak_rss_mib'] for x in o):>19.0f}{max(x['peak_rss_mib'] for x in u):>19.0f}"
+              f"{min(loads):>6.2f}-{max(loads):.2f}")
 
 if __name__ == "__main__":
     main()

@@ -71,7 +71,8 @@ def make_optimizer(model: nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
     if proto is not None and proto.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=spec.config.lr)
     # fused: one kernel over every parameter instead of a Python loop over 200+ tensors (bench/profile_step.py:
-    # 22 -> 6 ms a step on 2 cores); the same update to 1e-17 in float64, 1 ulp in float32 (tests/test_train.py)
+    # 22 -> 6 ms a step on 2 cores); the same update to 1e-17 in float64 and 1e-7 in float32 after 10 steps
+    # (tests/test_speed_levers.py)
     return torch.optim.AdamW(model.parameters(), lr=spec.config.lr, fused=fusable(model))
 
 
