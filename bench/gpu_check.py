@@ -37,7 +37,7 @@ from chromoformer.engine.batches import to_device
 from chromoformer.training.objective import fusable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from naive_reference import naive_forward  # noqa: E402
+from naive_reference import naive_forward, perturbed_model  # noqa: E402
 
 
 def cast(batch: dict, dtype: torch.dtype) -> dict:
@@ -50,15 +50,6 @@ def cast(batch: dict, dtype: torch.dtype) -> dict:
         else:
             out[k] = v
     return out
-
-
-def perturbed_model(seed: int = 0) -> ChromoformerClassifier:
-    torch.manual_seed(seed)
-    m = ChromoformerClassifier().eval()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.2)
-    return m
 
 
 def sync(device: torch.device) -> None:

@@ -105,3 +105,16 @@ def naive_forward(sd, batch, heads=(2, 2, 8), layers=(1, 2, 6), binsizes=(2000, 
         reps.append(x[:, 0] + tss)
     z = torch.relu(_lin(torch.cat(reps, -1), sd, "fc_head.0"))
     return _lin(z, sd, "fc_head.2")
+
+
+def perturbed_model(cls=None, seed: int = 0, scale: float = 0.2) -> torch.nn.Module:
+    """A default-config model (``ChromoformerClassifier`` unless ``cls``) in eval mode, every parameter moved
+    by ``scale`` x N(0, 1) after seeding (gamma_f, LayerNorms too), so that every path of the network matters."""
+    from chromoformer import ChromoformerClassifier
+
+    torch.manual_seed(seed)
+    m = (cls or ChromoformerClassifier)().eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p) * scale)
+    return m

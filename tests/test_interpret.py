@@ -19,15 +19,11 @@ from chromoformer.inference.interpret import (
     zero_mark,
 )
 from chromoformer.model import build_model
+from naive_reference import perturbed_model
 
 
 def _model(seed=0):
-    torch.manual_seed(seed)
-    m = ChromoformerClassifier().eval()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.2)
-    return m
+    return perturbed_model(seed=seed)
 
 
 def _batch(genes, npy, n=None):

@@ -7,7 +7,7 @@ import torch
 from chromoformer import ChromoformerClassifier, ChromoformerConfig, ChromoformerRegressor
 from chromoformer.data import ChromoformerDataset, NpyDirSource, read_metadata
 from chromoformer.model.transformers import sinusoidal_encoding
-from naive_reference import naive_forward
+from naive_reference import naive_forward, perturbed_model
 
 
 def _batch(synthetic, n=12):
@@ -17,12 +17,7 @@ def _batch(synthetic, n=12):
 
 
 def _random_model(cls=ChromoformerClassifier, seed=0):
-    torch.manual_seed(seed)
-    m = cls().eval()
-    with torch.no_grad():  # perturb every parameter (gamma_f, LayerNorms) so every path matters
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.2)
-    return m
+    return perturbed_model(cls, seed)
 
 
 def _double(batch):
