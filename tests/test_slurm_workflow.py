@@ -2,7 +2,8 @@
 the documented profile (docs/cluster/slurm-profile.yaml, verbatim but for partition and account).
 
 Every step must be its own SLURM job, COMPLETED in sacct, and the outputs must equal a local
-``--cores 2`` run of the same sheet byte for byte. Then the failures a cluster adds: a job
+``--cores 2`` run of the same sheet byte for byte (the sheet pins ``train.threads: 2``: results are
+bit-identical at one training thread count, not across counts). Then the failures a cluster adds: a job
 cancelled with the snakemake process killed, a job on a node that goes down, a job that fails.
 Only the speed flags are added on the command line: ``--max-threads 2`` (the test node has 2 CPUs,
 the profile asks 8 for training) and a first status check after 6 s instead of 40.
@@ -45,7 +46,9 @@ def sheet(tmp_path_factory) -> Path:
         "annotation": str(p["gtf"]), "chrom_sizes": str(p["sizes"]), "expression": str(p["expression"]),
         "marks": MARKS, "samples": {"SIM": {"interactions": str(p["pchic"]),
                                             "signals": {m: str(p[f"bam_{m}"]) for m in MARKS}}},
-        "train": {"epochs": 1, "folds": [1, 2], "extra": "--num-workers 0"}}))
+        # train.threads pinned: locally the sheet would otherwise train two 1-thread folds side by side
+        # and SLURM one 2-thread fold a job, and the thread count decides the last bits of the weights
+        "train": {"epochs": 1, "folds": [1, 2], "extra": "--num-workers 0", "threads": 2}}))
     return cfg
 
 
