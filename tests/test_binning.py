@@ -10,7 +10,8 @@ import torch
 
 from chromoformer import ChromoformerConfig
 from chromoformer.data import BinnedStore, ChromoformerDataset, NpyDirSource, build_store_from_npy, read_metadata
-from chromoformer.data.binning import base_sums, bin_log_means, pad_centered
+from chromoformer.data.binning import base_sums, bin_log_means, log1p_f32, pad_centered
+from chromoformer.data.sources import promoter_region
 
 
 def ln1(v) -> np.ndarray:
@@ -124,3 +125,82 @@ def test_promoter_window_crop(tmp_path):
     store = build_store_from_npy(npy, tmp_path / "store")
     item2 = ChromoformerDataset(read_metadata(meta), store, cfg)[0]
     assert torch.equal(item2["promoter_feats"][100], item["promoter_feats"][100])
+
+
+def test_log_is_elementwise_wherever_a_value_sits():
+    """One ``log1p_f32`` call over an item's concatenated means gives the bits of one call per piece."""
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        parts = [(rng.random(int(n)) * 10.0 ** rng.integers(0, 7)).astype(np.float32)
+                 for n in rng.integers(1, 900, size=rng.integers(1, 30))]
+        assert np.array_equal(log1p_f32(np.concatenate(parts)), np.concatenate([log1p_f32(p) for p in parts]))
+
+
+def _literal_log_means(sums: np.ndarray, length: int, base: int, b: int) -> np.ndarray:
+    """SPEC §3.3 written out: bin sums over ``b // base`` base bins, each bin's mean over the bases it has, float32,
+    then torch's ``log(mean + 1)``: one call per region and bin size, as before."""
+    k, n = b // base, math.ceil(length / b)
+    grown = np.zeros((n * k, sums.shape[1]))
+    grown[: len(sums)] = sums
+    counts = np.array([min(b, length - j * b) for j in range(n)], np.float64)
+    means = torch.from_numpy((grown.reshape(n, k, -1).sum(axis=1) / counts[:, None]).astype(np.float32))
+    return torch.log(means + 1).numpy()
+
+
+def _literal_frame(feats: np.ndarray, nb: int, flip: bool) -> tuple[np.ndarray, int]:
+    frame = np.zeros((nb, feats.shape[1]), np.float32)
+    left = math.ceil((nb - len(feats)) / 2)
+    frame[left : left + len(feats)] = feats
+    return (frame[::-1], nb - left - len(feats)) if flip else (frame, left)
+
+
+def _literal_item_frames(ds: ChromoformerDataset, i: int) -> dict:
+    """An item's frames and spans computed region by region, bin size by bin size, from the store's sums."""
+    g, src = ds.genes[i], ds.source
+    region, crop = promoter_region(src, g, ds.w_prom)
+    length = len(region) if crop is None else crop[1] - crop[0]
+    regions = [(src.region_sums(region, crop, g.gene_id), length, g.strand == "-")]
+    regions += [(src.region_sums(r, None, g.gene_id), len(r), False) for r in g.pcres]
+    out = {}
+    for b in ds.binsizes:
+        feats = [_literal_log_means(s, n, src.base, b) for s, n, _ in regions]
+        frames = [_literal_frame(f, ds.w_max // b, flip) for f, (_, _, flip) in zip(feats, regions, strict=True)]
+        pcres = np.zeros((ds.i_max, ds.w_max // b, ds.n_feats), np.float32)
+        spans = np.zeros((ds.i_max, 2), np.int64)
+        for j, ((f, start), x) in enumerate(zip(frames[1:], feats[1:], strict=True)):
+            pcres[j], spans[j] = f, (start, len(x))
+        out[b] = frames[0][0], [frames[0][1], len(feats[0])], pcres, spans
+    return out
+
+
+@pytest.mark.parametrize("w_prom", [40000, 20000])
+def test_item_equals_one_log_per_region_and_bin_size(tmp_path, w_prom):
+    """Non-integer signal, both strands, partial last bins, 0..i_max pCREs, a cropped promoter: every frame and
+    span of an item is bit-identical to the per-region computation (and so to the original, SPEC §3.3)."""
+    rng = np.random.default_rng(7)
+    npy = tmp_path / "npy"
+    npy.mkdir()
+    rows = []
+    for k in range(24):
+        tss = 1_000_000 * (k + 1)
+        np.save(npy / f"chr1:{tss - 20000}-{tss + 20000}.npy", (rng.random((7, 40000)) * 9).astype(np.float16))
+        ends = []
+        for j in range(k % 9):
+            lo, n = tss + 100_000 + 30_000 * j, int(rng.integers(1, 12_000))
+            np.save(npy / f"chr1:{lo}-{lo + n}.npy", (rng.random((7, n)) * 3).astype(np.float16))
+            ends.append(f"chr1:{lo}-{lo + n}")
+        rows.append(f"G{k},{k % 2},chr1,{tss},{tss + 1},{'+-'[k % 2]},1,{';'.join(ends)},"
+                    f"{';'.join(['2.0'] * len(ends))}")
+    meta = tmp_path / "meta.csv"
+    meta.write_text("gene_id,label,chrom,start,end,strand,split,neighbors,scores\n" + "\n".join(rows) + "\n")
+    cfg = ChromoformerConfig.from_dict({**ChromoformerConfig().to_dict(), "w_prom": w_prom})
+    genes = read_metadata(meta)
+    for src in (NpyDirSource(npy), build_store_from_npy(npy, tmp_path / "store")):
+        ds = ChromoformerDataset(genes, src, cfg)
+        for i in range(len(genes)):
+            item, want = ds[i], _literal_item_frames(ds, i)
+            for b, (prom, prom_span, pcres, spans) in want.items():
+                assert np.array_equal(item["promoter_feats"][b].numpy(), prom), (i, b)
+                assert item["promoter_bins"][b].tolist() == prom_span, (i, b)
+                assert np.array_equal(item["pcre_feats"][b].numpy(), pcres), (i, b)
+                assert np.array_equal(item["pcre_bins"][b].numpy(), spans), (i, b)

@@ -26,25 +26,50 @@ def base_sums(x: np.ndarray, base: int) -> np.ndarray:
     return padded.reshape(f, n, base).sum(axis=2).T
 
 
-def bin_log_means(sums: np.ndarray, length: int, base: int, bin_size: int) -> np.ndarray:
-    """Base sums (n_base, F) of a region of ``length`` bp -> ln(mean + 1) per bin, (n, F) float32.
+def bin_means(sums: np.ndarray, length: int, base: int, bin_size: int) -> np.ndarray:
+    """Base sums (n_base, F) of a region of ``length`` bp -> mean depth per bin, (n, F) float32.
 
-    ``n = ceil(length / bin_size)``; ``bin_size`` must be a multiple of ``base``.
+    ``n = ceil(length / bin_size)``; ``bin_size`` must be a multiple of ``base``. The last
+    bin is averaged over the bases it really has.
     """
     if bin_size % base:
         raise ValueError(f"bin size {bin_size} is not a multiple of the stored base resolution {base}")
     k = bin_size // base
     n = math.ceil(length / bin_size)
     n_base, f = sums.shape
-    if n * k != n_base:
-        grown = np.zeros((n * k, f), dtype=np.float64)
-        grown[:n_base] = sums
-        sums = grown
-    totals = sums.reshape(n, k, f).sum(axis=1)
-    counts = np.full(n, bin_size, dtype=np.float64)
-    counts[-1] = length - (n - 1) * bin_size
-    means = torch.from_numpy((totals / counts[:, None]).astype(np.float32))
-    return torch.log(means + 1).numpy()  # torch's log, bit-identical to the original
+    if k == 1 and n == n_base:
+        totals = sums  # a sum over one base bin is that bin (the same bits as the reduction below)
+    else:
+        if n * k != n_base:
+            grown = np.zeros((n * k, f), dtype=np.float64)
+            grown[:n_base] = sums
+            sums = grown
+        totals = sums.reshape(n, k, f).sum(axis=1)
+    means = totals / float(bin_size)
+    means[-1] = totals[-1] / float(length - (n - 1) * bin_size)  # the same float64 divisions, bin by bin
+    return means.astype(np.float32)
+
+
+def log1p_f32(means: np.ndarray) -> np.ndarray:
+    """ln(mean + 1) of float32 means, elementwise with torch's float32 ``log`` (bit-identical to the original,
+    and the same bits whether the values come one region at a time or all of an item's at once)."""
+    return torch.log(torch.from_numpy(means) + 1).numpy()
+
+
+def bin_log_means(sums: np.ndarray, length: int, base: int, bin_size: int) -> np.ndarray:
+    """Base sums (n_base, F) of a region of ``length`` bp -> ln(mean + 1) per bin, (n, F) float32.
+
+    ``n = ceil(length / bin_size)``; ``bin_size`` must be a multiple of ``base``.
+    """
+    return log1p_f32(bin_means(sums, length, base, bin_size))
+
+
+def centered_start(n: int, n_bins: int, flip: bool = False) -> int:
+    """Index of the first valid bin when ``n`` bins are centred in a frame of ``n_bins`` (see :func:`pad_centered`)."""
+    if n > n_bins:
+        raise ValueError(f"{n} bins do not fit in a frame of {n_bins}")
+    left = math.ceil((n_bins - n) / 2)
+    return n_bins - left - n if flip else left
 
 
 def pad_centered(feats: np.ndarray, n_bins: int, flip: bool = False) -> tuple[np.ndarray, int]:
@@ -54,11 +79,7 @@ def pad_centered(feats: np.ndarray, n_bins: int, flip: bool = False) -> tuple[np
     the left pad becomes floor. Returns the frame and the index of its first valid bin.
     """
     n, f = feats.shape
-    if n > n_bins:
-        raise ValueError(f"{n} bins do not fit in a frame of {n_bins}")
-    left = math.ceil((n_bins - n) / 2)
+    start = centered_start(n, n_bins, flip)
     out = np.zeros((n_bins, f), dtype=np.float32)
-    out[left : left + n] = feats
-    if flip:
-        return out[::-1].copy(), n_bins - left - n
-    return out, left
+    out[start : start + n] = feats[::-1] if flip else feats
+    return out, start

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig
-from chromoformer.data.binning import bin_log_means, pad_centered
+from chromoformer.data.binning import bin_means, centered_start, log1p_f32
 from chromoformer.data.metadata import Gene
 from chromoformer.data.sources import RegionSource, promoter_region
 from chromoformer.errors import DataError, UsageError
@@ -81,12 +81,31 @@ class ChromoformerDataset(Dataset):
     def __len__(self) -> int:
         return len(self.genes)
 
-    def _binned(self, sums: np.ndarray, length: int, flip: bool) -> dict[int, tuple[np.ndarray, int, int]]:
-        out = {}
-        for b in self.binsizes:
-            feats = bin_log_means(sums, length, self.source.base, b)
-            frame, start = pad_centered(feats, self.w_max // b, flip)
-            out[b] = (frame, start, len(feats))
+    def _frames(self, regions: list[tuple[np.ndarray, int, bool]]) -> dict[int, tuple[np.ndarray, ...]]:
+        """Regions' base sums, lengths and flips (the promoter first, then the pCREs) -> per bin size ``b``:
+        the promoter frame (nb, F) float32 and span (2,), the pCRE frames (i_max, nb, F) and spans (i_max, 2),
+        each region centred (:func:`centered_start`).
+
+        Every region's bin means at every bin size are logged in one call (:func:`log1p_f32` is elementwise,
+        so the bits are those of one call per region and bin size).
+        """
+        base, nbs = self.source.base, len(self.binsizes)
+        means = [bin_means(sums, length, base, b) for sums, length, _ in regions for b in self.binsizes]
+        logs = log1p_f32(np.concatenate(means))
+        out = {b: (np.zeros((self.w_max // b, self.n_feats), dtype=np.float32), np.zeros(2, dtype=np.int64),
+                   np.zeros((self.i_max, self.w_max // b, self.n_feats), dtype=np.float32),
+                   np.zeros((self.i_max, 2), dtype=np.int64)) for b in self.binsizes}
+        row = 0
+        for j, (_, _, flip) in enumerate(regions):
+            for b, m in zip(self.binsizes, means[j * nbs : (j + 1) * nbs], strict=True):
+                n = len(m)
+                prom, prom_span, pcres, pcre_spans = out[b]
+                frame, span = (prom, prom_span) if j == 0 else (pcres[j - 1], pcre_spans[j - 1])
+                start = centered_start(n, len(frame), flip)
+                piece = logs[row : row + n]
+                frame[start : start + n] = piece[::-1] if flip else piece
+                span[:] = start, n
+                row += n
         return out
 
     def __getitem__(self, i: int) -> dict:
@@ -94,21 +113,15 @@ class ChromoformerDataset(Dataset):
         src = self.source
         region, crop = promoter_region(src, g, self.w_prom)
         length = len(region) if crop is None else crop[1] - crop[0]
-        prom = self._binned(src.region_sums(region, crop, g.gene_id), length, g.strand == "-")
-        pcres = [self._binned(src.region_sums(r, None, g.gene_id), len(r), False) for r in g.pcres]
+        regions = [(src.region_sums(region, crop, g.gene_id), length, g.strand == "-")]
+        regions += [(src.region_sums(r, None, g.gene_id), len(r), False) for r in g.pcres]
+        frames = self._frames(regions)
 
         item: dict = {"promoter_feats": {}, "promoter_bins": {}, "pcre_feats": {}, "pcre_bins": {}}
         for b in self.binsizes:
-            nb = self.w_max // b
-            frame, start, n = prom[b]
-            item["promoter_feats"][b] = torch.from_numpy(frame)
-            item["promoter_bins"][b] = torch.tensor([start, n])
-            feats = np.zeros((self.i_max, nb, self.n_feats), dtype=np.float32)
-            spans = np.zeros((self.i_max, 2), dtype=np.int64)
-            for j, p in enumerate(pcres):
-                feats[j], spans[j, 0], spans[j, 1] = p[b]
-            item["pcre_feats"][b] = torch.from_numpy(feats)
-            item["pcre_bins"][b] = torch.from_numpy(spans)
+            prom, prom_span, pcres, pcre_spans = (torch.from_numpy(a) for a in frames[b])
+            item["promoter_feats"][b], item["promoter_bins"][b] = prom, prom_span
+            item["pcre_feats"][b], item["pcre_bins"][b] = pcres, pcre_spans
         freq = np.zeros(self.i_max, dtype=np.float32)
         freq[: len(g.scores)] = g.scores
         item["n_pcres"] = torch.tensor(len(g.pcres))
