@@ -59,8 +59,13 @@ class Before(ChromoformerDataset):
                 feats[j], spans[j, 0], spans[j, 1] = p[b]
             item["pcre_feats"][b] = torch.from_numpy(feats)
             item["pcre_bins"][b] = torch.from_numpy(spans)
-        rest = super().__getitem__(i)  # the fields this change did not touch, made the one way
-        return {**rest, **item}
+        freq = np.zeros(self.i_max, dtype=np.float32)  # the fields this change did not touch, as the dataset
+        freq[: len(g.scores)] = g.scores  # makes them (default config: no mark dropout, a classifier)
+        item["n_pcres"] = torch.tensor(len(g.pcres))
+        item["interaction_freq"] = torch.from_numpy(freq)
+        item["gene_id"] = g.gene_id
+        item["label"] = torch.tensor(-1 if g.label is None else g.label)
+        return item
 
 
 def same(a: object, b: object) -> bool:

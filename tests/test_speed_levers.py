@@ -103,3 +103,23 @@ def test_workflow_gives_each_fold_cores_over_folds_threads(tmp_path, cores, thre
     assert len(blocks) == 4, out[-3000:]
     # snakemake prints a job's threads only when there are more than one
     assert all((f"threads: {threads}" in b) if threads > 1 else ("threads:" not in b) for b in blocks), blocks[0]
+
+
+def test_model_jobs_start_with_glibc_thresholds_unless_the_user_set_malloc():
+    from chromoformer.workflow.jobs import GLIBC_THRESHOLDS, model_job_env
+
+    env = model_job_env({"PATH": "/bin"})
+    assert env == {"PATH": "/bin", **GLIBC_THRESHOLDS} and all(int(v) == 1 << 30 for v in GLIBC_THRESHOLDS.values())
+    mine = {"PATH": "/bin", "MALLOC_ARENA_MAX": "2"}
+    assert model_job_env(mine) == mine  # a user's own allocator settings are theirs
+
+
+def test_every_train_and_predict_job_of_the_snakefile_is_a_model_job():
+    import re
+
+    from chromoformer.workflow import snakefile
+
+    calls = re.findall(r'call\(\["([\w-]+)"(.*?)\)\n', snakefile().read_text(), flags=re.S)
+    kinds = {(cmd, "model=True" in rest) for cmd, rest in calls}
+    assert len(calls) == 10 and kinds == {("train", True), ("predict", True), ("preprocess", False),
+                                          ("evaluate", False)}, kinds
