@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from chromoformer.data.loader import length
+from chromoformer.data.loader import length, make_loader
 from chromoformer.progress import tqdm
 
 PAIR_OUTPUTS = ("lfc", "expr_a", "expr_b")  # the columns of a pair model's output table, in order
@@ -105,3 +105,13 @@ def ensemble_batches(
     if not labels:
         return [np.zeros((0, 0), np.float32) for _ in models], np.zeros(0), []
     return [torch.cat(o).numpy() for o in outs], torch.cat(labels).numpy(), ids
+
+
+def predict_ensemble(models: Sequence[torch.nn.Module], dataset, device: torch.device, *, batch_size: int,
+                     num_workers: int | None) -> tuple[list[np.ndarray], list[str]]:
+    """Every model's raw outputs (N, n_out) over ``dataset`` in one pass of the data (:func:`ensemble_batches`),
+    and the gene ids; a fold ensemble's prediction, one cell's or a pair's."""
+    loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers)
+    desc = f"predict ({len(models)} checkpoint{'s' * (len(models) > 1)})"
+    outputs, _, ids = ensemble_batches(models, loader, device, desc)
+    return outputs, ids

@@ -22,11 +22,11 @@ import torch
 
 from chromoformer.config import ChromoformerConfig, load_config
 from chromoformer.data import ChromoformerDataset, Gene, read_metadata
-from chromoformer.data.loader import check_workers, make_loader
+from chromoformer.data.loader import check_workers
 from chromoformer.data.marks import select_marks
 from chromoformer.data.signal import open_source
 from chromoformer.data.sources import RegionSource
-from chromoformer.engine.batches import ensemble_batches
+from chromoformer.engine.batches import predict_ensemble
 from chromoformer.engine.checkpoint import CheckpointError, LoadedModel, load_model
 from chromoformer.engine.distributed import resolve_device
 from chromoformer.errors import UsageError
@@ -143,10 +143,8 @@ def predict_genes(
     ds = ChromoformerDataset(list(genes), select_marks(source, spec.marks, mark_map, absent_marks), spec.config,
                              spec.binsizes, spec.task)
     ds.validate()
-    # each batch is loaded once and run through every checkpoint (bench/predict_ensemble.py)
-    loader = make_loader(ds, batch_size=batch_size, num_workers=num_workers)
-    desc = f"predict ({len(models)} checkpoint{'s' * (len(models) > 1)})"
-    outputs, _, ids = ensemble_batches([m.model.to(dev) for m in models], loader, dev, desc=desc)
+    outputs, ids = predict_ensemble([m.model.to(dev) for m in models], ds, dev, batch_size=batch_size,
+                                    num_workers=num_workers)
     return ensemble_frame(ids, outputs, spec.task, probability=probability, temperature=temperature)
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from chromoformer.data.loader import check_workers, make_loader
+from chromoformer.data.loader import check_workers
 from chromoformer.data.metadata import Gene
 from chromoformer.data.pairs import PairedDataset, check_same_marks, open_pair_sources, read_pairs
 from chromoformer.data.sources import RegionSource
-from chromoformer.engine.batches import ensemble_batches
+from chromoformer.engine.batches import predict_ensemble
 from chromoformer.engine.checkpoint import LoadedModel
 from chromoformer.engine.distributed import resolve_device
 from chromoformer.errors import UsageError
@@ -70,10 +70,8 @@ def predict_pair_genes(checkpoints: Sequence[str | Path | LoadedModel], pairs: S
     check_same_marks(source_a, source_b)
     ds = PairedDataset(list(pairs), source_a, source_b, spec.config, spec.binsizes)
     ds.validate()
-    # each batch is loaded once and run through every checkpoint (bench/predict_ensemble.py)
-    loader = make_loader(ds, batch_size=batch_size, num_workers=num_workers)
-    desc = f"predict ({len(models)} checkpoint{'s' * (len(models) > 1)})"
-    outputs, _, ids = ensemble_batches([m.model.to(dev) for m in models], loader, dev, desc=desc)
+    outputs, ids = predict_ensemble([m.model.to(dev) for m in models], ds, dev, batch_size=batch_size,
+                                    num_workers=num_workers)
     return pair_frame(ids, outputs, threshold)
 
 
