@@ -99,6 +99,20 @@ def test_bare_state_dict_and_head_mismatch(tmp_path):
         load_model(tmp_path / "bad.pt")
 
 
+def test_loaded_model_keeps_weights_once(tmp_path):
+    """The model holds the weights; the kept checkpoint dict drops them and the optimizer state (memory)."""
+    torch.manual_seed(0)
+    net = ChromoformerClassifier()
+    opt = torch.optim.AdamW(net.parameters())
+    sd = net.state_dict()
+    torch.save({"net": sd, "optimizer": opt.state_dict(), "epoch": 3, "val_gene_ids": ["g1"]}, tmp_path / "m.pt")
+    lm = load_model(tmp_path / "m.pt")
+    assert "net" not in lm.checkpoint and "optimizer" not in lm.checkpoint
+    assert lm.checkpoint["epoch"] == 3 and lm.checkpoint["val_gene_ids"] == ["g1"]
+    assert all(torch.equal(v, sd[k]) for k, v in lm.model.state_dict().items())
+    assert "optimizer" in read_checkpoint(tmp_path / "m.pt")  # the file itself is untouched
+
+
 def test_missing_tensor_is_a_clear_error(tmp_path):
     sd = ChromoformerClassifier().state_dict()
     del sd["regulation.100.transformer.layers.0.self_att.w_bias.weight"]
