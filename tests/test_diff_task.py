@@ -110,6 +110,7 @@ def test_the_single_cell_model_comes_with_chromoformer_diff(runs, pair):
     torch.testing.assert_close(table[:, 1:2], alone, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow  # the single-cell model's resume is in the default run (test_train)
 def test_resume_is_bit_identical_for_both_pair_models(pair, tmp_path):
     for arch in ("chromoformer-diff", "deepdiff"):
         whole, part = tmp_path / f"{arch}-whole", tmp_path / f"{arch}-part"

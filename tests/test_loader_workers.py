@@ -116,6 +116,7 @@ for batch in make_loader(SlowDataset({pids!r}), batch_size=1, num_workers=2):
 """
 
 
+@pytest.mark.slow  # kills a process tree and waits for it to end: about 5 s
 def test_workers_and_forkserver_end_when_the_main_process_is_killed(tmp_path):
     """kill -9 of a process mid-loop: its workers (children of the forkserver, not of it) exit, and the server."""
     import os

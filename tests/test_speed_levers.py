@@ -86,7 +86,7 @@ def test_train_threads_below_one_is_a_sheet_error(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
-@pytest.mark.parametrize("cores,threads", [(2, 1), (8, 2)])
+@pytest.mark.parametrize("cores,threads", [(2, 1), pytest.param(8, 2, marks=pytest.mark.slow)])
 def test_workflow_gives_each_fold_cores_over_folds_threads(tmp_path, cores, threads):
     """A dry run of the real Snakefile: the train jobs get the threads the rule says."""
     for f in ("genes.gtf", "expr.tsv", "pchic.tsv", "k4.bam"):
