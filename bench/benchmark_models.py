@@ -2,7 +2,7 @@
 
 clf and reg: the read-level simulation (``chromoformer simulate``: real GM12878 chr11 mark layout, BAMs ->
 binned store, pcHi-C) trains Chromoformer, Chromoformer without pCREs, DeepChrome, AttentiveChrome, HM-CRNN
-and GC-MERGE. diff: the simulated pair of cell types (:func:`chromoformer.data.synthetic_pairs.write_synthetic_pair`)
+and GC-MERGE. diff: the simulated pair of cell types (:func:`chromoformer.diff.simulation.write_synthetic_pair`)
 trains Chromoformer-diff and DeepDiff. Every model is trained by ``chromoformer.training.compare.compare`` in its
 own process (same seed, same folds, last-epoch held-out predictions, each baseline under its original protocol
 where it has one); the parent reads each process's peak RSS from ``os.wait4``. The oracle is the generative
@@ -31,9 +31,9 @@ import pandas as pd
 
 from chromoformer.config import MARKS, default_marks
 from chromoformer.data.folds import FOLDS, held_out_split
-from chromoformer.data.signal import signal_marks
-from chromoformer.data.synthetic_pairs import write_synthetic_pair
-from chromoformer.files.io import write_table
+from chromoformer.data.sources import signal_marks
+from chromoformer.diff.simulation import write_synthetic_pair
+from chromoformer.files.atomic import write_table
 from chromoformer.files.layouts import CompareFiles, PairSimulationFiles
 from chromoformer.metrics import task_metrics
 from chromoformer.results.plots import comparison_plot

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from chromoformer.config import load_config
-from chromoformer.data.signal import open_source
+from chromoformer.data.sources import open_source
 from chromoformer.data.synthetic import write_synthetic_dataset
 
 

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from chromoformer import ChromoformerClassifier, ChromoformerConfig
 from chromoformer.data import ChromoformerDataset, read_metadata
 from chromoformer.data.loader import make_loader
-from chromoformer.data.signal import open_source
+from chromoformer.data.sources import open_source
 from chromoformer.data.synthetic import write_synthetic_dataset
 from chromoformer.engine.batches import to_device
 from chromoformer.training.objective import fusable

@@ -4,7 +4,7 @@ Writes a synthetic .cool (``--chroms`` chromosomes of ``--mb`` Mb at ``--res`` b
 counts decaying with distance up to 3 Mb, random balancing weights, 2% of bins masked)
 and one TSS every 50 kb, then runs, each in its own process:
 
-* ours: :func:`chromoformer.preprocess.hic.interactions_from_cool` (pixels streamed in
+* ours: :func:`chromoformer.preprocess.hic_scores.interactions_from_cool` (pixels streamed in
   chunks, expected over valid pixels);
 * baseline: the previous implementation's approach, a dense balanced matrix per chromosome
   (``clr.matrix(balance=True).fetch(chrom)``) and a per-diagonal mean.
@@ -35,7 +35,7 @@ genes = pd.DataFrame({"chrom": c, "tss_all": str(s)} for c in clr.chromnames
                      for s in range(25_000, int(clr.chromsizes[c]) - 25_000, 50_000))
 t = time.perf_counter()
 if mode == "ours":
-    from chromoformer.preprocess.hic import interactions_from_cool
+    from chromoformer.preprocess.hic_scores import interactions_from_cool
     n = len(interactions_from_cool(path, genes, min_score=1.5))  # as preprocess metadata calls it
 else:
     n = 0

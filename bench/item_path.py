@@ -26,8 +26,7 @@ from torch.utils.data import default_collate
 from chromoformer.config import load_config
 from chromoformer.data import ChromoformerDataset, read_metadata
 from chromoformer.data.binning import bin_log_means, pad_centered
-from chromoformer.data.signal import open_source
-from chromoformer.data.sources import promoter_region
+from chromoformer.data.sources import open_source, promoter_region
 from chromoformer.data.synthetic import write_synthetic_dataset
 
 

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from chromoformer.config import ChromoformerConfig
 from chromoformer.data import ChromoformerDataset, read_metadata
 from chromoformer.data.loader import worker_context
-from chromoformer.data.signal import open_source
+from chromoformer.data.sources import open_source
 from chromoformer.data.synthetic import write_synthetic_dataset
 
 DEMO = Path(__file__).resolve().parents[2] / "shared" / "reference-demo"

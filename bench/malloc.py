@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from chromoformer.data.signal import open_source
+from chromoformer.data.sources import open_source
 from chromoformer.data.synthetic import write_synthetic_dataset
 
 GIB = str(1 << 30)

@@ -19,8 +19,8 @@ from sklearn.metrics import roc_auc_score
 
 from chromoformer.data import BinnedStore, ChromoformerDataset, read_metadata
 from chromoformer.data.folds import held_out_split
-from chromoformer.engine.checkpoint import load_model
-from chromoformer.inference.interpret import drop_pcre, model_score
+from chromoformer.engine.loading import load_model
+from chromoformer.inference.attribution import drop_pcre, model_score
 
 
 def main() -> None:

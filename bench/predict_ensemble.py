@@ -30,7 +30,7 @@ CASES = ("before: a pass per checkpoint", "after: one pass for all")
 
 
 def setup(wd: Path, n_genes: int) -> None:
-    from chromoformer.data.signal import open_source
+    from chromoformer.data.sources import open_source
     from chromoformer.data.synthetic import write_synthetic_dataset
     from chromoformer.engine.checkpoint import save_checkpoint
     from chromoformer.model import build_model
@@ -42,14 +42,14 @@ def setup(wd: Path, n_genes: int) -> None:
     for k in range(1, 5):
         torch.manual_seed(k)
         model = build_model(spec.task, spec.config, spec.binsizes, spec.arch)
-        save_checkpoint({"net": model.state_dict(), **spec.checkpoint_fields()}, wd / f"fold{k}.pt")
+        save_checkpoint({"net": model.state_dict(), **spec_fields(spec)}, wd / f"fold{k}.pt")
 
 
 def run_case(wd: Path, case: int, batch: int, workers: int | None, threads: int) -> None:
     """One case in this process; prints its wall seconds and writes its outputs to ``wd/out{case}.npy``."""
     from chromoformer.data import ChromoformerDataset, read_metadata
     from chromoformer.data.loader import make_loader
-    from chromoformer.data.signal import open_source
+    from chromoformer.data.sources import open_source
     from chromoformer.engine.batches import predict_batches
     from chromoformer.inference.predict import load_ensemble, predict_genes
 

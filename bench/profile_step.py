@@ -43,7 +43,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from chromoformer.config import load_config
 from chromoformer.data import ChromoformerDataset, read_metadata
 from chromoformer.data.loader import make_loader
-from chromoformer.data.signal import open_source
+from chromoformer.data.sources import open_source
 from chromoformer.data.synthetic import write_synthetic_dataset
 from chromoformer.model import build_model
 from chromoformer.training.objective import fusable

@@ -4,7 +4,7 @@ The pairs are binned by ``cooler cload pairs`` over the whole hg19 genome (chrom
 from cooler's 2-Mb bin table), and one TSS is placed every 150 kb on every chromosome (~20,600
 "genes", as many as a real annotation's protein-coding genes). Each case runs in its own process:
 
-* ours: :func:`chromoformer.preprocess.hic.interactions_from_cool` as the workflow calls it
+* ours: :func:`chromoformer.preprocess.hic_scores.interactions_from_cool` as the workflow calls it
   (raw counts: 100,000 pairs are too few for ``cooler balance`` to converge; 2 Mb cap; O/E > 1.5);
 * baseline: cooltools ``expected_cis`` (valid-pixel averages, the field's reference) plus a
   vectorised O/E of the same pixels, measured in the same run.
@@ -34,7 +34,7 @@ genes = pd.DataFrame({"chrom": c, "tss_all": str(s)} for c in clr.chromnames
                      for s in range(75_000, int(clr.chromsizes[c]), 150_000))
 t = time.perf_counter()
 if mode == "ours":
-    from chromoformer.preprocess.hic import interactions_from_cool
+    from chromoformer.preprocess.hic_scores import interactions_from_cool
     res = interactions_from_cool(path, genes, weight=None, max_distance=2_000_000, min_score=1.5)
     res = res[["bait_chrom", "bait_start", "oe_start", "score"]]
 else:

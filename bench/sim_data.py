@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 
 from chromoformer.config import MARKS
-from chromoformer.files.io import write_table
+from chromoformer.files.atomic import write_table
+from chromoformer.preprocess.expression import add_labels, assemble_metadata
 from chromoformer.preprocess.genes import prepare_genes
-from chromoformer.preprocess.interactions import gene_neighbors, read_interactions
-from chromoformer.preprocess.labels import add_labels, assemble_metadata
+from chromoformer.preprocess.pcres import gene_neighbors, read_interactions
 from chromoformer.preprocess.signals import build_signal_store, gene_regions
 from chromoformer.preprocess.simulate import SimConfig, simulate
 

@@ -117,7 +117,7 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    from chromoformer.data.store_writer import build_store_from_npy
+    from chromoformer.data.sources import build_store_from_npy
     from chromoformer.data.synthetic import write_synthetic_dataset
 
     rows = []

@@ -67,7 +67,7 @@ def worker(impl: str, mode: str, data: Path, steps: int, site: str) -> dict:
     else:
         from chromoformer import ChromoformerClassifier, ChromoformerConfig
         from chromoformer.data import ChromoformerDataset, read_metadata
-        from chromoformer.data.store_writer import build_store_from_npy
+        from chromoformer.data.sources import build_store_from_npy
 
         store = build_store_from_npy(npy, data / "store") if not (data / "store").exists() else None
         from chromoformer.data import BinnedStore

@@ -3,10 +3,11 @@
 Layers, bottom to top (a module imports only its own layer or those below it):
 
     vocabulary (errors, config, spec, metrics, progress, yamlfile) < files < {model, data} < {preprocess, engine}
-        < {training, inference} < results < workflow < cli (and the ``python -m chromoformer.train`` shim)
+        < {training, inference} < results < diff < workflow < cli (and the ``python -m chromoformer.train`` shim)
 
 plus: model/ imports only torch, math, config and errors; only cli/ parses argv, exits or prints; torch.load and
-torch.save appear only in engine/checkpoint; output file names are spelled only in files/layouts; no import
+torch.save appear only in engine/checkpoint, and so do the checkpoint's own key names; output file names are spelled only
+in files/layouts, in the Snakefile too; no import
 circle; nothing calls our own commands through argv strings. Each rule's checker is also run on a planted
 violation, so a rule that can no longer fail is caught too.
 """
@@ -14,7 +15,9 @@ violation, so a rule that can no longer fail is caught too.
 from __future__ import annotations
 
 import ast
+import io
 import re
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -31,6 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("preprocess, engine", ("chromoformer.preprocess", "chromoformer.engine")),
     ("training, inference", ("chromoformer.training", "chromoformer.inference")),
     ("results", ("chromoformer.results",)),
+    ("diff", ("chromoformer.diff",)),
     ("workflow", ("chromoformer.workflow",)),
     ("cli", ("chromoformer.cli", "chromoformer.train")),
 ]
@@ -43,7 +47,7 @@ def is_command_line(module: str) -> bool:
     return any(module == c or module.startswith(c + ".") for c in COMMAND_LINE)
 # A file name with a stem and one of the suffixes our commands write (f-string pieces count: "{x}.png").
 OUTPUT_NAME = re.compile(r"^[\w{}.:/-]*[\w}]\.(tsv|csv|pt|npz|npy|json|png|html|log|yaml|bedGraph|bedpe|bw|"
-                         r"interact|safetensors|lock)$")
+                         r"interact|safetensors|lock|done)$")
 # Inputs, not outputs, whose names the code must spell: the packaged default config.
 INPUT_NAMES = {("chromoformer.config", "configs/default.yaml"),
                ("chromoformer.config", "chromoformer/configs/default.yaml")}
@@ -155,6 +159,45 @@ def output_names(trees: dict[str, ast.Module]) -> list[str]:
     return sorted(set(bad))
 
 
+# The checkpoint's key names (engine.checkpoint.Key) that are not also everyday words of other files (a
+# metrics column 'epoch', a store manifest's 'marks'): spelled anywhere else, a reader bypasses the owner.
+SHARED_WORDS = {"epoch", "fold", "config", "binsizes", "task", "arch", "marks", "data", "spec", "history",
+                "best_epoch"}
+
+
+def checkpoint_only_keys() -> set[str]:
+    from chromoformer.engine.checkpoint import Key
+
+    return {v for k, v in vars(Key).items() if k.isupper()} - SHARED_WORDS
+
+
+def checkpoint_keys(trees: dict[str, ast.Module]) -> list[str]:
+    """Checkpoint key literals outside engine/checkpoint (docstrings are prose and are skipped)."""
+    keys, bad = checkpoint_only_keys(), []
+    for m, t in trees.items():
+        if m == "chromoformer.engine.checkpoint":
+            continue
+        docs = {id(n.body[0].value) for n in ast.walk(t) if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef,
+                ast.AsyncFunctionDef)) and n.body and isinstance(n.body[0], ast.Expr)}
+        bad += [f"{m}:{n.lineno} {n.value!r}" for n in ast.walk(t) if isinstance(n, ast.Constant)
+                and isinstance(n.value, str) and n.value in keys and id(n) not in docs]
+    return sorted(set(bad))
+
+
+def snakefile_names(text: str, name: str = "Snakefile") -> list[str]:
+    """File-name literals in a Snakefile (read as Python tokens: its rule syntax tokenizes, comments are skipped)."""
+    bad = []
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.type != tokenize.STRING:
+            continue
+        prefix = re.match(r"^[A-Za-z]*", tok.string).group(0).lower()
+        body = tok.string[len(prefix):]
+        value = ast.literal_eval(body) if "f" not in prefix else body.strip("\"'")
+        if isinstance(value, str) and OUTPUT_NAME.match(value):
+            bad.append(f"{name}:{tok.start[0]} {value!r}")
+    return bad
+
+
 def cycle(graph: dict[str, set[str]]) -> list[str] | None:
     state: dict[str, int] = {}
     stack: list[str] = []
@@ -202,6 +245,14 @@ def test_checkpoints_are_read_and_written_in_one_module(trees):
 
 def test_output_file_names_are_spelled_only_in_layouts(trees):
     assert output_names(trees) == []
+
+
+def test_checkpoint_keys_are_spelled_only_in_engine_checkpoint(trees):
+    assert checkpoint_keys(trees) == []
+
+
+def test_the_snakefile_takes_its_file_names_from_layouts():
+    assert snakefile_names((SRC / "workflow" / "Snakefile").read_text()) == []
 
 
 def test_import_graph_has_no_circle(trees):
@@ -256,9 +307,9 @@ def test_planted_upward_import_is_caught():
 
 
 def test_planted_model_io_is_caught():
-    trees = _planted("import pandas\nfrom chromoformer.files.io import write_text\n", "chromoformer.model.planted")
-    assert model_imports(trees) == ["chromoformer.model.planted imports chromoformer.files.io",
-                                    "chromoformer.model.planted imports chromoformer.files.io.write_text",
+    trees = _planted("import pandas\nfrom chromoformer.files.atomic import write_text\n", "chromoformer.model.planted")
+    assert model_imports(trees) == ["chromoformer.model.planted imports chromoformer.files.atomic",
+                                    "chromoformer.model.planted imports chromoformer.files.atomic.write_text",
                                     "chromoformer.model.planted imports pandas"]
 
 
@@ -287,3 +338,10 @@ def test_the_library_api_is_importable_from_the_package():
     for name in chromoformer.__all__:
         obj = getattr(chromoformer, name)
         assert name == "__version__" or callable(obj), name
+
+
+def test_planted_checkpoint_key_and_snakefile_name_are_caught():
+    trees = _planted('def f(ck):\n    """Reads ck["val_score"] (prose)."""\n    return ck["val_score"], ck.get("epoch")\n')
+    assert checkpoint_keys(trees) == ["chromoformer.data.planted:3 'val_score'"]
+    snake = 'rule x:\n    output:\n        "{sample}/predictions.csv",  # "not.tsv"\n    run:\n        f"{a}/best.pt"\n'
+    assert snakefile_names(snake) == ["Snakefile:3 '{sample}/predictions.csv'", "Snakefile:5 '{a}/best.pt'"]

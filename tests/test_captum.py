@@ -8,7 +8,7 @@ import torch
 
 from chromoformer.config import ChromoformerConfig, TransformerConfig
 from chromoformer.data import ChromoformerDataset, NpyDirSource, read_metadata
-from chromoformer.inference.interpret import attributions, gradient_attributions, model_score, perturbation_table
+from chromoformer.inference.attribution import attributions, gradient_attributions, model_score, perturbation_table
 from chromoformer.model import build_model
 
 pytest.importorskip("captum")

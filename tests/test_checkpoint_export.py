@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from chromoformer.cli import main
-from chromoformer.engine.checkpoint import load_model, read_checkpoint
+from chromoformer.engine.checkpoint import read_checkpoint
+from chromoformer.engine.loading import load_model
 
 
 def test_save_optimizer_last_only_and_safetensors_export(synthetic, tmp_path, capsys):

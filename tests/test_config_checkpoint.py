@@ -9,13 +9,8 @@ import yaml
 
 from chromoformer import ChromoformerClassifier
 from chromoformer.config import ChromoformerConfig, ConfigError, load_config
-from chromoformer.engine.checkpoint import (
-    CheckpointError,
-    canonical_key,
-    load_model,
-    read_checkpoint,
-    save_checkpoint,
-)
+from chromoformer.engine.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from chromoformer.engine.loading import canonical_key, load_model
 
 
 def test_packaged_default_matches_dataclass_defaults():

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 import torch
 
-from chromoformer.engine.checkpoint import spec_of
 from chromoformer.engine.distributed import RankBatches, share
+from chromoformer.engine.loading import spec_of
 from chromoformer.model import build_model
 from fault_inputs import TINY, tiny_data
 

@@ -15,19 +15,19 @@ from chromoformer.cli import main as cli
 from chromoformer.config import ChromoformerConfig, load_config
 from chromoformer.data import NpyDirSource, read_metadata
 from chromoformer.data.loader import make_loader
-from chromoformer.data.pairs import PairedDataset, pair_genes
-from chromoformer.data.synthetic_pairs import write_synthetic_pair
+from chromoformer.diff.fitting import compare_pairs, train_pair_fold
+from chromoformer.diff.pairing import PairedDataset, pair_genes
+from chromoformer.diff.prediction import predict_pair_genes, predict_pairs
+from chromoformer.diff.simulation import write_synthetic_pair
 from chromoformer.engine.batches import forward, output_table
-from chromoformer.engine.checkpoint import load_model, read_checkpoint
+from chromoformer.engine.checkpoint import read_checkpoint
+from chromoformer.engine.loading import load_model
 from chromoformer.errors import ChromoformerError, ConfigError, UsageError
 from chromoformer.files.layouts import RunPaths
 from chromoformer.inference.predict import predict
-from chromoformer.inference.predict_pairs import predict_pair_genes, predict_pairs
 from chromoformer.metrics import diff_metrics
 from chromoformer.results.evaluate import evaluate
 from chromoformer.spec import RunSpec
-from chromoformer.training.compare import compare
-from chromoformer.training.fit_pairs import train_pair_fold
 from chromoformer.training.objective import train_loss
 from fault_inputs import TINY
 
@@ -201,7 +201,7 @@ def test_single_cell_and_pair_entry_points_refuse_each_other(runs, pair, synthet
     with pytest.raises(UsageError, match="needs a --task diff checkpoint"):
         predict_pairs(*files(pair), [clf])
     with pytest.raises(UsageError, match="cell B's metadata and signal belong to the differential task"):
-        compare(meta, npy, tmp_path / "c", meta_b=meta, signal_b=npy)
+        compare_pairs(meta, npy, meta, npy, tmp_path / "c", spec=RunSpec())
     with pytest.raises(ConfigError, match="deepdiff reads 200 bins of 100 bp"):
         RunSpec(task="diff", arch="deepdiff", binsizes=(2000, 500))
 

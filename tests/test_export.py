@@ -15,7 +15,7 @@ from chromoformer.config import ChromoformerConfig
 from chromoformer.data import ChromoformerDataset, NpyDirSource, read_metadata
 from chromoformer.data.metadata import Gene, Region
 from chromoformer.errors import UsageError
-from chromoformer.results import tracks as browser
+from chromoformer.results import browser
 
 pyBigWig = pytest.importorskip("pyBigWig")
 

@@ -10,7 +10,7 @@ import pytest
 
 from chromoformer.errors import ExpressionError
 from chromoformer.preprocess.annotation import exon_union_lengths
-from chromoformer.preprocess.labels import add_labels, read_expression
+from chromoformer.preprocess.expression import add_labels, read_expression
 from test_annotation import GTF
 
 GENES = pd.DataFrame({"gene_id": ["G1", "G2", "G3"], "length": [1000, 2000, 500]})

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from chromoformer.errors import ExpressionError
+from chromoformer.preprocess.expression import add_labels, read_expression_table
 from chromoformer.preprocess.genes import prepare_genes
-from chromoformer.preprocess.labels import add_labels, read_expression_table
 
 pytestmark = pytest.mark.skipif(not (shutil.which("featureCounts") and shutil.which("samtools")),
                                 reason="featureCounts/samtools not installed (apt-get install subread samtools)")

@@ -16,7 +16,7 @@ import pytest
 from chromoformer.errors import InteractionError
 
 cooler = pytest.importorskip("cooler")
-from chromoformer.preprocess import contacts, hic  # noqa: E402
+from chromoformer.preprocess import hic_files, hic_scores  # noqa: E402
 from hic_files import write_hic  # noqa: E402
 
 RES, N = 1000, 30
@@ -60,11 +60,11 @@ def _dense_oe(pixels, w, chrom_off, max_d):
 
 @pytest.mark.parametrize("chunk", [10**9, 7])  # one chunk, or many tiny ones: same answer
 def test_observed_over_expected_matches_a_dense_computation(tmp_path, monkeypatch, chunk):
-    monkeypatch.setattr(contacts, "CHUNK", chunk)
+    monkeypatch.setattr(hic_files, "CHUNK", chunk)
     path, w, pixels = _make(tmp_path)
     genes = pd.DataFrame({"chrom": ["chr1", "chr1", "chr2"], "tss_all": ["12500", "3100;20900", "15000"]})
     max_d = 10
-    got = hic.interactions_from_cool(path, genes, max_distance=max_d * RES)
+    got = hic_scores.interactions_from_cool(path, genes, max_distance=max_d * RES)
     assert (got.bait_chrom == got.oe_chrom).all()  # no trans contact
     n = 0
     for chrom, off in (("chr1", 0), ("chr2", N)):
@@ -84,8 +84,8 @@ def test_raw_counts_and_missing_weights(tmp_path):
     path, _, pixels = _make(tmp_path, weights=False)
     genes = pd.DataFrame({"chrom": ["chr1"], "tss_all": ["12500"]})
     with pytest.raises(InteractionError, match="no balancing weights column 'weight'.*--weight none"):
-        hic.interactions_from_cool(path, genes)
-    raw = hic.interactions_from_cool(path, genes, weight=None, max_distance=5 * RES)
+        hic_scores.interactions_from_cool(path, genes)
+    raw = hic_scores.interactions_from_cool(path, genes, weight=None, max_distance=5 * RES)
     m, exp = _dense_oe(pixels, np.ones(2 * N), 0, 5)
     want = m[12, 17] / exp[5]
     assert raw.set_index("oe_start").score[17 * RES] == pytest.approx(want, rel=1e-12)
@@ -96,33 +96,33 @@ def test_bins_longer_than_w_max_are_an_error(tmp_path):
     path, _, _ = _make(tmp_path)
     genes = pd.DataFrame({"chrom": ["chr1"], "tss_all": ["12500"]})
     with pytest.raises(InteractionError, match="bins are 1000 bp, longer than w_max=500"):
-        hic.interactions_from_cool(path, genes, w_max=500)
+        hic_scores.interactions_from_cool(path, genes, w_max=500)
 
 
 def test_wrong_chromosome_naming_and_bad_file(tmp_path):
     path, _, _ = _make(tmp_path)
     with pytest.raises(InteractionError, match="none of the genes' chromosomes"):
-        hic.interactions_from_cool(path, pd.DataFrame({"chrom": ["1"], "tss_all": ["100"]}))
+        hic_scores.interactions_from_cool(path, pd.DataFrame({"chrom": ["1"], "tss_all": ["100"]}))
     bad = tmp_path / "bad.cool"
     bad.write_text("not hdf5")
     with pytest.raises(InteractionError, match="not a readable .cool"):
-        hic.interactions_from_cool(bad, pd.DataFrame({"chrom": ["chr1"], "tss_all": ["100"]}))
+        hic_scores.interactions_from_cool(bad, pd.DataFrame({"chrom": ["chr1"], "tss_all": ["100"]}))
 
 
 def test_tss_past_the_chromosome_end_means_another_assembly(tmp_path):
     path, _, _ = _make(tmp_path)
     with pytest.raises(InteractionError, match="past the end of chr1 .30000 bp.*different assemblies"):
-        hic.interactions_from_cool(path, pd.DataFrame({"chrom": ["chr1"], "tss_all": ["12500;45000"]}))
+        hic_scores.interactions_from_cool(path, pd.DataFrame({"chrom": ["chr1"], "tss_all": ["12500;45000"]}))
 
 
 def test_min_score_keeps_only_contacts_above_it_and_feeds_gene_neighbors(tmp_path):
     """Genes on one of two chromosomes; the cut-off applied inside equals filtering afterwards."""
-    from chromoformer.preprocess.interactions import gene_neighbors
+    from chromoformer.preprocess.pcres import gene_neighbors
 
     path, _, _ = _make(tmp_path)
     genes = pd.DataFrame({"gene_id": ["G1", "G2"], "chrom": ["chr2", "chr2"], "tss_all": ["12500", "3100"]})
-    every = hic.interactions_from_cool(path, genes)
-    above = hic.interactions_from_cool(path, genes, min_score=1.5)
+    every = hic_scores.interactions_from_cool(path, genes)
+    above = hic_scores.interactions_from_cool(path, genes, min_score=1.5)
     assert len(above) < len(every) and (above.score > 1.5).all()
     want = every[every.score > 1.5].reset_index(drop=True)
     pd.testing.assert_frame_equal(above.reset_index(drop=True), want)
@@ -138,14 +138,14 @@ def test_hic_gives_the_same_pcres_as_the_cool_of_the_same_contacts(tmp_path):
     path, _, _ = _make(tmp_path, weights=False)
     h = _hic_from(path, tmp_path / "m.hic")
     genes = pd.DataFrame({"chrom": ["chr1", "chr2"], "tss_all": ["12500;3100", "15000"]})
-    want = hic.interactions_from_cool(path, genes, weight=None, max_distance=10 * RES)
-    got = hic.interactions_from_cool(h, genes, weight=None, max_distance=10 * RES)
+    want = hic_scores.interactions_from_cool(path, genes, weight=None, max_distance=10 * RES)
+    got = hic_scores.interactions_from_cool(h, genes, weight=None, max_distance=10 * RES)
     assert len(want) > 30
     key = ["bait_chrom", "bait_start", "oe_chrom", "oe_start"]
     pd.testing.assert_frame_equal(got.sort_values(key).reset_index(drop=True),
                                   want.sort_values(key).reset_index(drop=True), check_dtype=False)
     with pytest.raises(InteractionError, match=r"no normalisation 'KR' in this .hic \(it has: none\)"):
-        hic.interactions_from_cool(h, genes, weight="KR")
+        hic_scores.interactions_from_cool(h, genes, weight="KR")
     # hictkpy ran in a child process, now ended: this process neither imported it nor keeps a child
     assert "hictkpy" not in sys.modules and not multiprocessing.active_children()
 
@@ -155,17 +155,17 @@ def test_hic_resolutions_are_picked_explicitly(tmp_path):
     h = _hic_from(path, tmp_path / "multi.hic", (RES, 2 * RES))
     genes = pd.DataFrame({"chrom": ["chr1"], "tss_all": ["12500"]})
     with pytest.raises(InteractionError, match=r"several resolutions \(1000, 2000\); pick one with .*::resolutions/N"):
-        hic.interactions_from_cool(h, genes, weight=None)
+        hic_scores.interactions_from_cool(h, genes, weight=None)
     with pytest.raises(InteractionError, match="no resolution 5000 bp; the file has 1000, 2000"):
-        hic.interactions_from_cool(f"{h}::resolutions/5000", genes, weight=None)
-    coarse = hic.interactions_from_cool(f"{h}::resolutions/2000", genes, weight=None, max_distance=10 * RES)
+        hic_scores.interactions_from_cool(f"{h}::resolutions/5000", genes, weight=None)
+    coarse = hic_scores.interactions_from_cool(f"{h}::resolutions/2000", genes, weight=None, max_distance=10 * RES)
     assert set(coarse.oe_start % (2 * RES)) == {0} and (coarse.bait_start == 12 * RES).all()
     bad = tmp_path / "bad.hic"
     bad.write_text("not a hic file")
     with pytest.raises(InteractionError, match="bad.hic: not a readable .hic file"):
-        hic.interactions_from_cool(bad, genes)
+        hic_scores.interactions_from_cool(bad, genes)
     with pytest.raises(InteractionError, match="gone.hic: .hic file not found"):
-        hic.interactions_from_cool(tmp_path / "gone.hic", genes)
+        hic_scores.interactions_from_cool(tmp_path / "gone.hic", genes)
 
 
 def test_hic_reader_child_needs_no_main_guard_and_dies_with_its_parent(tmp_path):
@@ -178,7 +178,7 @@ def test_hic_reader_child_needs_no_main_guard_and_dies_with_its_parent(tmp_path)
     path, _, _ = _make(tmp_path, weights=False)
     h = _hic_from(path, tmp_path / "m.hic")
     script = tmp_path / "unguarded.py"
-    script.write_text(f"import time\nfrom chromoformer.preprocess.contacts import HicContacts\n"
+    script.write_text(f"import time\nfrom chromoformer.preprocess.hic_files import HicContacts\n"
                       f"h = HicContacts({str(h)!r})\nprint(h.binsize, h._child.proc.pid, flush=True)\n"
                       "time.sleep(600)\n")
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)

@@ -136,7 +136,7 @@ def test_track_files_keep_their_columns_with_hostile_names(hostile_run, tmp_path
 
 def test_writers_refuse_a_field_separator_in_a_hand_made_gene(tmp_path):
     from chromoformer.data.metadata import Gene, Region
-    from chromoformer.results.tracks import link_table, write_links
+    from chromoformer.results.browser import link_table, write_links
 
     g = Gene("a\tb", "chr1", 1_000_000, "+", (Region("chr1", 1_100_000, 1_102_000),), (2.0,), 1, None, 1, 2, "x")
     with pytest.raises(UsageError, match="control character"):

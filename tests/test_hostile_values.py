@@ -33,7 +33,7 @@ def test_metadata_is_told_gzip_by_content_not_by_name(tmp_path):
 
 
 def test_expression_ids_with_spaces_match_and_keep_every_label(tmp_path, caplog):
-    from chromoformer.preprocess.labels import add_labels
+    from chromoformer.preprocess.expression import add_labels
 
     genes = pd.DataFrame({"gene_id": [f"G{i}" for i in range(6)], "chrom": "chr1", "tss_all": "1"})
     values = [0.5, 3.0, 10.0, 0.0, 7.5, 1.0]
@@ -49,7 +49,7 @@ def test_expression_ids_with_spaces_match_and_keep_every_label(tmp_path, caplog)
 
 
 def test_ensembl_style_chromosomes_in_pchic_are_spelled_as_the_genes(tmp_path, caplog):
-    from chromoformer.preprocess.interactions import gene_neighbors, read_interactions
+    from chromoformer.preprocess.pcres import gene_neighbors, read_interactions
 
     genes = pd.DataFrame({"gene_id": ["G1", "G2"], "chrom": ["chr1", "chrM"], "tss_all": ["1000", "500"]})
     rows = [("{c}1", 900, 1100, "{c}1", 5000, 6000, 3.0), ("{m}", 400, 600, "{m}", 2000, 2500, 2.0)]
@@ -97,7 +97,7 @@ def test_strict_yaml_keeps_anchors_and_refuses_repeats():
 
 def test_a_killed_bigwig_writers_temp_is_removed_by_the_next_write(tmp_path):
     pytest.importorskip("pyBigWig")
-    from chromoformer.results.tracks import write_bigwig
+    from chromoformer.results.browser import write_bigwig
 
     left = tmp_path / ".x.bw.abc123.tmp"  # what a kill during pyBigWig's write leaves
     left.write_bytes(b"partial")
@@ -140,7 +140,7 @@ def test_a_nul_byte_in_any_table_is_refused_with_its_line(tmp_path, packed):
     """pandas' parser ends a field at a NUL (``G\\x001`` read as ``G``, so two genes could become one):
     every table reader refuses it, naming the file and the line, compressed or not."""
     from chromoformer.errors import ExpressionError
-    from chromoformer.files.io import read_table
+    from chromoformer.files.checked import read_table
 
     text = b"gene_id\tS\nG0\t1.0\nG1\t2.0\nG\x002\t3.0\n"
     p = tmp_path / "expr.tsv"

@@ -10,7 +10,7 @@ import torch
 
 from chromoformer import ChromoformerClassifier, ChromoformerConfig
 from chromoformer.data import ChromoformerDataset, NpyDirSource, read_metadata
-from chromoformer.inference.interpret import (
+from chromoformer.inference.attribution import (
     attributions,
     drop_pcre,
     model_score,
@@ -137,7 +137,7 @@ def test_baselines_train_one_epoch_on_demo(demo, tmp_path, arch):
           "--model", arch, "-o", str(tmp_path / "run"), "--num-workers", "0"])
     m = pd.read_csv(tmp_path / "run" / "metrics.tsv", sep="\t")
     assert len(m) == 1 and 0 <= m.val_auroc[0] <= 1
-    from chromoformer.engine.checkpoint import load_model
+    from chromoformer.engine.loading import load_model
 
     assert load_model(tmp_path / "run" / "last.pt").arch == arch
 

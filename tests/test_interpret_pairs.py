@@ -12,21 +12,16 @@ import torch
 from chromoformer.cli import main as cli
 from chromoformer.config import MARKS, ChromoformerConfig, load_config
 from chromoformer.data import NpyDirSource, read_metadata
-from chromoformer.data.pairs import PairedDataset, pair_genes
-from chromoformer.data.synthetic_pairs import write_synthetic_pair
+from chromoformer.diff.explanation import difference_summary, lfc_score, pair_attributions, pair_perturbation_table
+from chromoformer.diff.fitting import train_pair_fold
+from chromoformer.diff.pairing import PairedDataset, pair_genes
+from chromoformer.diff.simulation import write_synthetic_pair
 from chromoformer.engine.batches import forward
 from chromoformer.errors import UsageError
-from chromoformer.inference.interpret import zero_mark
-from chromoformer.inference.interpret_pairs import (
-    difference_summary,
-    lfc_score,
-    pair_attributions,
-    pair_perturbation_table,
-)
+from chromoformer.inference.attribution import zero_mark
 from chromoformer.model import build_model
 from chromoformer.results.interpretation import read_interpretation
 from chromoformer.spec import RunSpec
-from chromoformer.training.fit_pairs import train_pair_fold
 from fault_inputs import TINY
 
 

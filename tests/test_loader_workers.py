@@ -87,7 +87,7 @@ def test_a_lock_held_by_the_parent_does_not_stall_workers():
 def test_a_store_reaches_workers_memory_mapped_and_predicts_as_without_workers(tmp_path):
     import pickle
 
-    from chromoformer.data.store_writer import build_store_from_npy
+    from chromoformer.data.sources import build_store_from_npy
     from chromoformer.errors import StoreError
 
     meta, npy = write_synthetic_dataset(tmp_path, n_genes=8, seed=0)

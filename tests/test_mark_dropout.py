@@ -89,7 +89,7 @@ def test_presence_is_drawn_per_gene_from_seed_and_epoch():
 
 @pytest.fixture(scope="module")
 def named_store(synthetic, tmp_path_factory):
-    from chromoformer.data.store_writer import build_store_from_npy
+    from chromoformer.data.sources import build_store_from_npy
 
     meta, npy = synthetic
     return meta, build_store_from_npy(npy, tmp_path_factory.mktemp("st") / "store", marks=list(MARKS)).path

@@ -204,7 +204,7 @@ def test_window_too_small_is_refused():
 
 
 def test_attributions_of_inputs_a_model_never_reads_are_zero(synthetic):
-    from chromoformer.inference.interpret import gradient_attributions
+    from chromoformer.inference.attribution import gradient_attributions
 
     batch = _batch(synthetic, 4)
     attr = gradient_attributions(_perturbed(build_model("clf", arch="hmcrnn")), batch)

@@ -11,8 +11,8 @@ import torch
 from chromoformer import ChromoformerConfig
 from chromoformer.data import NpyDirSource, read_metadata
 from chromoformer.data.dataset import ChromoformerDataset
-from chromoformer.data.pairs import PairedDataset, check_same_marks, diff_call, fold_change, pair_genes
-from chromoformer.data.synthetic_pairs import write_synthetic_pair
+from chromoformer.diff.pairing import PairedDataset, check_same_marks, diff_call, fold_change, pair_genes
+from chromoformer.diff.simulation import write_synthetic_pair
 from chromoformer.errors import DataError, MetadataError
 from chromoformer.model import ChromoformerDiff, DeepDiff
 

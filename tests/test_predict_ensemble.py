@@ -10,7 +10,7 @@ import torch
 from chromoformer.data import ChromoformerDataset, NpyDirSource, read_metadata
 from chromoformer.data.loader import make_loader
 from chromoformer.engine.batches import ensemble_batches, predict_batches
-from chromoformer.engine.checkpoint import save_checkpoint
+from chromoformer.engine.checkpoint import save_checkpoint, spec_fields
 from chromoformer.inference.predict import ensemble_frame, load_ensemble, predict_genes
 from chromoformer.model import build_model
 from chromoformer.spec import RunSpec
@@ -27,7 +27,7 @@ def checkpoints(tmp_path_factory) -> list:
         torch.manual_seed(seed)
         model = build_model(spec.task, spec.config, spec.binsizes, spec.arch)
         paths.append(d / f"fold{seed}.pt")
-        save_checkpoint({"net": model.state_dict(), **spec.checkpoint_fields()}, paths[-1])
+        save_checkpoint({"net": model.state_dict(), **spec_fields(spec)}, paths[-1])
     return paths
 
 

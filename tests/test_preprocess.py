@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from chromoformer.data.folds import chrom_split
+from chromoformer.preprocess.expression import ExpressionError, add_labels
 from chromoformer.preprocess.genes import genes_from_transcripts, prepare_genes
-from chromoformer.preprocess.interactions import InteractionError, gene_neighbors, read_interactions
-from chromoformer.preprocess.labels import ExpressionError, add_labels
+from chromoformer.preprocess.pcres import InteractionError, gene_neighbors, read_interactions
 
 
 def test_chrom_split_table():
@@ -97,10 +97,10 @@ def test_signals_store_from_simulated_bams_feeds_the_dataset(tmp_path):
     pytest.importorskip("pysam")
     from chromoformer import ChromoformerConfig
     from chromoformer.data import ChromoformerDataset, read_metadata
-    from chromoformer.files.io import write_table
-    from chromoformer.preprocess.interactions import read_interactions as ri
-    from chromoformer.preprocess.labels import add_labels as al
-    from chromoformer.preprocess.labels import assemble_metadata
+    from chromoformer.files.atomic import write_table
+    from chromoformer.preprocess.expression import add_labels as al
+    from chromoformer.preprocess.expression import assemble_metadata
+    from chromoformer.preprocess.pcres import read_interactions as ri
     from chromoformer.preprocess.signals import build_signal_store, gene_regions
     from chromoformer.preprocess.simulate import CHROMHMM, SimConfig, simulate
 
@@ -131,7 +131,7 @@ def test_hic_cool_observed_over_expected(tmp_path):
     pixels = pd.DataFrame([(i, j, c) for (i, j), c in pix.items() if c > 0], columns=["bin1_id", "bin2_id", "count"])
     path = str(tmp_path / "m.cool")
     cooler.create_cooler(path, bins, pixels)
-    from chromoformer.preprocess.hic import interactions_from_cool
+    from chromoformer.preprocess.hic_scores import interactions_from_cool
 
     genes = pd.DataFrame({"gene_id": ["G"], "chrom": ["chr1"], "tss_all": ["55000"]})
     inter = interactions_from_cool(path, genes, weight=None)

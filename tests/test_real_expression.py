@@ -14,8 +14,8 @@ import pytest
 rnanorm = pytest.importorskip("rnanorm")
 from chromoformer.errors import AnnotationError, ExpressionError  # noqa: E402
 from chromoformer.preprocess.annotation import read_annotation, read_transcripts  # noqa: E402
+from chromoformer.preprocess.expression import add_labels  # noqa: E402
 from chromoformer.preprocess.genes import genes_from_transcripts  # noqa: E402
-from chromoformer.preprocess.labels import add_labels  # noqa: E402
 
 FILES = resources.files("rnanorm") / "files"
 GTF, COUNTS = FILES / "gencode.v26.annotation.chr21.gtf.gz", FILES / "gtex_lung.first30.chr21.csv.gz"

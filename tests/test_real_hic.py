@@ -14,7 +14,7 @@ import pytest
 
 cooler = pytest.importorskip("cooler")
 expected_api = pytest.importorskip("cooltools.api.expected")
-from chromoformer.preprocess.hic import interactions_from_cool  # noqa: E402
+from chromoformer.preprocess.hic_scores import interactions_from_cool  # noqa: E402
 from hic_files import write_hic  # noqa: E402
 from real_data import cool_from_pairs, cooler_testdata  # noqa: E402
 

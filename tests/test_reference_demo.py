@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from chromoformer.data import ChromoformerDataset, NpyDirSource, build_store_from_npy, read_metadata
-from chromoformer.engine.checkpoint import canonical_state_dict, load_model, read_checkpoint, save_checkpoint
+from chromoformer.engine.checkpoint import read_checkpoint, save_checkpoint
+from chromoformer.engine.loading import canonical_state_dict, load_model
 from chromoformer.inference.predict import predict
 from conftest import ORIGINAL_SITE, ROOT
 

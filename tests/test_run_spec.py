@@ -22,7 +22,7 @@ from chromoformer.config import MARKS, ChromoformerConfig
 from chromoformer.data import read_metadata
 from chromoformer.data.folds import split_genes
 from chromoformer.data.sources import NpyDirSource
-from chromoformer.engine.checkpoint import load_model
+from chromoformer.engine.loading import load_model
 from chromoformer.errors import ConfigError
 from chromoformer.model import build_model
 from chromoformer.spec import RunSpec
@@ -121,7 +121,7 @@ def test_binsizes_1000_200_50_train_predict_interpret(data, tmp_path, capsys):
 def trained(data, tmp_path_factory) -> tuple[Path, Path]:
     """A checkpoint trained on a store with the paper's marks, and that store."""
     root = tmp_path_factory.mktemp("trained")
-    from chromoformer.data.store_writer import build_store_from_npy
+    from chromoformer.data.sources import build_store_from_npy
 
     store = build_store_from_npy(data / "data" / "npy", root / "store").path
     main(["train", "-m", str(data / "data" / "meta.csv"), "-d", str(store), "-c", str(data / "config.yaml"),
@@ -130,7 +130,7 @@ def trained(data, tmp_path_factory) -> tuple[Path, Path]:
 
 
 def _reordered_store(src: Path, out: Path, order: list[int], names: list[str]) -> Path:
-    from chromoformer.data.store_writer import build_store_from_npy
+    from chromoformer.data.sources import build_store_from_npy
 
     npy = out.parent / f"{out.name}-npy"
     npy.mkdir()

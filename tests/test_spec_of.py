@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from chromoformer.config import ChromoformerConfig
-from chromoformer.engine.checkpoint import load_model, save_checkpoint, spec_of
+from chromoformer.engine.checkpoint import SPEC_KEYS, save_checkpoint, spec_fields
+from chromoformer.engine.loading import load_model, spec_of
 from chromoformer.errors import CheckpointError
 from chromoformer.model import build_model
-from chromoformer.spec import SPEC_KEYS, RunSpec
+from chromoformer.spec import RunSpec
 
 
 def test_an_original_format_regressor_is_a_regressor_with_its_own_bin_sizes(tmp_path):
@@ -22,8 +23,8 @@ def test_an_original_format_regressor_is_a_regressor_with_its_own_bin_sizes(tmp_
 
 def test_our_checkpoint_gives_back_its_spec_and_its_fields_must_agree():
     spec = RunSpec(task="reg", binsizes=(2000, 100), init_seed=7).replace(num_epoch=3)
-    ck = {"net": build_model("reg", spec.config, spec.binsizes).state_dict(), **spec.checkpoint_fields()}
-    assert set(spec.checkpoint_fields()) == set(SPEC_KEYS)
+    ck = {"net": build_model("reg", spec.config, spec.binsizes).state_dict(), **spec_fields(spec)}
+    assert set(spec_fields(spec)) == set(SPEC_KEYS)
     assert spec_of(ck) == spec
     with pytest.raises(CheckpointError, match="disagree"):
         spec_of({**ck, "binsizes": [2000, 500]})

@@ -8,9 +8,8 @@ import logging
 import numpy as np
 import pytest
 
-from chromoformer.data.signal import open_source
+from chromoformer.data.sources import default_store_path, open_source
 from chromoformer.data.store import BinnedStore
-from chromoformer.data.store_writer import default_store_path
 from chromoformer.data.synthetic import write_synthetic_dataset
 
 

@@ -12,7 +12,7 @@ import pytest
 from chromoformer.data.metadata import Region
 from chromoformer.preprocess.coverage import ReadOptions, SignalError, open_signal
 from chromoformer.preprocess.signals import build_signal_store
-from chromoformer.preprocess.tracks import BedGraphSignal, BigWigSignal
+from chromoformer.preprocess.track_readers import BedGraphSignal, BigWigSignal
 from test_coverage import CHROMS, READS, write_bam
 
 INTERVALS = [("chr1", 100, 250, 2.5), ("chr1", 250, 300, 4.0), ("chr1", 1000, 1100, 1.0), ("chr2", 0, 50, 3.0)]

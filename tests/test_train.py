@@ -8,7 +8,8 @@ import torch
 
 from chromoformer.cli import main
 from chromoformer.data.folds import held_out_split, split_genes
-from chromoformer.engine.checkpoint import load_model, read_checkpoint
+from chromoformer.engine.checkpoint import read_checkpoint
+from chromoformer.engine.loading import load_model
 
 
 def test_fold_to_held_out_split_mapping():

@@ -88,7 +88,7 @@ def test_two_mark_sheet_trains_a_two_mark_model(tmp_path):
     """The sheet's marks flow into the store and from it into the model: no n_feats to edit by hand."""
     if not (CHROMHMM / "SAMPLEDATA_HG18").is_dir():
         pytest.skip("Debian chromhmm-example not installed (apt-get install chromhmm-example)")
-    from chromoformer.engine.checkpoint import load_model
+    from chromoformer.engine.loading import load_model
 
     two = ["H3K4me3", "H3K27ac"]
     _, wd, _ = _run_simulated(tmp_path, two, marks=two, folds=[1, 2])
@@ -276,6 +276,6 @@ def test_workflow_trains_evaluates_and_predicts_a_named_pair(tmp_path):
     assert pred.gene_id.tolist() == pd.read_csv(tmp_path / "wf" / "SIM" / "meta.csv").gene_id.tolist()
     m = pd.read_csv(d / "evaluation" / "metrics.tsv", sep="\t")
     assert {"pearson", "spearman", "call_auroc"} <= set(m.columns) and m.fold.tolist()[-1] == "pooled"
-    from chromoformer.engine.checkpoint import load_model
+    from chromoformer.engine.loading import load_model
 
     assert load_model(d / "runs" / "fold1" / "best.pt").spec.task == "diff"

@@ -12,10 +12,11 @@ _LAZY = {"ChromoformerConfig": "chromoformer.config", "load_config": "chromoform
          "build_model": "chromoformer.model", "RunSpec": "chromoformer.spec",
          "fit_fold": "chromoformer.training.fit", "train_fold": "chromoformer.training.fit",
          "split_genes": "chromoformer.data.folds", "predict_genes": "chromoformer.inference.predict",
-         "predict": "chromoformer.inference.predict", "load_model": "chromoformer.engine.checkpoint",
-         "read_checkpoint": "chromoformer.engine.checkpoint", "open_source": "chromoformer.data.signal",
+         "predict": "chromoformer.inference.predict", "load_model": "chromoformer.engine.loading",
+         "read_checkpoint": "chromoformer.engine.checkpoint", "open_source": "chromoformer.data.sources",
          "read_metadata": "chromoformer.data.metadata", "select_marks": "chromoformer.data.marks",
-         "run_workflow": "chromoformer.workflow", "compare": "chromoformer.training.compare",
+         "run_workflow": "chromoformer.workflow", "compare": "chromoformer.training.compare", "compare_pairs": "chromoformer.diff.fitting",
+         "train_pair_fold": "chromoformer.diff.fitting", "predict_pairs": "chromoformer.diff.prediction",
          "evaluate": "chromoformer.results.evaluate", "interpret": "chromoformer.results.interpretation",
          "verify": "chromoformer.inference.verify"}
 

@@ -26,17 +26,13 @@ from chromoformer.config import (
     ChromoformerConfig,
     OriginalProtocol,
 )
-from chromoformer.errors import ConfigError
+from chromoformer.errors import ConfigError, UsageError
 
 TASKS = ("clf", "reg", "diff")
 BASE_CAP = 100  # the store's base bin: gcd(100, *binsizes), so 2000/500/100 read 100-bp sums
 # What changes predictions (as opposed to how training went): compared when ensembling or predicting.
 PREDICTION_FIELDS = ("task", "arch", "binsizes", "marks", "model config")
 TRAINING_ONLY = TRAIN_KEYS  # the config keys that never change predictions
-# The checkpoint keys that hold the spec: ``spec`` itself, then its fields again under the keys earlier versions
-# read (see :meth:`RunSpec.checkpoint_fields`); and the keys that say where a checkpoint came from.
-SPEC_KEYS = ("spec", "config", "binsizes", "task", "arch", "marks")
-PROVENANCE_KEYS = ("epoch", "fold", "chromoformer_version", "data")
 
 
 @dataclass(frozen=True)
@@ -50,7 +46,7 @@ class RunSpec:
     binsizes : bin sizes (bp), coarse to fine; each divides ``config.w_max``
     marks : ordered mark names; ``len(marks) == config.n_feats``
     task : ``"clf"`` (expressed or not), ``"reg"`` (log2(RPKM + 1)) or ``"diff"`` (two cells' log2 fold change
-        log2((RPKM_B + 1) / (RPKM_A + 1)), :mod:`chromoformer.data.pairs`)
+        log2((RPKM_B + 1) / (RPKM_A + 1)), :mod:`chromoformer.diff.pairing`)
     arch : one of :data:`chromoformer.config.ARCHS`; the ``diff`` task takes the :data:`~chromoformer.config.DIFF_ARCHS`
         and only it does
     init_seed : ``torch.manual_seed`` before the model is built (42, as the original's train.py)
@@ -104,6 +100,24 @@ class RunSpec:
             object.__setattr__(self, "config", ChromoformerConfig.from_dict(cfg, f"{self.arch} protocol"))
 
     @property
+    def cells(self) -> int:
+        """How many cells' inputs a run of this spec reads: 2 for the differential task (diff), else 1."""
+        return 2 if self.task == "diff" else 1
+
+    def expect_cells(self, cells: int, where: object) -> None:
+        """The one refusal of a spec (or checkpoint) given to an entry point of the other kind: the single-cell
+        commands and functions take ``cells=1``, the differential wing (:mod:`chromoformer.diff`) ``cells=2``.
+        ``where`` (a function name or a file) starts the one-line :class:`UsageError`."""
+        if self.cells == cells:
+            return
+        if self.cells == 2:
+            raise UsageError(f"{where}: a differential ({self.arch}) model compares two cells: give cell B's "
+                             "metadata and signal too (--meta-b/--npy-dir-b; chromoformer.diff)")
+        raise UsageError(f"{where}: a {self.task} ({self.arch}) model predicts one cell; cell B's metadata and "
+                         "signal belong to the differential task, which needs a --task diff checkpoint or spec "
+                         "(chromoformer-diff or deepdiff)")
+
+    @property
     def original_protocol(self) -> OriginalProtocol | None:
         """The baseline's own training recipe when ``protocol`` is ``original`` and one is recorded."""
         return ORIGINAL_PROTOCOLS.get(self.arch) if self.protocol == "original" else None
@@ -139,11 +153,6 @@ class RunSpec:
             return cls(**kw)
         except (ConfigError, TypeError) as e:
             raise ConfigError(f"{source}: {e}") from None
-
-    def checkpoint_fields(self) -> dict[str, Any]:
-        """The :data:`SPEC_KEYS` entries of a checkpoint: the spec, and its fields under the older keys."""
-        return {"spec": self.to_dict(), "config": self.config.to_dict(), "binsizes": list(self.binsizes),
-                "task": self.task, "arch": self.arch, "marks": list(self.marks)}
 
     def differences(self, other: RunSpec, fields: Sequence[str] | None = None) -> list[str]:
         """Names of the fields that differ (``'config.lr'`` for config keys); ``fields`` limits them.

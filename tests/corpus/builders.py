@@ -16,7 +16,7 @@ import yaml
 
 from chromoformer.cli import main
 from chromoformer.config import load_config
-from chromoformer.data.store_writer import build_store_from_npy
+from chromoformer.data.sources import build_store_from_npy
 from chromoformer.data.synthetic import write_synthetic_dataset
 from fault_inputs import (
     TINY,

@@ -18,7 +18,8 @@ def build_inspect_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def inspect(args: argparse.Namespace) -> None:
-    from chromoformer.engine.checkpoint import load_model
+    from chromoformer.engine.checkpoint import Key
+    from chromoformer.engine.loading import load_model
 
     m = load_model(options.checkpoint_list(args, several=False)[0])
     ck, st = m.checkpoint, m.stored
@@ -26,16 +27,16 @@ def inspect(args: argparse.Namespace) -> None:
     print(f"checkpoint   {m.path}")
     print(f"task         {m.task} ({type(m.model).__name__}, {n:,} parameters)")
     print(f"bin sizes    {', '.join(map(str, m.binsizes))}")
-    print(f"marks        {', '.join(ck['marks']) if ck.get('marks') else 'not stored (original format)'}")
-    print(f"config       {'stored' if 'config' in ck else 'default (not stored: original format)'}")
-    for k in ("epoch", "fold", "best_epoch"):
+    print(f"marks        {', '.join(ck[Key.MARKS]) if ck.get(Key.MARKS) else 'not stored (original format)'}")
+    print(f"config       {'stored' if Key.CONFIG in ck else 'default (not stored: original format)'}")
+    for k in (Key.EPOCH, Key.FOLD, Key.BEST_EPOCH):
         if getattr(st, k) is not None:
             print(f"{k:<12} {getattr(st, k)}")
-    if isinstance(ck.get("chromoformer_version"), str):
-        print(f"{'version':<12} {ck['chromoformer_version']!r}")
+    if isinstance(ck.get(Key.VERSION), str):
+        print(f"{'version':<12} {ck[Key.VERSION]!r}")
     # the original stores validation AUROC / R2 multiplied by 100
-    for k, name in (("last_val_auc", "AUROC"), ("last_val_r2", "R2"),
-                    ("last_val_pearson", "Pearson r of the fold change")):
+    for k, name in ((Key.LAST_VAL_AUC, "AUROC"), (Key.LAST_VAL_R2, "R2"),
+                    (Key.LAST_VAL_PEARSON, "Pearson r of the fold change")):
         v = getattr(st, k)
         if v is not None:
             print(f"{k:<12} {v / 100:.3f} (validation {name} at that epoch; stored x100 as {v:.2f})")
@@ -50,7 +51,7 @@ def build_export_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def export(args: argparse.Namespace) -> None:
-    from chromoformer.engine.checkpoint import export_weights
+    from chromoformer.engine.loading import export_weights
 
     if not str(args.output).endswith(".safetensors"):
         raise UsageError(f"-o {args.output}: the output must end in .safetensors")

@@ -15,9 +15,10 @@ from chromoformer.cli import options
 from chromoformer.cli.train import config_from_args
 from chromoformer.config import default_marks
 from chromoformer.data.folds import FOLDS, held_out_split
-from chromoformer.data.signal import signal_marks
+from chromoformer.data.sources import signal_marks
+from chromoformer.diff.fitting import compare_pairs
 from chromoformer.errors import ConfigError, UsageError
-from chromoformer.files.io import read_table
+from chromoformer.files.checked import read_table
 from chromoformer.files.layouts import CompareFiles
 from chromoformer.results.plots import comparison_plot
 from chromoformer.spec import RunSpec, config_for_marks
@@ -60,8 +61,11 @@ def run(args: argparse.Namespace) -> None:
                        protocol=args.protocol)
     except ConfigError as e:
         raise UsageError(str(e)) from None
-    t = compare(args.meta, args.npy_dir, args.output, models=models, folds=args.folds, spec=spec,
-                meta_b=args.meta_b, signal_b=args.npy_dir_b, num_workers=args.num_workers, device=args.device)
+    run = dict(models=models, folds=args.folds, spec=spec, num_workers=args.num_workers, device=args.device)
+    if spec.cells == 2:
+        t = compare_pairs(args.meta, args.npy_dir, args.meta_b, args.npy_dir_b, args.output, **run)
+    else:
+        t = compare(args.meta, args.npy_dir, args.output, **run)
     files = CompareFiles(Path(args.output))
     comparison_plot(read_table(files.folds, UsageError, "comparison", sep="\t"), files.plot,
                     title=f"held-out performance ({task}, {len(args.folds)} folds)")

@@ -6,8 +6,8 @@ import argparse
 import logging
 
 from chromoformer.cli import options
-from chromoformer.files.io import not_an_input
-from chromoformer.results.export import chrom_sizes, export_tracks
+from chromoformer.files.checked import not_an_input
+from chromoformer.results.browser import chrom_sizes, export_tracks
 
 log = logging.getLogger(__name__)
 

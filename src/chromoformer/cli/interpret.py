@@ -11,8 +11,8 @@ import argparse
 
 from chromoformer.cli import options
 from chromoformer.data.marks import parse_mark_map
+from chromoformer.diff.explanation import interpret_pair
 from chromoformer.results.interpretation import interpret
-from chromoformer.results.interpretation_pairs import interpret_pair
 
 
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

@@ -17,11 +17,12 @@ from pathlib import Path
 
 from chromoformer.cli import options
 from chromoformer.data.marks import parse_mark_map
+from chromoformer.diff.prediction import predict_pairs
 from chromoformer.errors import UsageError
-from chromoformer.files.io import not_an_input, writable_output
+from chromoformer.files.atomic import writable_output
+from chromoformer.files.checked import not_an_input
 from chromoformer.files.predictions import write_predictions
 from chromoformer.inference.predict import predict
-from chromoformer.inference.predict_pairs import predict_pairs
 from chromoformer.metrics import DIFF_THRESHOLD
 from chromoformer.results.calibration import read_temperature
 

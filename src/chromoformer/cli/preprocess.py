@@ -10,10 +10,11 @@ import pandas as pd
 from chromoformer.cli import options
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import UsageError
-from chromoformer.files.io import not_an_input, writable_output, write_table
+from chromoformer.files.atomic import writable_output, write_table
+from chromoformer.files.checked import not_an_input
 from chromoformer.files.layouts import dropped_genes
-from chromoformer.preprocess.hic import MAX_DISTANCE
-from chromoformer.preprocess.interactions import MIN_SCORE
+from chromoformer.preprocess.hic_scores import MAX_DISTANCE
+from chromoformer.preprocess.pcres import MIN_SCORE
 
 log = logging.getLogger(__name__)
 HELP = options.HelpFormatter
@@ -37,11 +38,11 @@ def _genes(a: argparse.Namespace) -> None:
 
 
 def _metadata(a: argparse.Namespace) -> None:
-    from chromoformer.preprocess.contacts import is_contact_matrix
+    from chromoformer.preprocess.expression import add_labels, assemble_metadata
     from chromoformer.preprocess.genes import read_gene_table
-    from chromoformer.preprocess.hic import interactions_from_cool
-    from chromoformer.preprocess.interactions import gene_neighbors, read_interactions
-    from chromoformer.preprocess.labels import add_labels, assemble_metadata
+    from chromoformer.preprocess.hic_files import is_contact_matrix
+    from chromoformer.preprocess.hic_scores import interactions_from_cool
+    from chromoformer.preprocess.pcres import gene_neighbors, read_interactions
 
     writable_output(a.output, "metadata csv")
     not_an_input(a.output, [a.genes, a.expression, a.interactions], "--out")
@@ -98,7 +99,7 @@ def _export_npy(a: argparse.Namespace) -> None:
 
     from chromoformer.data.metadata import read_metadata
     from chromoformer.data.store import BinnedStore
-    from chromoformer.files.io import atomic_write
+    from chromoformer.files.atomic import atomic_write
     from chromoformer.files.layouts import npy_file
     from chromoformer.preprocess.signals import gene_regions
 

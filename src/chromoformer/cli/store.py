@@ -6,9 +6,9 @@ import argparse
 import logging
 
 from chromoformer.cli import options
-from chromoformer.data.store_writer import build_store_from_npy
+from chromoformer.data.sources import build_store_from_npy
 from chromoformer.errors import UsageError
-from chromoformer.files.io import not_an_input
+from chromoformer.files.checked import not_an_input
 
 log = logging.getLogger(__name__)
 

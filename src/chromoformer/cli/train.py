@@ -26,12 +26,12 @@ from chromoformer.config import (
 )
 from chromoformer.data.folds import held_out_split
 from chromoformer.data.marks import parse_mark_map
-from chromoformer.data.signal import signal_marks
+from chromoformer.data.sources import signal_marks
+from chromoformer.diff.fitting import train_pair_fold
 from chromoformer.engine import distributed
 from chromoformer.errors import ConfigError, UsageError
 from chromoformer.spec import RunSpec, config_for_marks
 from chromoformer.training.fit import train_fold
-from chromoformer.training.fit_pairs import train_pair_fold
 
 
 def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

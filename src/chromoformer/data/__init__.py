@@ -2,9 +2,8 @@
 
 from chromoformer.data.dataset import ChromoformerDataset
 from chromoformer.data.metadata import Gene, MetadataError, Region, read_metadata
-from chromoformer.data.sources import DataError, NpyDirSource
+from chromoformer.data.sources import DataError, NpyDirSource, build_store_from_npy
 from chromoformer.data.store import BinnedStore
-from chromoformer.data.store_writer import build_store_from_npy
 
 __all__ = [
     "BinnedStore",

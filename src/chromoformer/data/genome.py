@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chromoformer.errors import AnnotationError
-from chromoformer.files.io import open_text, require_file
+from chromoformer.files.checked import open_text, require_file
 
 
 def read_chrom_sizes(path: str | Path) -> dict[str, int]:

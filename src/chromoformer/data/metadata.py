@@ -16,7 +16,7 @@ import numpy as np
 
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import MetadataError
-from chromoformer.files.io import open_text, read_table, require_file
+from chromoformer.files.checked import open_text, read_table, require_file
 from chromoformer.files.names import check_label
 
 REQUIRED = ("gene_id", "chrom", "start", "end", "strand")

@@ -8,7 +8,6 @@ directories is keyed by content; :func:`open_source` picks the fastest valid sou
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -23,20 +22,17 @@ import pandas as pd
 
 from chromoformer.config import default_marks
 from chromoformer.data.binning import F32_MAX
-from chromoformer.data.metadata import Region, parse_region
-from chromoformer.data.sources import NpyDirSource
+from chromoformer.data.metadata import Region
 from chromoformer.data.store import FORMAT, VERSION, BinnedStore, file_sha256, manifest_sha256
 from chromoformer.errors import StoreError, is_no_space
-from chromoformer.files.faults import fault_point
-from chromoformer.files.io import check_free_space, current_umask, no_space
+from chromoformer.files.atomic import check_free_space, current_umask, fault_point, no_space
 from chromoformer.files.layouts import StoreFiles
 from chromoformer.files.locking import FileLock
-from chromoformer.progress import tqdm
 
 log = logging.getLogger(__name__)
 
 
-def _check_layout(out: str | Path, base: int, n_feats: int) -> None:
+def check_layout(out: str | Path, base: int, n_feats: int) -> None:
     if base < 1 or n_feats < 1:
         raise StoreError(f"{out}: the base bin must be >= 1 bp and n_feats >= 1, got {base} and {n_feats}")
 
@@ -58,7 +54,7 @@ class StoreWriter:
     def __init__(self, out: str | Path, regions: Sequence[Region], base: int, n_feats: int,
                  marks: Sequence[str] | None = None) -> None:
         self.out, self.regions, self.base, self.n_feats = Path(out), list(regions), base, n_feats
-        _check_layout(self.out, base, n_feats)
+        check_layout(self.out, base, n_feats)
         self.marks = list(marks) if marks is not None else list(default_marks(n_feats))
         if len(self.marks) != n_feats or len(set(self.marks)) != n_feats:
             raise StoreError(f"{self.out}: need {n_feats} distinct mark names, got {self.marks}")
@@ -176,51 +172,3 @@ def _replace_dir(new: Path, target: Path) -> None:
     os.replace(new, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def _npy_regions(npy_dir: Path) -> list[Region]:
-    regions = []
-    for p in sorted(npy_dir.glob("*.npy")):
-        try:
-            regions.append(parse_region(p.stem))
-        except ValueError:
-            log.warning("skipping %s: file name is not chrom:start-end.npy", p)
-    return regions
-
-
-def npy_fingerprint(npy_dir: str | Path) -> str:
-    """Content fingerprint of an npy directory: sha256 over every ``*.npy`` name, size and mtime (ns).
-
-    Overwriting, adding or removing a file changes it; reading ~20k file stats takes ~1 s.
-    """
-    h = hashlib.sha256()
-    for p in sorted(Path(npy_dir).glob("*.npy")):
-        st = p.stat()
-        h.update(f"{p.name}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
-
-
-def build_store_from_npy(npy_dir: str | Path, out: str | Path, *, base: int = 100, n_feats: int = 7,
-                         marks: Sequence[str] | None = None) -> BinnedStore:
-    """Convert every ``chrom:start-end.npy`` of an original npy directory into a store."""
-    _check_layout(out, base, n_feats)  # before the source divides by the base
-    src = NpyDirSource(npy_dir, n_feats=n_feats, base=base)
-    fingerprint = npy_fingerprint(src.dir)
-    regions = _npy_regions(src.dir)
-    if not regions:
-        raise StoreError(f"{src.dir}: no chrom:start-end.npy files to convert")
-    with StoreWriter(out, regions, base, n_feats, marks) as w:
-        for r in tqdm(regions, desc="binned store", unit="region"):
-            w.put(r, src.region_sums(r, None, gene=None))
-        return w.commit({"source": str(src.dir.resolve()), "n_npy_files": len(regions),
-                         "source_fingerprint": fingerprint})
-
-
-def default_store_path(npy_dir: str | Path, root: str | Path, *, base: int = 100, n_feats: int = 7,
-                       marks: Sequence[str] | None = None) -> Path:
-    """``root/.stores/{name}-{key}``, keyed by the npy directory's path, content fingerprint, base
-    and marks: a changed input or setting gets a new store, never one rebuilt under another run's feet."""
-    npy_dir = Path(npy_dir).resolve()
-    names = ",".join(marks) if marks is not None else ",".join(default_marks(n_feats))
-    key = f"{npy_dir}\n{npy_fingerprint(npy_dir)}\n{base}\n{n_feats}\n{names}"
-    return Path(root) / ".stores" / f"{npy_dir.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"

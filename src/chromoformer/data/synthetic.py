@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.data.folds import chroms_of_split
-from chromoformer.files.io import write_table
+from chromoformer.files.atomic import write_table
 from chromoformer.files.layouts import SimulationFiles, npy_file
 
 ACTIVE_PROMOTER_MARKS = (1, 5, 6)  # H3K4me3, H3K27ac, H3K9ac

@@ -2,7 +2,7 @@
 model over all of them in eval mode.
 
 A batch is one cell's (:class:`~chromoformer.data.dataset.ChromoformerDataset`: the model takes it as keywords,
-its target is ``label``) or a pair's (:class:`~chromoformer.data.pairs.PairedDataset`: the model takes the two
+its target is ``label``) or a pair's (:class:`~chromoformer.diff.pairing.PairedDataset`: the model takes the two
 cells' batches ``a`` and ``b`` and returns a dict; its target is ``lfc``). :func:`forward`, :func:`output_table`
 and :func:`target` are the one place that tells them apart.
 """

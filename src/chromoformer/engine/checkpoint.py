@@ -1,4 +1,8 @@
-"""Checkpoint I/O: safe loading of the original published format, legacy key names, atomic saves.
+"""The checkpoint format, owned here: every key named once (:class:`Key`), payloads assembled, read and written.
+
+Nothing else spells a checkpoint key (``tests/test_architecture.py`` enforces it): the trainer hands this module
+an :class:`EpochRecord`, readers go through :func:`read_checkpoint`, :func:`stored_metrics` and :func:`held_out_of`,
+and :mod:`chromoformer.engine.loading` turns a read checkpoint into a model.
 
 The original checkpoints (SPEC §2) are dicts with ``net``, ``optimizer``, ``epoch``,
 ``last_val_loss``, ``last_val_auc``/``last_val_r2``, ``val_score`` and ``val_label``;
@@ -6,32 +10,34 @@ the last two are numpy arrays. They are loaded with ``torch.load(weights_only=Tr
 and an allow-list of exactly the numpy types needed to rebuild plain arrays, so a
 checkpoint carrying any other pickled object is refused rather than executed.
 Checkpoints written here add ``config``, ``binsizes``, ``task`` and the scheduler state.
+
+The numbers a checkpoint stores beside its weights, checked on read like the weights are.
+
+``inspect`` prints them and ``verify`` recomputes them; a field of the wrong type (an AUC of
+``'high'``, a text ``val_score``, labels {0, 2}, a fold of ``'abc'``) is a
+:class:`CheckpointError` naming the file and the field, never a traceback. Absent fields
+(and ``None``) are absent: the original format stores fewer of them.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import pickle
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from chromoformer.config import (
-    ARCHS,
-    DEFAULT_BINSIZES,
-    ChromoformerConfig,
-    ConfigError,
-    default_marks,
-)
-from chromoformer.engine.stored import StoredMetrics, stored_metrics
+from chromoformer import __version__
 from chromoformer.errors import CheckpointError
-from chromoformer.files.io import atomic_write, not_an_input, require_file
-from chromoformer.model import build_model
-from chromoformer.spec import PROVENANCE_KEYS, SPEC_KEYS, TASKS, RunSpec
+from chromoformer.files.atomic import atomic_write
+from chromoformer.files.checked import require_file
+from chromoformer.spec import RunSpec
 
 
 def _numpy_safe_globals() -> list:
@@ -50,7 +56,118 @@ def _numpy_safe_globals() -> list:
     return out
 
 
+class Key:
+    """Every key a checkpoint holds, named once (the original format's seven, then ours)."""
+
+    NET = "net"  # the state dict (the original's)
+    OPTIMIZER = "optimizer"
+    EPOCH = "epoch"
+    LAST_VAL_LOSS = "last_val_loss"
+    LAST_VAL_AUC = "last_val_auc"  # x 100, as the original stores it
+    LAST_VAL_R2 = "last_val_r2"
+    VAL_SCORE = "val_score"
+    VAL_LABEL = "val_label"
+    LAST_VAL_PEARSON = "last_val_pearson"  # ours from here on
+    SCHEDULER = "scheduler"
+    RNG_STATE = "rng_state"
+    VAL_GENE_IDS = "val_gene_ids"
+    VAL_EXPR = "val_expr"  # a two-cell model's predicted log2(RPKM + 1) of each cell
+    FOLD = "fold"
+    BEST_SCORE = "best_score"
+    BEST_EPOCH = "best_epoch"
+    HISTORY = "history"
+    VERSION = "chromoformer_version"
+    DATA = "data"
+    SPEC = "spec"  # the run spec, then its fields again under the keys earlier versions read
+    CONFIG = "config"
+    BINSIZES = "binsizes"
+    TASK = "task"
+    ARCH = "arch"
+    MARKS = "marks"
+
+
+SPEC_KEYS = (Key.SPEC, Key.CONFIG, Key.BINSIZES, Key.TASK, Key.ARCH, Key.MARKS)
+PROVENANCE_KEYS = (Key.EPOCH, Key.FOLD, Key.VERSION, Key.DATA)  # where a checkpoint came from
 STORED_KEYS = (*SPEC_KEYS, *PROVENANCE_KEYS)  # what a weights-only export keeps beside the weights
+RESUME_KEYS = (Key.OPTIMIZER, Key.SCHEDULER, Key.RNG_STATE)  # only a resumed run reads these
+WEIGHT_KEYS = (Key.NET, Key.OPTIMIZER)  # the entries a loaded model does not keep beside its weights
+STORED_METRIC = {"clf": Key.LAST_VAL_AUC, "reg": Key.LAST_VAL_R2, "diff": Key.LAST_VAL_PEARSON}  # x 100
+
+
+def spec_fields(spec: RunSpec) -> dict[str, Any]:
+    """The :data:`SPEC_KEYS` entries of a checkpoint: the spec, and its fields under the older keys."""
+    return {Key.SPEC: spec.to_dict(), Key.CONFIG: spec.config.to_dict(), Key.BINSIZES: list(spec.binsizes),
+            Key.TASK: spec.task, Key.ARCH: spec.arch, Key.MARKS: list(spec.marks)}
+
+
+@dataclass
+class EpochRecord:
+    """What one epoch of training commits, by name; :meth:`payload` spells the checkpoint.
+
+    ``val_score``: (n_val,) held-out scores (the positive-class logit difference, or the regression value);
+    ``val_expr``: (n_val, 2) each cell's predicted expression for a two-cell model, else None;
+    ``val_metric``: the task's main held-out metric (stored x 100 under :data:`STORED_METRIC`).
+    """
+
+    spec: RunSpec
+    fold: int
+    epoch: int
+    net: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    val_loss: float
+    val_metric: float
+    val_score: np.ndarray
+    val_label: np.ndarray
+    val_gene_ids: list[str]
+    best_score: float
+    best_epoch: int
+    history: list[dict]
+    data: dict[str, Any]
+    val_expr: np.ndarray | None = None
+    rng_state: torch.Tensor = field(default_factory=torch.get_rng_state)
+
+    def payload(self) -> dict[str, Any]:
+        pair = {} if self.val_expr is None else {Key.VAL_EXPR: self.val_expr.astype(np.float32)}
+        return {
+            Key.NET: self.net, Key.OPTIMIZER: self.optimizer, Key.SCHEDULER: self.scheduler, Key.EPOCH: self.epoch,
+            Key.LAST_VAL_LOSS: torch.tensor(self.val_loss), STORED_METRIC[self.spec.task]: 100.0 * self.val_metric,
+            Key.VAL_SCORE: self.val_score.astype(np.float32), Key.VAL_LABEL: self.val_label,
+            Key.VAL_GENE_IDS: list(self.val_gene_ids), **pair, **spec_fields(self.spec), Key.FOLD: self.fold,
+            Key.BEST_SCORE: self.best_score, Key.BEST_EPOCH: self.best_epoch, Key.HISTORY: list(self.history),
+            Key.RNG_STATE: self.rng_state, Key.VERSION: __version__, Key.DATA: self.data,
+        }
+
+
+def without_resume_state(payload: dict[str, Any]) -> dict[str, Any]:
+    """A payload without what only resuming reads (optimizer, scheduler, RNG state): a ``best.pt`` to share."""
+    return {k: v for k, v in payload.items() if k not in RESUME_KEYS}
+
+
+def space_estimate(net: dict[str, torch.Tensor], n_val: int) -> int:
+    """Bytes one checkpoint of these weights (and Adam's two moments) and ``n_val`` held-out genes takes."""
+    moments = [v for v in net.values() if v.is_floating_point()] * 2
+    return checkpoint_nbytes({Key.NET: net, Key.OPTIMIZER: moments, Key.VAL_SCORE: np.zeros(2 * n_val, np.float32)})
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """A checkpoint's held-out genes: ids, labels (or targets), scores, each cell's expression (two-cell models)
+    and the seconds its epochs took."""
+
+    gene_ids: list[str]
+    labels: np.ndarray
+    scores: np.ndarray
+    expr: np.ndarray | None
+    seconds: float
+
+
+def held_out_of(ck: dict[str, Any]) -> HeldOut:
+    """The held-out predictions a checkpoint of ours stores (``val_predictions.csv`` and ``compare`` read them)."""
+    expr = ck.get(Key.VAL_EXPR)
+    return HeldOut(list(ck[Key.VAL_GENE_IDS]), np.asarray(ck[Key.VAL_LABEL]), np.asarray(ck[Key.VAL_SCORE]),
+                   None if expr is None else np.asarray(expr),
+                   sum(float(h.get("seconds", 0.0)) for h in ck.get(Key.HISTORY, [])))
 
 
 def _read_safetensors(path: Path) -> dict[str, Any]:
@@ -67,23 +184,7 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
         spec = {k: json.loads(v) for k, v in meta.items() if k in STORED_KEYS}
     except Exception as e:  # safetensors raises its own error types for corrupt files
         raise CheckpointError(f"{path}: not a readable safetensors file ({' '.join(str(e).split())[:200]})") from None
-    return {"net": net, **spec}
-
-
-def export_weights(checkpoint: str | Path, out: str | Path) -> Path:
-    """Write a checkpoint's weights (no optimizer state) and run spec as ``.safetensors`` for sharing."""
-    try:
-        from safetensors.torch import save
-    except ImportError:
-        raise CheckpointError("exporting weights needs the safetensors package (pip install safetensors)") from None
-    not_an_input(out, [checkpoint])
-    lm = load_model(checkpoint)
-    ck = lm.checkpoint
-    meta = {**lm.spec.checkpoint_fields(), **{k: ck[k] for k in PROVENANCE_KEYS if ck.get(k) is not None}}
-    state = {k: v.detach().contiguous() for k, v in lm.model.state_dict().items()}
-    data = save(state, metadata={k: json.dumps(v) for k, v in meta.items()})
-    atomic_write(out, lambda f: f.write(data), size_hint=len(data))
-    return Path(out)
+    return {Key.NET: net, **spec}
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -111,193 +212,21 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except Exception as e:  # noqa: BLE001 - the unpickler raises anything (IndexError on text, KeyError...)
         first = (str(e).splitlines() or ["truncated"])[0] or "truncated"
         raise CheckpointError(f"{path}: not a readable torch checkpoint ({type(e).__name__}: {first})") from None
-    if isinstance(obj, dict) and "net" not in obj and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-        obj = {"net": obj}  # a bare state_dict
+    if isinstance(obj, dict) and Key.NET not in obj and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        obj = {Key.NET: obj}  # a bare state_dict
     return _checked(obj, path)
 
 
 def _checked(obj: Any, path: Path) -> dict[str, Any]:
-    if not isinstance(obj, dict) or not isinstance(obj.get("net"), dict):
+    if not isinstance(obj, dict) or not isinstance(obj.get(Key.NET), dict):
         raise CheckpointError(f"{path}: expected a dict with a 'net' state_dict")
-    for k, v in obj["net"].items():
+    for k, v in obj[Key.NET].items():
         if not isinstance(v, torch.Tensor):
             raise CheckpointError(f"{path}: net[{k!r}] is a {type(v).__name__}, not a tensor")
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise CheckpointError(f"{path}: weight {k} contains NaN or infinite values (diverged or corrupt "
                                   "training); use an earlier checkpoint")
     return obj
-
-
-_RENAMES = [  # legacy prefix -> current prefix (SPEC §2)
-    (re.compile(r"^module\."), ""),
-    (re.compile(r"^embed(\d+)_a\."), r"embed.\1."),
-    (re.compile(r"^embed(\d+)_b\."), r"pairwise_interaction.\1."),
-    (re.compile(r"^transformer(\d+)\."), r"regulation.\1.transformer."),
-    (re.compile(r"^embed(\d+)\."), r"embed.\1."),
-    (re.compile(r"^pw_int(\d+)\."), r"pairwise_interaction.\1."),
-    (re.compile(r"^reg(\d+)\."), r"regulation.\1."),
-    (re.compile(r"\.lin_proj_c\."), ".lin_proj_pcre."),
-]
-
-
-def canonical_key(key: str) -> str:
-    """Map v1.0.0 (``embed2000``, ``pw_int2000``, ``reg2000``) and research-code names
-    (``embed2000_a``, ``embed2000_b``, ``transformer2000``, ``lin_proj_c``) to current names."""
-    for pat, rep in _RENAMES:
-        key = pat.sub(rep, key)
-    return key
-
-
-def canonical_state_dict(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    out: dict[str, torch.Tensor] = {}
-    for k, v in sd.items():
-        ck = canonical_key(k)
-        if ck in out:
-            raise CheckpointError(f"state_dict keys {k!r} and another both map to {ck!r}")
-        out[ck] = v
-    return out
-
-
-def infer_task(sd: dict[str, torch.Tensor]) -> str:
-    w = sd.get("fc_head.2.weight")
-    if w is None:
-        raise CheckpointError("state_dict has no fc_head.2.weight; cannot tell classifier from regressor")
-    return {2: "clf", 1: "reg"}.get(w.shape[0]) or _bad_head(w.shape)
-
-
-def _bad_head(shape: tuple) -> str:
-    raise CheckpointError(f"fc_head.2.weight has shape {tuple(shape)}; expected 2 (clf) or 1 (reg) rows")
-
-
-def infer_binsizes(sd: dict[str, torch.Tensor]) -> tuple[int, ...]:
-    seen: list[int] = []
-    for k in sd:
-        m = re.match(r"^embed\.(\d+)\.", k)
-        if m and int(m.group(1)) not in seen:
-            seen.append(int(m.group(1)))
-    return tuple(seen) or DEFAULT_BINSIZES
-
-
-WEIGHT_KEYS = ("net", "optimizer")  # the entries a LoadedModel does not keep (see its docstring)
-
-
-@dataclass
-class LoadedModel:
-    """A checkpoint's model (eval mode), its run spec, the raw checkpoint dict and its stored
-    numbers (checked: :mod:`chromoformer.engine.stored`).
-
-    ``checkpoint`` holds every entry of the file but the weights and the optimizer state
-    (:data:`WEIGHT_KEYS`): the weights live on in ``model``, and keeping a second copy of them and
-    the optimizer's two moments would triple the memory of every loaded checkpoint (a 4-fold
-    ensemble held 256 MiB more for nothing). Resuming reads the file itself (:func:`read_checkpoint`).
-    """
-
-    model: torch.nn.Module
-    spec: RunSpec
-    checkpoint: dict[str, Any]
-    path: Path
-    stored: StoredMetrics
-
-    @property
-    def task(self) -> str:
-        return self.spec.task
-
-    @property
-    def config(self) -> ChromoformerConfig:
-        return self.spec.config
-
-    @property
-    def binsizes(self) -> tuple[int, ...]:
-        return self.spec.binsizes
-
-    @property
-    def arch(self) -> str:
-        return self.spec.arch
-
-    @property
-    def marks(self) -> tuple[str, ...]:
-        return self.spec.marks
-
-
-def _stored(ck: dict, key: str, ok, what: str, path: Path):
-    v = ck.get(key)
-    if v is not None and not ok(v):
-        raise CheckpointError(f"{path}: stored {key} {v!r} is not {what}")
-    return v
-
-
-def spec_of(ck: dict[str, Any], path: str | Path = "<checkpoint>", config: ChromoformerConfig | None = None
-            ) -> RunSpec:
-    """The run spec of a checkpoint dict: the one rule, for ours and the original format alike.
-
-    Ours store ``spec`` (and its fields again under the older keys, which must agree with it). The original
-    format stores none: the task is told by the head (2 logits or 1 value), the bin sizes by the embedding
-    names, the config and marks are the defaults it was trained with. ``config`` (a user's ``--config``)
-    replaces the stored config.
-    """
-    return _spec_of(ck, canonical_state_dict(ck["net"]), Path(path), config)
-
-
-def _spec_of(ck: dict[str, Any], sd: dict[str, torch.Tensor], path: Path, config: ChromoformerConfig | None
-             ) -> RunSpec:
-    task = _stored(ck, "task", lambda v: v in TASKS, "'clf' or 'reg'", path) or infer_task(sd)
-    binsizes = _stored(ck, "binsizes", lambda v: isinstance(v, (list, tuple)) and v and all(
-        isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in v), "a list of positive bin sizes", path)
-    binsizes = tuple(binsizes or infer_binsizes(sd))
-    arch = _stored(ck, "arch", lambda v: v in ARCHS, f"one of {', '.join(ARCHS)}", path) or "chromoformer"
-    try:
-        own = ChromoformerConfig.from_dict(ck["config"], f"{path}[config]") if "config" in ck else None
-        config = config or own or ChromoformerConfig()
-        spec = RunSpec(config, binsizes, tuple(ck.get("marks") or default_marks(config.n_feats)), task, arch)
-        if "spec" in ck:  # written by us: the older keys must say the same (the user's --config may differ)
-            stored = RunSpec.from_dict(ck["spec"], f"{path}[spec]")
-            spec = spec.replace(init_seed=stored.init_seed)
-            differ = spec.replace(config=own or stored.config).differences(stored)
-            if differ:
-                raise CheckpointError(f"{path}: its spec and its own {', '.join(differ)} disagree (the file was "
-                                      "edited or is corrupt)")
-    except (ConfigError, TypeError) as e:
-        raise CheckpointError(f"{path}: {e}") from None
-    return spec
-
-
-def load_model(
-    path: str | Path, config: ChromoformerConfig | None = None, map_location: str | torch.device = "cpu"
-) -> LoadedModel:
-    """Build the right model for a checkpoint (ours or original) and load it strictly, in eval mode."""
-    path = Path(path)
-    ck = read_checkpoint(path, map_location)
-    sd = canonical_state_dict(ck["net"])
-    spec = _spec_of(ck, sd, path, config)
-    task, binsizes = spec.task, spec.binsizes
-    try:
-        model = build_model(task, spec.config, binsizes, spec.arch)
-    except ValueError as e:
-        raise CheckpointError(f"{path}: {e}") from None
-    _check_dtypes(sd, model.state_dict(), path)
-    stored = stored_metrics(ck, path, task)  # the numbers beside the weights are checked too
-    try:
-        model.load_state_dict(sd, strict=True)
-    except RuntimeError as e:
-        msg = " ".join(str(e).split())
-        raise CheckpointError(
-            f"{path}: weights do not fit a {task} model with this config and bin sizes {binsizes} "
-            f"(pass the training config with --config): {msg[:300]}"
-        ) from None
-    model.eval()
-    kept = {k: v for k, v in ck.items() if k not in WEIGHT_KEYS}
-    return LoadedModel(model, spec, kept, path, stored)
-
-
-def _check_dtypes(sd: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path) -> None:
-    """A float weight stored as an integer (or bool/complex) tensor would be cast silently by
-    ``load_state_dict``, truncating every value: refuse it, naming the first such key."""
-    for k, want in expected.items():
-        got = sd.get(k)
-        if got is not None and want.is_floating_point() and not got.is_floating_point():
-            raise CheckpointError(f"{path}: weight {k} is stored as {str(got.dtype).removeprefix('torch.')}, not "
-                                  "a floating-point type (a converted or corrupt checkpoint); its values would be "
-                                  "truncated")
 
 
 def checkpoint_nbytes(payload: dict[str, Any]) -> int:
@@ -320,3 +249,97 @@ def checkpoint_nbytes(payload: dict[str, Any]) -> int:
 def save_checkpoint(payload: dict[str, Any], path: str | Path) -> None:
     """``torch.save`` atomically (temp file, fsync, rename); checks the free space first."""
     atomic_write(path, lambda f: torch.save(payload, f), size_hint=checkpoint_nbytes(payload))
+
+
+@dataclass(frozen=True)
+class StoredMetrics:
+    """Typed view of a checkpoint's stored fields; None where not stored.
+
+    ``val_score``: (N,) float64 (the last column of an (N, k) array); ``val_label``: (N,) float64.
+    """
+
+    epoch: int | None
+    fold: int | None
+    best_epoch: int | None
+    last_val_auc: float | None
+    last_val_r2: float | None
+    last_val_pearson: float | None
+    last_val_loss: float | None
+    val_score: np.ndarray | None
+    val_label: np.ndarray | None
+
+
+def _scalar(v: Any) -> Any:
+    """A Python number from a number, a numpy scalar or a one-element tensor/array; else ``v`` itself."""
+    if isinstance(v, torch.Tensor) and v.numel() == 1 or isinstance(v, np.ndarray) and v.size == 1:
+        return v.item()
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _integer(ck: dict, key: str, path: Path, lo: int, hi: int | None = None) -> int | None:
+    v = _scalar(ck.get(key))
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo or (hi is not None and v > hi):
+        rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise CheckpointError(f"{path}: stored {key} {ck[key]!r} is not an integer {rng} (the file was edited "
+                              "or is corrupt)")
+    return int(v)
+
+
+def _real(ck: dict, key: str, path: Path) -> float | None:
+    v = _scalar(ck.get(key))
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise CheckpointError(f"{path}: stored {key} {ck[key]!r} is not a number (the file was edited or is corrupt)")
+    return float(v)
+
+
+def _array(ck: dict, key: str, path: Path) -> np.ndarray | None:
+    v = ck.get(key)
+    if v is None:
+        return None
+    if isinstance(v, torch.Tensor):
+        v = v.detach().cpu().numpy()
+    a = np.asarray(v) if isinstance(v, np.ndarray | list | tuple) else None
+    if a is None or a.dtype.kind not in "biuf" or a.ndim not in (1, 2) or not a.size:
+        shown = type(v).__name__ if a is None else f"{a.dtype} array of shape {a.shape}"
+        raise CheckpointError(f"{path}: stored {key} is a {shown}, not a non-empty 1-D (or N x k) array of numbers")
+    a = a.astype(np.float64)
+    return a.reshape(len(a), -1)[:, -1] if key == Key.VAL_SCORE else a.ravel()
+
+
+def stored_metrics(ck: dict[str, Any], path: str | Path, task: str) -> StoredMetrics:
+    """Check and convert the stored fields of checkpoint ``ck`` (a ``task`` model); see the module docstring."""
+    path = Path(path)
+    m = StoredMetrics(
+        epoch=_integer(ck, Key.EPOCH, path, 0), fold=_integer(ck, Key.FOLD, path, 0, 4),
+        best_epoch=_integer(ck, Key.BEST_EPOCH, path, 0), last_val_auc=_real(ck, Key.LAST_VAL_AUC, path),
+        last_val_r2=_real(ck, Key.LAST_VAL_R2, path), last_val_pearson=_real(ck, Key.LAST_VAL_PEARSON, path),
+        last_val_loss=_real(ck, Key.LAST_VAL_LOSS, path),
+        val_score=_array(ck, Key.VAL_SCORE, path), val_label=_array(ck, Key.VAL_LABEL, path))
+    if m.val_score is not None and m.val_label is not None and len(m.val_score) != len(m.val_label):
+        raise CheckpointError(f"{path}: val_score has {len(m.val_score)} values and val_label {len(m.val_label)}")
+    ids = ck.get(Key.VAL_GENE_IDS)
+    if ids is not None and (not isinstance(ids, list | tuple) or not all(isinstance(i, str) for i in ids)
+                            or (m.val_score is not None and len(ids) != len(m.val_score))):
+        raise CheckpointError(f"{path}: stored val_gene_ids is not a list of gene ids, one per val_score")
+    if m.val_score is not None and not np.isfinite(m.val_score).all():
+        raise CheckpointError(f"{path}: val_score holds NaN or inf")
+    if m.val_label is not None:
+        if task == "clf" and not np.isin(m.val_label, (0, 1)).all():
+            bad = sorted(set(m.val_label[~np.isin(m.val_label, (0, 1))].tolist()))[:3]
+            raise CheckpointError(f"{path}: val_label of a classifier must be 0 or 1, found {bad}")
+        if not np.isfinite(m.val_label).all():
+            raise CheckpointError(f"{path}: val_label holds NaN or inf")
+    expr = ck.get(Key.VAL_EXPR)
+    if expr is not None:
+        a = np.asarray(expr)
+        if a.dtype.kind not in "biuf" or a.shape != (len(m.val_score if m.val_score is not None else a), 2) or \
+                not np.isfinite(a).all():
+            raise CheckpointError(f"{path}: stored val_expr must be finite numbers, two per val_score (each cell's "
+                                  f"predicted expression), got {a.dtype} {a.shape}")
+    if m.last_val_auc is not None and not (math.isnan(m.last_val_auc) or 0 <= m.last_val_auc <= 100):
+        raise CheckpointError(f"{path}: stored last_val_auc {m.last_val_auc} is not an AUROC x 100 in [0, 100]")
+    return m

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from chromoformer.files.io import remove_stale_temps
+from chromoformer.files.atomic import remove_stale_temps
 from chromoformer.files.names import check_name, file_component, inside
 
 
@@ -72,11 +72,13 @@ def clean_leftovers(p: RunPaths, staged: bool = False) -> None:
 class EvaluationFiles:
     """``chromoformer evaluate --out DIR``: pooled held-out metrics, predictions, calibration and plots."""
 
+    METRICS = "metrics.tsv"
+
     dir: Path
 
     @property
     def metrics(self) -> Path:
-        return self.dir / "metrics.tsv"
+        return self.dir / self.METRICS
 
     @property
     def oof_predictions(self) -> Path:
@@ -216,10 +218,40 @@ class TrackFiles:
         return self.dir / "pcre_links.interact"
 
 
+class WorkflowPattern:
+    """The workflow folder's paths as snakemake patterns, named once: the Snakefile takes every path from here
+    (``{sample}``, ``{mark}``, ``{fold}`` and ``{pair}`` are its wildcards) and :class:`WorkflowFiles` fills the
+    same patterns in."""
+
+    GENES = "genes.tsv"
+    GENES_DROPPED = "genes.dropped.tsv"  # every gene left out, and why
+    META = "{sample}/meta.csv"
+    STORE_PART = "{sample}/store_parts/{mark}"
+    STORE = "{sample}/store"
+    RUN = "{sample}/runs/fold{fold}"
+    TRAIN_DONE = RUN + "/train.done"  # a marker written after training ends (snakemake deletes failed outputs)
+    EVALUATION = "{sample}/evaluation"
+    METRICS = EVALUATION + "/" + EvaluationFiles.METRICS
+    PREDICTIONS = "{sample}/predictions.csv"
+    PAIR = "pairs/{pair}"  # a differential pair: the same layout under pairs/<name>/
+    PAIR_TRAIN_DONE = PAIR + "/runs/fold{fold}/train.done"
+    PAIR_METRICS = PAIR + "/evaluation/" + EvaluationFiles.METRICS
+    PAIR_PREDICTIONS = PAIR + "/predictions.csv"
+
+    @staticmethod
+    def benchmark(step: str) -> str:
+        """Snakemake's own measurement of a step (wall time, peak RSS): ``benchmarks/{step}.tsv``."""
+        return f"benchmarks/{step}.tsv"
+
+    @staticmethod
+    def log(step: str) -> str:
+        return f"logs/{step}.log"
+
+
 @dataclass(frozen=True)
 class WorkflowFiles:
     """``chromoformer workflow --directory DIR``: per sample ``meta.csv``, ``store/``, ``runs/fold{k}/``,
-    ``evaluation/`` and ``predictions.csv`` (the Snakefile spells the same names)."""
+    ``evaluation/`` and ``predictions.csv`` (:class:`WorkflowPattern` filled in)."""
 
     dir: Path
 
@@ -238,17 +270,25 @@ class WorkflowFiles:
     def sample(self, name: str) -> Path:
         return self.dir / check_name(name, "sample name", str(self.dir))
 
+    def _filled(self, pattern: str, sample: str, **wildcards: object) -> Path:
+        self.sample(sample)  # the name is checked before it becomes a path
+        return self.dir / pattern.format(sample=sample, **wildcards)
+
     def meta(self, sample: str) -> Path:
-        return self.sample(sample) / "meta.csv"
+        return self._filled(WorkflowPattern.META, sample)
 
     def store(self, sample: str) -> Path:
-        return self.sample(sample) / "store"
+        return self._filled(WorkflowPattern.STORE, sample)
 
     def run(self, sample: str, fold: int) -> RunPaths:
-        return RunPaths.from_output(self.sample(sample) / "runs" / f"fold{fold}")
+        return RunPaths.from_output(self._filled(WorkflowPattern.RUN, sample, fold=fold))
 
     def evaluation(self, sample: str) -> EvaluationFiles:
-        return EvaluationFiles(self.sample(sample) / "evaluation")
+        return EvaluationFiles(self._filled(WorkflowPattern.EVALUATION, sample))
+
+    def predictions(self, sample: str) -> Path:
+        return self._filled(WorkflowPattern.PREDICTIONS, sample)
+
 
 @dataclass(frozen=True)
 class DemoFiles:

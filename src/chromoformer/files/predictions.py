@@ -20,7 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from chromoformer.errors import UsageError
-from chromoformer.files.io import numeric_column, read_table, require_file, write_table
+from chromoformer.files.atomic import write_table
+from chromoformer.files.checked import numeric_column, read_table, require_file
 
 GENE_ID = "gene_id"
 PREDICTION = "prediction"

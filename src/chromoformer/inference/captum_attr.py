@@ -6,7 +6,7 @@ every bin size) and additional arguments (spans, pCRE counts, interaction scores
 Captum expands alongside when it batches integration steps. Baselines are zero signal.
 
 * ``integrated-gradients``: midpoint Riemann sum over ``steps`` (equal to
-  :func:`chromoformer.inference.interpret.attributions` with the same steps, tested to float64 rounding).
+  :func:`chromoformer.inference.attribution.attributions` with the same steps, tested to float64 rounding).
 * ``deeplift``: Captum's DeepLift from a zero baseline. Captum's rules cover ``nn.Module``
   non-linearities; the attention softmax and layer norms here are functional, so
   completeness is approximate: the per-gene ``delta`` (sum of attributions minus the score

@@ -24,11 +24,11 @@ from chromoformer.config import ChromoformerConfig, load_config
 from chromoformer.data import ChromoformerDataset, Gene, read_metadata
 from chromoformer.data.loader import check_workers
 from chromoformer.data.marks import select_marks
-from chromoformer.data.signal import open_source
-from chromoformer.data.sources import RegionSource
+from chromoformer.data.sources import RegionSource, open_source
 from chromoformer.engine.batches import predict_ensemble
-from chromoformer.engine.checkpoint import CheckpointError, LoadedModel, load_model
+from chromoformer.engine.checkpoint import CheckpointError
 from chromoformer.engine.distributed import resolve_device
+from chromoformer.engine.loading import LoadedModel, load_model
 from chromoformer.errors import UsageError
 from chromoformer.spec import PREDICTION_FIELDS
 
@@ -133,10 +133,7 @@ def predict_genes(
     dev = resolve_device(device)
     models = load_ensemble(checkpoints)
     spec = models[0].spec
-    if spec.task == "diff":
-        raise UsageError(f"{models[0].path}: a differential (diff) model compares two cells: give cell B's "
-                         "metadata and signal too (predict --meta-b/--npy-dir-b; "
-                         "chromoformer.inference.predict_pairs.predict_pairs)")
+    spec.expect_cells(1, models[0].path)
     if absent_marks and spec.config.mark_dropout == 0:
         raise UsageError(f"{models[0].path}: trained without mark dropout, so it cannot predict without "
                          f"{', '.join(absent_marks)}; retrain with mark_dropout > 0 in the config (e.g. 0.15)")

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from chromoformer.engine.checkpoint import load_model
+from chromoformer.engine.checkpoint import STORED_METRIC, Key
+from chromoformer.engine.loading import load_model
 from chromoformer.errors import CheckpointError, UsageError
 from chromoformer.metrics import classification_metrics, regression_metrics
 
@@ -52,7 +53,7 @@ class Check:
 
 def _stored_arrays(lm) -> tuple[np.ndarray, np.ndarray]:
     st = lm.stored
-    for k in ("val_score", "val_label"):
+    for k in (Key.VAL_SCORE, Key.VAL_LABEL):
         if getattr(st, k) is None:
             raise CheckpointError(f"{lm.path}: no {k!r}: nothing to verify (it holds "
                                   f"{', '.join(sorted(map(str, lm.checkpoint)))})")
@@ -66,17 +67,17 @@ def metric_checks(path: str | Path, metric_tol: float = 1e-4) -> list[Check]:
     score, label = _stored_arrays(lm)
     if lm.task == "clf":
         m = classification_metrics(score, label)
-        key, main = "last_val_auc", "auroc"
+        key, main = STORED_METRIC[lm.task], "auroc"
         p = np.clip(score, 1e-12, 1 - 1e-12)
         loss = float(-np.mean(np.where(label == 1, np.log(p), np.log(1 - p))))
         loss_name, loss_note = "cross-entropy", ""
         extra = {"ap": m["ap"], "accuracy": m["accuracy"]}
     else:
         m = regression_metrics(score, label)
-        key, main = ("last_val_pearson", "pearson") if lm.task == "diff" else ("last_val_r2", "r2")
+        key, main = STORED_METRIC[lm.task], ("pearson" if lm.spec.cells == 2 else "r2")
         loss, loss_name = float(np.mean((score - label) ** 2)), "mean squared error"
         # the original's regression val loss broadcasts (N, 1) against (N,) (SPEC §4): not comparable
-        loss_note = "" if "spec" in ck else "information: the original's regression val loss is mis-computed"
+        loss_note = "" if Key.SPEC in ck else "information: the original's regression val loss is mis-computed"
         extra = {k: m[k] for k in ("pearson", "spearman", "r2") if k != main}
     st = lm.stored
     if getattr(st, key) is None:
@@ -115,7 +116,7 @@ def _validation_genes(lm, meta: str | Path, fold: int, label: np.ndarray):
     target = "label" if lm.task == "clf" else "expression"  # what val_label holds
     genes = read_metadata(meta, i_max=lm.config.i_max, w_max=lm.config.w_max, require=("split", target))
     by_id = {g.gene_id: g for g in genes}
-    ids = lm.checkpoint.get("val_gene_ids")
+    ids = lm.checkpoint.get(Key.VAL_GENE_IDS)
     if ids:
         missing = [i for i in ids if i not in by_id]
         if missing:
@@ -140,7 +141,7 @@ def _validation_genes(lm, meta: str | Path, fold: int, label: np.ndarray):
 def prediction_check(path: str | Path, meta: str | Path, signal: str | Path, *, fold: int | None = None,
                      score_tol: float = 1e-4, batch_size: int = 64, device: str | None = None) -> Check:
     """Check 2 of the module docstring for one checkpoint."""
-    from chromoformer.data.signal import open_source
+    from chromoformer.data.sources import open_source
     from chromoformer.inference.predict import predict_genes
 
     lm = load_model(path)

@@ -28,7 +28,7 @@ from urllib.parse import unquote
 import pandas as pd
 
 from chromoformer.errors import AnnotationError
-from chromoformer.files.io import open_text, require_file
+from chromoformer.files.checked import open_text, require_file
 
 log = logging.getLogger(__name__)
 COLUMNS = ["gene_id", "gene_name", "transcript_id", "chrom", "start", "end", "strand"]

@@ -80,7 +80,7 @@ def _sizes_of(path: Path) -> dict[str, int] | None:
             finally:
                 bw.close()
         if name.partition("::")[0].endswith(".hic"):
-            from chromoformer.preprocess.contacts import hic_chromosomes
+            from chromoformer.preprocess.hic_files import hic_chromosomes
 
             return hic_chromosomes(str(path).partition("::")[0])
         if name.endswith((".cool", ".mcool")) or "::" in str(path):

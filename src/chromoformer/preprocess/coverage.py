@@ -1,5 +1,5 @@
 """Read depth over regions, straight from BAM or BED/tagAlign reads (bigWig and bedGraph
-values: :mod:`chromoformer.preprocess.tracks`).
+values: :mod:`chromoformer.preprocess.track_readers`).
 
 Default semantics equal the original route (``bedtools genomecov -ibam -bga`` on reads as
 aligned): every mapped alignment covers [reference_start, reference_end), no extension,
@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from chromoformer.errors import SignalError
-from chromoformer.files.io import open_text
+from chromoformer.files.checked import open_text
 
-ValueTrack = Any  # BigWigSignal | BedGraphSignal (chromoformer.preprocess.tracks)
+ValueTrack = Any  # BigWigSignal | BedGraphSignal (chromoformer.preprocess.track_readers)
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ def open_signal(path: str | Path, opts: ReadOptions | None = None) -> BamReads |
     Read options a file kind cannot apply (MAPQ/flags for BED reads, any for value tracks)
     are logged as warnings naming the file.
     """
-    from chromoformer.preprocess.tracks import BedGraphSignal, BigWigSignal
+    from chromoformer.preprocess.track_readers import BedGraphSignal, BigWigSignal
 
     p, opts = Path(path), opts or ReadOptions()
     name = p.name.lower()

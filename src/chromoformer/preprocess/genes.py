@@ -21,7 +21,7 @@ from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.data.folds import SPLITS, chrom_split
 from chromoformer.data.genome import read_chrom_sizes
 from chromoformer.errors import AnnotationError
-from chromoformer.files.io import numeric_column, read_table, require_file
+from chromoformer.files.checked import numeric_column, read_table, require_file
 from chromoformer.preprocess.annotation import read_annotation
 from chromoformer.preprocess.assembly import from_annotation, from_sizes
 

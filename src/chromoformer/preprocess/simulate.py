@@ -41,7 +41,7 @@ import pandas as pd
 from chromoformer.config import MARKS
 from chromoformer.data.folds import FOLDS, chroms_of_split
 from chromoformer.errors import SimulationError
-from chromoformer.files.io import write_table
+from chromoformer.files.atomic import write_table
 from chromoformer.files.layouts import SimulationFiles
 from chromoformer.progress import tqdm
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from chromoformer.config import MARKS
 from chromoformer.errors import SimulationError
-from chromoformer.files.io import write_table
+from chromoformer.files.atomic import write_table
 from chromoformer.files.layouts import SimulationFiles
 from chromoformer.preprocess.bam_writer import SortedBamWriter
 from chromoformer.preprocess.simulate import BIN, CHROMHMM, TSS, load_marks

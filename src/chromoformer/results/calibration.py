@@ -23,7 +23,7 @@ import pandas as pd
 from scipy.optimize import minimize_scalar
 
 from chromoformer.errors import EvaluationError, UsageError
-from chromoformer.files.io import write_text
+from chromoformer.files.atomic import write_text
 from chromoformer.inference.predict import check_temperature
 
 EPS = 1e-7  # probabilities are stored as float32: clip before the logit

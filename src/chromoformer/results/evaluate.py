@@ -20,15 +20,8 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from chromoformer.errors import EvaluationError, UsageError  # noqa: E402
-from chromoformer.files.io import (
-    not_an_input,
-    numeric_column,
-    read_table,
-    require_file,
-    save_figure,
-    writable_output,
-    write_table,
-)
+from chromoformer.files.atomic import save_figure, writable_output, write_table
+from chromoformer.files.checked import not_an_input, numeric_column, read_table, require_file
 from chromoformer.files.layouts import EvaluationFiles, RunPaths  # noqa: E402
 from chromoformer.files.predictions import VAL_PAIR_COLUMNS  # noqa: E402
 from chromoformer.metrics import task_metrics  # noqa: E402

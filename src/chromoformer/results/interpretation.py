@@ -23,15 +23,8 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.errors import MetadataError, UsageError
-from chromoformer.files.io import (
-    atomic_write,
-    not_an_input,
-    numeric_column,
-    read_table,
-    require_file,
-    write_table,
-    write_text,
-)
+from chromoformer.files.atomic import atomic_write, write_table, write_text
+from chromoformer.files.checked import not_an_input, numeric_column, read_table, require_file
 from chromoformer.files.layouts import InterpretationFiles
 from chromoformer.files.names import check_label, check_name
 
@@ -178,7 +171,7 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
     """Interpret ``genes`` (default: the metadata's first 8) with one checkpoint and write the folder ``out``:
     perturbation and attention tables, attribution arrays, the record and per-gene PNGs.
 
-    ``method``/``ig_steps``: see :func:`chromoformer.inference.interpret.attributions`; ``score_delta``: the
+    ``method``/``ig_steps``: see :func:`chromoformer.inference.attribution.attributions`; ``score_delta``: the
     interaction-score shift of the perturbation table; ``mark_map``: see
     :func:`chromoformer.data.marks.select_marks`.
     """
@@ -186,9 +179,9 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
 
     from chromoformer.data import ChromoformerDataset, read_metadata
     from chromoformer.data.marks import select_marks
-    from chromoformer.data.signal import open_source
-    from chromoformer.engine.checkpoint import load_model
-    from chromoformer.inference.interpret import attributions, perturbation_table, regulation_attention_table
+    from chromoformer.data.sources import open_source
+    from chromoformer.engine.loading import load_model
+    from chromoformer.inference.attribution import attributions, perturbation_table, regulation_attention_table
     from chromoformer.results import plots
 
     if ig_steps < 0:
@@ -197,9 +190,7 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
         raise UsageError(f"--score-delta must be a finite number, got {score_delta}")
     not_an_input(out, [meta, checkpoint], folders=[signal])
     lm = load_model(checkpoint)
-    if lm.spec.task == "diff":
-        raise UsageError(f"{checkpoint}: a differential ({lm.arch}) checkpoint explains the fold change between "
-                         "two cells: give cell B's --meta-b and --npy-dir-b too")
+    lm.spec.expect_cells(1, checkpoint)
     c, marks = lm.config, lm.marks
     chosen = choose_genes(read_metadata(meta, i_max=c.i_max, w_max=c.w_max), genes, meta)
     src = select_marks(open_source(signal, build=False, n_feats=c.n_feats, base=lm.spec.base), marks, mark_map)

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from chromoformer.config import default_marks  # noqa: E402
-from chromoformer.files.io import save_figure
+from chromoformer.files.atomic import save_figure
 
 
 def training_curves(metrics_tsv: str | Path, out: str | Path) -> Path:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from chromoformer.errors import RunError
-from chromoformer.files.io import not_an_input, read_table, write_text
+from chromoformer.files.atomic import write_text
+from chromoformer.files.checked import not_an_input, read_table
 from chromoformer.files.layouts import EvaluationFiles, InterpretationFiles, ReportFiles, RunPaths
 from chromoformer.results import plots
 from chromoformer.results.evaluate import evaluate

@@ -15,7 +15,7 @@ but constant is logged: that model did not train). ``comparison_folds.tsv`` hold
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,16 +23,16 @@ import pandas as pd
 
 from chromoformer.config import ARCHS
 from chromoformer.data.folds import FOLDS
-from chromoformer.engine.checkpoint import read_checkpoint
+from chromoformer.engine.checkpoint import held_out_of, read_checkpoint
 from chromoformer.errors import ConfigError, UsageError
-from chromoformer.files.io import not_an_input, write_table
+from chromoformer.files.atomic import write_table
+from chromoformer.files.checked import not_an_input
 from chromoformer.files.layouts import CompareFiles, RunPaths
 from chromoformer.metrics import task_metrics
 from chromoformer.model import build_model
 from chromoformer.spec import RunSpec
 from chromoformer.training import objective
 from chromoformer.training.fit import train_fold
-from chromoformer.training.fit_pairs import train_pair_fold
 
 log = logging.getLogger(__name__)
 DEFAULT_MODELS = ("chromoformer", "chromoformer-nopcre", "chromoformer-100", "deepchrome", "attentivechrome")
@@ -57,22 +57,19 @@ def n_params(spec: RunSpec) -> int:
     return sum(p.numel() for p in build_model(spec.task, spec.config, spec.binsizes, spec.arch).parameters())
 
 
-def out_of_fold(inputs: Sequence[str | Path], out: Path, name: str, folds: Sequence[int], spec: RunSpec,
-                **fit: object) -> tuple[pd.DataFrame, float]:
-    """Train ``name`` on every fold (resuming finished ones); its held-out gene_id, fold, label, score and the
-    seconds its epochs took. ``inputs``: (meta, signal), or for ``diff`` (meta A, signal A, meta B, signal B)."""
+def out_of_fold(train: Callable[..., list[dict]], inputs: Sequence[str | Path], out: Path, name: str,
+                folds: Sequence[int], spec: RunSpec, **fit: object) -> tuple[pd.DataFrame, float]:
+    """Train ``name`` on every fold with ``train`` (resuming finished ones); its held-out gene_id, fold, label,
+    score and the seconds its epochs took. ``inputs``: (meta, signal), or for ``diff`` (meta A, signal A, meta B,
+    signal B), passed to ``train`` before the fold."""
     frames, seconds = [], 0.0
     for fold in folds:
         run = RunPaths.from_output(CompareFiles(out).run(name, fold))
-        s = model_spec(name, spec)
-        if s.task == "diff":
-            train_pair_fold(s, *inputs, fold, run.run_dir, resume=True, **fit)
-        else:
-            train_fold(s, *inputs, fold, run.run_dir, resume=True, **fit)
-        ck = read_checkpoint(run.last)
-        seconds += sum(float(h.get("seconds", 0.0)) for h in ck["history"])
-        frames.append(pd.DataFrame({"gene_id": ck["val_gene_ids"], "fold": fold, "label": ck["val_label"],
-                                    "score": ck["val_score"]}))
+        train(model_spec(name, spec), *inputs, fold, run.run_dir, resume=True, **fit)
+        held_out = held_out_of(read_checkpoint(run.last))
+        seconds += held_out.seconds
+        frames.append(pd.DataFrame({"gene_id": held_out.gene_ids, "fold": fold, "label": held_out.labels,
+                                    "score": held_out.scores}))
     return pd.concat(frames, ignore_index=True), seconds
 
 
@@ -92,27 +89,29 @@ def check_spread(name: str, oof: pd.DataFrame) -> float:
 
 
 def compare(meta: str | Path, signal: str | Path, out: str | Path, *, models: Sequence[str] | None = None,
-            folds: Sequence[int] = FOLDS, spec: RunSpec | None = None, meta_b: str | Path | None = None,
-            signal_b: str | Path | None = None, **fit: object) -> pd.DataFrame:
+            folds: Sequence[int] = FOLDS, spec: RunSpec | None = None, **fit: object) -> pd.DataFrame:
     """Train each of ``models`` on ``folds`` with ``spec`` (its task decides the metric) and tabulate
     held-out performance; also written to ``out/comparison.tsv`` (and every fold's to
-    ``comparison_folds.tsv``). For the ``diff`` task ``meta``/``signal`` are cell A's and ``meta_b``/``signal_b``
-    cell B's. ``fit``: see :func:`chromoformer.training.fit.fit_fold`."""
-    out, spec = Path(out), spec or RunSpec()
-    diff = spec.task == "diff"
-    models = tuple(models or (DIFF_MODELS if diff else DEFAULT_MODELS))
-    if diff and (meta_b is None or signal_b is None):
-        raise UsageError("the differential task compares two cells: give cell B's metadata and signal too")
-    if not diff and (meta_b is not None or signal_b is not None):
-        raise UsageError("cell B's metadata and signal belong to the differential task (task diff)")
-    inputs = (meta, signal, meta_b, signal_b) if diff else (meta, signal)
-    not_an_input(out, [meta, meta_b], folders=[signal, signal_b, fit.get("store")])
+    ``comparison_folds.tsv``). ``fit``: see :func:`chromoformer.training.fit.fit_fold`. The differential task
+    compares with :func:`chromoformer.diff.fitting.compare_pairs`."""
+    spec = spec or RunSpec()
+    spec.expect_cells(1, "compare")
+    return compare_models(train_fold, (meta, signal), out, models=models or DEFAULT_MODELS, folds=folds, spec=spec,
+                          **fit)
+
+
+def compare_models(train: Callable[..., list[dict]], inputs: Sequence[str | Path], out: str | Path, *,
+                   models: Sequence[str], folds: Sequence[int], spec: RunSpec, **fit: object) -> pd.DataFrame:
+    """:func:`compare` of any task: ``train(spec, *inputs, fold, run_dir, resume=True, **fit)`` trains a fold;
+    ``inputs`` alternate metadata files and signal folders (one pair per cell)."""
+    out = Path(out)
+    not_an_input(out, inputs[0::2], folders=[*inputs[1::2], fit.get("store")])
     for name in models:
         model_spec(name, spec)  # every name is checked before the first model trains
     keys = METRICS[spec.task]
     rows, per_fold = [], []
     for name in models:
-        oof, seconds = out_of_fold(inputs, out, name, folds, spec, **fit)
+        oof, seconds = out_of_fold(train, inputs, out, name, folds, spec, **fit)
         per = {f: task_metrics(g.score.to_numpy(), g.label.to_numpy(), spec.task) for f, g in oof.groupby("fold")}
         pooled = task_metrics(oof.score.to_numpy(), oof.label.to_numpy(), spec.task)
         per_fold += [{"model": name, "fold": f, **{k: m[k] for k in keys}} for f, m in per.items()]

@@ -18,12 +18,11 @@ from chromoformer.data import ChromoformerDataset, Gene, read_metadata
 from chromoformer.data.folds import held_out_split, split_genes
 from chromoformer.data.loader import check_workers
 from chromoformer.data.marks import select_marks
-from chromoformer.data.signal import open_source, signal_marks
-from chromoformer.data.sources import RegionSource
-from chromoformer.data.store_writer import default_store_path
+from chromoformer.data.sources import RegionSource, default_store_path, open_source, signal_marks
 from chromoformer.engine import distributed
 from chromoformer.errors import MetadataError, RunError, UsageError
-from chromoformer.files.io import not_an_input, writable_output
+from chromoformer.files.atomic import writable_output
+from chromoformer.files.checked import not_an_input
 from chromoformer.files.layouts import RunPaths
 from chromoformer.files.locking import FileLock
 from chromoformer.spec import RunSpec
@@ -45,9 +44,7 @@ def train_fold(spec: RunSpec, meta: str | Path, signal: str | Path, fold: int, o
     Returns the per-epoch history.
     """
     held_out_split(fold)
-    if spec.task == "diff":
-        raise UsageError("train_fold trains on one cell's genes; the differential task (diff) takes two cells: "
-                         "chromoformer.training.fit_pairs.train_pair_fold")
+    spec.expect_cells(1, "train_fold")
     not_an_input(output, [meta], folders=[signal, store])
     paths = check_run_output(Path(output), bool(fit.get("resume")))
     genes = read_metadata(meta, i_max=spec.config.i_max, w_max=spec.config.w_max,
@@ -116,9 +113,7 @@ def fit_fold(spec: RunSpec, train_genes: Sequence[Gene], val_genes: Sequence[Gen
     if not train_genes or not val_genes:
         raise UsageError(f"fit_fold: {len(train_genes)} training and {len(val_genes)} validation genes; both must "
                          "be non-empty")
-    if spec.task == "diff":
-        raise UsageError("fit_fold trains on one cell's genes; the differential task (diff) trains on pairs: "
-                         "chromoformer.training.fit_pairs.fit_pair_fold")
+    spec.expect_cells(1, "fit_fold")
     if spec.arch == "gcmerge" and not any(g.pcres for g in train_genes):
         raise UsageError(f"gcmerge is a graph of each promoter and its pCREs; none of the {len(train_genes)} "
                          "training genes has a pCRE (empty 'neighbors'), so it has no edge to learn from: give "
@@ -137,7 +132,7 @@ def fit_fold(spec: RunSpec, train_genes: Sequence[Gene], val_genes: Sequence[Gen
 def run_fit(spec: RunSpec, datasets: Callable[[], tuple[Dataset, Dataset]], n_train: int, n_val: int,
             output: str | Path, *, fold: int, resume: bool, device: str | None, num_workers: int | None,
             threads: int | None, save_optimizer: str, what: str) -> list[dict]:
-    """The run of :func:`fit_fold` (and of a pair's, :func:`chromoformer.training.fit_pairs.fit_pair_fold`):
+    """The run of :func:`fit_fold` (and of a pair's, :func:`chromoformer.diff.fitting.fit_pair_fold`):
     check the options, lock and log into the run directory, train ``datasets()`` (train, validation), and leave
     nothing behind when no epoch committed. ``what`` names the data in the log."""
     check_workers(num_workers, "fit_fold")

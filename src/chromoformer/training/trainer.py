@@ -19,14 +19,22 @@ import pandas as pd
 import torch
 import yaml
 
-from chromoformer import __version__
 from chromoformer.data.loader import make_loader
 from chromoformer.engine.batches import batches_of, forward, output_table, predict_batches, target, to_device
-from chromoformer.engine.checkpoint import CheckpointError, checkpoint_nbytes, read_checkpoint, save_checkpoint, spec_of
+from chromoformer.engine.checkpoint import (
+    CheckpointError,
+    EpochRecord,
+    Key,
+    held_out_of,
+    read_checkpoint,
+    save_checkpoint,
+    space_estimate,
+    without_resume_state,
+)
 from chromoformer.engine.distributed import Dist, RankBatches, share
+from chromoformer.engine.loading import spec_of
 from chromoformer.errors import RunError
-from chromoformer.files.faults import fault_point
-from chromoformer.files.io import check_free_space, write_table, write_text
+from chromoformer.files.atomic import check_free_space, fault_point, write_table, write_text
 from chromoformer.files.layouts import RunPaths, clean_leftovers
 from chromoformer.files.predictions import VAL_COLUMNS, VAL_PAIR_COLUMNS
 from chromoformer.metrics import main_metric, task_metrics
@@ -36,7 +44,6 @@ from chromoformer.spec import RunSpec
 from chromoformer.training.objective import clip_norm, loss_fn, loss_kind, make_optimizer, summed, train_loss
 
 log = logging.getLogger(__name__)
-STORED_METRIC = {"clf": "last_val_auc", "reg": "last_val_r2", "diff": "last_val_pearson"}  # x 100, the original's
 
 
 def score(out: np.ndarray, task: str) -> np.ndarray:
@@ -96,35 +103,17 @@ class Trainer:
 
     # ---- persistence -------------------------------------------------------------------
     def payload(self, val_out: np.ndarray, val_label: np.ndarray, val: dict[str, float]) -> dict:
-        key = STORED_METRIC[self.task]
-        s = self.spec
-        pair = {"val_expr": val_out[:, 1:3].astype(np.float32)} if self.task == "diff" else {}
-        return {
-            "net": self.model.state_dict(),
-            "optimizer": self.opt.state_dict(),
-            "scheduler": self.sched.state_dict(),
-            "epoch": self.epoch,
-            "last_val_loss": torch.tensor(val["loss"]),
-            key: 100.0 * val[main_metric(self.task)],
-            "val_score": score(val_out, self.task).astype(np.float32),
-            "val_label": val_label,
-            "val_gene_ids": list(self.val_ids),
-            **pair,
-            **s.checkpoint_fields(),
-            "fold": self.fold,
-            "best_score": self.best,
-            "best_epoch": self.best_epoch,
-            "history": list(self.history),
-            "rng_state": torch.get_rng_state(),
-            "chromoformer_version": __version__,
-            "data": data_provenance(self.train_ds.source),
-        }
+        return EpochRecord(
+            spec=self.spec, fold=self.fold, epoch=self.epoch, net=self.model.state_dict(),
+            optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(), val_loss=val["loss"],
+            val_metric=val[main_metric(self.task)], val_score=score(val_out, self.task), val_label=val_label,
+            val_gene_ids=self.val_ids, best_score=self.best, best_epoch=self.best_epoch, history=self.history,
+            data=data_provenance(self.train_ds.source), val_expr=val_out[:, 1:3] if self.spec.cells == 2 else None,
+        ).payload()
 
     def space_needed(self) -> int:
         """Bytes the run's checkpoints take at most at once (last, best and a staged best)."""
-        n = len(self.val_ids)
-        return 3 * checkpoint_nbytes({"net": self.model.state_dict(), "opt": [p for p in self.model.parameters()] * 2,
-                                      "val": np.zeros(2 * n, np.float32)})
+        return 3 * space_estimate(self.model.state_dict(), len(self.val_ids))
 
     def start(self, resume: bool) -> None:
         """Bring the run directory to the state the first epoch starts from: rank 0 resumes (repairing the
@@ -148,7 +137,7 @@ class Trainer:
     def resume(self, path: Path, repair: bool = True) -> None:
         """Continue from ``last.pt``; ``repair`` (rank 0) brings the other files in line with it."""
         ck = read_checkpoint(path, map_location=self.device)
-        if "history" not in ck:
+        if Key.HISTORY not in ck:
             raise CheckpointError(f"{path}: cannot resume: it was written by an older version; use another "
                                   "--output to start a new run")
         try:
@@ -157,24 +146,25 @@ class Trainer:
             raise CheckpointError(f"{path}: cannot resume: {e}") from None
         # num_epoch may grow (that extends the run); runs of earlier versions stored no init seed
         mine = self.spec.replace(num_epoch=theirs.config.num_epoch)
-        if "spec" not in ck:
+        if Key.SPEC not in ck:
             mine = mine.replace(init_seed=theirs.init_seed)
         spec_diff = mine.differences(theirs)
-        other = [k for k, a, b in (("fold", self.fold, ck.get("fold")),
-                                   ("validation genes", self.val_ids, ck.get("val_gene_ids", self.val_ids))) if a != b]
+        theirs_ids = ck.get(Key.VAL_GENE_IDS, self.val_ids)
+        other = [k for k, a, b in (("fold", self.fold, ck.get(Key.FOLD)), ("validation genes", self.val_ids,
+                                                                           theirs_ids)) if a != b]
         if spec_diff or other:
             detail = f" (checkpoint: {theirs.describe(spec_diff)})" if spec_diff else ""
             raise CheckpointError(f"{path}: cannot resume: its {', '.join(spec_diff + other)} differ from this "
                                   f"run{detail}; use another --output to start a new run")
         try:
-            self.model.load_state_dict(ck["net"])
-            self.opt.load_state_dict(ck["optimizer"])
-            self.sched.load_state_dict(ck["scheduler"])
+            self.model.load_state_dict(ck[Key.NET])
+            self.opt.load_state_dict(ck[Key.OPTIMIZER])
+            self.sched.load_state_dict(ck[Key.SCHEDULER])
         except (RuntimeError, ValueError, KeyError) as e:
             raise CheckpointError(f"{path}: cannot resume: {' '.join(str(e).split())[:300]}") from None
-        torch.set_rng_state(ck["rng_state"].cpu())
-        self.epoch, self.best, self.best_epoch = ck["epoch"], ck["best_score"], ck["best_epoch"]
-        self.history = list(ck["history"])
+        torch.set_rng_state(ck[Key.RNG_STATE].cpu())
+        self.epoch, self.best, self.best_epoch = ck[Key.EPOCH], ck[Key.BEST_SCORE], ck[Key.BEST_EPOCH]
+        self.history = list(ck[Key.HISTORY])
         if repair:
             self.repair(ck)
         log.info("resumed from %s at epoch %d (best %s = %.4f at epoch %d)", path, self.epoch,
@@ -185,14 +175,14 @@ class Trainer:
         p = self.paths
         clean_leftovers(p)
         for epoch, staged in p.staged_bests():
-            if epoch == last["epoch"]:
+            if epoch == last[Key.EPOCH]:
                 os.replace(staged, p.best)  # its epoch committed: finish the rename
-                log.info("repaired %s from the interrupted epoch %d", p.best, last["epoch"])
+                log.info("repaired %s from the interrupted epoch %d", p.best, last[Key.EPOCH])
             else:
                 staged.unlink()  # an epoch that never committed: it will be trained again
         best = read_checkpoint(p.best) if p.best.is_file() else None
-        if best is None or best.get("epoch") != self.best_epoch:
-            if self.best_epoch == last["epoch"]:
+        if best is None or best.get(Key.EPOCH) != self.best_epoch:
+            if self.best_epoch == last[Key.EPOCH]:
                 save_checkpoint(self.best_payload(last), p.best)
                 best = last
                 log.info("re-created %s (epoch %d) from %s", p.best, self.best_epoch, p.last)
@@ -206,15 +196,14 @@ class Trainer:
 
     def best_payload(self, payload: dict) -> dict:
         """What best.pt holds: the epoch's payload, without optimizer state if so chosen."""
-        if self.best_optimizer:
-            return payload
-        return {k: v for k, v in payload.items() if k not in ("optimizer", "scheduler", "rng_state")}
+        return payload if self.best_optimizer else without_resume_state(payload)
 
     def write_val_predictions(self, ck: dict) -> None:
-        values = (ck["val_gene_ids"], ck["val_label"], ck["val_score"])
-        frame = pd.DataFrame(dict(zip(VAL_COLUMNS, values, strict=True)))
-        if "val_expr" in ck:  # a pair model: each cell's predicted log2(RPKM + 1) too
-            frame[list(VAL_PAIR_COLUMNS)] = np.asarray(ck["val_expr"])
+        held_out = held_out_of(ck)
+        frame = pd.DataFrame(dict(zip(VAL_COLUMNS, (held_out.gene_ids, held_out.labels, held_out.scores),
+                                      strict=True)))
+        if held_out.expr is not None:  # a two-cell model: each cell's predicted log2(RPKM + 1) too
+            frame[list(VAL_PAIR_COLUMNS)] = held_out.expr
         write_table(frame, self.paths.val_predictions)
 
     def write_metrics(self) -> None:

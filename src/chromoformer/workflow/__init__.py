@@ -13,11 +13,11 @@ from pathlib import Path
 import yaml
 
 from chromoformer.errors import UsageError, WorkflowError
-from chromoformer.files.io import write_text
+from chromoformer.files.atomic import write_text
 from chromoformer.files.layouts import WorkflowFiles
 from chromoformer.files.locking import FileLock
-from chromoformer.workflow.cluster import leftover_jobs
 from chromoformer.workflow.failures import describe, parse_failures
+from chromoformer.workflow.jobs import leftover_jobs
 from chromoformer.workflow.sheet import check_sheet
 
 log = logging.getLogger(__name__)

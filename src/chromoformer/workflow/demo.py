@@ -20,7 +20,8 @@ from chromoformer.config import MARKS
 from chromoformer.data.folds import FOLDS, held_out_split
 from chromoformer.data.synthetic import write_synthetic_dataset
 from chromoformer.errors import EvaluationError, RunError, UsageError
-from chromoformer.files.io import read_table, write_table
+from chromoformer.files.atomic import write_table
+from chromoformer.files.checked import read_table
 from chromoformer.files.layouts import DemoFiles, RunPaths, WorkflowFiles
 from chromoformer.files.predictions import write_predictions
 from chromoformer.inference.predict import predict
@@ -66,7 +67,7 @@ def demo(out: str | Path, *, genes: int = 160, epochs: int = 6, fold: int = 1, q
 def workflow_demo(out: str | Path, *, epochs: int = 6, span_mb: float = 40.0, cores: str = "2") -> DemoResult:
     import yaml
 
-    from chromoformer.files.io import write_text
+    from chromoformer.files.atomic import write_text
     from chromoformer.preprocess.simulate import SimConfig, simulate
     from chromoformer.workflow import run_workflow
 

@@ -25,7 +25,7 @@ import pandas as pd
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.data.genome import chrom_renaming
 from chromoformer.errors import InteractionError
-from chromoformer.files.io import read_table, require_file, shown_cell
+from chromoformer.files.checked import read_table, require_file, shown_cell
 
 log = logging.getLogger(__name__)
 

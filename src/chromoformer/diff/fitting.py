@@ -13,14 +13,17 @@ import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from chromoformer.data.folds import held_out_split
+import pandas as pd
+
+from chromoformer.data.folds import FOLDS, held_out_split
 from chromoformer.data.marks import select_marks
 from chromoformer.data.metadata import Gene
-from chromoformer.data.pairs import PairedDataset, check_same_marks, open_pair_sources, read_pairs
 from chromoformer.data.sources import RegionSource
+from chromoformer.diff.pairing import PairedDataset, check_same_marks, open_pair_sources, read_pairs
 from chromoformer.errors import MetadataError, UsageError
-from chromoformer.files.io import not_an_input
+from chromoformer.files.checked import not_an_input
 from chromoformer.spec import RunSpec
+from chromoformer.training.compare import DIFF_MODELS, compare_models
 from chromoformer.training.fit import check_run_output, run_fit
 
 log = logging.getLogger(__name__)
@@ -42,8 +45,7 @@ def train_pair_fold(spec: RunSpec, meta_a: str | Path, signal_a: str | Path, met
     """Train one fold of ``spec`` (task ``diff``) on cell A and cell B's files; keywords go to
     :func:`fit_pair_fold`. Returns the per-epoch history."""
     held_out_split(fold)
-    if spec.task != "diff":
-        raise UsageError(f"train_pair_fold trains the differential task; this spec's task is {spec.task}")
+    spec.expect_cells(2, "train_pair_fold")
     not_an_input(output, [meta_a, meta_b], folders=[signal_a, signal_b])
     paths = check_run_output(Path(output), bool(fit.get("resume")))
     train, val = split_pairs(read_pairs(spec, meta_a, meta_b), fold)
@@ -60,8 +62,7 @@ def fit_pair_fold(spec: RunSpec, train_pairs: Sequence[Pair], val_pairs: Sequenc
                   save_optimizer: str = "all", mark_map: Mapping[str, str] | None = None) -> list[dict]:
     """Train ``spec`` (task ``diff``: ``chromoformer-diff`` or ``deepdiff``) on paired genes; the keywords are
     :func:`chromoformer.training.fit.fit_fold`'s."""
-    if spec.task != "diff":
-        raise UsageError(f"fit_pair_fold trains the differential task; this spec's task is {spec.task}")
+    spec.expect_cells(2, "fit_pair_fold")
     if not train_pairs or not val_pairs:
         raise UsageError(f"fit_pair_fold: {len(train_pairs)} training and {len(val_pairs)} validation genes; both "
                          "must be non-empty")
@@ -75,3 +76,14 @@ def fit_pair_fold(spec: RunSpec, train_pairs: Sequence[Pair], val_pairs: Sequenc
     return run_fit(spec, datasets, len(train_pairs), len(val_pairs), output, fold=fold, resume=resume,
                    device=device, num_workers=num_workers, threads=threads, save_optimizer=save_optimizer,
                    what=f"{type(source_a).__name__} x 2 (cells A and B)")
+
+
+def compare_pairs(meta_a: str | Path, signal_a: str | Path, meta_b: str | Path, signal_b: str | Path,
+                  out: str | Path, *, models: Sequence[str] = DIFF_MODELS, folds: Sequence[int] = FOLDS,
+                  spec: RunSpec, **fit: object) -> pd.DataFrame:
+    """:func:`chromoformer.training.compare.compare` of the differential task: each of ``models`` trained on
+    cell A and cell B's files on ``folds``; the table's metrics are the fold change's Pearson r, Spearman rho
+    and up/down AUROC."""
+    spec.expect_cells(2, "compare_pairs")
+    return compare_models(train_pair_fold, (meta_a, signal_a, meta_b, signal_b), out, models=models, folds=folds,
+                          spec=spec, **fit)

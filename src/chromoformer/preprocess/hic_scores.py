@@ -6,7 +6,7 @@ frequency at that distance, so the 1.5 cut-off reads "1.5x the expected".
 
 * ``weight``: the balancing weights (a ``.cool`` bins column such as ``weight``, as ``cooler
   balance`` writes it; a ``.hic`` normalisation such as ``KR``), or ``None`` for raw counts.
-  Bins whose weight is NaN are masked. Readers: :mod:`chromoformer.preprocess.contacts`.
+  Bins whose weight is NaN are masked. Readers: :mod:`chromoformer.preprocess.hic_files`.
 * expected(d) = sum of valid pixels at distance d / number of valid bin pairs at distance d,
   over each chromosome (cooltools' ``balanced.avg``: masked bins count neither as zeros
   nor as pairs).
@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.errors import InteractionError
-from chromoformer.preprocess.contacts import CoolContacts, HicContacts, open_contacts
-from chromoformer.preprocess.interactions import COLUMNS
+from chromoformer.preprocess.hic_files import CoolContacts, HicContacts, open_contacts
+from chromoformer.preprocess.pcres import COLUMNS
 
 log = logging.getLogger(__name__)
 MAX_DISTANCE = 2_000_000  # bp between a TSS bin and an other end; beyond, Hi-C O/E is mostly noise
@@ -35,7 +35,7 @@ MAX_DISTANCE = 2_000_000  # bp between a TSS bin and an other end; beyond, Hi-C 
 def interactions_from_cool(path: str | Path, genes: pd.DataFrame, *, weight: str | None = "weight",
                            max_distance: int = MAX_DISTANCE, min_distance: int = 1,
                            w_max: int | None = None, min_score: float = 0.0) -> pd.DataFrame:
-    """A Hi-C file -> the bait table of :mod:`chromoformer.preprocess.interactions` (see module docstring).
+    """A Hi-C file -> the bait table of :mod:`chromoformer.preprocess.pcres` (see module docstring).
 
     ``genes`` needs ``chrom`` and ``tss_all``. Bins larger than ``w_max`` are an error:
     every other end would be longer than a pCRE may be. Only contacts scoring above

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from chromoformer.errors import SignalError
-from chromoformer.files.io import open_text
+from chromoformer.files.checked import open_text
 
 
 class BigWigSignal:

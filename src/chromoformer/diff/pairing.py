@@ -21,9 +21,7 @@ from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig
 from chromoformer.data.dataset import ChromoformerDataset
 from chromoformer.data.marks import select_marks
 from chromoformer.data.metadata import Gene, read_metadata
-from chromoformer.data.signal import open_source, signal_marks
-from chromoformer.data.sources import RegionSource
-from chromoformer.data.store_writer import default_store_path
+from chromoformer.data.sources import RegionSource, default_store_path, open_source, signal_marks
 from chromoformer.errors import DataError, MetadataError
 from chromoformer.metrics import DIFF_THRESHOLD, diff_call  # noqa: F401  (the call's one definition)
 from chromoformer.spec import RunSpec

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.data.folds import chroms_of_split
-from chromoformer.data.pairs import fold_change
 from chromoformer.data.synthetic import ACTIVE_PROMOTER_MARKS, ENHANCER_MARKS, REPRESSED_MARK
-from chromoformer.files.io import write_table
+from chromoformer.diff.pairing import fold_change
+from chromoformer.files.atomic import write_table
 from chromoformer.files.layouts import PairSimulationFiles, npy_file
 
 CELLS = ("A", "B")

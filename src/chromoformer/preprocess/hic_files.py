@@ -1,6 +1,6 @@
 """Readers of Hi-C contact matrices: ``.cool``/``.mcool`` (cooler) and ``.hic`` (hictkpy).
 
-Both give what :func:`chromoformer.preprocess.hic.interactions_from_cool` needs, in global
+Both give what :func:`chromoformer.preprocess.hic_scores.interactions_from_cool` needs, in global
 bin ids: the fixed bin size, the bins table, each chromosome's bin extent, multiplicative
 balancing weights (NaN = masked bin) and the upper-triangle pixels in chunks.
 
@@ -210,7 +210,7 @@ class HicChild:
 
     def __init__(self) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        self.proc = subprocess.Popen([sys.executable, "-c", "from chromoformer.preprocess.contacts import _serve; "
+        self.proc = subprocess.Popen([sys.executable, "-c", "from chromoformer.preprocess.hic_files import _serve; "
                                       "_serve()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 
     def call(self, fn: Callable, *args: object) -> object:

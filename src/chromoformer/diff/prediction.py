@@ -17,11 +17,11 @@ import pandas as pd
 
 from chromoformer.data.loader import check_workers
 from chromoformer.data.metadata import Gene
-from chromoformer.data.pairs import PairedDataset, check_same_marks, open_pair_sources, read_pairs
 from chromoformer.data.sources import RegionSource
+from chromoformer.diff.pairing import PairedDataset, check_same_marks, open_pair_sources, read_pairs
 from chromoformer.engine.batches import predict_ensemble
-from chromoformer.engine.checkpoint import LoadedModel
 from chromoformer.engine.distributed import resolve_device
+from chromoformer.engine.loading import LoadedModel
 from chromoformer.errors import UsageError
 from chromoformer.files.predictions import CALLS, COLUMNS
 from chromoformer.inference.predict import load_ensemble
@@ -64,9 +64,7 @@ def predict_pair_genes(checkpoints: Sequence[str | Path | LoadedModel], pairs: S
     dev = resolve_device(device)
     models = load_ensemble(checkpoints)
     spec = models[0].spec
-    if spec.task != "diff":
-        raise UsageError(f"{models[0].path}: a {spec.task} model predicts one cell; the differential prediction "
-                         "needs a --task diff checkpoint (chromoformer-diff or deepdiff)")
+    spec.expect_cells(2, models[0].path)
     check_same_marks(source_a, source_b)
     ds = PairedDataset(list(pairs), source_a, source_b, spec.config, spec.binsizes)
     ds.validate()
@@ -83,9 +81,7 @@ def predict_pairs(meta_a: str | Path, signal_a: str | Path, meta_b: str | Path, 
     not) from their signals (npy directories or binned stores, read as they are)."""
     models = load_ensemble(checkpoints)
     spec = models[0].spec
-    if spec.task != "diff":
-        raise UsageError(f"{models[0].path}: a {spec.task} model predicts one cell; the differential prediction "
-                         "needs a --task diff checkpoint (chromoformer-diff or deepdiff)")
+    spec.expect_cells(2, models[0].path)
     pairs = read_pairs(spec, meta_a, meta_b, require_split=False, require_expression=False)
     src_a, src_b = open_pair_sources(spec, signal_a, signal_b, None, build=False)
     return predict_pair_genes(models, pairs, src_a, src_b, batch_size=batch_size, device=device,

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from chromoformer.errors import ExpressionError
-from chromoformer.files.io import read_table, require_file, shown_cell
+from chromoformer.files.checked import read_table, require_file, shown_cell
 
 log = logging.getLogger(__name__)
 
