@@ -56,6 +56,32 @@ def layers(graph: dict[str, set[str]]) -> dict[str, int]:
     return {m: layer(m) for m in graph}
 
 
+def static_counts(graph: dict[str, set[str]]) -> dict[str, int]:
+    """The tree's static figures (issue #33's before/after table): lines, small modules, repeated stems, public
+    functions of more than 6 parameters (cli/ and model/ forward() aside) and the differential-task guards."""
+    files = {_module(p): p for p in SRC.rglob("*.py")}
+    texts = {m: p.read_text() for m, p in files.items()}
+    faces = {m for m, p in files.items() if p.name in ("__init__.py", "__main__.py") or m == "chromoformer.train"}
+    library = [m for m in files if not m.startswith("chromoformer.cli")]
+    stems = [files[m].stem for m in library if m not in faces]
+    many = 0
+    for m in library:
+        if m.startswith("chromoformer.model"):
+            continue
+        for node in ast.walk(ast.parse(texts[m])):
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                a = node.args
+                n = [x for x in a.posonlyargs + a.args + a.kwonlyargs if x.arg not in ("self", "cls")]
+                many += len(n) > 6
+    n_lines = {m: len(t.splitlines()) for m, t in texts.items()}
+    return {"modules": len(graph), "lines": sum(n_lines.values()), "import edges": sum(map(len, graph.values())),
+            "modules under 60 lines": sum(v < 60 for v in n_lines.values()),
+            "non-face modules under 40 lines": sum(v < 40 for m, v in n_lines.items() if m not in faces),
+            "repeated library stems": len(stems) - len(set(stems)),
+            "public functions over 6 parameters": many,
+            "task == 'diff' guards": sum(t.count('== "diff"') + t.count('!= "diff"') for t in texts.values())}
+
+
 def trace(fn, *args, **kwargs) -> list[tuple[str, str]]:
     """(caller module, callee module) of each call between two different chromoformer modules during fn()."""
     root = str(SRC)
@@ -104,15 +130,18 @@ def main() -> None:
 
     from chromoformer import RunSpec, load_model, open_source, predict_genes, read_metadata, train_fold
     from chromoformer.data.synthetic import write_synthetic_dataset
+    from chromoformer.engine.runtime import Runtime
 
     graph = import_graph()
     layer = layers(graph)
     print(f"import graph: {len(graph)} modules, {sum(map(len, graph.values()))} edges, "
           f"{max(layer.values()) + 1} layers")
+    for k, v in static_counts(graph).items():
+        print(f"{k}: {v}")
     with tempfile.TemporaryDirectory() as tmp:
         meta, npy = write_synthetic_dataset(Path(tmp) / "data", n_genes=args.genes, seed=1)
         spec = RunSpec().replace(num_epoch=1)
-        fold_calls = trace(train_fold, spec, meta, npy, 1, Path(tmp) / "run", num_workers=0)
+        fold_calls = trace(train_fold, spec, meta, npy, 1, Path(tmp) / "run", runtime=Runtime(num_workers=0))
         model = load_model(Path(tmp) / "run" / "best.pt")
         genes, source = read_metadata(meta), open_source(npy)
         pred_calls = trace(predict_genes, [model], genes, source)

@@ -3,7 +3,7 @@
 Both routes start from the same coordinate-sorted, indexed BAM of one mark and produce the
 signal of the same regions (TSS +- 20 kb and pCREs of simulated genes):
 
-* original (SPEC §5.1, §5.3; its scripts are not in the PyPI wheel, so they are re-done here
+* original (docs/original.md §5.1, §5.3; its scripts are not in the PyPI wheel, so they are re-done here
   step for step): ``bedtools genomecov -ibam -bga | bedtools sort`` -> bedGraph; per
   chromosome a float16 zero array filled from the bedGraph, saved with ``np.savez_compressed``
   (bdg2npz); then one float16 npy per region (extract_signals);

@@ -32,7 +32,9 @@ import pandas as pd
 from chromoformer.config import MARKS, default_marks
 from chromoformer.data.folds import FOLDS, held_out_split
 from chromoformer.data.sources import signal_marks
+from chromoformer.diff.fitting import compare_pairs
 from chromoformer.diff.simulation import write_synthetic_pair
+from chromoformer.engine.runtime import Runtime
 from chromoformer.files.atomic import write_table
 from chromoformer.files.layouts import CompareFiles, PairSimulationFiles
 from chromoformer.metrics import task_metrics
@@ -85,7 +87,11 @@ def worker(task: str, model: str, wd: Path, a: argparse.Namespace) -> None:
     marks = MARKS if task != "diff" else (signal_marks(data["signal"]) or default_marks(len(MARKS)))
     spec = RunSpec(marks=marks, task=task, arch=model if task == "diff" else "chromoformer")
     spec = spec.replace(num_epoch=a.epochs, **({"lr": a.lr} if a.lr is not None else {}), seed=a.seed)
-    compare(out=wd / "runs" / task / model, models=[model], spec=spec, num_workers=0, **data)
+    run = dict(models=[model], spec=spec, runtime=Runtime(num_workers=0))
+    if task == "diff":
+        compare_pairs(data["meta"], data["signal"], data["meta_b"], data["signal_b"], wd / "runs" / task / model, **run)
+    else:
+        compare(data["meta"], data["signal"], wd / "runs" / task / model, **run)
 
 
 def run_model(task: str, model: str, wd: Path, argv: list[str]) -> float:

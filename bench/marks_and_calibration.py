@@ -28,6 +28,7 @@ from chromoformer.data import read_metadata
 from chromoformer.data.folds import split_genes
 from chromoformer.data.marks import MarkView
 from chromoformer.data.store import BinnedStore
+from chromoformer.engine.runtime import Runtime
 from chromoformer.inference.predict import predict_genes
 from chromoformer.results.evaluate import evaluate
 from chromoformer.spec import RunSpec
@@ -73,7 +74,8 @@ def main() -> None:
     for name, spec in specs.items():
         runs, rows = wd / "runs" / name.replace(" ", "-"), []
         for fold in (1, 2, 3, 4):
-            train_fold(spec, meta_csv, store_path, fold, runs / f"fold{fold}", resume=True, num_workers=0)
+            train_fold(spec, meta_csv, store_path, fold, runs / f"fold{fold}", resume=True,
+                       runtime=Runtime(num_workers=0))
             _, val = split_genes(genes, fold)
             ck = runs / f"fold{fold}" / "last.pt"  # last epoch: no selection on the held-out fold
             cases = {"all marks": predict_genes([ck], val, store)}

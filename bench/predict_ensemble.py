@@ -32,7 +32,7 @@ CASES = ("before: a pass per checkpoint", "after: one pass for all")
 def setup(wd: Path, n_genes: int) -> None:
     from chromoformer.data.sources import open_source
     from chromoformer.data.synthetic import write_synthetic_dataset
-    from chromoformer.engine.checkpoint import save_checkpoint
+    from chromoformer.engine.checkpoint import save_checkpoint, spec_fields
     from chromoformer.model import build_model
     from chromoformer.spec import RunSpec
 
@@ -51,6 +51,7 @@ def run_case(wd: Path, case: int, batch: int, workers: int | None, threads: int)
     from chromoformer.data.loader import make_loader
     from chromoformer.data.sources import open_source
     from chromoformer.engine.batches import predict_batches
+    from chromoformer.engine.runtime import Runtime
     from chromoformer.inference.predict import load_ensemble, predict_genes
 
     torch.set_num_threads(threads)
@@ -67,7 +68,7 @@ def run_case(wd: Path, case: int, batch: int, workers: int | None, threads: int)
                                 torch.device("cpu"))[0] for m in models]
         out = np.stack(outs)
     else:
-        frame = predict_genes(models, genes, source, batch_size=batch, num_workers=workers)
+        frame = predict_genes(models, genes, source, runtime=Runtime(batch_size=batch, num_workers=workers))
         out = frame[["logit_0", "logit_1"]].to_numpy()
     seconds = time.perf_counter() - t0
     np.save(wd / f"out{case}.npy", out)

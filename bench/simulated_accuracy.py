@@ -22,8 +22,10 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from chromoformer.config import MARKS
+from chromoformer.engine.runtime import Runtime
 from chromoformer.spec import RunSpec
 from chromoformer.training.compare import out_of_fold
+from chromoformer.training.fit import train_fold
 
 try:
     from sim_data import prepare
@@ -44,7 +46,8 @@ def main() -> None:
     spec = RunSpec(marks=MARKS).replace(num_epoch=a.epochs, **({"lr": a.lr} if a.lr is not None else {}))
     rows = []
     for name, arch in (("Chromoformer", "chromoformer"), ("Chromoformer, no pCREs", "chromoformer-nopcre")):
-        oof = out_of_fold((wd / "meta.csv", store), wd / "runs", arch, (1, 2, 3, 4), spec, num_workers=0)
+        oof = out_of_fold(train_fold, (wd / "meta.csv", store), wd / "runs", arch, (1, 2, 3, 4), spec,
+                          runtime=Runtime(num_workers=0))
         per_fold = [roc_auc_score(g.label, g.score) for _, g in oof.groupby("fold")]
         rows.append((name, float(np.mean(per_fold)), roc_auc_score(oof.label, oof.score)))
     lab, folds = oof.label.to_numpy(), oof.fold.to_numpy()  # same genes and folds for every model

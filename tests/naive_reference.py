@@ -1,4 +1,4 @@
-"""A deliberately literal Chromoformer forward written from SPEC §1, for tests only.
+"""A deliberately literal Chromoformer forward written from docs/original.md §1, for tests only.
 
 It uses the original's dense boolean masks (True = blocked), ``masked_fill(-1e9)``,
 computes every query row and every dummy pCRE, and reads weights by their

@@ -6,8 +6,8 @@ Layers, bottom to top (a module imports only its own layer or those below it):
         < {training, inference} < results < diff < workflow < cli (and the ``python -m chromoformer.train`` shim)
 
 plus: model/ imports only torch, math, config and errors; only cli/ parses argv, exits or prints; torch.load and
-torch.save appear only in engine/checkpoint, and so do the checkpoint's own key names; output file names are spelled only
-in files/layouts, in the Snakefile too; no import
+torch.save appear only in engine/checkpoint, and so do the checkpoint's own key names; output file names are
+spelled only in files/layouts, in the Snakefile too; no import
 circle; nothing calls our own commands through argv strings. Each rule's checker is also run on a planted
 violation, so a rule that can no longer fail is caught too.
 """
@@ -341,7 +341,9 @@ def test_the_library_api_is_importable_from_the_package():
 
 
 def test_planted_checkpoint_key_and_snakefile_name_are_caught():
-    trees = _planted('def f(ck):\n    """Reads ck["val_score"] (prose)."""\n    return ck["val_score"], ck.get("epoch")\n')
+    trees = _planted('def f(ck):\n    """Reads ck["val_score"] (prose)."""\n'
+                     '    return ck["val_score"], ck.get("epoch")\n')
     assert checkpoint_keys(trees) == ["chromoformer.data.planted:3 'val_score'"]
-    snake = 'rule x:\n    output:\n        "{sample}/predictions.csv",  # "not.tsv"\n    run:\n        f"{a}/best.pt"\n'
+    snake = ('rule x:\n    output:\n        "{sample}/predictions.csv",  # "not.tsv"\n    run:\n'
+             '        f"{a}/best.pt"\n')
     assert snakefile_names(snake) == ["Snakefile:3 '{sample}/predictions.csv'", "Snakefile:5 '{a}/best.pt'"]

@@ -1,4 +1,4 @@
-"""Binning known answers (SPEC §3.3) on hand-made arrays."""
+"""Binning known answers (docs/original.md §3.3) on hand-made arrays."""
 
 from __future__ import annotations
 
@@ -137,8 +137,8 @@ def test_log_is_elementwise_wherever_a_value_sits():
 
 
 def _literal_log_means(sums: np.ndarray, length: int, base: int, b: int) -> np.ndarray:
-    """SPEC §3.3 written out: bin sums over ``b // base`` base bins, each bin's mean over the bases it has, float32,
-    then torch's ``log(mean + 1)``: one call per region and bin size, as before."""
+    """docs/original.md §3.3 written out: bin sums over ``b // base`` base bins, each bin's mean over the bases it
+    has, float32, then torch's ``log(mean + 1)``: one call per region and bin size, as before."""
     k, n = b // base, math.ceil(length / b)
     grown = np.zeros((n * k, sums.shape[1]))
     grown[: len(sums)] = sums
@@ -176,7 +176,7 @@ def _literal_item_frames(ds: ChromoformerDataset, i: int) -> dict:
 @pytest.mark.parametrize("w_prom", [40000, 20000])
 def test_item_equals_one_log_per_region_and_bin_size(tmp_path, w_prom):
     """Non-integer signal, both strands, partial last bins, 0..i_max pCREs, a cropped promoter: every frame and
-    span of an item is bit-identical to the per-region computation (and so to the original, SPEC §3.3)."""
+    span of an item is bit-identical to the per-region computation (and so to the original, docs/original.md §3.3)."""
     rng = np.random.default_rng(7)
     npy = tmp_path / "npy"
     npy.mkdir()

@@ -11,16 +11,16 @@ import pytest
 
 from chromoformer.errors import EvaluationError, UsageError
 from chromoformer.inference.predict import ensemble_frame
-from chromoformer.results.calibration import (
+from chromoformer.results.evaluate import (
     cross_fitted,
     ece,
+    evaluate,
     fit_temperature,
     margin,
     read_temperature,
     reliability,
     scale,
 )
-from chromoformer.results.evaluate import evaluate
 
 
 def _sigmoid(z):
@@ -140,7 +140,7 @@ def test_ensemble_spread_columns_and_temperature():
 
 def test_predict_cli_applies_a_fitted_temperature(demo, tmp_path):
     from chromoformer.cli import main
-    from chromoformer.results.calibration import save_temperature
+    from chromoformer.results.evaluate import save_temperature
 
     ck = str(demo / "scrambled-clf-fold1.pt")
     args = ["predict", "-m", str(demo / "demo_meta.csv"), "-d", str(demo / "demo_data"), "-k", ck]

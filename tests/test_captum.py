@@ -12,7 +12,7 @@ from chromoformer.inference.attribution import attributions, gradient_attributio
 from chromoformer.model import build_model
 
 pytest.importorskip("captum")
-from chromoformer.inference.captum_attr import captum_attributions  # noqa: E402
+from chromoformer.inference.attribution import captum_attributions  # noqa: E402
 
 TINY = ChromoformerConfig(embed=TransformerConfig(1, 2, 16, 16), pairwise_interaction=TransformerConfig(1, 2, 16, 16),
                           regulation=TransformerConfig(1, 2, 16, 16), d_head=8)

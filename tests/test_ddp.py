@@ -82,7 +82,7 @@ def test_unused_parameters_stay_untouched(runs):
     spec = spec_of(single)
     names = [n for n, _ in build_model(spec.task, spec.config, spec.binsizes, spec.arch).named_parameters()]
     unused = [n for i, n in enumerate(names) if i not in single["optimizer"]["state"]]
-    # SPEC §1: w_bias, gamma_f, pairwise_interaction.*.ln (36 tensors at the default sizes, fewer here)
+    # docs/original.md §1: w_bias, gamma_f, pairwise_interaction.*.ln (36 tensors at the default sizes, fewer here)
     assert unused and all(re.search(r"w_bias|gamma_f|^pairwise_interaction\.\d+\.ln\.", n) for n in unused), unused
     for k in unused:
         assert torch.equal(ddp["net"][k], init[k]), k

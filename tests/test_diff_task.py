@@ -22,6 +22,7 @@ from chromoformer.diff.simulation import write_synthetic_pair
 from chromoformer.engine.batches import forward, output_table
 from chromoformer.engine.checkpoint import read_checkpoint
 from chromoformer.engine.loading import load_model
+from chromoformer.engine.runtime import Runtime
 from chromoformer.errors import ChromoformerError, ConfigError, UsageError
 from chromoformer.files.layouts import RunPaths
 from chromoformer.inference.predict import predict
@@ -124,17 +125,17 @@ def test_resume_is_bit_identical_for_both_pair_models(pair, tmp_path):
 
 def test_predict_pairs_columns_ensemble_and_batch_size_invariance(runs, pair):
     best = RunPaths.from_output(runs["deepdiff"]).best
-    one = predict_pairs(*files(pair)[:2], *files(pair)[2:], [best], batch_size=7)
+    one = predict_pairs(*files(pair)[:2], *files(pair)[2:], [best], runtime=Runtime(batch_size=7))
     assert list(one.columns) == ["gene_id", "expr_a", "expr_b", "lfc", "call"] and len(one) == 24
     assert set(one.call) <= {"up", "down", "unchanged"}
     assert ((one.lfc >= 1) == (one.call == "up")).all() and ((one.lfc <= -1) == (one.call == "down")).all()
     src = NpyDirSource(pair.cell("A").npy), NpyDirSource(pair.cell("B").npy)
     pairs = pair_genes(read_metadata(pair.cell("A").meta), read_metadata(pair.cell("B").meta))
-    single = predict_pair_genes([best], pairs, *src, batch_size=1)
+    single = predict_pair_genes([best], pairs, *src, runtime=Runtime(batch_size=1))
     np.testing.assert_allclose(single.lfc, one.lfc, rtol=0, atol=1e-5)
     last = RunPaths.from_output(runs["deepdiff"]).last
-    both = predict_pair_genes([best, last], pairs, *src, batch_size=24)
-    other = predict_pair_genes([last], pairs, *src, batch_size=24)
+    both = predict_pair_genes([best, last], pairs, *src, runtime=Runtime(batch_size=24))
+    other = predict_pair_genes([last], pairs, *src, runtime=Runtime(batch_size=24))
     np.testing.assert_allclose(both.lfc, (one.lfc + other.lfc) / 2, rtol=0, atol=1e-5)
     assert "lfc_sd" in both and (both.lfc_sd >= 0).all()
     # the stored validation scores are these predictions for the held-out genes (best epoch = its checkpoint)

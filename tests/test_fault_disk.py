@@ -94,7 +94,7 @@ def test_train_checks_checkpoint_space_before_training(capsys, small_fs, data):
 
 def test_checkpoint_write_hits_full_disk(capsys, small_fs, data, monkeypatch):
     """The disk fills while a checkpoint is written (torch reports it as a bare RuntimeError)."""
-    monkeypatch.setattr("chromoformer.training.trainer.check_free_space", lambda *a: None)
+    monkeypatch.setattr("chromoformer.training.run_directory.check_free_space", lambda *a: None)
     monkeypatch.setattr("chromoformer.files.atomic.check_free_space", lambda *a: None)
     fs = small_fs("96k")
     meta, npy, cfg, _ = data

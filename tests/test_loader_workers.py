@@ -13,6 +13,7 @@ import torch
 
 from chromoformer import ChromoformerClassifier
 from chromoformer.data.synthetic import write_synthetic_dataset
+from chromoformer.engine.runtime import Runtime
 from chromoformer.errors import DataError
 from chromoformer.inference.predict import predict
 
@@ -49,7 +50,7 @@ def test_no_worker_outlives_a_failed_prediction(nan_inputs, workers):
     before = set(multiprocessing.active_children())
     with pytest.raises(DataError, match="NaN or infinite") as info:
         predict(meta=nan_inputs / "meta.csv", signal=nan_inputs / "npy", checkpoints=[nan_inputs / "m.pt"],
-                num_workers=workers, batch_size=2)  # the keywords README documents
+                runtime=Runtime(num_workers=workers, batch_size=2))  # the options object README documents
     # the error (and its traceback, which holds the loader iterator) is still alive here
     assert info.value is not None
     assert set(multiprocessing.active_children()) <= before
@@ -66,7 +67,7 @@ def test_no_worker_outlives_a_failed_training_epoch(nan_inputs, tmp_path):
     with pytest.raises(DataError, match="NaN or infinite"):
         # read straight from the npy files (no store build), so the NaN is met inside a loader worker
         train_fold(RunSpec().replace(num_epoch=1, bsz=2), meta=nan_inputs / "meta2.csv", signal=nan_inputs / "npy",
-                   fold=1, output=tmp_path / "run", cache_store=False, num_workers=1)
+                   fold=1, output=tmp_path / "run", cache_store=False, runtime=Runtime(num_workers=1))
     assert set(multiprocessing.active_children()) <= before
 
 
@@ -99,8 +100,9 @@ def test_a_store_reaches_workers_memory_mapped_and_predicts_as_without_workers(t
     assert isinstance(back.sums, np.memmap) and np.array_equal(back.sums, opened.sums)
     torch.manual_seed(0)
     torch.save({"net": ChromoformerClassifier().state_dict()}, tmp_path / "m.pt")
-    kw = dict(meta=meta, signal=store, checkpoints=[tmp_path / "m.pt"], batch_size=3)
-    pd.testing.assert_frame_equal(predict(**kw, num_workers=2), predict(**kw, num_workers=0))
+    kw = dict(meta=meta, signal=store, checkpoints=[tmp_path / "m.pt"])
+    pd.testing.assert_frame_equal(predict(**kw, runtime=Runtime(num_workers=2, batch_size=3)),
+                                  predict(**kw, runtime=Runtime(num_workers=0, batch_size=3)))
     np.save(store / "sums.npy", np.zeros((3, 7), np.float32))  # replaced under a running job
     with pytest.raises(StoreError, match="sums.npy: expected float32"):
         pickle.loads(blob)

@@ -1,4 +1,4 @@
-"""Model structure and exactness properties (SPEC §1)."""
+"""Model structure and exactness properties (docs/original.md §1)."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from chromoformer.data import ChromoformerDataset, NpyDirSource, read_metadata
 from chromoformer.data.loader import make_loader
 from chromoformer.engine.batches import ensemble_batches, predict_batches
 from chromoformer.engine.checkpoint import save_checkpoint, spec_fields
+from chromoformer.engine.runtime import Runtime
 from chromoformer.inference.predict import ensemble_frame, load_ensemble, predict_genes
 from chromoformer.model import build_model
 from chromoformer.spec import RunSpec
@@ -46,7 +47,8 @@ def test_one_pass_gives_each_checkpoints_own_outputs(synthetic, checkpoints, bat
         assert np.array_equal(labels, want_labels) and ids == want_ids
     assert not np.array_equal(outs[0], outs[1])  # three different models: the test compares something
 
-    frame = predict_genes(checkpoints, genes, NpyDirSource(npy), batch_size=batch_size, num_workers=workers)
+    frame = predict_genes(checkpoints, genes, NpyDirSource(npy),
+                          runtime=Runtime(num_workers=workers, batch_size=batch_size))
     expected = ensemble_frame(ids, [a[0] for a in alone], "clf")
     assert frame.equals(expected)
 

@@ -13,6 +13,7 @@ import torch
 from chromoformer.data import ChromoformerDataset, NpyDirSource, build_store_from_npy, read_metadata
 from chromoformer.engine.checkpoint import read_checkpoint, save_checkpoint
 from chromoformer.engine.loading import canonical_state_dict, load_model
+from chromoformer.engine.runtime import Runtime
 from chromoformer.inference.predict import predict
 from conftest import ORIGINAL_SITE, ROOT
 
@@ -59,7 +60,7 @@ def test_store_and_npy_paths_agree(demo, demo_pred, tmp_path):
 
 
 def test_batch_size_invariance_on_real_data(demo, demo_pred):
-    small = predict(demo / "demo_meta.csv", demo / "demo_data", [demo / CKPT], batch_size=7)
+    small = predict(demo / "demo_meta.csv", demo / "demo_data", [demo / CKPT], runtime=Runtime(batch_size=7))
     np.testing.assert_allclose(small[["logit_0", "logit_1"]], demo_pred[["logit_0", "logit_1"]], atol=1e-5)
 
 

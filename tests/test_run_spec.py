@@ -86,7 +86,8 @@ def test_default_config_follows_the_store_marks(data, tmp_path, capsys):
 
 
 def _spec_of(capsys, *argv) -> RunSpec:
-    from chromoformer.cli.train import build_parser, spec_from_args
+    from chromoformer.cli.train import build_train_parser as build_parser
+    from chromoformer.cli.train import spec_from_args
 
     return spec_from_args(build_parser().parse_args(["-m", "x.csv", "--fold", "1", *map(str, argv)]))
 

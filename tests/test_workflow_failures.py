@@ -7,8 +7,7 @@ import os
 import stat
 from pathlib import Path
 
-from chromoformer.workflow.failures import Failure, describe, parse_failures
-from chromoformer.workflow.jobs import leftover_jobs
+from chromoformer.workflow.jobs import Failure, describe, leftover_jobs, parse_failures
 
 # snakemake 9's blocks as it writes them: under the SLURM executor a failure block has no wildcards
 # (they are in the job's start block of the same jobid) and a retried job fails twice; the local

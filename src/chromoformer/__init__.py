@@ -9,14 +9,15 @@ __version__ = "2.0.0.dev0"
 # The library API (keyword arguments, typed errors, no argv): see README "Python API".
 _LAZY = {"ChromoformerConfig": "chromoformer.config", "load_config": "chromoformer.config",
          "ChromoformerClassifier": "chromoformer.model", "ChromoformerRegressor": "chromoformer.model",
-         "build_model": "chromoformer.model", "RunSpec": "chromoformer.spec",
+         "build_model": "chromoformer.model", "RunSpec": "chromoformer.spec", "Runtime": "chromoformer.engine.runtime",
          "fit_fold": "chromoformer.training.fit", "train_fold": "chromoformer.training.fit",
          "split_genes": "chromoformer.data.folds", "predict_genes": "chromoformer.inference.predict",
          "predict": "chromoformer.inference.predict", "load_model": "chromoformer.engine.loading",
          "read_checkpoint": "chromoformer.engine.checkpoint", "open_source": "chromoformer.data.sources",
          "read_metadata": "chromoformer.data.metadata", "select_marks": "chromoformer.data.marks",
-         "run_workflow": "chromoformer.workflow", "compare": "chromoformer.training.compare", "compare_pairs": "chromoformer.diff.fitting",
-         "train_pair_fold": "chromoformer.diff.fitting", "predict_pairs": "chromoformer.diff.prediction",
+         "run_workflow": "chromoformer.workflow", "compare": "chromoformer.training.compare",
+         "compare_pairs": "chromoformer.diff.fitting", "train_pair_fold": "chromoformer.diff.fitting",
+         "predict_pairs": "chromoformer.diff.prediction",
          "evaluate": "chromoformer.results.evaluate", "interpret": "chromoformer.results.interpretation",
          "verify": "chromoformer.inference.verify"}
 

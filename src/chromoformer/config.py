@@ -1,7 +1,7 @@
 """Typed, frozen configuration read from the original ``default.yaml`` keys.
 
 The naming of the original keys is kept so that published configs load, but the
-meaning of three of them is not what the names suggest (SPEC §1.8):
+meaning of three of them is not what the names suggest (docs/original.md §1.8):
 
 * ``embed.d_model`` is also ``d_emb``, the residual width of all three transformers;
 * ``regulation.d_model`` is only the attention inner width (n_heads * d_head_att);

@@ -1,48 +1,59 @@
 """``chromoformer`` command line: a thin layer over the library.
 
-One table of subcommands (:data:`SUBCOMMANDS`); each names the module holding its ``build_parser`` and ``run``,
+One table of subcommands (:data:`SUBCOMMANDS`); each names the module holding its ``build_<command>_parser`` and
+``run_<command>``,
 imported only when that command runs, so ``chromoformer --help`` stays fast. Errors in user input are printed as
 one line (``chromoformer: error: ...``), exit code 2.
+
+:func:`run_command`: logging set-up and one-line errors (shared by ``chromoformer`` and
+``python -m chromoformer.train``).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import logging
+import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from chromoformer import __version__
-from chromoformer.cli.entry import run_command
 from chromoformer.cli.options import HelpFormatter
+from chromoformer.errors import ChromoformerError, is_no_space, one_line
 
 # (name, module, build_parser, run, help)
 SUBCOMMANDS = [
-    ("train", "chromoformer.cli.train", "build_parser", "run", "train one cross-validation fold"),
-    ("predict", "chromoformer.cli.predict", "build_parser", "run",
+    ("train", "chromoformer.cli.train", "build_train_parser", "run_train", "train one cross-validation fold"),
+    ("predict", "chromoformer.cli.checkpoints", "build_predict_parser", "run_predict",
      "predict genes with one checkpoint or a fold ensemble"),
-    ("evaluate", "chromoformer.cli.evaluate", "build_parser", "run",
+    ("evaluate", "chromoformer.cli.results", "build_evaluate_parser", "run_evaluate",
      "pool the folds' held-out predictions: metrics and ROC/scatter plots"),
-    ("compare", "chromoformer.cli.compare", "build_parser", "run",
+    ("compare", "chromoformer.cli.train", "build_compare_parser", "run_compare",
      "train Chromoformer, its ablations and the baselines on the same folds"),
-    ("interpret", "chromoformer.cli.interpret", "build_parser", "run",
+    ("interpret", "chromoformer.cli.results", "build_interpret_parser", "run_interpret",
      "attention, in-silico perturbation and attributions for chosen genes"),
-    ("report", "chromoformer.cli.report", "build_parser", "run",
+    ("report", "chromoformer.cli.results", "build_report_parser", "run_report",
      "HTML page of a run: training curves, ROC/PR or scatter, tables"),
-    ("demo", "chromoformer.cli.demo", "build_parser", "run",
+    ("demo", "chromoformer.cli.workflow", "build_demo_parser", "run_demo",
      "simulate, preprocess, train, evaluate and predict on CPU"),
-    ("workflow", "chromoformer.cli.workflow", "build_parser", "run", "run the snakemake workflow on a sample sheet"),
-    ("preprocess", "chromoformer.cli.preprocess", "build_parser", "run",
+    ("workflow", "chromoformer.cli.workflow", "build_workflow_parser", "run_workflow",
+     "run the snakemake workflow on a sample sheet"),
+    ("preprocess", "chromoformer.cli.data", "build_preprocess_parser", "run_preprocess",
      "preprocessing steps (annotation, labels, interactions, signals)"),
-    ("export", "chromoformer.cli.export", "build_parser", "run",
+    ("export", "chromoformer.cli.results", "build_export_parser", "run_export",
      "predictions, pCRE links and attributions as bigWig/bedGraph/bedpe/interact"),
-    ("verify", "chromoformer.cli.verify", "build_parser", "run",
+    ("verify", "chromoformer.cli.checkpoints", "build_verify_parser", "run_verify",
      "recompute a checkpoint's stored validation metrics and re-predict its scores"),
-    ("build-store", "chromoformer.cli.store", "build_parser", "run", "convert an npy directory into a binned store"),
-    ("simulate", "chromoformer.cli.simulate", "build_parser", "run",
+    ("build-store", "chromoformer.cli.data", "build_store_parser", "run_store",
+     "convert an npy directory into a binned store"),
+    ("simulate", "chromoformer.cli.data", "build_simulate_parser", "run_simulate",
      "write a read-level synthetic dataset (BAMs, GTF, pcHi-C, expression)"),
-    ("export-weights", "chromoformer.cli.checkpoints", "build_export_parser", "export",
+    ("export-weights", "chromoformer.cli.checkpoints", "build_export_weights_parser", "run_export_weights",
      "a checkpoint's weights and run spec as .safetensors (for sharing)"),
-    ("inspect", "chromoformer.cli.checkpoints", "build_inspect_parser", "inspect",
+    ("inspect", "chromoformer.cli.checkpoints", "build_inspect_parser", "run_inspect",
      "describe a checkpoint (ours or the original format)"),
 ]
 
@@ -76,3 +87,46 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+ENVIRONMENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR, errno.EROFS, errno.ENAMETOOLONG,
+                      errno.ELOOP, errno.ENOENT, errno.EEXIST}  # ENOENT: e.g. an output under a missing mount
+
+
+def fail(msg: str, code: int = 2) -> None:
+    """Print ``chromoformer: error: msg`` and exit with ``code``."""
+    print(f"chromoformer: error: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """INFO (DEBUG with ``verbose``) to stderr; under torchrun only rank 0 logs below WARNING."""
+    raw = os.environ.get("RANK", "0")
+    rank = int(raw) if raw.isdigit() else 0  # checked (with a clear error) where training reads it
+    level = logging.DEBUG if verbose else logging.INFO
+    fmt = "%(levelname)s %(name)s: %(message)s" if rank == 0 else f"[rank {rank}] %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=level if rank == 0 else logging.WARNING, format=fmt)
+
+
+def run_command(parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], Any] | None,
+                argv: list[str]) -> None:
+    """Parse ``argv`` and run ``func`` (or the parsed ``func`` of a subcommand), mapping user errors,
+    a full disk and unwritable paths to one line and exit 2."""
+    args = parser.parse_args(argv)
+    setup_logging(getattr(args, "verbose", False))
+    try:
+        (func or args.func)(args)
+    except BrokenPipeError:  # `chromoformer inspect x | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
+    except ChromoformerError as e:
+        fail(one_line(e))
+    except OSError as e:
+        if is_no_space(e):
+            where = e.filename or "output"
+            fail(f"{where}: no space left on the device ({e.strerror}); free some space and run the command again")
+        if e.errno in ENVIRONMENT_ERRNOS and e.filename:  # permissions, read-only disk, a file in the path
+            fail(f"{e.filename}: {e.strerror}")
+        raise
+    except KeyboardInterrupt:
+        fail("interrupted", 130)

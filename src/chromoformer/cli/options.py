@@ -7,8 +7,12 @@ Old spellings stay accepted as hidden aliases (``--out`` for ``-o/--output``, a 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from chromoformer.errors import UsageError
+
+if TYPE_CHECKING:  # torch is imported by the commands that compute, never by --help
+    from chromoformer.engine.runtime import Runtime
 
 HIDDEN = {"--out"}  # accepted, never shown
 
@@ -153,10 +157,13 @@ def resources(p: argparse.ArgumentParser, batch_size: bool = True, workers: bool
                             "loop of 16 batches or more, none for a shorter one")
 
 
-def check_resources(args: argparse.Namespace) -> None:
-    """Impossible ``--batch-size``/``--num-workers``/``--epochs``/``--threads`` values are errors."""
-    for flag, least, what in (("batch_size", 1, " (the batch size: genes per batch)"), ("num_workers", 0, ""),
-                              ("epochs", 1, ""), ("threads", 1, "")):
-        v = getattr(args, flag, None)
-        if v is not None and v < least:
-            raise UsageError(f"--{flag.replace('_', '-')} must be >= {least}, got {v}{what}")
+def runtime(args: argparse.Namespace) -> Runtime:
+    """The command line's :class:`~chromoformer.engine.runtime.Runtime` (``--device``, ``--num-workers``,
+    ``--threads``, ``--batch-size``), checked once here; an impossible ``--epochs`` is an error too."""
+    epochs = getattr(args, "epochs", None)
+    if epochs is not None and epochs < 1:
+        raise UsageError(f"--epochs must be >= 1, got {epochs}")
+    from chromoformer.engine.runtime import Runtime
+
+    given = {k: getattr(args, k) for k in ("device", "num_workers", "threads", "batch_size") if hasattr(args, k)}
+    return Runtime(**given)

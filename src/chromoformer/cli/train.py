@@ -8,12 +8,20 @@ atomically, ``--resume`` continues an interrupted run, and the run is determinis
 on CPU for a fixed seed (the shuffle order of epoch e depends only on seed and e).
 Also under ``torchrun --nproc_per_node N`` for data-parallel training. The library is
 :func:`chromoformer.training.fit.train_fold`.
+
+``chromoformer compare``: Chromoformer, its ablations and the baselines trained on the same folds, one table.
+
+Held-out performance is read from each fold's last epoch (no model selection on the held-out fold): mean and sd
+over folds and pooled AUROC (classification), Pearson r (regression), or for ``--task diff`` (two cells: -m/-d
+cell A, --meta-b/--npy-dir-b cell B) the fold change's Pearson r, Spearman rho and up/down AUROC. Writes
+comparison.tsv, comparison_folds.tsv and comparison.png.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from chromoformer.cli import options
 from chromoformer.config import (
@@ -24,17 +32,22 @@ from chromoformer.config import (
     default_marks,
     load_config,
 )
-from chromoformer.data.folds import held_out_split
+from chromoformer.data.folds import FOLDS, held_out_split
 from chromoformer.data.marks import parse_mark_map
 from chromoformer.data.sources import signal_marks
-from chromoformer.diff.fitting import train_pair_fold
+from chromoformer.diff.fitting import compare_pairs, train_pair_fold
 from chromoformer.engine import distributed
+from chromoformer.engine.runtime import Runtime
 from chromoformer.errors import ConfigError, UsageError
+from chromoformer.files.checked import read_table
+from chromoformer.files.layouts import CompareFiles
+from chromoformer.results.plots import comparison_plot
 from chromoformer.spec import RunSpec, config_for_marks
+from chromoformer.training.compare import DEFAULT_MODELS, DIFF_MODELS, compare
 from chromoformer.training.fit import train_fold
 
 
-def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+def build_train_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = p or argparse.ArgumentParser(prog="python -m chromoformer.train", description=__doc__,
                                      formatter_class=options.RawDescriptionHelpFormatter)
     options.config(p)
@@ -74,16 +87,16 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
     return p
 
 
-def check_args(args: argparse.Namespace) -> None:
-    """Impossible option values are errors before anything is read or created."""
+def check_args(args: argparse.Namespace) -> Runtime:
+    """Impossible option values are errors before anything is read or created; the checked runtime."""
     held_out_split(args.fold)
-    options.check_resources(args)
+    runtime = options.runtime(args)
     if args.use_wandb:
         raise UsageError("--use-wandb is not supported by this version (metrics go to metrics.tsv); drop the flag")
     if not args.exp_id or "/" in args.exp_id or "\\" in args.exp_id or args.exp_id in (".", ".."):
         raise UsageError(f"--exp-id {args.exp_id!r}: a name, not a path (it names the run directory under runs/)")
-    distributed.resolve_device(args.device)
     options.check_pair(args, options.task_of(args), unsupported=("store", "eid", "mark_map", "no_store"))
+    return runtime
 
 
 def config_from_args(args: argparse.Namespace) -> ChromoformerConfig:
@@ -110,21 +123,19 @@ def spec_from_args(args: argparse.Namespace) -> RunSpec:
         raise UsageError(str(e).replace("binsizes:", "--binsizes:")) from None
 
 
-def run(args: argparse.Namespace) -> list[dict]:
+def run_train(args: argparse.Namespace) -> list[dict]:
     """``chromoformer train``: the command line over :func:`train_fold`."""
-    check_args(args)
+    runtime = check_args(args)
     spec = spec_from_args(args)
     out = args.output or f"runs/{args.exp_id}-{spec.task}-fold{args.fold}"
     if spec.task == "diff":
         history = train_pair_fold(spec, args.meta, args.npy_dir, args.meta_b, args.npy_dir_b, args.fold, out,
-                                  resume=args.resume, device=args.device, num_workers=args.num_workers,
-                                  threads=args.threads, save_optimizer=args.save_optimizer)
+                                  resume=args.resume, runtime=runtime, save_optimizer=args.save_optimizer)
         distributed.shutdown()
         return history
     history = train_fold(spec, args.meta, args.npy_dir, args.fold, out, store=args.store,
                          cache_store=not args.no_store, eid=args.eid, mark_map=parse_mark_map(args.mark_map),
-                         resume=args.resume, device=args.device, num_workers=args.num_workers, threads=args.threads,
-                         save_optimizer=args.save_optimizer)
+                         resume=args.resume, runtime=runtime, save_optimizer=args.save_optimizer)
     # Under torchrun: end the process group this command started. Not on an error: the group then
     # lives until the process exits, after its one-line message, so that rank 0's message is printed
     # before the other ranks (waiting on it) stop.
@@ -134,6 +145,55 @@ def run(args: argparse.Namespace) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m chromoformer.train ARGS``, also under ``torchrun``: same flags as ``chromoformer train``."""
-    from chromoformer.cli.entry import run_command
+    from chromoformer.cli import run_command
 
-    run_command(build_parser(), run, sys.argv[1:] if argv is None else argv)
+    run_command(build_train_parser(), run_train, sys.argv[1:] if argv is None else argv)
+
+
+def build_compare_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = p or argparse.ArgumentParser(prog="chromoformer compare", description=__doc__)
+    options.meta(p)
+    options.signal(p)
+    options.output(p, help="directory for all runs and comparison.tsv")
+    p.add_argument("--models", nargs="+", default=None,
+                   help=f"architectures to train (see train --model; default {' '.join(DEFAULT_MODELS)}, for --task "
+                        f"diff {' '.join(DIFF_MODELS)})")
+    p.add_argument("--folds", nargs="+", type=int, default=list(FOLDS), help="folds to train (1..4)")
+    options.regression(p)
+    options.pair(p)
+    options.protocol(p)
+    options.epochs(p)
+    options.config(p)
+    options.resources(p, batch_size=False)
+    return p
+
+
+def run_compare(args: argparse.Namespace) -> None:
+    runtime = options.runtime(args)
+    cfg = config_from_args(args)
+    for fold in args.folds:
+        held_out_split(fold)
+    task = options.task_of(args)
+    options.check_pair(args, task)
+    for what, xs in (("--folds", args.folds), ("--models", args.models or [])):
+        if len(set(xs)) != len(xs):
+            raise UsageError(f"{what} lists {next(x for x in xs if xs.count(x) > 1)} twice")
+    marks = signal_marks(args.npy_dir) or default_marks(cfg.n_feats)
+    cfg = config_for_marks(cfg, marks, from_user=args.config is not None)
+    models = args.models or list(DIFF_MODELS if task == "diff" else DEFAULT_MODELS)
+    try:
+        spec = RunSpec(cfg, marks=marks, task=task, arch=models[0] if task == "diff" else "chromoformer",
+                       protocol=args.protocol)
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    run = dict(models=models, folds=args.folds, spec=spec, runtime=runtime)
+    if spec.cells == 2:
+        t = compare_pairs(args.meta, args.npy_dir, args.meta_b, args.npy_dir_b, args.output, **run)
+    else:
+        t = compare(args.meta, args.npy_dir, args.output, **run)
+    files = CompareFiles(Path(args.output))
+    comparison_plot(read_table(files.folds, UsageError, "comparison", sep="\t"), files.plot,
+                    title=f"held-out performance ({task}, {len(args.folds)} folds)")
+    print(t.drop(columns=["protocol"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for name, how in zip(t.model, t.protocol, strict=True):
+        print(f"{name}: trained under protocol {how}")

@@ -1,4 +1,4 @@
-"""Vectorised binning of per-base signal, identical to the original (SPEC §3.3).
+"""Vectorised binning of per-base signal, identical to the original (docs/original.md §3.3).
 
 A region of length L is summarised once as *base sums*: the per-mark sum of depth
 over consecutive ``base``-bp chunks, shape (ceil(L / base), F). Any bin size that is

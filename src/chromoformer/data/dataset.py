@@ -1,4 +1,4 @@
-"""PyTorch dataset producing compact Chromoformer items (SPEC §3.3-3.4).
+"""PyTorch dataset producing compact Chromoformer items (docs/original.md §3.3-3.4).
 
 An item holds, per bin size ``b`` (``nb = w_max // b``):
 

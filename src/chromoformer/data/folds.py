@@ -1,4 +1,4 @@
-"""The cross-validation folds (SPEC §4): the one definition of which chromosomes form which split, and which
+"""The cross-validation folds (docs/original.md §4): the one definition of which chromosomes form which split, and which
 split each fold holds out.
 
 Split 1 = chr1, 5, 6, 8, 14, Y; 2 = chr7, 10, 11, 12, 15, 21; 3 = chr2, 3, 4, 16, 18, 20;

@@ -1,4 +1,4 @@
-"""Read and validate the training/prediction metadata csv (SPEC §3.2).
+"""Read and validate the training/prediction metadata csv (docs/original.md §3.2).
 
 Every problem is reported as ``file:line: gene ID: what is wrong`` and nothing is
 silently dropped or overwritten.

@@ -3,7 +3,8 @@
 Both give *base sums* (see :mod:`chromoformer.data.binning`) for a region, so the
 dataset bins identically whichever is used.
 
-The one signal opener: an npy directory or a binned store in, the fastest :class:`RegionSource` out.
+:func:`open_source` is the one signal opener: an npy directory or a binned store in, the fastest
+:class:`RegionSource` out; :func:`build_store_from_npy` converts an npy directory once.
 
 Every reader (training, prediction, interpretation, verify) opens signal here; building a store is the writer's
 job (:mod:`chromoformer.data.store_writer`), which this module calls when a cache store is wanted.

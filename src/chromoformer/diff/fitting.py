@@ -20,11 +20,13 @@ from chromoformer.data.marks import select_marks
 from chromoformer.data.metadata import Gene
 from chromoformer.data.sources import RegionSource
 from chromoformer.diff.pairing import PairedDataset, check_same_marks, open_pair_sources, read_pairs
+from chromoformer.engine.runtime import DEFAULT_RUNTIME, Runtime
 from chromoformer.errors import MetadataError, UsageError
 from chromoformer.files.checked import not_an_input
 from chromoformer.spec import RunSpec
 from chromoformer.training.compare import DIFF_MODELS, compare_models
-from chromoformer.training.fit import check_run_output, run_fit
+from chromoformer.training.run_directory import RunDirectory, check_run_output
+from chromoformer.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 Pair = tuple[Gene, Gene]
@@ -58,8 +60,8 @@ def train_pair_fold(spec: RunSpec, meta_a: str | Path, signal_a: str | Path, met
 
 def fit_pair_fold(spec: RunSpec, train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], source_a: RegionSource,
                   source_b: RegionSource, output: str | Path, *, fold: int = 0, resume: bool = False,
-                  device: str | None = None, num_workers: int | None = 0, threads: int | None = None,
-                  save_optimizer: str = "all", mark_map: Mapping[str, str] | None = None) -> list[dict]:
+                  runtime: Runtime = DEFAULT_RUNTIME, save_optimizer: str = "all",
+                  mark_map: Mapping[str, str] | None = None) -> list[dict]:
     """Train ``spec`` (task ``diff``: ``chromoformer-diff`` or ``deepdiff``) on paired genes; the keywords are
     :func:`chromoformer.training.fit.fit_fold`'s."""
     spec.expect_cells(2, "fit_pair_fold")
@@ -67,15 +69,15 @@ def fit_pair_fold(spec: RunSpec, train_pairs: Sequence[Pair], val_pairs: Sequenc
         raise UsageError(f"fit_pair_fold: {len(train_pairs)} training and {len(val_pairs)} validation genes; both "
                          "must be non-empty")
     check_same_marks(source_a, source_b)
+    run_dir = RunDirectory(output, resume=resume, save_optimizer=save_optimizer)
     src_a, src_b = select_marks(source_a, spec.marks, mark_map), select_marks(source_b, spec.marks, mark_map)
 
     def datasets() -> tuple[PairedDataset, PairedDataset]:
         return (PairedDataset(train_pairs, src_a, src_b, spec.config, spec.binsizes),
                 PairedDataset(val_pairs, src_a, src_b, spec.config, spec.binsizes))
 
-    return run_fit(spec, datasets, len(train_pairs), len(val_pairs), output, fold=fold, resume=resume,
-                   device=device, num_workers=num_workers, threads=threads, save_optimizer=save_optimizer,
-                   what=f"{type(source_a).__name__} x 2 (cells A and B)")
+    return Trainer.train(spec, datasets, run_dir, fold=fold, runtime=runtime,
+                         what=f"{type(source_a).__name__} x 2 (cells A and B)")
 
 
 def compare_pairs(meta_a: str | Path, signal_a: str | Path, meta_b: str | Path, signal_b: str | Path,

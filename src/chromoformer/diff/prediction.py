@@ -15,13 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from chromoformer.data.loader import check_workers
 from chromoformer.data.metadata import Gene
 from chromoformer.data.sources import RegionSource
 from chromoformer.diff.pairing import PairedDataset, check_same_marks, open_pair_sources, read_pairs
 from chromoformer.engine.batches import predict_ensemble
-from chromoformer.engine.distributed import resolve_device
 from chromoformer.engine.loading import LoadedModel
+from chromoformer.engine.runtime import DEFAULT_RUNTIME, Runtime
 from chromoformer.errors import UsageError
 from chromoformer.files.predictions import CALLS, COLUMNS
 from chromoformer.inference.predict import load_ensemble
@@ -53,29 +52,24 @@ def check_threshold(threshold: float) -> float:
 
 
 def predict_pair_genes(checkpoints: Sequence[str | Path | LoadedModel], pairs: Sequence[tuple[Gene, Gene]],
-                       source_a: RegionSource, source_b: RegionSource, *, batch_size: int = 64,
-                       device: str | None = None, num_workers: int | None = 0,
+                       source_a: RegionSource, source_b: RegionSource, *, runtime: Runtime = DEFAULT_RUNTIME,
                        threshold: float = DIFF_THRESHOLD) -> pd.DataFrame:
     """Predict paired genes with each (``diff``) checkpoint and average; see the module docstring."""
-    check_workers(num_workers, "predict")
-    if batch_size < 1:
-        raise UsageError(f"batch size must be >= 1, got {batch_size}")
     threshold = check_threshold(threshold)
-    dev = resolve_device(device)
+    dev = runtime.torch_device()
     models = load_ensemble(checkpoints)
     spec = models[0].spec
     spec.expect_cells(2, models[0].path)
     check_same_marks(source_a, source_b)
     ds = PairedDataset(list(pairs), source_a, source_b, spec.config, spec.binsizes)
     ds.validate()
-    outputs, ids = predict_ensemble([m.model.to(dev) for m in models], ds, dev, batch_size=batch_size,
-                                    num_workers=num_workers)
+    outputs, ids = predict_ensemble([m.model.to(dev) for m in models], ds, dev, batch_size=runtime.batch_size,
+                                    num_workers=runtime.num_workers)
     return pair_frame(ids, outputs, threshold)
 
 
 def predict_pairs(meta_a: str | Path, signal_a: str | Path, meta_b: str | Path, signal_b: str | Path,
-                  checkpoints: Sequence[str | Path | LoadedModel], *, batch_size: int = 64,
-                  device: str | None = None, num_workers: int | None = 0,
+                  checkpoints: Sequence[str | Path | LoadedModel], *, runtime: Runtime = DEFAULT_RUNTIME,
                   threshold: float = DIFF_THRESHOLD) -> pd.DataFrame:
     """Predict every gene the two cells' metadata share (both must list the same genes, with expression or
     not) from their signals (npy directories or binned stores, read as they are)."""
@@ -84,5 +78,4 @@ def predict_pairs(meta_a: str | Path, signal_a: str | Path, meta_b: str | Path, 
     spec.expect_cells(2, models[0].path)
     pairs = read_pairs(spec, meta_a, meta_b, require_split=False, require_expression=False)
     src_a, src_b = open_pair_sources(spec, signal_a, signal_b, None, build=False)
-    return predict_pair_genes(models, pairs, src_a, src_b, batch_size=batch_size, device=device,
-                              num_workers=num_workers, threshold=threshold)
+    return predict_pair_genes(models, pairs, src_a, src_b, runtime=runtime, threshold=threshold)

@@ -4,14 +4,14 @@ Nothing else spells a checkpoint key (``tests/test_architecture.py`` enforces it
 an :class:`EpochRecord`, readers go through :func:`read_checkpoint`, :func:`stored_metrics` and :func:`held_out_of`,
 and :mod:`chromoformer.engine.loading` turns a read checkpoint into a model.
 
-The original checkpoints (SPEC §2) are dicts with ``net``, ``optimizer``, ``epoch``,
+The original checkpoints (docs/original.md §2) are dicts with ``net``, ``optimizer``, ``epoch``,
 ``last_val_loss``, ``last_val_auc``/``last_val_r2``, ``val_score`` and ``val_label``;
 the last two are numpy arrays. They are loaded with ``torch.load(weights_only=True)``
 and an allow-list of exactly the numpy types needed to rebuild plain arrays, so a
 checkpoint carrying any other pickled object is refused rather than executed.
 Checkpoints written here add ``config``, ``binsizes``, ``task`` and the scheduler state.
 
-The numbers a checkpoint stores beside its weights, checked on read like the weights are.
+:func:`stored_metrics`: the numbers a checkpoint stores beside its weights, checked on read like the weights are.
 
 ``inspect`` prints them and ``verify`` recomputes them; a field of the wrong type (an AUC of
 ``'high'``, a text ``val_score``, labels {0, 2}, a fold of ``'abc'``) is a

@@ -1,7 +1,7 @@
 """From a checkpoint dict to a model: the one checkpoint -> spec rule, strict loading, weights-only export.
 
-Legacy key names (``module.``, ``embed{b}_a``...) are renamed to the current modules' (SPEC §2), the task and
-bin sizes of the original format are told from the weights, and the weights are loaded strictly into the
+Legacy key names (``module.``, ``embed{b}_a``...) are renamed to the current modules' (docs/original.md §2), the
+task and bin sizes of the original format are told from the weights, and the weights are loaded strictly into the
 model the spec builds; :func:`export_weights` writes them back out as ``.safetensors`` with the spec.
 """
 
@@ -31,7 +31,7 @@ from chromoformer.files.checked import not_an_input
 from chromoformer.model import build_model
 from chromoformer.spec import TASKS, RunSpec
 
-_RENAMES = [  # legacy prefix -> current prefix (SPEC §2)
+_RENAMES = [  # legacy prefix -> current prefix (docs/original.md §2)
     (re.compile(r"^module\."), ""),
     (re.compile(r"^embed(\d+)_a\."), r"embed.\1."),
     (re.compile(r"^embed(\d+)_b\."), r"pairwise_interaction.\1."),

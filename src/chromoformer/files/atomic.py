@@ -5,7 +5,7 @@ existing file is replaced only by a complete new one. Temporaries are named
 ``.{name}.XXXX.tmp`` and locked while being written, so a later write of the same
 target removes the ones a killed process left behind.
 
-Fault injection for the crash-consistency tests.
+:func:`fault_point`: fault injection for the crash-consistency tests.
 
 ``CHROMOFORMER_FAULT=SITE[:N]`` makes the process kill itself with SIGKILL the N-th time
 (default: the first) it reaches :func:`fault_point` ``(SITE)``. Sites are named after

@@ -22,13 +22,12 @@ import torch
 
 from chromoformer.config import ChromoformerConfig, load_config
 from chromoformer.data import ChromoformerDataset, Gene, read_metadata
-from chromoformer.data.loader import check_workers
 from chromoformer.data.marks import select_marks
 from chromoformer.data.sources import RegionSource, open_source
 from chromoformer.engine.batches import predict_ensemble
 from chromoformer.engine.checkpoint import CheckpointError
-from chromoformer.engine.distributed import resolve_device
 from chromoformer.engine.loading import LoadedModel, load_model
+from chromoformer.engine.runtime import DEFAULT_RUNTIME, Runtime
 from chromoformer.errors import UsageError
 from chromoformer.spec import PREDICTION_FIELDS
 
@@ -44,7 +43,7 @@ def ensemble_frame(
     With two or more checkpoints the spread between them is added: ``prediction_sd`` (the
     sample standard deviation over checkpoints of each one's own prediction) and, for a
     classifier, ``margin_sd`` (the same of logit_1 - logit_0). ``temperature`` divides the
-    classifier's logits before the softmax (see :mod:`chromoformer.results.calibration`).
+    classifier's logits before the softmax (see :mod:`chromoformer.results.evaluate`).
     """
     stack = np.stack(outputs)  # (checkpoints, N, n_out)
     mean = stack.mean(axis=0)
@@ -114,9 +113,7 @@ def predict_genes(
     source: RegionSource,
     *,
     mark_map: Mapping[str, str] | str | None = None,
-    batch_size: int = 64,
-    device: str | None = None,
-    num_workers: int | None = 0,
+    runtime: Runtime = DEFAULT_RUNTIME,
     probability: str = "softmax",
     temperature: float | None = None,
     absent_marks: Sequence[str] = (),
@@ -127,10 +124,7 @@ def predict_genes(
     says how to read them (:func:`chromoformer.data.marks.select_marks`). ``absent_marks``
     are predicted without: only models trained with ``mark_dropout`` > 0 can.
     """
-    check_workers(num_workers, "predict")
-    if batch_size < 1:
-        raise UsageError(f"batch size must be >= 1, got {batch_size}")
-    dev = resolve_device(device)
+    dev = runtime.torch_device()
     models = load_ensemble(checkpoints)
     spec = models[0].spec
     spec.expect_cells(1, models[0].path)
@@ -140,8 +134,8 @@ def predict_genes(
     ds = ChromoformerDataset(list(genes), select_marks(source, spec.marks, mark_map, absent_marks), spec.config,
                              spec.binsizes, spec.task)
     ds.validate()
-    outputs, ids = predict_ensemble([m.model.to(dev) for m in models], ds, dev, batch_size=batch_size,
-                                    num_workers=num_workers)
+    outputs, ids = predict_ensemble([m.model.to(dev) for m in models], ds, dev, batch_size=runtime.batch_size,
+                                    num_workers=runtime.num_workers)
     return ensemble_frame(ids, outputs, spec.task, probability=probability, temperature=temperature)
 
 
@@ -151,9 +145,7 @@ def predict(
     checkpoints: Sequence[str | Path | LoadedModel],
     *,
     config: str | Path | None = None,
-    batch_size: int = 64,
-    device: str | None = None,
-    num_workers: int | None = 0,
+    runtime: Runtime = DEFAULT_RUNTIME,
     probability: str = "softmax",
     eid: str | None = None,
     store: str | Path | None = None,
@@ -170,6 +162,5 @@ def predict(
     genes = read_metadata(meta, i_max=spec.config.i_max, w_max=spec.config.w_max, eid=eid)
     source = open_source(signal, store=store, build=False, n_feats=spec.config.n_feats, base=spec.base,
                          marks=spec.marks)
-    return predict_genes(models, genes, source, mark_map=mark_map, batch_size=batch_size, device=device,
-                         num_workers=num_workers, probability=probability, temperature=temperature,
-                         absent_marks=absent_marks)
+    return predict_genes(models, genes, source, mark_map=mark_map, runtime=runtime, probability=probability,
+                         temperature=temperature, absent_marks=absent_marks)

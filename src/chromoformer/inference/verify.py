@@ -5,7 +5,7 @@ Two checks per checkpoint (the original published format or ours):
 1. **Stored metrics.** AUROC (clf) or R^2 (reg) recomputed from the stored ``val_score`` and
    ``val_label`` must equal ``last_val_auc`` / ``last_val_r2`` (stored x100), and the
    cross-entropy (clf) or mean squared error (reg, ours only: the original's is
-   mis-computed, SPEC §4) must equal ``last_val_loss``, within ``metric_tol``. Both are
+   mis-computed, docs/original.md §4) must equal ``last_val_loss``, within ``metric_tol``. Both are
    computed over the whole validation set, as the original's ``train.py`` does. AP,
    accuracy, Pearson r and Spearman rho are printed beside them for information.
 2. **Re-prediction** (given metadata and signals). The fold's validation genes are predicted
@@ -27,6 +27,7 @@ import numpy as np
 
 from chromoformer.engine.checkpoint import STORED_METRIC, Key
 from chromoformer.engine.loading import load_model
+from chromoformer.engine.runtime import DEFAULT_RUNTIME, Runtime
 from chromoformer.errors import CheckpointError, UsageError
 from chromoformer.metrics import classification_metrics, regression_metrics
 
@@ -76,7 +77,7 @@ def metric_checks(path: str | Path, metric_tol: float = 1e-4) -> list[Check]:
         m = regression_metrics(score, label)
         key, main = STORED_METRIC[lm.task], ("pearson" if lm.spec.cells == 2 else "r2")
         loss, loss_name = float(np.mean((score - label) ** 2)), "mean squared error"
-        # the original's regression val loss broadcasts (N, 1) against (N,) (SPEC §4): not comparable
+        # the original's regression val loss broadcasts (N, 1) against (N,) (docs/original.md §4): not comparable
         loss_note = "" if Key.SPEC in ck else "information: the original's regression val loss is mis-computed"
         extra = {k: m[k] for k in ("pearson", "spearman", "r2") if k != main}
     st = lm.stored
@@ -139,7 +140,7 @@ def _validation_genes(lm, meta: str | Path, fold: int, label: np.ndarray):
 
 
 def prediction_check(path: str | Path, meta: str | Path, signal: str | Path, *, fold: int | None = None,
-                     score_tol: float = 1e-4, batch_size: int = 64, device: str | None = None) -> Check:
+                     score_tol: float = 1e-4, runtime: Runtime = DEFAULT_RUNTIME) -> Check:
     """Check 2 of the module docstring for one checkpoint."""
     from chromoformer.data.sources import open_source
     from chromoformer.inference.predict import predict_genes
@@ -149,15 +150,15 @@ def prediction_check(path: str | Path, meta: str | Path, signal: str | Path, *, 
     fold = _fold_of(lm, fold)
     genes, order = _validation_genes(lm, meta, fold, label)
     source = open_source(signal, build=False, n_feats=lm.config.n_feats, base=lm.spec.base, marks=lm.spec.marks)
-    df = predict_genes([lm], genes, source, batch_size=batch_size, device=device)
+    df = predict_genes([lm], genes, source, runtime=runtime)
     diff = float(np.max(np.abs(df.prediction.to_numpy(np.float64) - score)))
     return Check(Path(path).name, f"val_score re-predicted (fold {fold}, {len(genes)} genes, max |diff|)", 0.0, diff,
                  score_tol, diff <= score_tol, f"order: {order}")
 
 
 def verify(checkpoints: list[str | Path], *, meta: str | Path | None = None, signal: str | Path | None = None,
-           fold: int | None = None, metric_tol: float = 1e-4, score_tol: float = 1e-4, batch_size: int = 64,
-           device: str | None = None) -> list[Check]:
+           fold: int | None = None, metric_tol: float = 1e-4, score_tol: float = 1e-4,
+           runtime: Runtime = DEFAULT_RUNTIME) -> list[Check]:
     """Both checks for every checkpoint (the second only with ``meta`` and ``signal``)."""
     if (meta is None) != (signal is None):
         raise UsageError("re-prediction needs both the metadata (-m) and the signals (-d)")
@@ -167,8 +168,7 @@ def verify(checkpoints: list[str | Path], *, meta: str | Path | None = None, sig
     for c in checkpoints:
         out += metric_checks(c, metric_tol)
         if meta is not None:
-            out.append(prediction_check(c, meta, signal, fold=fold, score_tol=score_tol, batch_size=batch_size,
-                                        device=device))
+            out.append(prediction_check(c, meta, signal, fold=fold, score_tol=score_tol, runtime=runtime))
     return out
 
 

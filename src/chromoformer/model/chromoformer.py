@@ -1,4 +1,4 @@
-"""Chromoformer classifier and regressor (SPEC §1).
+"""Chromoformer classifier and regressor (docs/original.md §1).
 
 Inputs per bin size ``b`` (keys are ints; ``nb = w_max // b``):
 

@@ -1,4 +1,4 @@
-"""The three per-resolution transformers of Chromoformer (SPEC §1.3-1.5).
+"""The three per-resolution transformers of Chromoformer (docs/original.md §1.3-1.5).
 
 Only bin ``n_bins // 2`` (the TSS bin) of the Embedding and Pairwise Interaction
 transformers reaches the output. Query rows of attention, the feed-forward and

@@ -6,7 +6,7 @@ and transposed). Values are RPKM/FPKM/TPM, or read counts (``unit="counts"``: RP
 exon-union lengths, featureCounts' own ``Length`` column where the table has one, else the
 annotation's). Gene ids are matched without Ensembl version suffixes
 (ENSG...15 == ENSG...). ``label = 1`` when the gene's value is >= the median over the genes
-kept (SPEC §5.2); a median of 0 (every gene in one class) is an error.
+kept (docs/original.md §5.2); a median of 0 (every gene in one class) is an error.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Gene annotation -> one TSS per gene, and chromosome-wise CV splits (SPEC §5.2).
+"""Gene annotation -> one TSS per gene, and chromosome-wise CV splits (docs/original.md §5.2).
 
 TSS rule (the original's ``ensg2tss``): per gene, transcripts are ordered longest genomic
 span first (ties by transcript id); the gene's TSS is the first one's 5' end, 0-based:

@@ -1,4 +1,4 @@
-"""pcHi-C (or Hi-C) contacts -> each gene's putative cis-regulatory elements (SPEC §5.2).
+"""pcHi-C (or Hi-C) contacts -> each gene's putative cis-regulatory elements (docs/original.md §5.2).
 
 Input, tab-separated with a header, one of:
 

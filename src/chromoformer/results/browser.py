@@ -15,9 +15,7 @@
 bigWig files need chromosome sizes: a chrom-sizes file, or the ``contigs`` a binned store's
 manifest records. Every interval is checked against them; files are written atomically.
 
-``chromoformer export``: predictions, pCRE links and attributions as genome-browser files.
-
-See :mod:`chromoformer.results.browser` for what each file holds. Inputs: the metadata csv (gene
+:func:`export_tracks` (``chromoformer export``) writes them. Inputs: the metadata csv (gene
 TSSs and pCREs), a ``predict`` csv, an ``interpret`` output folder, and chromosome sizes
 (``--chrom-sizes``, or ``--store`` for the contigs its manifest records) for the bigWigs.
 """

@@ -1,47 +1,39 @@
-"""One fold's training run: the loop, its files and their crash-consistent commit.
+"""One fold's training run: the epoch loop, in one process or as one rank of a ``torchrun`` job.
 
-:class:`Trainer` trains and validates epoch by epoch, in one process or as one rank of a
-``torchrun`` job, and writes a run's files in an order that survives a kill at any point
-(see its docstring); :class:`~chromoformer.files.layouts.RunPaths` names those files. The
-library entry point is :func:`chromoformer.training.fit.fit_fold`.
+:meth:`Trainer.train` opens the run's folder (:class:`~chromoformer.training.run_directory.RunDirectory`, which
+writes every file of the run in crash-consistent order), builds the datasets, resumes or starts, and trains
+and validates epoch by epoch. The library entry points are :func:`chromoformer.training.fit.fit_fold` and, for
+two cells, :func:`chromoformer.diff.fitting.fit_pair_fold`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
-import yaml
+from torch.utils.data import Dataset
 
+from chromoformer.data.folds import held_out_split
 from chromoformer.data.loader import make_loader
+from chromoformer.engine import distributed
 from chromoformer.engine.batches import batches_of, forward, output_table, predict_batches, target, to_device
-from chromoformer.engine.checkpoint import (
-    CheckpointError,
-    EpochRecord,
-    Key,
-    held_out_of,
-    read_checkpoint,
-    save_checkpoint,
-    space_estimate,
-    without_resume_state,
-)
+from chromoformer.engine.checkpoint import CheckpointError, EpochRecord, Key, read_checkpoint, space_estimate
 from chromoformer.engine.distributed import Dist, RankBatches, share
 from chromoformer.engine.loading import spec_of
-from chromoformer.errors import RunError
-from chromoformer.files.atomic import check_free_space, fault_point, write_table, write_text
-from chromoformer.files.layouts import RunPaths, clean_leftovers
-from chromoformer.files.predictions import VAL_COLUMNS, VAL_PAIR_COLUMNS
+from chromoformer.engine.runtime import DEFAULT_RUNTIME, Runtime
+from chromoformer.errors import RunError, UsageError
+from chromoformer.files.atomic import fault_point
 from chromoformer.metrics import main_metric, task_metrics
 from chromoformer.model import build_model
 from chromoformer.progress import tqdm
 from chromoformer.spec import RunSpec
-from chromoformer.training.objective import clip_norm, loss_fn, loss_kind, make_optimizer, summed, train_loss
+from chromoformer.training.objective import clip_norm, describe, loss_fn, loss_kind, make_optimizer, summed, train_loss
+from chromoformer.training.run_directory import RunDirectory
 
 log = logging.getLogger(__name__)
 
@@ -69,29 +61,45 @@ def data_provenance(source) -> dict:
 
 
 class Trainer:
-    """One fold's training run (see :class:`RunPaths` for its files).
-
-    Crash consistency: an epoch's outputs are written in this order: a new best checkpoint
-    to a staging name, then ``last.pt`` (the commit point: it holds the history and the
-    best epoch), then the staged best is renamed to ``best.pt``, then ``val_predictions``
-    and ``metrics.tsv`` are derived. :meth:`repair` (run on every resume) finishes or
-    undoes an interrupted epoch from ``last.pt``, so a kill at any point loses nothing.
+    """One fold's training run (its files: :class:`~chromoformer.training.run_directory.RunDirectory`).
 
     Under ``torchrun`` every rank holds the same model, optimizer and history; each trains
     on its share of every global batch (:class:`~chromoformer.engine.distributed.RankBatches`)
     and validates its share of the genes; only rank 0 writes.
     """
 
-    def __init__(self, spec: RunSpec, train_ds, val_ds, paths: RunPaths, fold: int, device: torch.device,
-                 num_workers: int | None = 0, best_optimizer: bool = True, dist: Dist | None = None) -> None:
+    @classmethod
+    def train(cls, spec: RunSpec, datasets: Callable[[], tuple[Dataset, Dataset]], run_dir: RunDirectory, *,
+              fold: int, runtime: Runtime = DEFAULT_RUNTIME, what: str = "") -> list[dict]:
+        """Train ``spec`` on ``datasets()`` (train, validation; built once the folder is open) into ``run_dir``;
+        ``what`` names the data in the log. Returns the per-epoch history."""
+        d, dev = distributed.from_env(runtime.device)
+        with run_dir.opened(d):
+            if runtime.threads:
+                torch.set_num_threads(runtime.threads)
+            train_ds, val_ds = datasets()
+            n_train, n_val = len(train_ds), len(val_ds)
+            if d.active and min(n_train, n_val, spec.config.bsz) < d.world:
+                raise UsageError(f"{d.world} processes need at least as many training genes, validation genes and "
+                                 f"batch size (bsz); got {n_train}, {n_val} and {spec.config.bsz}")
+            log.info("fold %d: %d train / %d validation genes (split %d), source %s, %d process(es); model %s, "
+                     "protocol %s", fold, n_train, n_val, held_out_split(fold) if 0 <= fold <= 4 else -1, what,
+                     d.world, spec.arch, describe(spec))
+            d.on_main(lambda: (train_ds.validate(), val_ds.validate()))
+            tr = cls(spec, train_ds, val_ds, run_dir, fold, dev, runtime.num_workers, d)
+            tr.start()
+            return tr.fit()
+
+    def __init__(self, spec: RunSpec, train_ds, val_ds, run_dir: RunDirectory, fold: int, device: torch.device,
+                 num_workers: int | None = 0, dist: Dist | None = None) -> None:
         self.spec, self.cfg, self.task, self.fold = spec, spec.config, spec.task, fold
-        self.train_ds, self.val_ds, self.paths, self.device = train_ds, val_ds, paths, device
-        self.num_workers, self.best_optimizer, self.dist = num_workers, best_optimizer, dist or Dist()
+        self.train_ds, self.val_ds, self.run_dir, self.device = train_ds, val_ds, run_dir, device
+        self.num_workers, self.dist = num_workers, dist or Dist()
         torch.manual_seed(spec.init_seed)
         self.model = build_model(spec.task, spec.config, spec.binsizes, spec.arch).to(device)
         self.net = self.model
         if self.dist.active:
-            # static_graph: the 36 compatibility-only tensors that never get a gradient (SPEC §1) are
+            # static_graph: the 36 compatibility-only tensors that never get a gradient (docs/original.md §1) are
             # found once, on the first step, instead of searched for on every step
             ids = [device.index] if device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids, static_graph=True)
@@ -115,24 +123,20 @@ class Trainer:
         """Bytes the run's checkpoints take at most at once (last, best and a staged best)."""
         return 3 * space_estimate(self.model.state_dict(), len(self.val_ids))
 
-    def start(self, resume: bool) -> None:
-        """Bring the run directory to the state the first epoch starts from: rank 0 resumes (repairing the
-        run's other files) or clears a killed first epoch's leftovers, checks the free space and writes
-        ``config.yaml``; the other ranks resume from the same ``last.pt``."""
-        paths = self.paths
+    def start(self) -> None:
+        """Bring the run to the state the first epoch starts from: rank 0 resumes (repairing the run's other
+        files) or starts it, checks the free space and writes ``config.yaml``; the other ranks resume from the
+        same ``last.pt``."""
+        rd = self.run_dir
 
         def prepare() -> None:
-            if resume:
-                self.resume(paths.last)
-            else:
-                clean_leftovers(paths, staged=True)  # a run killed before its first epoch committed
-            if self.epoch < self.spec.config.num_epoch:
-                check_free_space(paths.run_dir, self.space_needed(), "the run's checkpoints")
-            write_text(paths.config, yaml.safe_dump(self.spec.config.to_dict(), sort_keys=False))
+            if rd.resumes:
+                self.resume(rd.paths.last)
+            rd.prepare(self.spec.config, self.space_needed() if self.epoch < self.spec.config.num_epoch else None)
 
         self.dist.on_main(prepare)
-        if resume and not self.dist.main:
-            self.resume(paths.last, repair=False)
+        if rd.resumes and not self.dist.main:
+            self.resume(rd.paths.last, repair=False)
 
     def resume(self, path: Path, repair: bool = True) -> None:
         """Continue from ``last.pt``; ``repair`` (rank 0) brings the other files in line with it."""
@@ -166,65 +170,9 @@ class Trainer:
         self.epoch, self.best, self.best_epoch = ck[Key.EPOCH], ck[Key.BEST_SCORE], ck[Key.BEST_EPOCH]
         self.history = list(ck[Key.HISTORY])
         if repair:
-            self.repair(ck)
+            self.run_dir.repair(ck, self.history)
         log.info("resumed from %s at epoch %d (best %s = %.4f at epoch %d)", path, self.epoch,
                  main_metric(self.task), self.best, self.best_epoch)
-
-    def repair(self, last: dict) -> None:
-        """Bring every output in line with the committed ``last`` checkpoint (see class docstring)."""
-        p = self.paths
-        clean_leftovers(p)
-        for epoch, staged in p.staged_bests():
-            if epoch == last[Key.EPOCH]:
-                os.replace(staged, p.best)  # its epoch committed: finish the rename
-                log.info("repaired %s from the interrupted epoch %d", p.best, last[Key.EPOCH])
-            else:
-                staged.unlink()  # an epoch that never committed: it will be trained again
-        best = read_checkpoint(p.best) if p.best.is_file() else None
-        if best is None or best.get(Key.EPOCH) != self.best_epoch:
-            if self.best_epoch == last[Key.EPOCH]:
-                save_checkpoint(self.best_payload(last), p.best)
-                best = last
-                log.info("re-created %s (epoch %d) from %s", p.best, self.best_epoch, p.last)
-            else:
-                log.warning("%s of epoch %d is missing and cannot be re-created without retraining; it will be "
-                            "written again when an epoch improves on it", p.best, self.best_epoch)
-                best = None
-        if best is not None:
-            self.write_val_predictions(best)
-        self.write_metrics()
-
-    def best_payload(self, payload: dict) -> dict:
-        """What best.pt holds: the epoch's payload, without optimizer state if so chosen."""
-        return payload if self.best_optimizer else without_resume_state(payload)
-
-    def write_val_predictions(self, ck: dict) -> None:
-        held_out = held_out_of(ck)
-        frame = pd.DataFrame(dict(zip(VAL_COLUMNS, (held_out.gene_ids, held_out.labels, held_out.scores),
-                                      strict=True)))
-        if held_out.expr is not None:  # a two-cell model: each cell's predicted log2(RPKM + 1) too
-            frame[list(VAL_PAIR_COLUMNS)] = held_out.expr
-        write_table(frame, self.paths.val_predictions)
-
-    def write_metrics(self) -> None:
-        write_table(pd.DataFrame(self.history), self.paths.metrics, sep="\t", float_format="%.6g")
-
-    def commit_epoch(self, payload: dict, improved: bool) -> None:
-        """Write one epoch's outputs in crash-consistent order (see class docstring)."""
-        p = self.paths
-        staged = p.staged_best(self.epoch)
-        if improved:
-            save_checkpoint(self.best_payload(payload), staged)
-            fault_point("train.best_staged")
-        save_checkpoint(payload, p.last)
-        fault_point("train.epoch_committed")
-        if improved:
-            os.replace(staged, p.best)
-            fault_point("train.best_promoted")
-            self.write_val_predictions(payload)
-            fault_point("train.val_predictions_written")
-        self.write_metrics()
-        fault_point("train.metrics_written")
 
     # ---- loop ---------------------------------------------------------------------------
     def train_epoch(self) -> dict[str, float]:
@@ -320,7 +268,7 @@ class Trainer:
                 "seconds": round(time.time() - t0, 1),
             })
             if self.dist.main:
-                self.commit_epoch(self.payload(val_out, val_label, va), improved)
+                self.run_dir.commit_epoch(self.payload(val_out, val_label, va), self.epoch, improved, self.history)
             self.dist.barrier()  # nobody starts the next epoch before the commit
             log.info(
                 "fold %d epoch %d/%d: train loss %.4f, val loss %.4f, val %s %.4f%s",

@@ -16,8 +16,7 @@ from chromoformer.errors import UsageError, WorkflowError
 from chromoformer.files.atomic import write_text
 from chromoformer.files.layouts import WorkflowFiles
 from chromoformer.files.locking import FileLock
-from chromoformer.workflow.failures import describe, parse_failures
-from chromoformer.workflow.jobs import leftover_jobs
+from chromoformer.workflow.jobs import describe, leftover_jobs, parse_failures
 from chromoformer.workflow.sheet import check_sheet
 
 log = logging.getLogger(__name__)

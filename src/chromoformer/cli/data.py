@@ -1,4 +1,10 @@
-"""``chromoformer preprocess STEP``: the steps the Snakefile orchestrates."""
+"""``chromoformer preprocess STEP``: the steps the Snakefile orchestrates.
+
+``chromoformer build-store``: an npy directory -> a compact pre-binned store (training builds one itself).
+
+``chromoformer simulate``: a read-level synthetic dataset (BAMs, GTF, pcHi-C, expression), or a whole hg19
+genome with ``--genome-scale``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import pandas as pd
 
 from chromoformer.cli import options
 from chromoformer.config import DEFAULT_CONFIG
+from chromoformer.data.sources import build_store_from_npy
 from chromoformer.errors import UsageError
 from chromoformer.files.atomic import writable_output, write_table
 from chromoformer.files.checked import not_an_input
@@ -114,7 +121,7 @@ def _export_npy(a: argparse.Namespace) -> None:
         atomic_write(npy_file(out, r.name), lambda f, x=x: np.save(f, x))
 
 
-def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+def build_preprocess_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = p or argparse.ArgumentParser(prog="chromoformer preprocess", description=__doc__)
     steps = p.add_subparsers(dest="step", required=True)
 
@@ -192,5 +199,56 @@ def build_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
     return p
 
 
-def run(args: argparse.Namespace) -> None:
+def run_preprocess(args: argparse.Namespace) -> None:
     args.func(args)
+
+
+log = logging.getLogger(__name__)
+
+
+def build_store_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = p or argparse.ArgumentParser(prog="chromoformer build-store", description=__doc__)
+    p.add_argument("-d", "--npy-dir", required=True, help="directory of the original chrom:start-end.npy files")
+    options.output(p, help="store directory to write")
+    p.add_argument("--base", type=int, default=100, help="base bin (bp); every bin size must be a multiple")
+    p.add_argument("--n-feats", type=int, default=7, help="number of marks (rows) in each npy file")
+    p.add_argument("--marks", nargs="+", default=None,
+                   help="names of the npy rows, in order (default: the paper's 7 marks, or mark1..markN)")
+    return p
+
+
+def run_store(args: argparse.Namespace) -> None:
+    if args.marks and len(args.marks) != args.n_feats:
+        raise UsageError(f"--marks names {len(args.marks)} marks but --n-feats is {args.n_feats}")
+    not_an_input(args.output, [], folders=[args.npy_dir])
+    s = build_store_from_npy(args.npy_dir, args.output, base=args.base, n_feats=args.n_feats, marks=args.marks)
+    log.info("wrote store %s: %d regions, %d base bins of %d bp", s.path, len(s), s.sums.shape[0], s.base)
+
+
+def build_simulate_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = p or argparse.ArgumentParser(prog="chromoformer simulate", description=__doc__)
+    options.output(p, help="output directory")
+    p.add_argument("--span-mb", type=float, default=60.0, help="Mb of real chr11 mark layout to use")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the simulation")
+    p.add_argument("--genome-scale", action="store_true",
+                   help="a whole hg19 genome: real TSSs, 23 chromosomes, ~19,000 genes, 25 M reads per mark")
+    p.add_argument("--fraction", type=float, default=1.0, help="--genome-scale: this share of every chromosome")
+    p.add_argument("--reads-per-mark", type=int, default=25_000_000,
+                   help="--genome-scale: reads per mark at fraction 1")
+    p.add_argument("--genes", type=int, default=19_000, help="--genome-scale: genes at fraction 1")
+    return p
+
+
+def run_simulate(args: argparse.Namespace) -> None:
+    if args.genome_scale:
+        from chromoformer.preprocess.simulate_genome import GenomeSimConfig, simulate_genome
+
+        paths = simulate_genome(args.output, GenomeSimConfig(fraction=args.fraction,
+                                                             reads_per_mark=args.reads_per_mark, genes=args.genes,
+                                                             seed=args.seed))
+    else:
+        from chromoformer.preprocess.simulate import SimConfig, simulate
+
+        paths = simulate(args.output, SimConfig(span_mb=args.span_mb, seed=args.seed))
+    for k, v in paths.items():
+        print(f"{k:<14} {v}")

@@ -1,0 +1,104 @@
+"""``chromoformer evaluate``: pool the folds' held-out predictions into metrics, calibration and plots.
+
+``chromoformer report``: an HTML page of a run (training curves, ROC/PR or scatter, calibration, tables).
+
+``chromoformer export``: predictions, pCRE links and attributions as bigWig/bedGraph/bedpe/interact files.
+
+``chromoformer interpret``: attention, in-silico perturbation and attributions for chosen genes.
+
+Writes attention.tsv, perturbation.tsv, attributions.npz, interpret.json and per-gene PNGs into ``-o``. With a
+differential checkpoint (``--task diff``) and cell B's ``--meta-b``/``--npy-dir-b`` it explains the predicted fold
+change by each cell's marks and pCREs (difference.tsv, difference_GENE.png; -m/-d are cell A's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from chromoformer.cli import options
+from chromoformer.data.marks import parse_mark_map
+from chromoformer.diff.explanation import interpret_pair
+from chromoformer.files.checked import not_an_input
+from chromoformer.results.browser import chrom_sizes, export_tracks
+from chromoformer.results.evaluate import evaluate
+from chromoformer.results.interpretation import interpret
+from chromoformer.results.report import report
+
+
+def build_evaluate_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = p or argparse.ArgumentParser(prog="chromoformer evaluate", description=__doc__)
+    p.add_argument("--runs", nargs="+", required=True, help="val_predictions.csv of each fold")
+    options.output(p, help="output directory")
+    p.add_argument("--temperature", action="store_true",
+                   help="classifier: fit temperature scaling (cross-fitted ECE; temperature.json for predict)")
+    return p
+
+
+def run_evaluate(args: argparse.Namespace) -> None:
+    m = evaluate(args.runs, args.output, args.temperature)
+    print(m.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def build_report_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = p or argparse.ArgumentParser(prog="chromoformer report", description=__doc__)
+    p.add_argument("run_dir", help="a run directory written by chromoformer train -o")
+    p.add_argument("--interpretation", default=None, help="a folder written by chromoformer interpret: per-gene pages")
+    return p
+
+
+def run_report(args: argparse.Namespace) -> None:
+    print(report(args.run_dir, args.interpretation))
+
+
+log = logging.getLogger(__name__)
+
+
+def build_export_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = p or argparse.ArgumentParser(prog="chromoformer export", description=__doc__)
+    options.meta(p, help="metadata csv (TSSs and pCREs)")
+    options.output(p, help="output directory")
+    p.add_argument("--predictions", default=None, help="csv written by chromoformer predict")
+    p.add_argument("--interpretation", default=None, help="folder written by chromoformer interpret")
+    p.add_argument("--chrom-sizes", default=None, help="chrom<TAB>size file (for the bigWigs)")
+    options.store(p, help="binned store whose manifest gives the chromosome sizes")
+    p.add_argument("--width", type=int, default=1000, help="bp drawn around each TSS for its prediction")
+    p.add_argument("--link-score", choices=("interaction", "attention", "drop"), default="interaction",
+                   help="pCRE link value: pcHi-C frequency, regulation attention, or in-silico drop effect")
+    return p
+
+
+def run_export(args: argparse.Namespace) -> None:
+    if args.predictions is None and args.interpretation is None and args.link_score == "interaction":
+        log.info("only pCRE links from the metadata (pass --predictions / --interpretation for more)")
+    not_an_input(args.output, [args.chrom_sizes], folders=[args.store])
+    export_tracks(args.meta, args.output, predictions=args.predictions, interpretation=args.interpretation,
+                  sizes=chrom_sizes(args.chrom_sizes, args.store), width=args.width, link_score=args.link_score)
+
+
+def build_interpret_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = p or argparse.ArgumentParser(prog="chromoformer interpret", description=__doc__)
+    options.meta(p)
+    options.signal(p)
+    options.checkpoints(p, several=False)
+    options.output(p, help="output directory")
+    p.add_argument("--genes", nargs="*", default=None, help="gene ids (default: the first 8)")
+    p.add_argument("--ig-steps", type=int, default=0, help="integrated-gradients steps (0: gradient x input)")
+    p.add_argument("--method", default=None,
+                   choices=("gradient-x-input", "integrated-gradients", "deeplift", "feature-ablation"),
+                   help="attribution method (default: gradient x input, or integrated gradients with --ig-steps); "
+                        "deeplift and feature-ablation use Captum")
+    p.add_argument("--score-delta", type=float, default=1.0, help="interaction-score shift for perturbation")
+    options.mark_map(p)
+    options.pair(p)
+    return p
+
+
+def run_interpret(args: argparse.Namespace) -> None:
+    if args.meta_b is not None or args.npy_dir_b is not None:
+        options.check_pair(args, "diff", unsupported=("method", "mark_map"))
+        interpret_pair(args.meta, args.npy_dir, args.meta_b, args.npy_dir_b, args.checkpoint, args.output,
+                       genes=args.genes, ig_steps=args.ig_steps, score_delta=args.score_delta)
+        return
+    interpret(args.meta, args.npy_dir, args.checkpoint, args.output, genes=args.genes, ig_steps=args.ig_steps,
+              method=args.method, score_delta=args.score_delta, mark_map=parse_mark_map(args.mark_map))
