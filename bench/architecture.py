@@ -130,7 +130,13 @@ def main() -> None:
 
     from chromoformer import RunSpec, load_model, open_source, predict_genes, read_metadata, train_fold
     from chromoformer.data.synthetic import write_synthetic_dataset
-    from chromoformer.engine.runtime import Runtime
+
+    try:  # the options object; a tree from before it took the keyword itself (measuring an older checkout)
+        from chromoformer.engine.runtime import Runtime
+
+        no_workers: dict = {"runtime": Runtime(num_workers=0)}
+    except ImportError:
+        no_workers = {"num_workers": 0}
 
     graph = import_graph()
     layer = layers(graph)
@@ -141,7 +147,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         meta, npy = write_synthetic_dataset(Path(tmp) / "data", n_genes=args.genes, seed=1)
         spec = RunSpec().replace(num_epoch=1)
-        fold_calls = trace(train_fold, spec, meta, npy, 1, Path(tmp) / "run", runtime=Runtime(num_workers=0))
+        fold_calls = trace(train_fold, spec, meta, npy, 1, Path(tmp) / "run", **no_workers)
         model = load_model(Path(tmp) / "run" / "best.pt")
         genes, source = read_metadata(meta), open_source(npy)
         pred_calls = trace(predict_genes, [model], genes, source)

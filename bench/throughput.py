@@ -66,8 +66,7 @@ def worker(impl: str, mode: str, data: Path, steps: int, site: str) -> dict:
                          b["interaction_masks"], b["interaction_freq"])
     else:
         from chromoformer import ChromoformerClassifier, ChromoformerConfig
-        from chromoformer.data import ChromoformerDataset, read_metadata
-        from chromoformer.data.sources import build_store_from_npy
+        from chromoformer.data import ChromoformerDataset, build_store_from_npy, read_metadata  # both trees' face
 
         store = build_store_from_npy(npy, data / "store") if not (data / "store").exists() else None
         from chromoformer.data import BinnedStore

@@ -56,6 +56,16 @@ def slurm(tmp_path_factory):
         assert not alive, f"test-cluster daemons still alive after stop: {alive}"
 
 
+DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> torch.device:
+    """Each device a numeric test runs on: the CPU, and a CUDA GPU when one is present (as tangermeme's tests
+    do); the same assertions hold on both, the references being computed on the CPU."""
+    return torch.device(request.param)
+
+
 @pytest.fixture(autouse=True)
 def _threads():
     torch.set_num_threads(2)

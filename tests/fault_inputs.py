@@ -23,6 +23,13 @@ TINY = {"embed": {"n_layers": 1, "n_heads": 2, "d_model": 16, "d_ff": 16},
         "regulation": {"n_layers": 1, "n_heads": 2, "d_model": 16, "d_ff": 16}, "d_head": 8, "bsz": 4}
 
 
+def tiny_config(num_epoch: int = 1):
+    """The packaged default config with :data:`TINY` merged in: the one small model config of the tests."""
+    from chromoformer.config import ChromoformerConfig, load_config
+
+    return ChromoformerConfig.from_dict({**load_config().to_dict(), **TINY, "num_epoch": num_epoch})
+
+
 def tiny_data(root: Path, n_genes: int, seed: int, config: dict = TINY) -> tuple[Path, Path, Path]:
     """A synthetic dataset and a config YAML (the default with ``config`` merged in) under ``root``."""
     import yaml

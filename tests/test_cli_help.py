@@ -109,3 +109,19 @@ def test_num_workers_has_one_default_across_commands():
                                          ).num_workers == 2
     assert auto_workers(AUTO_MIN_BATCHES - 1) == auto_workers(None) == 0
     assert auto_workers(AUTO_MIN_BATCHES) == min(4, max(0, (os.cpu_count() or 1) - 1))
+
+
+def test_every_help_line_states_its_default_once_and_never_none():
+    """The formatter adds ``(default: X)`` only where the help states none itself and X says something."""
+    twice, none = [], []
+    for name, p in _all_parsers():
+        for a in p._actions:
+            text = " ".join(p._get_formatter()._expand_help(a).split()) if a.help not in (None, argparse.SUPPRESS) \
+                else ""
+            if text.count("(default") > 1:
+                twice.append((name, a.dest, text))
+            if "(default: None)" in text:
+                none.append((name, a.dest))
+    assert twice == [] and none == []
+    shown = " ".join(dict(_all_parsers())["train"].format_help().split())
+    assert shown.count("(default: clf)") == 1 and "wandb" not in shown

@@ -12,7 +12,6 @@ import torch
 import yaml
 
 from chromoformer.cli import main as cli
-from chromoformer.config import ChromoformerConfig, load_config
 from chromoformer.data import NpyDirSource, read_metadata
 from chromoformer.data.loader import make_loader
 from chromoformer.diff.fitting import compare_pairs, train_pair_fold
@@ -30,16 +29,13 @@ from chromoformer.metrics import diff_metrics
 from chromoformer.results.evaluate import evaluate
 from chromoformer.spec import RunSpec
 from chromoformer.training.objective import train_loss
-from fault_inputs import TINY
+from fault_inputs import tiny_config
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     return write_synthetic_pair(tmp_path_factory.mktemp("diffpair"), n_genes=24, seed=5)
 
-
-def tiny(num_epoch: int = 2) -> ChromoformerConfig:
-    return ChromoformerConfig.from_dict({**load_config().to_dict(), **TINY, "num_epoch": num_epoch})
 
 
 def files(pair) -> tuple:
@@ -52,7 +48,7 @@ def runs(pair, tmp_path_factory):
     root = tmp_path_factory.mktemp("diffruns")
     out = {}
     for arch in ("chromoformer-diff", "deepdiff"):
-        spec = RunSpec(tiny(), task="diff", arch=arch)
+        spec = RunSpec(tiny_config(2), task="diff", arch=arch)
         train_pair_fold(spec, *files(pair), 1, root / arch, cache_store=False)
         out[arch] = root / arch
     return out
@@ -115,9 +111,9 @@ def test_the_single_cell_model_comes_with_chromoformer_diff(runs, pair):
 def test_resume_is_bit_identical_for_both_pair_models(pair, tmp_path):
     for arch in ("chromoformer-diff", "deepdiff"):
         whole, part = tmp_path / f"{arch}-whole", tmp_path / f"{arch}-part"
-        train_pair_fold(RunSpec(tiny(2), task="diff", arch=arch), *files(pair), 2, whole, cache_store=False)
-        train_pair_fold(RunSpec(tiny(1), task="diff", arch=arch), *files(pair), 2, part, cache_store=False)
-        train_pair_fold(RunSpec(tiny(2), task="diff", arch=arch), *files(pair), 2, part, cache_store=False,
+        train_pair_fold(RunSpec(tiny_config(2), task="diff", arch=arch), *files(pair), 2, whole, cache_store=False)
+        train_pair_fold(RunSpec(tiny_config(1), task="diff", arch=arch), *files(pair), 2, part, cache_store=False)
+        train_pair_fold(RunSpec(tiny_config(2), task="diff", arch=arch), *files(pair), 2, part, cache_store=False,
                         resume=True)
         a, b = read_checkpoint(whole / "last.pt")["net"], read_checkpoint(part / "last.pt")["net"]
         assert all(torch.equal(a[k], b[k]) for k in a), arch
@@ -158,7 +154,7 @@ def test_evaluate_gives_the_call_auroc_and_refuses_mixing_tasks(runs, tmp_path, 
 
 def test_the_cli_trains_predicts_and_compares_the_diff_task(pair, tmp_path, capsys):
     cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump(tiny(1).to_dict()))
+    cfg.write_text(yaml.safe_dump(tiny_config(1).to_dict()))
     a_meta, a_npy, b_meta, b_npy = map(str, files(pair))
     cli(["compare", "--task", "diff", "-m", a_meta, "-d", a_npy, "--meta-b", b_meta, "--npy-dir-b", b_npy,
          "-o", str(tmp_path / "cmp"), "--folds", "1", "2", "--epochs", "1", "-c", str(cfg)])
@@ -211,7 +207,7 @@ def _single_cell_checkpoint(synthetic, tmp_path):
     from chromoformer.training.fit import train_fold
 
     meta, npy = synthetic
-    train_fold(RunSpec(tiny(1)), meta, npy, 1, tmp_path / "clf", cache_store=False)
+    train_fold(RunSpec(tiny_config(1)), meta, npy, 1, tmp_path / "clf", cache_store=False)
     return tmp_path / "clf" / "last.pt"
 
 
@@ -221,7 +217,7 @@ def test_a_pair_whose_cells_disagree_on_a_split_is_named(pair, tmp_path):
     bad = tmp_path / "B.csv"
     b.to_csv(bad, index=False)
     with pytest.raises(ChromoformerError, match=r"B.csv:5: gene 'SYN00003' is in split \d but in split \d"):
-        train_pair_fold(RunSpec(tiny(1), task="diff", arch="deepdiff"), pair.cell("A").meta, pair.cell("A").npy,
+        train_pair_fold(RunSpec(tiny_config(1), task="diff", arch="deepdiff"), pair.cell("A").meta, pair.cell("A").npy,
                         bad, pair.cell("B").npy, 1, tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
@@ -249,7 +245,7 @@ def test_a_broken_region_of_cell_b_is_one_line_naming_it(pair, tmp_path, capsys,
     else:
         np.save(region, x[:, :-7])
     cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump(tiny(1).to_dict()))
+    cfg.write_text(yaml.safe_dump(tiny_config(1).to_dict()))
     a_meta, a_npy, b_meta, _ = map(str, files(pair))
     with pytest.raises(SystemExit) as e:
         cli(["train", "--task", "diff", "-m", a_meta, "-d", a_npy, "--meta-b", b_meta, "--npy-dir-b", str(b_npy),

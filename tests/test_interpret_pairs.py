@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from chromoformer.cli import main as cli
-from chromoformer.config import MARKS, ChromoformerConfig, load_config
+from chromoformer.config import MARKS
 from chromoformer.data import NpyDirSource, read_metadata
 from chromoformer.diff.explanation import difference_summary, lfc_score, pair_attributions, pair_perturbation_table
 from chromoformer.diff.fitting import train_pair_fold
@@ -22,11 +22,7 @@ from chromoformer.inference.attribution import zero_mark
 from chromoformer.model import build_model
 from chromoformer.results.interpretation import read_interpretation
 from chromoformer.spec import RunSpec
-from fault_inputs import TINY
-
-
-def tiny(num_epoch: int = 1) -> ChromoformerConfig:
-    return ChromoformerConfig.from_dict({**load_config().to_dict(), **TINY, "num_epoch": num_epoch})
+from fault_inputs import tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +44,7 @@ def model(arch: str, cfg) -> torch.nn.Module:
 
 @pytest.mark.parametrize("arch, steps", [("chromoformer-diff", 64), ("deepdiff", 12)])  # DeepDiff is smooth
 def test_integrated_gradients_are_complete_over_both_cells(pair, arch, steps):
-    cfg = tiny()
+    cfg = tiny_config(1)
     m, p = model(arch, cfg), batch_of(pair, cfg, n=3)
     attr = pair_attributions(m, p, steps=steps)
     total = difference_summary(attr, p["gene_id"], p["a"]["n_pcres"], MARKS).groupby("gene_id",
@@ -65,7 +61,7 @@ def test_integrated_gradients_are_complete_over_both_cells(pair, arch, steps):
 
 
 def test_perturbation_deltas_are_the_edited_cells_fold_change_changes(pair):
-    cfg = tiny()
+    cfg = tiny_config(1)
     m, p = model("chromoformer-diff", cfg), batch_of(pair, cfg, n=3)
     t = pair_perturbation_table(m, p, marks=MARKS)
     with torch.no_grad():
@@ -82,7 +78,7 @@ def test_perturbation_deltas_are_the_edited_cells_fold_change_changes(pair):
 
 
 def test_interpret_and_report_a_diff_checkpoint_from_the_cli(pair, tmp_path, capsys):
-    spec = RunSpec(tiny(), task="diff", arch="chromoformer-diff")
+    spec = RunSpec(tiny_config(1), task="diff", arch="chromoformer-diff")
     run = tmp_path / "run"
     train_pair_fold(spec, pair.cell("A").meta, pair.cell("A").npy, pair.cell("B").meta, pair.cell("B").npy, 1, run,
                     cache_store=False)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from chromoformer import ChromoformerClassifier, ChromoformerConfig, ChromoformerRegressor
 from chromoformer.data import ChromoformerDataset, NpyDirSource, read_metadata
+from chromoformer.engine.batches import to_device
+from chromoformer.engine.checkpoint import save_checkpoint, spec_fields
+from chromoformer.engine.runtime import Runtime
+from chromoformer.inference.predict import predict_genes
 from chromoformer.model.transformers import sinusoidal_encoding
+from chromoformer.spec import RunSpec
 from naive_reference import naive_forward, perturbed_model
 
 
@@ -52,27 +58,44 @@ def test_exactly_the_documented_parameters_get_no_gradient(synthetic):
     assert not [n for n in unused if n.startswith("regulation") and n.endswith("gamma_f")]
 
 
-def test_matches_literal_reference_implementation(synthetic):
+def test_matches_literal_reference_implementation(synthetic, device):
     """All rows, dense -1e9 masks, dummy pCREs computed: the optimised path must agree (fp64)."""
     m = _random_model().double()
     batch = _double(_batch(synthetic))
     with torch.no_grad():
-        ours = m(**batch)
         ref = naive_forward(m.state_dict(), batch)
+        ours = m.to(device)(**to_device(batch, device)).cpu()
     torch.testing.assert_close(ours, ref, rtol=0, atol=1e-10)
 
 
-def test_regressor_matches_reference(synthetic):
+def test_regressor_matches_reference(synthetic, device):
     m = _random_model(ChromoformerRegressor).double()
     batch = _double(_batch(synthetic, 6))
     with torch.no_grad():
-        torch.testing.assert_close(m(**batch), naive_forward(m.state_dict(), batch), rtol=0, atol=1e-10)
+        ref = naive_forward(m.state_dict(), batch)
+        torch.testing.assert_close(m.to(device)(**to_device(batch, device)).cpu(), ref, rtol=0, atol=1e-10)
 
 
-def test_batch_size_invariance(synthetic):
+def test_predict_genes_gives_the_models_own_logits(synthetic, device, tmp_path):
+    """The prediction path (dataset, loader, batches, the ensemble table) on ``device`` returns the model's own
+    logits, in the genes' order, as a float64 forward of the whole batch on the CPU computes them."""
+    meta, npy = synthetic
+    m = _random_model()
+    genes = read_metadata(meta)
+    with torch.no_grad():
+        want = m.double()(**_double(_batch(synthetic, len(genes)))).numpy()
+    save_checkpoint({"net": m.float().state_dict(), **spec_fields(RunSpec())}, tmp_path / "m.pt")
+    frame = predict_genes([tmp_path / "m.pt"], genes, NpyDirSource(npy), runtime=Runtime(device=str(device),
+                                                                                         batch_size=5))
+    assert list(frame.gene_id) == [g.gene_id for g in genes]
+    got = frame[["logit_0", "logit_1"]].to_numpy(np.float64)
+    torch.testing.assert_close(torch.from_numpy(got), torch.from_numpy(want), rtol=0, atol=1e-4)
+
+
+def test_batch_size_invariance(synthetic, device):
     """In fp64, so float32 BLAS blocking noise cannot hide a real dependence on batch mates."""
-    m = _random_model().double()
-    batch = _double(_batch(synthetic, 12))
+    m = _random_model().double().to(device)
+    batch = to_device(_double(_batch(synthetic, 12)), device)
     with torch.no_grad():
         full = m(**batch)
         parts = []
@@ -85,8 +108,8 @@ def test_batch_size_invariance(synthetic):
     torch.testing.assert_close(torch.cat(parts), full, rtol=0, atol=1e-10)
 
 
-def test_padding_and_dummy_content_never_change_outputs(synthetic):
-    m = _random_model()
+def test_padding_and_dummy_content_never_change_outputs(synthetic, device):
+    m = _random_model().to(device)
     batch = _batch(synthetic, 12)
     noisy = {k: ({b: t.clone() for b, t in v.items()} if isinstance(v, dict) else v) for k, v in batch.items()}
     for b, f in noisy["pcre_feats"].items():
@@ -99,7 +122,7 @@ def test_padding_and_dummy_content_never_change_outputs(synthetic):
     dummy = torch.arange(8) >= batch["n_pcres"][:, None]
     noisy["interaction_freq"][dummy] = 7.0
     with torch.no_grad():
-        torch.testing.assert_close(m(**noisy), m(**batch), rtol=0, atol=0)
+        torch.testing.assert_close(m(**to_device(noisy, device)), m(**to_device(batch, device)), rtol=0, atol=0)
     assert dummy.any()
 
 

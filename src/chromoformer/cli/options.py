@@ -18,7 +18,14 @@ HIDDEN = {"--out"}  # accepted, never shown
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Defaults in the help, hidden aliases left out of it."""
+    """Defaults in the help, once: added where the help does not state one itself and there is one to show (no
+    "(default: None)"); hidden aliases left out."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "(default" in text or action.default in (None, argparse.SUPPRESS, False) or action.nargs == 0:
+            return text
+        return super()._get_help_string(action)
 
     def _format_action_invocation(self, action: argparse.Action) -> str:
         shown = [s for s in action.option_strings if s not in HIDDEN]

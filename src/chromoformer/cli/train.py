@@ -57,7 +57,8 @@ def build_train_parser(p: argparse.ArgumentParser | None = None) -> argparse.Arg
                    help="0..4; validates on split (fold+3)%%4+1")
     options.output(p, required=False, help="run directory (default runs/{exp-id}-{clf|reg}-fold{fold}); a path "
                    "ending in .pt is the original's checkpoint path: the run directory is its parent")
-    p.add_argument("--exp-id", default="chromoformer", help="experiment name (run directory, wandb group)")
+    p.add_argument("--exp-id", default="chromoformer",
+                   help="experiment name: the default run directory is runs/{exp-id}-{task}-fold{fold}")
     p.add_argument("--binsizes", type=int, nargs="+", default=list(DEFAULT_BINSIZES),
                    help="bin sizes (bp) of the resolutions, coarse to fine; each must divide w_max")
     options.regression(p)
