@@ -77,11 +77,11 @@ def test_both_pair_models_train_and_store_checked_numbers(runs):
     for arch, run in runs.items():
         paths = RunPaths.from_output(run)
         val = pd.read_csv(paths.val_predictions)
-        assert list(val.columns) == ["gene_id", "label", "score", "pred_expr_a", "pred_expr_b"]
+        assert list(val.columns) == ["gene_id", "lfc", "score", "pred_expr_a", "pred_expr_b"]  # the target's name
         lm = load_model(paths.best)
         assert (lm.spec.task, lm.spec.arch) == ("diff", arch)
         ck = read_checkpoint(paths.best)
-        r = 100 * np.corrcoef(val.score, val.label)[0, 1]
+        r = 100 * np.corrcoef(val.score, val.lfc)[0, 1]
         assert ck["last_val_pearson"] == pytest.approx(r, abs=1e-2)  # the csv keeps 7 digits
         m = pd.read_csv(paths.metrics, sep="\t")
         assert {"val_pearson", "val_call_auroc", "val_n_up", "train_loss"} <= set(m.columns) and len(m) == 2
@@ -144,10 +144,11 @@ def test_evaluate_gives_the_call_auroc_and_refuses_mixing_tasks(runs, tmp_path, 
     m = evaluate([vals[0]], tmp_path / "ev")
     pooled = m.set_index("fold").loc["pooled"]
     val = pd.read_csv(vals[0])
-    assert pooled.call_auroc == pytest.approx(diff_metrics(val.score.to_numpy(), val.label.to_numpy())["call_auroc"])
+    assert pooled.call_auroc == pytest.approx(diff_metrics(val.score.to_numpy(), val.lfc.to_numpy())["call_auroc"])
     assert (tmp_path / "ev" / "scatter.png").is_file()
     reg = tmp_path / "reg.csv"
-    val[["gene_id", "label", "score"]].assign(gene_id=lambda d: "X" + d.gene_id).to_csv(reg, index=False)
+    val[["gene_id", "lfc", "score"]].rename(columns={"lfc": "expression"}).assign(
+        gene_id=lambda d: "X" + d.gene_id).to_csv(reg, index=False)  # a regressor's table
     with pytest.raises(ChromoformerError, match="differential .* but other files a single cell's"):
         evaluate([vals[0], reg], tmp_path / "ev2")
 
@@ -164,6 +165,10 @@ def test_the_cli_trains_predicts_and_compares_the_diff_task(pair, tmp_path, caps
     assert t.set_index("model").params["deepdiff"] == 284_355
     assert "protocol original (DeepDiff" in capsys.readouterr().out
     assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 1000
+    assert t.trained.dtype == bool  # a model whose held-out scores are constant is marked in the table
+    # one cache store per cell for both models (built once, under the comparison's folder)
+    assert len(list((tmp_path / "cmp" / ".stores").iterdir())) == 2
+    assert not list((tmp_path / "cmp").glob("*/.stores"))
     k = str(tmp_path / "cmp" / "deepdiff" / "fold1" / "last.pt")
     cli(["predict", "-m", a_meta, "-d", a_npy, "--meta-b", b_meta, "--npy-dir-b", b_npy, "-k", k,
          "-o", str(tmp_path / "p.csv")])
@@ -264,8 +269,10 @@ def test_compare_flags_a_model_whose_held_out_scores_are_constant(caplog):
     trained = pd.DataFrame({"fold": np.repeat([1, 2], 20), "label": label, "score": label + rng.normal(0, .5, 40)})
     flat = trained.assign(score=0.2675 + 1e-6 * rng.normal(size=40))
     with caplog.at_level("WARNING", logger="chromoformer.training.compare"):
-        assert check_spread("good", trained) > 0.5 and not caplog.records
-        assert check_spread("attentivechrome", flat) < 1e-5
+        sd, ok = check_spread("good", trained)
+        assert sd > 0.5 and ok and not caplog.records
+        sd, ok = check_spread("attentivechrome", flat)
+        assert sd < 1e-5 and not ok  # the table's 'trained' column says so too, and the plot draws it hatched
     heads = [r.getMessage().split(":")[0] for r in caplog.records]
     assert heads == ["attentivechrome fold 1", "attentivechrome fold 2"]
     assert "did not train" in caplog.records[0].getMessage()

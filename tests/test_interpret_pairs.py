@@ -53,8 +53,22 @@ def test_integrated_gradients_are_complete_over_both_cells(pair, arch, steps):
                            for k in ("promoter_feats", "pcre_feats")}} for c in "ab"}
     with torch.no_grad():
         want = lfc_score(m, p) - lfc_score(m, {**p, **zero})
-    np.testing.assert_allclose(total.to_numpy(), want.numpy(), rtol=3e-2)  # midpoint rule over ReLU kinks: ~1%;
-    # one cell or one bin size left out would miss by a third or more
+    if arch == "chromoformer-diff":
+        # lfc = (h(e_a, e_b) - h(e_b, e_a)) / 2 (antisymmetric by construction): the integral of each half is
+        # exact to the midpoint rule's ~1% over ReLU kinks, so the error is bounded by 3% of the halves' scale,
+        # which the small difference of two near-equal halves (an untrained model) can be far below
+        with torch.no_grad():
+            def half(x, y):
+                return m.diff_head(torch.cat([x, y, y - x], -1))[:, 0]
+
+            e = {c: m.encoder.embedding(**p[c]) for c in "ab"}
+            z = {c: m.encoder.embedding(**zero[c]) for c in "ab"}
+            scale = ((half(e["a"], e["b"]) - half(z["a"], z["b"])).abs()
+                     + (half(e["b"], e["a"]) - half(z["b"], z["a"])).abs()) / 2
+        assert ((torch.from_numpy(total.to_numpy()) - want).abs() <= 3e-2 * scale).all(), (total, want, scale)
+    else:
+        np.testing.assert_allclose(total.to_numpy(), want.numpy(), rtol=3e-2)  # midpoint rule over ReLU kinks
+    # one cell or one bin size left out would miss by a third or more of the scale
     assert (want.abs() > 1e-4).all()  # the test is not vacuous
     if arch == "deepdiff":  # DeepDiff reads the promoter only: its pCREs explain nothing
         assert all(float(t.abs().max()) == 0 for c in "ab" for t in attr[c]["pcre"].values())

@@ -100,9 +100,27 @@ def test_chromoformer_diff_carries_the_single_cell_model(synthetic):
         torch.testing.assert_close(out["expr_b"], single(**b), rtol=0, atol=0)
         ea, eb = m.encoder.embedding(**a), m.encoder.embedding(**b)
         h = m.diff_head
-        want = h[2](torch.relu(h[0](torch.cat([ea, eb, eb - ea], -1))))
+
+        def head(x, y):
+            return h[2](torch.relu(h[0](torch.cat([x, y, y - x], -1))))
+
+        want = (head(ea, eb) - head(eb, ea)) / 2
     torch.testing.assert_close(out["lfc"], want, rtol=0, atol=0)
     torch.testing.assert_close(swapped["expr_a"], out["expr_b"], rtol=0, atol=0)
+
+
+def test_chromoformer_diff_fold_change_is_antisymmetric_by_construction(synthetic):
+    """For any weights (here random, untrained): identical cells give a fold change of exactly 0, and swapping
+    cell A and cell B negates it exactly; each cell's expression follows its own input."""
+    a, b = _batch(synthetic, 5), _batch(synthetic, 5, offset=5)
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        m = ChromoformerDiff().eval()
+        with torch.no_grad():
+            ab, ba, aa = m(a, b), m(b, a), m(a, a)
+        assert torch.equal(aa["lfc"], torch.zeros_like(aa["lfc"]))
+        assert torch.equal(ba["lfc"], -ab["lfc"]) and ab["lfc"].abs().max() > 0
+        assert torch.equal(ba["expr_a"], ab["expr_b"]) and torch.equal(aa["expr_a"], aa["expr_b"])
 
 
 def test_deepdiff_objective_known_answer():

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from chromoformer.cli import options
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.data.sources import build_store_from_npy
 from chromoformer.errors import UsageError
-from chromoformer.files.atomic import writable_output, write_table
+from chromoformer.files.atomic import writable_output, write_table, write_text
 from chromoformer.files.checked import not_an_input
-from chromoformer.files.layouts import dropped_genes
+from chromoformer.files.layouts import SimulationFiles, dropped_genes
 from chromoformer.preprocess.hic_scores import MAX_DISTANCE
 from chromoformer.preprocess.pcres import MIN_SCORE
+from chromoformer.workflow.sheet import simulated_sheet
 
 log = logging.getLogger(__name__)
 HELP = options.HelpFormatter
@@ -236,6 +239,9 @@ def build_simulate_parser(p: argparse.ArgumentParser | None = None) -> argparse.
     p.add_argument("--reads-per-mark", type=int, default=25_000_000,
                    help="--genome-scale: reads per mark at fraction 1")
     p.add_argument("--genes", type=int, default=19_000, help="--genome-scale: genes at fraction 1")
+    p.add_argument("--pair", action="store_true",
+                   help="two cell types A and B of one genome (seeds S and S+1: their own reads, contacts and "
+                        "expression) and a sheet that trains each and the differential pair B vs A")
     return p
 
 
@@ -246,9 +252,20 @@ def run_simulate(args: argparse.Namespace) -> None:
         paths = simulate_genome(args.output, GenomeSimConfig(fraction=args.fraction,
                                                              reads_per_mark=args.reads_per_mark, genes=args.genes,
                                                              seed=args.seed))
+    elif args.pair:
+        from chromoformer.preprocess.simulate import SimConfig, simulate_cells
+
+        cells, expression = simulate_cells(args.output, SimConfig(span_mb=args.span_mb, seed=args.seed))
+        paths = {"expression": expression, **{f"{c}:{k}": v for c, p in cells.items() for k, v in p.items()}}
     else:
         from chromoformer.preprocess.simulate import SimConfig, simulate
 
         paths = simulate(args.output, SimConfig(span_mb=args.span_mb, seed=args.seed))
     for k, v in paths.items():
         print(f"{k:<14} {v}")
+    sheet = SimulationFiles(Path(args.output)).sheet
+    cells = cells if args.pair else {"SIM": paths}
+    write_text(sheet, yaml.safe_dump(simulated_sheet(cells, expression if args.pair else paths["expression"],
+                                                     pair=args.pair), sort_keys=False))
+    print(f"sample sheet   {sheet}\nrun it with:   chromoformer workflow --config {sheet} --directory "
+          f"{Path(args.output) / 'results'} --cores 2")

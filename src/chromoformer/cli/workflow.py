@@ -33,6 +33,8 @@ def run_workflow(args: argparse.Namespace) -> None:
     if not args.config:
         raise UsageError("chromoformer workflow: --config is required")
     workflow.run_workflow(args.config, args.directory, args.cores, [a for a in args.snakemake_args if a != "--"])
+    for line in workflow.summary(args.directory):
+        print(line)
 
 
 def build_demo_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

@@ -140,6 +140,7 @@ def interpret_pair(meta_a: str | Path, signal_a: str | Path, meta_b: str | Path,
     ``score_delta``: the interaction-score shift of the perturbation table."""
     import torch
 
+    from chromoformer.data.store import file_sha256
     from chromoformer.diff.pairing import PairedDataset, open_pair_sources, read_pairs
     from chromoformer.engine.loading import load_model
     from chromoformer.results import plots
@@ -170,7 +171,8 @@ def interpret_pair(meta_a: str | Path, signal_a: str | Path, meta_b: str | Path,
     write_table(summary, files.difference, sep="\t", float_format="%.6g")
     c = spec.config
     write_text(files.record, json.dumps({
-        "checkpoint": str(lm.path), "task": "diff", "cells": ["A", "B"], "marks": list(marks),
+        "checkpoint": str(lm.path), "checkpoint_sha256": file_sha256(lm.path), "task": "diff",
+        "cells": ["A", "B"], "marks": list(marks),
         "binsizes": list(lm.binsizes), "w_prom": c.w_prom, "w_max": c.w_max, "i_max": c.i_max,
         "genes": [p[0].gene_id for p in chosen], "ig_steps": ig_steps,
         "method": "integrated-gradients" if ig_steps else "gradient-x-input",

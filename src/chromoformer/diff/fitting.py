@@ -43,7 +43,7 @@ def split_pairs(pairs: Sequence[Pair], fold: int) -> tuple[list[Pair], list[Pair
 
 def train_pair_fold(spec: RunSpec, meta_a: str | Path, signal_a: str | Path, meta_b: str | Path,
                     signal_b: str | Path, fold: int, output: str | Path, *, cache_store: bool = True,
-                    **fit: object) -> list[dict]:
+                    store_root: str | Path | None = None, **fit: object) -> list[dict]:
     """Train one fold of ``spec`` (task ``diff``) on cell A and cell B's files; keywords go to
     :func:`fit_pair_fold`. Returns the per-epoch history."""
     held_out_split(fold)
@@ -54,7 +54,8 @@ def train_pair_fold(spec: RunSpec, meta_a: str | Path, signal_a: str | Path, met
     if not train or not val:
         raise MetadataError(f"{meta_a}: fold {fold} leaves {len(train)} training and {len(val)} validation genes; "
                             "both must be non-empty")
-    src_a, src_b = open_pair_sources(spec, signal_a, signal_b, paths.run_dir.parent if cache_store else None)
+    root = store_root or paths.run_dir.parent
+    src_a, src_b = open_pair_sources(spec, signal_a, signal_b, root if cache_store else None)
     return fit_pair_fold(spec, train, val, src_a, src_b, output, fold=fold, **fit)  # type: ignore[arg-type]
 
 

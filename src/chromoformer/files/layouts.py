@@ -384,6 +384,11 @@ class SimulationFiles:
         return self.dir / "pcre_truth.tsv"
 
     @property
+    def sheet(self) -> Path:
+        """A ready sample sheet of what was simulated (``chromoformer workflow --config``)."""
+        return self.dir / "samples.yaml"
+
+    @property
     def meta(self) -> Path:
         return self.dir / "meta.csv"
 

@@ -30,9 +30,15 @@ SPREAD = ("prediction_sd", "margin_sd", "lfc_sd")
 COLUMNS = {"clf": (GENE_ID, *LOGITS, PREDICTION), "reg": (GENE_ID, PREDICTION),
            "diff": (GENE_ID, "expr_a", "expr_b", "lfc", "call")}
 CALLS = {1: "up", -1: "down", 0: "unchanged"}
-# A run's held-out table (val_predictions.csv): gene id, target (0/1, log2(RPKM + 1) or a fold change) and score;
-# a pair model's also each cell's predicted log2(RPKM + 1).
-VAL_COLUMNS = (GENE_ID, "label", "score")
+# A run's held-out table (val_predictions.csv): gene id, the target named by what it is (the 0/1 label, the
+# log2(RPKM + 1) expression or the log2 fold change) and the score; a pair model's also each cell's predicted
+# log2(RPKM + 1). Runs of earlier versions named every target 'label'; readers accept that too.
+VAL_TARGET = {"clf": "label", "reg": "expression", "diff": "lfc"}
+
+
+def val_columns(task: str) -> tuple[str, str, str]:
+    """gene id, target and score columns of a ``task`` run's val_predictions.csv."""
+    return (GENE_ID, VAL_TARGET[task], "score")
 VAL_PAIR_COLUMNS = ("pred_expr_a", "pred_expr_b")
 
 

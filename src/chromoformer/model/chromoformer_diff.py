@@ -3,13 +3,15 @@
 Each cell's gene goes through the same :class:`ChromoformerRegressor`; its multi-scale embedding
 ``e`` (B, 3 * d_emb) feeds two heads:
 
-* the regressor's own ``fc_head``, the cell's log2(RPKM + 1): the single-cell model comes with it
-  (``model.encoder`` is a plain regressor, loadable and usable alone);
-* ``diff_head`` on ``[e_a, e_b, e_b - e_a]``: Linear(3 * 3 * d_emb -> d_head), ReLU,
-  Linear(d_head -> 1), the log fold change log2((RPKM_B + 1) / (RPKM_A + 1)).
+* the regressor's own ``fc_head``, applied to each cell: ``expr_a`` and ``expr_b``, each cell's predicted
+  log2(RPKM + 1) (one head for both cells; ``model.encoder`` is a plain regressor, loadable and usable alone);
+* ``diff_head`` h = Linear(3 * 3 * d_emb -> d_head), ReLU, Linear(d_head -> 1) on ``[e_x, e_y, e_y - e_x]``,
+  made antisymmetric: ``lfc = (h(e_a, e_b) - h(e_b, e_a)) / 2``, the log fold change
+  log2((RPKM_B + 1) / (RPKM_A + 1)), what the model is trained and evaluated on.
 
-Swapping the cells changes the inputs of ``diff_head`` but nothing is forced to be antisymmetric;
-the training pairs decide.
+By construction (not by training), identical cells give ``lfc`` = 0 exactly and swapping A and B negates it
+exactly. ``expr_b - expr_a`` is a second, auxiliary estimate of the fold change and need not equal ``lfc``:
+the up/down call and every differential metric use ``lfc``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ class ChromoformerDiff(nn.Module):
         self.diff_head = nn.Sequential(nn.Linear(3 * d, config.d_head), nn.ReLU(), nn.Linear(config.d_head, 1))
 
     def forward(self, a: dict, b: dict) -> dict[str, Tensor]:
-        """Two cells' batches of the same genes -> ``lfc``, ``expr_a``, ``expr_b`` (B, 1)."""
-        ea, eb = self.encoder.embedding(**a), self.encoder.embedding(**b)
-        return {"lfc": self.diff_head(torch.cat([ea, eb, eb - ea], -1)),
-                "expr_a": self.encoder.fc_head(ea), "expr_b": self.encoder.fc_head(eb)}
+        """Two cells' batches of the same genes -> ``lfc``, ``expr_a``, ``expr_b`` (B, 1) each."""
+        ea, eb = self.encoder.embedding(**a), self.encoder.embedding(**b)  # (B, 3 * d_emb) each
+        forward = self.diff_head(torch.cat([ea, eb, eb - ea], -1))
+        backward = self.diff_head(torch.cat([eb, ea, ea - eb], -1))
+        return {"lfc": (forward - backward) / 2, "expr_a": self.encoder.fc_head(ea), "expr_b": self.encoder.fc_head(eb)}

@@ -30,6 +30,7 @@ Generative model (documented; ``truth.tsv`` holds every latent value):
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import logging
 from dataclasses import dataclass
@@ -137,6 +138,24 @@ def simulate(out: str | Path, cfg: SimConfig = SimConfig(), root: Path = CHROMHM
     sim = SimulationFiles(out)
     return {"gtf": out / "genes.gtf", "pchic": sim.pchic, "expression": sim.expression, "sizes": out / "genome.sizes",
             "truth": sim.truth, "pcre_truth": sim.pcre_truth, **{f"bam_{k}": v for k, v in bams.items()}}
+
+
+def simulate_cells(out: str | Path, cfg: SimConfig = SimConfig(), names: tuple[str, ...] = ("A", "B"),
+                   root: Path = CHROMHMM) -> tuple[dict[str, dict[str, Path]], Path]:
+    """Several simulated cell types of one genome (the same genes): cell k under ``out/<name>`` with seed
+    ``cfg.seed + k``, so each has its own reads, pcHi-C contacts and expression; their expression in one table
+    ``out/expression.tsv`` (a column per cell). Returns each cell's paths and that table."""
+    out = Path(out)
+    cells = {name: simulate(out / name, dataclasses.replace(cfg, seed=cfg.seed + k), root)
+             for k, name in enumerate(names)}
+    tables = [pd.read_csv(p["expression"], sep="\t").rename(columns={"SIM": name}) for name, p in cells.items()]
+    if any(not t.gene_id.equals(tables[0].gene_id) for t in tables):
+        raise SimulationError("the simulated cells' genes differ; simulate them from one --span-mb")
+    merged = tables[0]
+    for t in tables[1:]:
+        merged = merged.merge(t, on="gene_id")
+    write_table(merged, SimulationFiles(out).expression, sep="\t")
+    return cells, SimulationFiles(out).expression
 
 
 def _genes(root: Path, size: int, span_mb: float) -> pd.DataFrame:

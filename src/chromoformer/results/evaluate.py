@@ -43,7 +43,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 from chromoformer.files.atomic import save_figure, writable_output, write_table
 from chromoformer.files.checked import not_an_input, numeric_column, read_table, require_file
 from chromoformer.files.layouts import EvaluationFiles, RunPaths  # noqa: E402
-from chromoformer.files.predictions import VAL_PAIR_COLUMNS  # noqa: E402
+from chromoformer.files.predictions import VAL_PAIR_COLUMNS, VAL_TARGET  # noqa: E402
 from chromoformer.metrics import task_metrics  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -52,10 +52,13 @@ log = logging.getLogger(__name__)
 def _read_run(p: Path) -> pd.DataFrame:
     require_file(p, "prediction table (val_predictions.csv)", EvaluationError)
     d = read_table(p, EvaluationError, "prediction table")
-    missing = [c for c in ("gene_id", "label", "score") if c not in d.columns]
-    if missing:
+    targets = [c for c in dict.fromkeys(VAL_TARGET.values()) if c in d.columns]
+    missing = [c for c in ("gene_id", "score") if c not in d.columns] + ([] if targets else ["the target"])
+    if missing or len(targets) > 1:
         raise EvaluationError(f"{p}: missing column(s) {', '.join(missing)} (expected a run's val_predictions.csv "
-                              "with gene_id, label, score)")
+                              f"with gene_id, one target ({' / '.join(dict.fromkeys(VAL_TARGET.values()))}) and "
+                              "score)" if missing else f"{p}: two target columns ({', '.join(targets)})")
+    d = d.rename(columns={targets[0]: "label"})  # one name inside the evaluation
     if d.empty:
         raise EvaluationError(f"{p}: no predictions (header only)")
     for c in ("label", "score"):
@@ -186,7 +189,7 @@ def _write_evaluation(df: pd.DataFrame, files: EvaluationFiles, temperature: boo
         save_figure(fig, files.scatter, dpi=120)
     plt.close("all")
     write_table(metrics, files.metrics, sep="\t", float_format="%.4f")
-    write_table(df, files.oof_predictions)
+    write_table(df.rename(columns={"label": VAL_TARGET[task]}), files.oof_predictions)  # the target by its name
     return metrics
 
 

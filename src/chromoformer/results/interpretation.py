@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import zipfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -125,9 +126,38 @@ def _check_record(info: object, p: Path) -> None:
         check_label(g, "gene id", str(p), UsageError)
     for m in info["marks"]:
         check_name(m, "mark name", str(p))
+    if "gene_info" in info:
+        _check_gene_info(info["gene_info"], info["genes"], p)
+    if "checkpoint_sha256" in info and not (isinstance(info["checkpoint_sha256"], str)
+                                            and re.fullmatch(r"[0-9a-f]{64}", info["checkpoint_sha256"])):
+        raise UsageError(f"{p}: 'checkpoint_sha256' must be 64 hex digits ({RERUN})")
     if any(info["w_prom"] % b for b in info["binsizes"]):
         raise UsageError(f"{p}: w_prom {info['w_prom']} is not a multiple of every bin size {info['binsizes']} "
                          f"({RERUN})")
+
+
+def _finite(v: object, integer: bool = False) -> bool:
+    ok = isinstance(v, int) if integer else isinstance(v, (int, float))
+    return ok and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_gene_info(records: object, genes: list, p: Path) -> None:
+    """``gene_info`` as :func:`gene_records` writes it, for the same genes in the same order."""
+    bad = f"{p}: 'gene_info' is not the per-gene list interpret writes ({RERUN})"
+    if not isinstance(records, list) or [r.get("gene_id") if isinstance(r, dict) else None for r in records] != genes:
+        raise UsageError(bad)
+    for r in records:
+        ok = isinstance(r.get("chrom"), str) and _finite(r.get("tss"), True) and r.get("strand") in ("+", "-") \
+            and _finite(r.get("score")) and all(r.get(k) is None or _finite(r[k]) for k in ("label", "expression")) \
+            and ("probability" not in r or (_finite(r["probability"]) and 0 <= r["probability"] <= 1)) \
+            and isinstance(r.get("pcres"), list) and all(
+                isinstance(c, dict) and isinstance(c.get("region"), str) and _finite(c.get("distance"), True)
+                and _finite(c.get("interaction")) for c in r["pcres"])
+        if not ok:
+            raise UsageError(f"{bad[:-1]}; gene {r.get('gene_id')})")
+        check_label(r["chrom"], "chromosome", str(p), UsageError)
+        for c in r["pcres"]:
+            check_label(c["region"], "pCRE region", str(p), UsageError)
 
 
 def read_interpretation(folder: str | Path, need_perturbation: bool = False) -> Interpretation:
@@ -180,8 +210,10 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
     from chromoformer.data import ChromoformerDataset, read_metadata
     from chromoformer.data.marks import select_marks
     from chromoformer.data.sources import open_source
+    from chromoformer.data.store import file_sha256
     from chromoformer.engine.loading import load_model
     from chromoformer.inference.attribution import attributions, perturbation_table, regulation_attention_table
+    from chromoformer.model import model_score
     from chromoformer.results import plots
 
     if ig_steps < 0:
@@ -207,15 +239,54 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
     attr = attributions(lm.model, batch, ig_steps, method)
     arrays = {f"{part}_{b}": a.detach().numpy() for part, d in attr.items() for b, a in d.items()}
     atomic_write(files.attributions, lambda f: np.savez_compressed(f, gene_id=np.array(batch["gene_id"]), **arrays))
+    with torch.no_grad():
+        scores = model_score(lm.model.eval(), batch).tolist()
+    records = gene_records(chosen, scores, lm.task)
     write_text(files.record, json.dumps({
-        "checkpoint": str(lm.path), "marks": list(marks), "binsizes": list(lm.binsizes), "w_prom": c.w_prom,
+        "checkpoint": str(lm.path), "checkpoint_sha256": file_sha256(lm.path), "task": lm.task,
+        "gene_info": records, "marks": list(marks), "binsizes": list(lm.binsizes), "w_prom": c.w_prom,
         "w_max": c.w_max, "i_max": c.i_max, "genes": [g.gene_id for g in chosen], "ig_steps": ig_steps,
         "method": method or ("integrated-gradients" if ig_steps else "gradient-x-input"),
         "score": "logit_1 - logit_0" if lm.task == "clf" else "predicted log2(RPKM + 1)"}, indent=1) + "\n")
     fine = min(lm.binsizes)
-    for i, g in enumerate(chosen):
+    for i, (g, rec) in enumerate(zip(chosen, records, strict=True)):
+        labels = [pcre_label(j, p) for j, p in enumerate(rec["pcres"])]
+        pcre_attr = sum(attr["pcre"][b][i, : len(g.pcres)].detach().numpy().sum(axis=-2) for b in lm.binsizes)
         plots.attribution_track(attr["promoter"][fine][i].detach().numpy(), g.gene_id, fine,
-                                files.plot("attribution", g.gene_id), strand=g.strand, marks=marks)
+                                files.plot("attribution", g.gene_id), strand=g.strand, marks=marks,
+                                pcres=pcre_attr if len(g.pcres) else None, pcre_labels=labels,
+                                prediction=prediction_text(rec))
         if att is not None and len(g.pcres):
-            plots.attention_heatmap(att, g.gene_id, files.plot("attention", g.gene_id))
+            plots.attention_heatmap(att, g.gene_id, files.plot("attention", g.gene_id), pcre_labels=labels)
     return files
+
+
+def gene_records(genes: Sequence, scores: Sequence[float], task: str) -> list[dict]:
+    """What a reader of an interpretation wants first, per gene: where it is, what the model predicts and what
+    was observed, and where each pCRE lies (signed distance from the TSS in the direction of transcription)."""
+    out = []
+    for g, s in zip(genes, scores, strict=True):
+        rec = {"gene_id": g.gene_id, "chrom": g.chrom, "tss": g.tss, "strand": g.strand, "score": float(s),
+               "label": g.label, "expression": g.expression, "pcres": []}
+        if task == "clf":
+            rec["probability"] = 1.0 / (1.0 + math.exp(-max(min(s, 700.0), -700.0)))  # softmax P(class 1)
+        for r, score in zip(g.pcres, g.scores, strict=True):
+            mid = (r.start + r.end) // 2
+            rec["pcres"].append({"region": r.name, "distance": (mid - g.tss) * (1 if g.strand == "+" else -1),
+                                 "interaction": float(score)})
+        out.append(rec)
+    return out
+
+
+def pcre_label(j: int, pcre: dict) -> str:
+    """``pCRE 0: +35.2 kb, score 2.10`` (distance from the TSS, downstream positive)."""
+    return f"pCRE {j}: {pcre['distance'] / 1000:+.1f} kb, score {pcre['interaction']:.2f}"
+
+
+def prediction_text(rec: dict) -> str:
+    """One gene's prediction and observation in words, for a title or a page."""
+    if "probability" in rec:
+        seen = f", observed label {rec['label']}" if rec.get("label") is not None else ""
+        return f"P(expressed) {rec['probability']:.2f} (logit_1 - logit_0 {rec['score']:+.2f}){seen}"
+    seen = f", observed {math.log2(rec['expression'] + 1):.2f}" if rec.get("expression") is not None else ""
+    return f"predicted log2(RPKM + 1) {rec['score']:.2f}{seen}"

@@ -1,8 +1,10 @@
 """``chromoformer report RUN_DIR``: an HTML page of a training run's figures and tables.
 
-With ``--interpretation DIR`` (written by ``chromoformer interpret``) every interpreted gene
-gets its own page (``report/genes/GENE.html``: attention heatmap, attribution track, the
-gene's perturbation table), linked from the index. The report folder is self-contained:
+With ``--interpretation DIR`` (written by ``chromoformer interpret`` with one of this run's checkpoints; an
+interpretation of another model is refused) every interpreted gene gets its own page
+(``report/genes/GENE.html``: where it is, what was predicted and observed, its pCREs, the attention heatmap,
+the attribution plot and the perturbation table), linked from the index; every page names the checkpoint it
+explains. The report folder is self-contained:
 figures are copied into it and every link is relative.
 """
 
@@ -14,13 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from chromoformer.errors import RunError
+from chromoformer.data.store import file_sha256
+from chromoformer.errors import RunError, UsageError
 from chromoformer.files.atomic import write_text
 from chromoformer.files.checked import not_an_input, read_table
 from chromoformer.files.layouts import EvaluationFiles, InterpretationFiles, ReportFiles, RunPaths
 from chromoformer.results import plots
 from chromoformer.results.evaluate import evaluate
-from chromoformer.results.interpretation import Interpretation, read_interpretation
+from chromoformer.results.interpretation import Interpretation, pcre_label, prediction_text, read_interpretation
 
 
 def _metrics(path: Path) -> pd.DataFrame:
@@ -57,7 +60,36 @@ def _page(title: str, parts: list[str]) -> str:
             "<body>" + "\n".join(parts) + "</body></html>")
 
 
-def _gene_pages(it: Interpretation, out: ReportFiles) -> list[str]:
+def _checkpoint_of(it: Interpretation, paths: RunPaths) -> Path:
+    """The run's checkpoint the interpretation explains (by content when the record has its sha256, else by
+    path); another model's interpretation is refused, so a report never mixes two models."""
+    recorded, sha = it.info.get("checkpoint", "?"), it.info.get("checkpoint_sha256")
+    for ck in (paths.best, paths.last):
+        if ck.is_file() and (file_sha256(ck) == sha if sha else Path(recorded).resolve() == ck.resolve()):
+            return ck
+    raise UsageError(f"--interpretation {it.path}: it explains checkpoint {recorded}, which is not this run's "
+                     f"{paths.best.name} or {paths.last.name} ({paths.run_dir}); interpret with -k {paths.best}, or "
+                     "report the run that checkpoint came from")
+
+
+def _gene_header(rec: dict | None) -> list[str]:
+    """Where the gene is, what was predicted and observed, its pCREs (from the record's gene_info)."""
+    if rec is None:
+        return []
+    parts = [f"<p>{html.escape(rec['chrom'])}:{rec['tss']:,} (TSS, {rec['strand']} strand); "
+             f"{html.escape(prediction_text(rec))}</p>"]
+    if rec["pcres"]:
+        rows = "".join(f"<tr><td>{html.escape(pcre_label(j, c).split(':')[0])}</td><td>{html.escape(c['region'])}"
+                       f"</td><td>{c['distance'] / 1000:+.1f} kb</td><td>{c['interaction']:.2f}</td></tr>"
+                       for j, c in enumerate(rec["pcres"]))
+        parts += ["<h2>pCREs</h2><table><tr><th>pCRE</th><th>region</th><th>distance from the TSS (downstream "
+                  "+)</th><th>pcHi-C score</th></tr>" + rows + "</table>"]
+    else:
+        parts.append("<p>No pCRE: the model sees the promoter alone.</p>")
+    return parts
+
+
+def _gene_pages(it: Interpretation, out: ReportFiles, checkpoint: Path) -> list[str]:
     """One page per interpreted gene under ``out/genes``; returns the index's list items."""
     import shutil
 
@@ -66,10 +98,12 @@ def _gene_pages(it: Interpretation, out: ReportFiles) -> list[str]:
     genes_dir.mkdir(exist_ok=True)
     files = InterpretationFiles(interp)
     items = []
+    records = {r["gene_id"]: r for r in info.get("gene_info", [])}
     for gid in info["genes"]:
         parts = [f'<p><a href="../{out.index.name}">back to the run</a></p><h1>{html.escape(gid)}</h1>',
-                 f"<p>score: {html.escape(info.get('score', ''))}; attributions: "
-                 f"{html.escape(info.get('method', ''))}</p>"]
+                 *_gene_header(records.get(gid)),
+                 f"<p>explained: {html.escape(info.get('score', ''))} of checkpoint {html.escape(checkpoint.name)} "
+                 f"({html.escape(str(checkpoint))}); attributions: {html.escape(info.get('method', ''))}</p>"]
         for kind, title in (("attention", "Regulation attention to each pCRE"),
                             ("attribution", "Attribution per mark (promoter, finest bins)"),
                             ("difference", "What explains the fold change: attribution per mark and cell")):
@@ -80,7 +114,11 @@ def _gene_pages(it: Interpretation, out: ReportFiles) -> list[str]:
                 parts += [f"<h2>{title}</h2>", f'<img src="{_href(dst.name)}" alt="{kind} of {html.escape(gid)}">']
         if per is not None and (per.gene_id == gid).any():
             t = per[per.gene_id == gid].drop(columns="gene_id").sort_values("delta", key=abs, ascending=False)
+            base = t["score"].iloc[0] if "score" in t and t["score"].nunique() == 1 else None
+            t = t.drop(columns=["score"]) if base is not None else t  # one value per gene: said once, above
             parts += ["<h2>In-silico perturbation (largest score changes first)</h2>",
+                      f"<p>unperturbed score {base:.4f}; delta = perturbed - unperturbed</p>" if base is not None
+                      else "",
                       t.head(30).to_html(index=False, float_format=lambda v: f"{v:.4f}")]
         page = out.gene_page(gid)
         write_text(page, _page(f"Chromoformer: {gid}", parts))
@@ -98,11 +136,14 @@ def report(run_dir: str | Path, interpretation: str | Path | None = None) -> Pat
                        "directory that chromoformer train -o wrote")
     metrics_table = _metrics(paths.metrics) if paths.metrics.is_file() else None
     it = read_interpretation(interpretation) if interpretation is not None else None  # checked before writing
+    explained = _checkpoint_of(it, paths) if it is not None else None
     out = ReportFiles.of_run(run)
     not_an_input(out.dir, [], "the report folder", folders=[interpretation])  # RUN/report is rewritten
     out.dir.mkdir(exist_ok=True)
     ev = EvaluationFiles(out.dir)
     parts = [f"<h1>Chromoformer: {html.escape(run.resolve().name)}</h1>"]
+    if explained is not None:
+        parts.append(f"<p>interpreted genes explain checkpoint {html.escape(str(explained))}</p>")
     if metrics_table is not None:
         plots.training_curves(paths.metrics, out.training_curves)
         m = metrics_table
@@ -116,7 +157,7 @@ def report(run_dir: str | Path, interpretation: str | Path | None = None) -> Pat
         if ev.reliability.is_file():
             parts += ["<h3>Calibration</h3>", f'<img src="{_href(ev.reliability.name)}" alt="reliability diagram">']
     if it is not None:
-        parts += ["<h2>Interpreted genes</h2><ul>", *_gene_pages(it, out), "</ul>"]
+        parts += ["<h2>Interpreted genes</h2><ul>", *_gene_pages(it, out, explained), "</ul>"]
     others = sorted(p for p in run.rglob("*.png") if out.dir not in p.parents)
     if others:
         parts.append("<h2>Other figures</h2><ul>")

@@ -65,7 +65,8 @@ def out_of_fold(train: Callable[..., list[dict]], inputs: Sequence[str | Path], 
     frames, seconds = [], 0.0
     for fold in folds:
         run = RunPaths.from_output(CompareFiles(out).run(name, fold))
-        train(model_spec(name, spec), *inputs, fold, run.run_dir, resume=True, **fit)
+        # one cache store per signal (and base resolution) for every model, under the comparison's folder
+        train(model_spec(name, spec), *inputs, fold, run.run_dir, resume=True, store_root=out, **fit)
         held_out = held_out_of(read_checkpoint(run.last))
         seconds += held_out.seconds
         frames.append(pd.DataFrame({"gene_id": held_out.gene_ids, "fold": fold, "label": held_out.labels,
@@ -76,16 +77,18 @@ def out_of_fold(train: Callable[..., list[dict]], inputs: Sequence[str | Path], 
 FLAT = 1e-3  # held-out scores spread less than this fraction of the targets' spread: the model did not train
 
 
-def check_spread(name: str, oof: pd.DataFrame) -> float:
-    """The sd of ``name``'s held-out scores (a column of the table), each fold's checked: a fold whose scores
-    are (nearly) one value is logged as a model that did not train, since its metrics rank noise."""
+def check_spread(name: str, oof: pd.DataFrame) -> tuple[float, bool]:
+    """The sd of ``name``'s held-out scores and whether it trained (two columns of the table): a fold whose
+    scores are (nearly) one value is a model that did not train, since its metrics rank noise (logged too)."""
+    trained = True
     for fold, g in oof.groupby("fold"):
         sd, target_sd = float(g.score.std(ddof=0)), float(g.label.std(ddof=0))
         if sd <= FLAT * max(target_sd, 1e-12):
+            trained = False
             log.warning("%s fold %s: its held-out scores are all but constant (sd %.2g against the targets' %.2g): "
                         "the model did not train, and its metrics there rank noise; give it more epochs or a "
                         "higher lr (or its own protocol)", name, fold, sd, target_sd)
-    return float(oof.score.std(ddof=0))
+    return float(oof.score.std(ddof=0)), trained
 
 
 def compare(meta: str | Path, signal: str | Path, out: str | Path, *, models: Sequence[str] | None = None,
@@ -122,8 +125,8 @@ def compare_models(train: Callable[..., list[dict]], inputs: Sequence[str | Path
             row[f"sd_fold_{k}"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
             row[f"pooled_{k}"] = pooled[k]
         s = model_spec(name, spec)
-        spread = check_spread(name, oof)
-        rows.append({**row, "n": len(oof), "score_sd": spread, "params": n_params(s),
+        spread, trained = check_spread(name, oof)
+        rows.append({**row, "n": len(oof), "score_sd": spread, "trained": trained, "params": n_params(s),
                      "train_seconds": round(seconds, 1), "protocol": objective.describe(s)})
     table = pd.DataFrame(rows)
     files = CompareFiles(out)

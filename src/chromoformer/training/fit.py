@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from chromoformer.data import ChromoformerDataset, Gene, read_metadata
-from chromoformer.data.folds import held_out_split, split_genes
+from chromoformer.data.folds import describe_empty_fold, held_out_split, split_fraction, split_genes
 from chromoformer.data.marks import select_marks
 from chromoformer.data.sources import RegionSource, default_store_path, open_source, signal_marks
 from chromoformer.engine import distributed
@@ -25,13 +25,16 @@ log = logging.getLogger(__name__)
 
 
 def train_fold(spec: RunSpec, meta: str | Path, signal: str | Path, fold: int, output: str | Path, *,
-               store: str | Path | None = None, cache_store: bool = True, eid: str | None = None,
+               store: str | Path | None = None, cache_store: bool = True, store_root: str | Path | None = None,
+               eid: str | None = None, val_fraction: float | None = None,
                mark_map: Mapping[str, str] | str | None = None, **fit: object) -> list[dict]:
     """Train one cross-validation fold from files: metadata csv + signal (npy directory or store).
 
     ``fold`` (0..4) validates on split ``(fold + 3) % 4 + 1`` and trains on the other three.
     An npy directory is read through a binned store built once (``store``, default a cache
-    under ``output``'s parent; ``cache_store=False`` reads the npy files). ``mark_map``:
+    under ``store_root``, default ``output``'s parent; ``cache_store=False`` reads the npy files).
+    ``val_fraction`` holds out that seeded random fraction of the genes instead of the fold's split
+    (:func:`chromoformer.data.folds.split_fraction`). ``mark_map``:
     see :func:`chromoformer.data.marks.select_marks`. Other keywords go to :func:`fit_fold`.
     Returns the per-epoch history.
     """
@@ -41,18 +44,20 @@ def train_fold(spec: RunSpec, meta: str | Path, signal: str | Path, fold: int, o
     paths = check_run_output(Path(output), bool(fit.get("resume")))
     genes = read_metadata(meta, i_max=spec.config.i_max, w_max=spec.config.w_max,
                           require=("split", "expression" if spec.task == "reg" else "label"), eid=eid)
-    train_genes, val_genes = split_genes(genes, fold)
+    if val_fraction is not None:
+        train_genes, val_genes = split_fraction(genes, val_fraction, spec.config.seed)
+    else:
+        train_genes, val_genes = split_genes(genes, fold)
     if not train_genes or not val_genes:
-        raise MetadataError(f"{meta}: fold {fold} leaves {len(train_genes)} training and {len(val_genes)} "
-                            "validation genes; both must be non-empty")
+        raise MetadataError(describe_empty_fold(genes, fold, str(meta)))
     if spec.task == "clf":
         _warn_one_class(meta, fold, "training", train_genes)
         _warn_one_class(meta, fold, "validation", val_genes)
     runtime = fit.get("runtime", DEFAULT_RUNTIME)
     d, _ = distributed.from_env(runtime.device)  # type: ignore[union-attr]
     if store is None and cache_store and signal_marks(signal) is None:
-        store = default_store_path(signal, paths.run_dir.parent, base=spec.base, n_feats=spec.config.n_feats,
-                                   marks=spec.marks)
+        store = default_store_path(signal, store_root or paths.run_dir.parent, base=spec.base,
+                                   n_feats=spec.config.n_feats, marks=spec.marks)
 
     def source() -> RegionSource:
         return open_source(signal, store=store, n_feats=spec.config.n_feats, base=spec.base, marks=spec.marks)

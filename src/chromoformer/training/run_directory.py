@@ -30,7 +30,7 @@ from chromoformer.errors import RunError, UsageError
 from chromoformer.files.atomic import check_free_space, fault_point, writable_output, write_table, write_text
 from chromoformer.files.layouts import RunPaths, clean_leftovers
 from chromoformer.files.locking import FileLock
-from chromoformer.files.predictions import VAL_COLUMNS, VAL_PAIR_COLUMNS
+from chromoformer.files.predictions import VAL_PAIR_COLUMNS, val_columns
 
 log = logging.getLogger(__name__)
 SAVE_OPTIMIZER = ("all", "last-only")  # last-only: best.pt without optimizer state (a checkpoint to share)
@@ -153,8 +153,8 @@ class RunDirectory:
 
     def write_val_predictions(self, ck: dict) -> None:
         held_out = held_out_of(ck)
-        frame = pd.DataFrame(dict(zip(VAL_COLUMNS, (held_out.gene_ids, held_out.labels, held_out.scores),
-                                      strict=True)))
+        columns = val_columns(ck[Key.TASK])
+        frame = pd.DataFrame(dict(zip(columns, (held_out.gene_ids, held_out.labels, held_out.scores), strict=True)))
         if held_out.expr is not None:  # a two-cell model: each cell's predicted log2(RPKM + 1) too
             frame[list(VAL_PAIR_COLUMNS)] = held_out.expr
         write_table(frame, self.paths.val_predictions)

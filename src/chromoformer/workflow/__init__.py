@@ -14,10 +14,10 @@ import yaml
 
 from chromoformer.errors import UsageError, WorkflowError
 from chromoformer.files.atomic import write_text
-from chromoformer.files.layouts import WorkflowFiles
+from chromoformer.files.layouts import EvaluationFiles, WorkflowFiles, WorkflowPattern
 from chromoformer.files.locking import FileLock
 from chromoformer.workflow.jobs import describe, leftover_jobs, parse_failures
-from chromoformer.workflow.sheet import check_sheet
+from chromoformer.workflow.sheet import check_sheet, check_sheet_values, pair_name
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,42 @@ def run_workflow(config: str | Path, directory: str | Path = ".", cores: int | s
         what = describe(failed, directory) if failed else f"snakemake failed (exit {rc}); see {files.logs}"
         raise WorkflowError(f"{directory}: {what}; fix it and run the same command again: finished steps are kept")
     return directory
+
+
+def summary(directory: str | Path = ".") -> list[str]:
+    """What a finished workflow made, for a person: per sample (and differential pair) its held-out figure per
+    fold and pooled, where its evaluation and predictions are, and a word when pooling the folds gives a figure
+    outside the folds' range (scores of different fold models are not on one scale)."""
+    import pandas as pd
+
+    files = WorkflowFiles(Path(directory))
+    resolved = files.resolved_sheet  # written by run_workflow: the sheet the run used
+    if not resolved.is_file():
+        raise UsageError(f"{files.dir}: not a workflow directory (no {resolved.name})")
+    sheet = check_sheet_values(yaml.safe_load(resolved.read_text()), resolved, check_files=False)
+    lines = [f"workflow results in {files.dir.resolve()} (logs/ and benchmarks/ per step)"]
+    units = [(s, files.sample(s)) for s in sheet["samples"]]
+    units += [(f"pair {n}", files.dir / WorkflowPattern.PAIR.format(pair=n)) for n in map(pair_name,
+                                                                                         sheet.get("pairs", []))]
+    for name, where in units:
+        metrics = where / "evaluation" / EvaluationFiles.METRICS
+        if not metrics.is_file():
+            lines.append(f"{name}: no evaluation yet ({metrics} is missing)")
+            continue
+        m = pd.read_csv(metrics, sep="\t", dtype={"fold": str})
+        key = "auroc" if "auroc" in m else "pearson"
+        folds, pooled = m[m.fold != "pooled"], m[m.fold == "pooled"]
+        per = ", ".join(f"fold {f} {v:.3f}" for f, v in zip(folds.fold, folds[key], strict=True))
+        line = (f"{name}: held-out {key.upper()} {per}; pooled {float(pooled[key].iloc[0]):.3f} "
+                f"({int(pooled.n.iloc[0])} genes)")
+        lo, hi = float(folds[key].min()), float(folds[key].max())
+        if not lo <= float(pooled[key].iloc[0]) <= hi:
+            line += ("; the pooled figure lies outside the folds' range because each fold's model scores on its own "
+                     "scale: read the per-fold figures (and calibrate with evaluate --temperature)")
+        lines.append(line)
+        lines.append(f"  evaluation: {metrics.parent}; predictions of every gene (4-fold ensemble): "
+                     f"{where / Path(WorkflowPattern.PREDICTIONS).name}")
+    return lines
 
 
 def _snakemake_log(directory: Path, since: float) -> str:

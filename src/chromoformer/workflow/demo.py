@@ -2,7 +2,8 @@
 
 Full path (default when snakemake and Debian's chromhmm-example are installed): a read-level simulation (BAMs,
 GTF, pcHi-C, expression) goes through the snakemake workflow (genes -> metadata -> binned store -> 4 folds ->
-pooled held-out evaluation with ROC/PR plots), then every gene is predicted with the 4-fold ensemble. Otherwise
+pooled held-out evaluation with ROC/PR plots, every gene predicted with the 4-fold ensemble); the demo reads
+its results back (one predictions file: the workflow's). Otherwise
 (or with ``quick``) a small synthetic npy dataset trains one fold in-process. With ``reference_demo`` the real
 Roadmap E003 demo genes are also predicted with a checkpoint in the original published format.
 """
@@ -23,7 +24,7 @@ from chromoformer.errors import EvaluationError, RunError, UsageError
 from chromoformer.files.atomic import write_table
 from chromoformer.files.checked import read_table
 from chromoformer.files.layouts import DemoFiles, RunPaths, WorkflowFiles
-from chromoformer.files.predictions import write_predictions
+from chromoformer.files.predictions import read_predictions, write_predictions
 from chromoformer.inference.predict import predict
 from chromoformer.metrics import classification_metrics
 from chromoformer.spec import RunSpec
@@ -82,15 +83,14 @@ def workflow_demo(out: str | Path, *, epochs: int = 6, span_mb: float = 40.0, co
     wf = WorkflowFiles(files.dir / "results")
     run_workflow(files.sheet, wf.dir, cores, ["--quiet", "rules"])
     metrics = read_table(wf.evaluation(SAMPLE).metrics, EvaluationError, "evaluation metrics", sep="\t")
-    pred = predict(wf.meta(SAMPLE), wf.store(SAMPLE), [wf.run(SAMPLE, f).best for f in FOLDS])
-    write_predictions(pred, files.predictions)
+    pred = read_predictions(wf.predictions(SAMPLE))  # the workflow's predict step already ran the ensemble
     return DemoResult(pred, [
         _fmt(metrics), _fmt(fold_summary([wf.run(SAMPLE, f) for f in FOLDS])),
         "best.pt of a fold is its epoch with the highest validation AUROC (threshold-free ranking); accuracy "
         "thresholds P(expressed) at 0.5, so an epoch can rank genes well while calling most of them expressed: "
         "compare AUROC/AP across runs, and read accuracy with the last epoch beside it.",
         f"held-out metrics and ROC/PR plot: {wf.evaluation(SAMPLE).dir}; 4-fold ensemble predictions of "
-        f"{len(pred)} genes: {files.predictions}"])
+        f"{len(pred)} genes: {wf.predictions(SAMPLE)}"])
 
 
 def fold_summary(runs: list[RunPaths]) -> pd.DataFrame:
@@ -133,4 +133,6 @@ def predict_reference(ref: Path, out: Path) -> str:
     lab = pd.read_csv(DemoFiles.reference_meta(ref)).label.to_numpy()
     rm = classification_metrics(rp.prediction.to_numpy(), lab)
     return (f"reference demo ({len(rp)} real genes, {', '.join(c.name for c in ckpts)}): AUROC {rm['auroc']:.3f}; "
-            f"predictions in {files.reference_predictions}")
+            f"predictions in {files.reference_predictions}. This checks that real data and a checkpoint in the "
+            "published format load and predict; the shared checkpoint's weights were deliberately perturbed, so "
+            "its AUROC says nothing about biology (fetch the published checkpoints for that)")

@@ -231,3 +231,20 @@ def check_one_assembly(inputs: list[tuple[str, str | Path, str]], declared: str 
                                    f"({Path(path).name}) is {a} ({why}); use files of one assembly (or lift them over)")
         first = first or (a, f"{label} ({Path(path).name})", why)
     return want or (first[0] if first else None)
+
+
+def simulated_sheet(cells: dict[str, dict[str, Path]], expression: Path, pair: bool = False) -> dict[str, Any]:
+    """A ready sample sheet for simulated cell types (``chromoformer simulate`` writes it beside the data):
+    ``cells`` maps a sample name to what :func:`chromoformer.preprocess.simulate.simulate` returned; the first
+    cell's annotation and chromosome sizes serve all (they share genes); ``expression`` holds a column per
+    sample; ``pair`` adds the differential pair of the first two cells (B's change over A)."""
+    first = next(iter(cells.values()))
+    sheet: dict[str, Any] = {
+        "annotation": str(first["gtf"]), "chrom_sizes": str(first["sizes"]), "expression": str(expression),
+        "samples": {name: {"interactions": str(p["pchic"]), "expression_column": name,
+                           "signals": {m: str(p[f"bam_{m}"]) for m in MARKS}} for name, p in cells.items()},
+        "train": {"epochs": 6}}
+    if pair:
+        a, b = list(cells)[:2]
+        sheet["pairs"] = [{"a": a, "b": b}]
+    return sheet
