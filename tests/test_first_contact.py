@@ -183,3 +183,11 @@ def test_simulate_writes_a_ready_sample_sheet_and_can_simulate_a_pair(tmp_path, 
     expr = pd.read_csv(tmp_path / "two" / "expression.tsv", sep="\t")
     assert list(expr.columns) == ["gene_id", "A", "B"] and not np.allclose(expr.A, expr.B)
     assert "chromoformer workflow --config" in capsys.readouterr().out
+
+
+def test_the_reference_demo_says_what_its_auroc_means(demo, tmp_path):
+    from chromoformer.workflow.demo import predict_reference
+
+    line = predict_reference(demo, tmp_path)
+    assert "AUROC 0.6" in line and "says nothing about biology" in line
+    assert len(pd.read_csv(tmp_path / "reference_demo_predictions.csv")) == 100

@@ -99,6 +99,8 @@ def test_regression_one_epoch(synthetic, tmp_path):
     _train(meta, npy, tmp_path / "reg", "--epochs", 1, "--regression", "--binsizes", 2000, 500)
     m = pd.read_csv(tmp_path / "reg" / "metrics.tsv", sep="\t")
     assert {"val_pearson", "val_spearman", "val_r2", "val_loss"} <= set(m.columns)
+    # the held-out table names its target by what it is (log2(RPKM + 1)), not 'label'
+    assert list(pd.read_csv(tmp_path / "reg" / "val_predictions.csv").columns) == ["gene_id", "expression", "score"]
     ck = read_checkpoint(tmp_path / "reg" / "last.pt")
     assert "last_val_r2" in ck and ck["binsizes"] == [2000, 500] and ck["task"] == "reg"
     lm = load_model(tmp_path / "reg" / "last.pt")

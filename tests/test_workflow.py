@@ -54,10 +54,13 @@ def test_workflow_end_to_end(tmp_path):
 
     assert BinnedStore(wd / "SIM" / "store").manifest["assembly"] == "simgenome1"  # the sheet's, recorded
     for f in (1, 2, 3, 4):
-        assert read_checkpoint(wd / "SIM" / "runs" / f"fold{f}" / "best.pt")["data"]["assembly"] == "simgenome1"
+        best = read_checkpoint(wd / "SIM" / "runs" / f"fold{f}" / "best.pt")
+        assert best["data"]["assembly"] == "simgenome1"
+        assert "optimizer" not in best and "optimizer" in read_checkpoint(wd / "SIM" / "runs" / f"fold{f}" / "last.pt")
         log = (wd / "logs" / "SIM" / f"train-fold{f}.log").read_text()
         assert f"fold {f} epoch 1/1:" in log and "\r" not in log  # plain progress lines, no progress-bar frames
     assert "fold 1 epoch 1/1:" in r.stderr  # and the same lines on the terminal
+    assert "SIM: held-out AUROC fold1 " in r.stdout and "predictions of every gene" in r.stdout  # the summary
     # every gene through the 4-fold ensemble, with the folds' spread
     pred = pd.read_csv(wd / "SIM" / "predictions.csv")
     assert pred.gene_id.tolist() == pd.read_csv(wd / "SIM" / "meta.csv").gene_id.tolist()

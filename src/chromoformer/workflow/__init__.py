@@ -92,7 +92,8 @@ def summary(directory: str | Path = ".") -> list[str]:
         m = pd.read_csv(metrics, sep="\t", dtype={"fold": str})
         key = "auroc" if "auroc" in m else "pearson"
         folds, pooled = m[m.fold != "pooled"], m[m.fold == "pooled"]
-        per = ", ".join(f"fold {f} {v:.3f}" for f, v in zip(folds.fold, folds[key], strict=True))
+        per = ", ".join(f"{f if f.startswith('fold') else f'fold {f}'} {v:.3f}"  # run folders are named foldK
+                        for f, v in zip(folds.fold, folds[key], strict=True))
         line = (f"{name}: held-out {key.upper()} {per}; pooled {float(pooled[key].iloc[0]):.3f} "
                 f"({int(pooled.n.iloc[0])} genes)")
         lo, hi = float(folds[key].min()), float(folds[key].max())
