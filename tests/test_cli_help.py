@@ -125,3 +125,15 @@ def test_every_help_line_states_its_default_once_and_never_none():
     assert twice == [] and none == []
     shown = " ".join(dict(_all_parsers())["train"].format_help().split())
     assert shown.count("(default: clf)") == 1 and "wandb" not in shown
+
+
+def test_a_parser_built_on_its_own_describes_its_own_command_only():
+    """Several commands share a cli module; each standalone parser (the original's `python -m chromoformer.train`
+    above all) describes its own command, never its module-mates'."""
+    from chromoformer.cli.checkpoints import build_verify_parser
+    from chromoformer.cli.train import build_train_parser
+
+    train = build_train_parser().format_help()
+    assert "Kept from the original" in train and "chromoformer compare" not in train and "comparison.tsv" not in train
+    verify = build_verify_parser().format_help()
+    assert "recompute a checkpoint's stored validation metrics" in verify and "predictions csv" not in verify

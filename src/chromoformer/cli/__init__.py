@@ -58,6 +58,11 @@ SUBCOMMANDS = [
 ]
 
 
+def command_help(name: str) -> str:
+    """The one-line description of subcommand ``name`` (:data:`SUBCOMMANDS`), for a parser built on its own."""
+    return next(text for n, *_, text in SUBCOMMANDS if n == name)
+
+
 def _wanted(argv: list[str] | None) -> str | None:
     """The subcommand named on the command line (None for ``--help``, ``--version``, nothing)."""
     args = sys.argv[1:] if argv is None else argv

@@ -24,7 +24,7 @@ import math
 import sys
 from pathlib import Path
 
-from chromoformer.cli import options
+from chromoformer.cli import command_help, options
 from chromoformer.data.marks import parse_mark_map
 from chromoformer.diff.prediction import predict_pairs
 from chromoformer.errors import UsageError
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 def build_predict_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer predict", description=__doc__)
+    p = p or argparse.ArgumentParser(prog="chromoformer predict", description=command_help("predict"))
     options.meta(p)
     options.signal(p)
     options.checkpoints(p, several=True)
@@ -88,7 +88,7 @@ def run_predict(args: argparse.Namespace) -> None:
 
 
 def build_verify_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer verify", description=__doc__)
+    p = p or argparse.ArgumentParser(prog="chromoformer verify", description=command_help("verify"))
     options.checkpoints(p, several=True, positional=True)
     options.meta(p, required=False, help="metadata csv of the fold (enables re-prediction)")
     options.signal(p, required=False)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from chromoformer.cli import options
+from chromoformer.cli import command_help, options
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.data.sources import build_store_from_npy
 from chromoformer.errors import UsageError
@@ -125,7 +125,7 @@ def _export_npy(a: argparse.Namespace) -> None:
 
 
 def build_preprocess_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer preprocess", description=__doc__)
+    p = p or argparse.ArgumentParser(prog="chromoformer preprocess", description=command_help("preprocess"))
     steps = p.add_subparsers(dest="step", required=True)
 
     g = steps.add_parser("genes", help="annotation -> one TSS per gene with its CV split", formatter_class=HELP)
@@ -210,7 +210,7 @@ log = logging.getLogger(__name__)
 
 
 def build_store_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer build-store", description=__doc__)
+    p = p or argparse.ArgumentParser(prog="chromoformer build-store", description=command_help("build-store"))
     p.add_argument("-d", "--npy-dir", required=True, help="directory of the original chrom:start-end.npy files")
     options.output(p, help="store directory to write")
     p.add_argument("--base", type=int, default=100, help="base bin (bp); every bin size must be a multiple")
@@ -229,7 +229,7 @@ def run_store(args: argparse.Namespace) -> None:
 
 
 def build_simulate_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer simulate", description=__doc__)
+    p = p or argparse.ArgumentParser(prog="chromoformer simulate", description=command_help("simulate"))
     options.output(p, help="output directory")
     p.add_argument("--span-mb", type=float, default=60.0, help="Mb of real chr11 mark layout to use")
     p.add_argument("--seed", type=int, default=0, help="random seed of the simulation")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from chromoformer.cli import options
+from chromoformer.cli import command_help, options
 from chromoformer.data.marks import parse_mark_map
 from chromoformer.diff.explanation import interpret_pair
 from chromoformer.files.checked import not_an_input
@@ -27,7 +27,7 @@ from chromoformer.results.report import report
 
 
 def build_evaluate_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer evaluate", description=__doc__)
+    p = p or argparse.ArgumentParser(prog="chromoformer evaluate", description=command_help("evaluate"))
     p.add_argument("--runs", nargs="+", required=True, help="val_predictions.csv of each fold")
     options.output(p, help="output directory")
     p.add_argument("--temperature", action="store_true",
@@ -41,7 +41,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
 
 
 def build_report_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer report", description=__doc__)
+    p = p or argparse.ArgumentParser(prog="chromoformer report", description=command_help("report"))
     p.add_argument("run_dir", help="a run directory written by chromoformer train -o")
     p.add_argument("--interpretation", default=None, help="a folder written by chromoformer interpret: per-gene pages")
     return p
@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 
 def build_export_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer export", description=__doc__)
+    p = p or argparse.ArgumentParser(prog="chromoformer export", description=command_help("export"))
     options.meta(p, help="metadata csv (TSSs and pCREs)")
     options.output(p, help="output directory")
     p.add_argument("--predictions", default=None, help="csv written by chromoformer predict")
@@ -77,7 +77,7 @@ def run_export(args: argparse.Namespace) -> None:
 
 
 def build_interpret_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer interpret", description=__doc__)
+    p = p or argparse.ArgumentParser(prog="chromoformer interpret", description=command_help("interpret"))
     options.meta(p)
     options.signal(p)
     options.checkpoints(p, several=False)

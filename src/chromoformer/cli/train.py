@@ -1,13 +1,5 @@
-"""``chromoformer train`` and ``python -m chromoformer.train``: one cross-validation fold from files.
-
-Kept from the original: the flags, AdamW(lr), StepLR(1, gamma) per epoch, CE / MSE on
-log2(RPKM + 1), the fold -> held-out split mapping and the checkpoint keys. Fixed:
-all ``num_epoch`` epochs run, ``--binsizes`` are ints, the regression validation loss
-does not broadcast, no anomaly detection, best and last checkpoints are written
-atomically, ``--resume`` continues an interrupted run, and the run is deterministic
-on CPU for a fixed seed (the shuffle order of epoch e depends only on seed and e).
-Also under ``torchrun --nproc_per_node N`` for data-parallel training. The library is
-:func:`chromoformer.training.fit.train_fold`.
+"""``chromoformer train`` and ``python -m chromoformer.train``: one cross-validation fold from files (see
+:data:`TRAIN_DESCRIPTION`).
 
 ``chromoformer compare``: Chromoformer, its ablations and the baselines trained on the same folds, one table.
 
@@ -23,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from chromoformer.cli import options
+from chromoformer.cli import command_help, options
 from chromoformer.config import (
     ARCHS,
     DEFAULT_BINSIZES,
@@ -46,9 +38,21 @@ from chromoformer.spec import RunSpec, config_for_marks
 from chromoformer.training.compare import DEFAULT_MODELS, DIFF_MODELS, compare
 from chromoformer.training.fit import train_fold
 
+# ``python -m chromoformer.train --help`` (the original's command) describes training as the original did.
+TRAIN_DESCRIPTION = """One cross-validation fold from files.
+
+Kept from the original: the flags, AdamW(lr), StepLR(1, gamma) per epoch, CE / MSE on
+log2(RPKM + 1), the fold -> held-out split mapping and the checkpoint keys. Fixed:
+all ``num_epoch`` epochs run, ``--binsizes`` are ints, the regression validation loss
+does not broadcast, no anomaly detection, best and last checkpoints are written
+atomically, ``--resume`` continues an interrupted run, and the run is deterministic
+on CPU for a fixed seed (the shuffle order of epoch e depends only on seed and e).
+Also under ``torchrun --nproc_per_node N`` for data-parallel training. The library is
+:func:`chromoformer.training.fit.train_fold`."""
+
 
 def build_train_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="python -m chromoformer.train", description=__doc__,
+    p = p or argparse.ArgumentParser(prog="python -m chromoformer.train", description=TRAIN_DESCRIPTION,
                                      formatter_class=options.RawDescriptionHelpFormatter)
     options.config(p)
     options.meta(p)
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def build_compare_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer compare", description=__doc__)
+    p = p or argparse.ArgumentParser(prog="chromoformer compare", description=command_help("compare"))
     options.meta(p)
     options.signal(p)
     options.output(p, help="directory for all runs and comparison.tsv")

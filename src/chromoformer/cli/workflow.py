@@ -11,13 +11,13 @@ import argparse
 import pandas as pd
 
 from chromoformer import workflow
-from chromoformer.cli import options
+from chromoformer.cli import command_help, options
 from chromoformer.errors import UsageError
 from chromoformer.workflow.demo import demo
 
 
 def build_workflow_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer workflow", description=__doc__)
+    p = p or argparse.ArgumentParser(prog="chromoformer workflow", description=command_help("workflow"))
     p.add_argument("--config", help="sample sheet YAML (see docs/workflow.md)")
     p.add_argument("--directory", default=".", help="working directory for all outputs")
     p.add_argument("--cores", default="all", help="cores snakemake may use ('all' = every core)")
@@ -38,7 +38,7 @@ def run_workflow(args: argparse.Namespace) -> None:
 
 
 def build_demo_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    p = p or argparse.ArgumentParser(prog="chromoformer demo", description=__doc__)
+    p = p or argparse.ArgumentParser(prog="chromoformer demo", description=command_help("demo"))
     options.output(p, help="output directory", required=False, default="chromoformer-demo")
     p.add_argument("--genes", type=int, default=160, help="number of synthetic genes (--quick)")
     p.add_argument("--epochs", type=int, default=6, help="epochs per fold")
