@@ -166,6 +166,15 @@ def test_workflow_summary_names_what_was_made_and_explains_a_pooled_figure(tmp_p
     assert "S2: no evaluation yet" in text and "pair S2_vs_S1: no evaluation yet" in text
     with pytest.raises(UsageError, match="not a workflow directory"):
         summary(tmp_path / "S1")
+    # a damaged table is one line of the summary, never a traceback after a finished run
+    s2 = tmp_path / "S2" / "evaluation"
+    s2.mkdir(parents=True)
+    for text, said in (("", "empty file"), ("fold\tn\tau", "not an evaluation table"),
+                       ("fold\tn\tauroc\n1\tx\t0.5\npooled\t3\t0.5\n", ":2: n 'x' is not an integer"),
+                       ("fold\tn\tauroc\n1\t3\tnan\npooled\t3\t0.6\n", "fold 1 nan; pooled 0.600 (3 genes)")):
+        (s2 / "metrics.tsv").write_text(text)
+        line = next(x for x in summary(tmp_path) if x.startswith("S2:"))
+        assert said in line and "outside" not in line, line
 
 
 def test_simulate_writes_a_ready_sample_sheet_and_can_simulate_a_pair(tmp_path, capsys):
@@ -183,6 +192,10 @@ def test_simulate_writes_a_ready_sample_sheet_and_can_simulate_a_pair(tmp_path, 
     expr = pd.read_csv(tmp_path / "two" / "expression.tsv", sep="\t")
     assert list(expr.columns) == ["gene_id", "A", "B"] and not np.allclose(expr.A, expr.B)
     assert "chromoformer workflow --config" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:  # refused before anything is simulated, not a traceback after
+        main(["simulate", "-o", str(tmp_path / "three"), "--pair", "--genome-scale"])
+    assert e.value.code == 2 and "give one of them" in capsys.readouterr().err
+    assert not (tmp_path / "three").exists()
 
 
 def test_the_reference_demo_says_what_its_auroc_means(demo, tmp_path):

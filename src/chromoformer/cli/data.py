@@ -246,6 +246,9 @@ def build_simulate_parser(p: argparse.ArgumentParser | None = None) -> argparse.
 
 
 def run_simulate(args: argparse.Namespace) -> None:
+    if args.pair and args.genome_scale:
+        raise UsageError("--pair simulates two cell types of the chr11 layout; --genome-scale simulates one whole "
+                         "genome: give one of them")
     if args.genome_scale:
         from chromoformer.preprocess.simulate_genome import GenomeSimConfig, simulate_genome
 

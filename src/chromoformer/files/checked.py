@@ -35,7 +35,8 @@ def numeric_column(table: pd.DataFrame, column: str, path: str | Path, error: ty
                    integer: bool = False, minimum: float | None = None, note: str = "") -> pd.Series:
     """``table[column]`` as numbers (int64 with ``integer``, else as parsed). The first cell that is
     not a finite number (an integer; >= ``minimum``) raises ``error`` naming ``path:line`` (the
-    row after the header line), the row's ``gene_id`` and the cell as written, then ``note``."""
+    row after the header line), the row's ``gene_id`` (in a table that has one) and the cell as written, then
+    ``note``."""
     v = pd.to_numeric(table[column], errors="coerce")
     x = v.to_numpy(dtype=float)
     bad = ~np.isfinite(x)
@@ -46,8 +47,8 @@ def numeric_column(table: pd.DataFrame, column: str, path: str | Path, error: ty
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         what = ("an integer" if integer else "a finite number") + (f" >= {minimum:g}" if minimum is not None else "")
-        raise error(f"{path}:{i + 2}: gene {table.gene_id.iloc[i]}: {column} {shown_cell(table[column].iloc[i])} "
-                    f"is not {what}{note}")
+        gene = f" gene {table.gene_id.iloc[i]}:" if "gene_id" in table.columns else ""  # a table of genes, or not
+        raise error(f"{path}:{i + 2}:{gene} {column} {shown_cell(table[column].iloc[i])} is not {what}{note}")
     return v.astype("int64") if integer else v
 
 

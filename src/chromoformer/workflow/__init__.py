@@ -12,8 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from chromoformer.errors import UsageError, WorkflowError
+from chromoformer.errors import ChromoformerError, EvaluationError, UsageError, WorkflowError
 from chromoformer.files.atomic import write_text
+from chromoformer.files.checked import numeric_column, read_table
 from chromoformer.files.layouts import EvaluationFiles, WorkflowFiles, WorkflowPattern
 from chromoformer.files.locking import FileLock
 from chromoformer.workflow.jobs import describe, leftover_jobs, parse_failures
@@ -73,8 +74,6 @@ def summary(directory: str | Path = ".") -> list[str]:
     """What a finished workflow made, for a person: per sample (and differential pair) its held-out figure per
     fold and pooled, where its evaluation and predictions are, and a word when pooling the folds gives a figure
     outside the folds' range (scores of different fold models are not on one scale)."""
-    import pandas as pd
-
     files = WorkflowFiles(Path(directory))
     resolved = files.resolved_sheet  # written by run_workflow: the sheet the run used
     if not resolved.is_file():
@@ -89,21 +88,39 @@ def summary(directory: str | Path = ".") -> list[str]:
         if not metrics.is_file():
             lines.append(f"{name}: no evaluation yet ({metrics} is missing)")
             continue
-        m = pd.read_csv(metrics, sep="\t", dtype={"fold": str})
-        key = "auroc" if "auroc" in m else "pearson"
-        folds, pooled = m[m.fold != "pooled"], m[m.fold == "pooled"]
-        per = ", ".join(f"{f if f.startswith('fold') else f'fold {f}'} {v:.3f}"  # run folders are named foldK
-                        for f, v in zip(folds.fold, folds[key], strict=True))
-        line = (f"{name}: held-out {key.upper()} {per}; pooled {float(pooled[key].iloc[0]):.3f} "
-                f"({int(pooled.n.iloc[0])} genes)")
-        lo, hi = float(folds[key].min()), float(folds[key].max())
-        if not lo <= float(pooled[key].iloc[0]) <= hi:
-            line += ("; the pooled figure lies outside the folds' range because each fold's model scores on its own "
-                     "scale: read the per-fold figures (and calibrate with evaluate --temperature)")
-        lines.append(line)
+        try:
+            lines.append(_held_out_line(name, metrics))
+        except ChromoformerError as e:  # a report, not an input: say what is wrong with the table and go on
+            lines.append(f"{name}: {e}")
         lines.append(f"  evaluation: {metrics.parent}; predictions of every gene (4-fold ensemble): "
                      f"{where / Path(WorkflowPattern.PREDICTIONS).name}")
     return lines
+
+
+def _held_out_line(name: str, metrics: Path) -> str:
+    """One line of :func:`summary` from an evaluation's metrics.tsv, read like any other table (a fold's metric
+    may be NaN: undefined on a one-class fold)."""
+    import math
+
+    import pandas as pd
+
+    m = read_table(metrics, EvaluationError, "evaluation table (re-run evaluate)", sep="\t", dtype={"fold": str})
+    key = next((k for k in ("auroc", "pearson") if k in m.columns), None)
+    if key is None or "fold" not in m.columns or "n" not in m.columns or (m.fold == "pooled").sum() != 1:
+        raise EvaluationError(f"{metrics}: not an evaluation table (fold, n, auroc or pearson, one pooled row; "
+                              "re-run evaluate)")
+    n = numeric_column(m, "n", metrics, EvaluationError, integer=True, minimum=0)
+    value = pd.to_numeric(m[key], errors="coerce").to_numpy(dtype=float)
+    folds, pooled = (m.fold != "pooled").to_numpy(), (m.fold == "pooled").to_numpy()
+    per = ", ".join(f"{f if f.startswith('fold') else f'fold {f}'} {v:.3f}"  # run folders are named foldK
+                    for f, v in zip(m.fold[folds], value[folds], strict=True))
+    both = float(value[pooled][0])
+    line = f"{name}: held-out {key.upper()} {per}; pooled {both:.3f} ({int(n[pooled].iloc[0])} genes)"
+    seen = value[folds][~pd.isna(value[folds])]
+    if len(seen) and math.isfinite(both) and not seen.min() <= both <= seen.max():
+        line += ("; the pooled figure lies outside the folds' range because each fold's model scores on its own "
+                 "scale: read the per-fold figures (and calibrate with evaluate --temperature)")
+    return line
 
 
 def _snakemake_log(directory: Path, since: float) -> str:
