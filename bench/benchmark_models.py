@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from chromoformer.config import MARKS, default_marks
+from chromoformer.config import MARKS, ORIGINAL_PROTOCOLS, default_marks
 from chromoformer.data.folds import FOLDS, held_out_split
 from chromoformer.data.sources import signal_marks
 from chromoformer.diff.fitting import compare_pairs
@@ -49,6 +49,19 @@ except ImportError:  # run as a module: python -m bench.benchmark_models
 
 SINGLE = ("chromoformer", "chromoformer-nopcre", "deepchrome", "attentivechrome", "hmcrnn", "gcmerge")
 MODELS = {"clf": SINGLE, "reg": SINGLE, "diff": ("chromoformer-diff", "deepdiff")}
+
+
+def runs(task: str, protocols: list[str]) -> list[tuple[str, str]]:
+    """(model, protocol) pairs to train: a baseline with a recorded recipe once per protocol asked for,
+    every other model once (under Chromoformer's, its own)."""
+    out = []
+    for model in MODELS[task]:
+        out += [(model, p) for p in protocols] if model in ORIGINAL_PROTOCOLS else [(model, "chromoformer")]
+    return out
+
+
+def row_name(model: str, protocol: str) -> str:
+    return model if model not in ORIGINAL_PROTOCOLS or protocol == "original" else f"{model} ({protocol} protocol)"
 
 
 def inputs(task: str, wd: Path, a: argparse.Namespace) -> tuple[dict, pd.DataFrame]:
@@ -74,6 +87,8 @@ def inputs(task: str, wd: Path, a: argparse.Namespace) -> tuple[dict, pd.DataFra
 def check_workdir(wd: Path, a: argparse.Namespace) -> None:
     """A work dir holds one benchmark: reusing it with other data or training settings is refused."""
     want = {k: getattr(a, k) for k in ("span_mb", "pair_genes", "pair_seed", "epochs", "lr", "seed")}
+    if a.protocols != ["original"]:  # a work dir from before --protocols holds the original protocol's runs
+        want["protocols"] = a.protocols
     rec = wd / "benchmark.json"
     if rec.is_file() and (had := json.loads(rec.read_text())) != want:
         raise SystemExit(f"{wd} holds a benchmark run with {had}, not {want}: give another --workdir")
@@ -81,22 +96,27 @@ def check_workdir(wd: Path, a: argparse.Namespace) -> None:
     rec.write_text(json.dumps(want) + "\n")
 
 
-def worker(task: str, model: str, wd: Path, a: argparse.Namespace) -> None:
-    """Train ``model`` on every fold of ``task`` (this process's peak RSS is the model's)."""
+def run_dir(wd: Path, task: str, model: str, protocol: str) -> Path:
+    return wd / "runs" / task / (model if protocol == "original" else f"{model}@{protocol}")
+
+
+def worker(task: str, model: str, protocol: str, wd: Path, a: argparse.Namespace) -> None:
+    """Train ``model`` under ``protocol`` on every fold of ``task`` (this process's peak RSS is the model's)."""
     data, _ = inputs(task, wd, a)
     marks = MARKS if task != "diff" else (signal_marks(data["signal"]) or default_marks(len(MARKS)))
-    spec = RunSpec(marks=marks, task=task, arch=model if task == "diff" else "chromoformer")
+    spec = RunSpec(marks=marks, task=task, arch=model if task == "diff" else "chromoformer", protocol=protocol)
     spec = spec.replace(num_epoch=a.epochs, **({"lr": a.lr} if a.lr is not None else {}), seed=a.seed)
     run = dict(models=[model], spec=spec, runtime=Runtime(num_workers=0))
+    out = run_dir(wd, task, model, protocol)
     if task == "diff":
-        compare_pairs(data["meta"], data["signal"], data["meta_b"], data["signal_b"], wd / "runs" / task / model, **run)
+        compare_pairs(data["meta"], data["signal"], data["meta_b"], data["signal_b"], out, **run)
     else:
-        compare(data["meta"], data["signal"], wd / "runs" / task / model, **run)
+        compare(data["meta"], data["signal"], out, **run)
 
 
-def run_model(task: str, model: str, wd: Path, argv: list[str]) -> float:
+def run_model(task: str, model: str, protocol: str, wd: Path, argv: list[str]) -> float:
     """Run :func:`worker` in a child process; its peak RSS in MiB."""
-    cmd = [sys.executable, __file__, *argv, "--workdir", str(wd), "--worker", task, model]
+    cmd = [sys.executable, __file__, *argv, "--workdir", str(wd), "--worker", task, model, protocol]
     p = subprocess.Popen(cmd)
     _, status, usage = os.wait4(p.pid, 0)
     if (rc := os.waitstatus_to_exitcode(status)) != 0:
@@ -138,8 +158,10 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=123, help="training seed (the config's default)")
     p.add_argument("--pair-seed", type=int, default=1, help="seed of the simulated pair of cells")
     p.add_argument("--tasks", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--protocols", nargs="+", default=["original", "chromoformer"], choices=["original", "chromoformer"],
+                   help="protocols to train each baseline with a recorded original recipe under")
     p.add_argument("--workdir", default=None)
-    p.add_argument("--worker", nargs=2, metavar=("TASK", "MODEL"), help=argparse.SUPPRESS)
+    p.add_argument("--worker", nargs=3, metavar=("TASK", "MODEL", "PROTOCOL"), help=argparse.SUPPRESS)
     a = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     wd = Path(a.workdir or tempfile.mkdtemp(prefix="cf-benchmodels-"))
@@ -147,18 +169,19 @@ def main() -> None:
         return worker(*a.worker, wd, a)
     check_workdir(wd, a)
     argv = ["--span-mb", str(a.span_mb), "--pair-genes", str(a.pair_genes), "--epochs", str(a.epochs),
-            "--lr", str(a.lr), "--seed", str(a.seed), "--pair-seed", str(a.pair_seed)]
+            "--lr", str(a.lr), "--seed", str(a.seed), "--pair-seed", str(a.pair_seed), "--protocols", *a.protocols]
     per_fold, extra = [], {}
     for task in a.tasks:
         _, table = inputs(task, wd, a)
-        for model in MODELS[task]:
+        for model, protocol in runs(task, a.protocols):
             t0 = time.perf_counter()
-            rss = run_model(task, model, wd, argv)
-            out = CompareFiles(wd / "runs" / task / model)
+            rss = run_model(task, model, protocol, wd, argv)
+            out = CompareFiles(run_dir(wd, task, model, protocol))
             row = pd.read_csv(out.table, sep="\t").iloc[0]
-            folds = pd.read_csv(out.folds, sep="\t").assign(task=task)
+            name = row_name(model, protocol)
+            folds = pd.read_csv(out.folds, sep="\t").assign(task=task, model=name)
             per_fold += folds.to_dict("records")
-            extra[(task, model)] = {"n": int(row.n), "score_sd": float(row.score_sd), "params": int(row.params),
+            extra[(task, name)] = {"n": int(row.n), "score_sd": float(row.score_sd), "params": int(row.params),
                                     "train_s": float(row.train_seconds),
                                     "wall_s": round(time.perf_counter() - t0, 1), "peak_rss_mib": round(rss),
                                     "protocol": row.protocol}

@@ -175,6 +175,17 @@ def test_the_cli_trains_predicts_and_compares_the_diff_task(pair, tmp_path, caps
     assert pd.read_csv(tmp_path / "p.csv").columns.tolist() == ["gene_id", "expr_a", "expr_b", "lfc", "call"]
 
 
+def test_compare_pairs_on_deepdiffs_own_five_marks(pair, tmp_path):
+    """``--marks deepdiff``: both cells' 7-row npy signals are read through DeepDiff's 5 channels, by name."""
+    a_meta, a_npy, b_meta, b_npy = map(str, files(pair))
+    cli(["compare", "--task", "diff", "-m", a_meta, "-d", a_npy, "--meta-b", b_meta, "--npy-dir-b", b_npy,
+         "-o", str(tmp_path / "cmp"), "--models", "deepdiff", "--folds", "1", "--epochs", "1", "--marks", "deepdiff"])
+    t = pd.read_csv(tmp_path / "cmp" / "comparison.tsv", sep="\t")
+    assert t.params.tolist() == [212_163]
+    ck = read_checkpoint(tmp_path / "cmp" / "deepdiff" / "fold1" / "last.pt")
+    assert ck["spec"]["marks"] == ["H3K4me1", "H3K4me3", "H3K9me3", "H3K27me3", "H3K36me3"]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "--task", "diff", "--fold", "1"], "give cell B's --meta-b and --npy-dir-b"),
     (["train", "--fold", "1", "--meta-b", "B.csv"], "--meta-b name cell B of the differential task: add --task diff"),

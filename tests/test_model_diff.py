@@ -127,11 +127,16 @@ def test_deepdiff_objective_known_answer():
     emb_a = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
     emb_b = torch.tensor([[3.0, 4.0], [1.0, 2.0]], dtype=torch.float64)  # distances 5 and 1
     lfc = torch.tensor([2.5, -0.5], dtype=torch.float64)  # |lfc| >= 2: push apart; else pull together
-    # gene 0 apart with d = 5 > margin 2: 0; gene 1 together: d^2 = 1 -> mean 0.5
-    assert contrastive_loss(emb_a, emb_b, lfc.abs() >= 2).item() == pytest.approx(0.5)
-    assert contrastive_loss(emb_a, emb_b, torch.tensor([True, True])).item() == pytest.approx((0 + 1) / 2)
+    # gene 0 apart with d > margin 2: 0; gene 1 together: d^2 with F.pairwise_distance's eps 1e-6 added to the
+    # difference (DeepDiff's SiameseLoss.py): (0 + 1e-6)^2 + (-1 + 1e-6)^2 -> mean over the two genes
+    near = ((1e-6) ** 2 + (1 - 1e-6) ** 2) / 2
+    assert contrastive_loss(emb_a, emb_b, lfc.abs() >= 2).item() == pytest.approx(near, rel=1e-13, abs=0)
+    assert near != pytest.approx(0.5, rel=1e-9, abs=0)  # the eps is visible at this tolerance
+    d1 = ((1e-6) ** 2 + (-1 + 1e-6) ** 2) ** 0.5
+    assert contrastive_loss(emb_a, emb_b, torch.tensor([True, True])).item() == pytest.approx(
+        (0 + (2 - d1) ** 2) / 2, rel=1e-13, abs=0)
     out = {"lfc": torch.tensor([[2.0], [0.0]], dtype=torch.float64), "expr_a": torch.zeros(2, 1, dtype=torch.float64),
            "expr_b": torch.ones(2, 1, dtype=torch.float64), "emb_a": emb_a, "emb_b": emb_b}
     ea, eb = torch.tensor([1.0, 3.0], dtype=torch.float64), torch.tensor([1.0, 1.0], dtype=torch.float64)
-    want = ((0.5**2 + 0.5**2) / 2) + ((1 + 9) / 2) + 0 + 4 * 0.5
-    assert deepdiff_loss(out, lfc, ea, eb).item() == pytest.approx(want)
+    want = ((0.5**2 + 0.5**2) / 2) + ((1 + 9) / 2) + 0 + 4 * near
+    assert deepdiff_loss(out, lfc, ea, eb).item() == pytest.approx(want, rel=1e-13, abs=0)

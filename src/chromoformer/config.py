@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -30,6 +31,19 @@ MARKS: tuple[str, ...] = (
     "H3K27ac",
     "H3K9ac",
 )
+# The originals' own input sets (BASELINES.md §3, §3b, §2), each in its model's order: ``compare --marks deepchrome``
+MARK_SETS: dict[str, tuple[str, ...]] = {
+    "deepchrome": ("H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3"),  # DeepChrome and AttentiveChrome
+    "deepdiff": ("H3K4me1", "H3K4me3", "H3K9me3", "H3K27me3", "H3K36me3"),  # DeepDiff's channels 0-4
+    "gcmerge": ("H3K27ac", "H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3"),  # sorted file names
+}
+
+
+def mark_names(given: Sequence[str]) -> tuple[str, ...]:
+    """``--marks`` values: mark names, or one name of :data:`MARK_SETS` for that model's original input set."""
+    return MARK_SETS[given[0]] if len(given) == 1 and given[0] in MARK_SETS else tuple(given)
+
+
 SINGLE_ARCHS: tuple[str, ...] = ("chromoformer", "chromoformer-nopcre", "deepchrome", "attentivechrome", "hmcrnn",
                                  "gcmerge")
 DIFF_ARCHS: tuple[str, ...] = ("chromoformer-diff", "deepdiff")  # two cells' genes -> their log2 fold change
@@ -42,12 +56,16 @@ PROTOCOLS: tuple[str, ...] = ("original", "chromoformer")
 class OriginalProtocol:
     """How a baseline's own code trains it (BASELINES.md), used under ``protocol: original``.
 
-    ``optimizer``: ``adam`` (torch.optim.Adam, no weight decay, no lr decay); ``bsz``: None keeps the
-    config's; ``loss``: ``focal`` (gamma 2, no alpha, summed over the batch; classification only) or
-    ``standard`` (cross-entropy / MSE); ``deepdiff`` (MSE of the fold change + each cell's auxiliary MSE +
-    4 x the contrastive term, :func:`chromoformer.training.objective.deepdiff_loss`). ``clip``: the gradient
-    norm is clipped to it before each step (None: no clipping). The number of epochs is always the config's
-    (``--epochs``): the originals' counts belong to their own splits and, for GC-MERGE, to one full-batch step an epoch.
+    ``optimizer``: ``adam`` (torch.optim.Adam, no weight decay) or ``sgd`` (plain SGD, no momentum);
+    ``lr_decay``: Torch7's ``learningRateDecay``, step k (from 0) taken at ``lr / (1 + k * lr_decay)``;
+    ``bsz``: None keeps the config's; ``loss``: ``focal`` (gamma 2, no alpha, summed over the batch; classification
+    only) or ``standard`` (cross-entropy / MSE); ``deepdiff`` (MSE of the fold change + each cell's auxiliary MSE
+    + 4 x the contrastive term, :func:`chromoformer.training.objective.deepdiff_loss`). ``clip``: the gradient
+    norm is clipped to it before each step (None: no clipping). ``init``: ``uniform`` starts every weight
+    U(-0.1, 0.1), ``default`` keeps PyTorch's. ``select``: which epoch ``best.pt`` keeps: ``best`` (the best
+    validation metric, the earlier epoch on ties), ``best-later`` (ties go to the later epoch) or ``last``.
+    The number of epochs is always the config's (``--epochs``): the originals' counts belong to their own splits
+    and, for GC-MERGE, to one full-batch step an epoch.
     """
 
     source: str
@@ -56,12 +74,21 @@ class OriginalProtocol:
     bsz: int | None
     loss: str
     clip: float | None = None
+    lr_decay: float = 0.0
+    init: str = "default"
+    select: str = "best"
 
 
 ORIGINAL_PROTOCOLS: dict[str, OriginalProtocol] = {
+    "deepchrome": OriginalProtocol("DeepChrome 4_train.lua (Singh et al. 2016)", "sgd", 1e-3, 1, "standard",
+                                   lr_decay=1e-7),
+    "attentivechrome": OriginalProtocol("AttentiveChrome v2PyTorch train.py (Singh et al. 2017)", "adam", 2e-4, 16,
+                                        "standard", clip=1.0, init="uniform"),
     "hmcrnn": OriginalProtocol("HM-CRNN model.py (Kang et al. 2020)", "adam", 1e-3, 16, "focal"),
-    "gcmerge": OriginalProtocol("GC-MERGE run_models_.py (Bigness et al. 2022)", "adam", 1e-4, None, "standard"),
-    "deepdiff": OriginalProtocol("DeepDiff train.py (Sekhon et al. 2018)", "adam", 1e-4, 10, "deepdiff", 1.0),
+    "gcmerge": OriginalProtocol("GC-MERGE run_models_.py (Bigness et al. 2022)", "adam", 1e-4, None, "standard",
+                                select="last"),
+    "deepdiff": OriginalProtocol("DeepDiff train.py (Sekhon et al. 2018)", "adam", 1e-4, 10, "deepdiff", 1.0,
+                                 select="best-later"),
 }
 
 

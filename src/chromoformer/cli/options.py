@@ -141,10 +141,11 @@ def check_pair(args: argparse.Namespace, task: str, unsupported: tuple[str, ...]
 
 def protocol(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", choices=("original", "chromoformer"), default="original",
-                   help="how a baseline is trained: 'original' = its own code's optimizer, lr, batch size and loss "
-                        "(HM-CRNN: Adam 1e-3, batch 16, focal loss; GC-MERGE: Adam 1e-4), 'chromoformer' = "
-                        "Chromoformer's (AdamW, the config's lr, bsz and decay, cross-entropy/MSE); models without "
-                        "a recorded original (Chromoformer itself) always use 'chromoformer' (default: original)")
+                   help="how a baseline is trained: 'original' = its own code's recipe (DeepChrome: SGD 1e-3, batch 1, "
+                        "lr decay 1e-7; AttentiveChrome: Adam 2e-4, batch 16, clip 1, U(-0.1, 0.1) init; HM-CRNN: "
+                        "Adam 1e-3, batch 16, focal loss; GC-MERGE: Adam 1e-4, last epoch kept; DeepDiff: Adam 1e-4, "
+                        "batch 10, clip 1; docs/models.md), 'chromoformer' = Chromoformer's (AdamW, the config's lr, "
+                        "bsz and decay, cross-entropy/MSE); Chromoformer itself always uses its own (default: original)")
 
 
 def mark_map(p: argparse.ArgumentParser) -> None:

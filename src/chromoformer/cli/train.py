@@ -19,10 +19,12 @@ from chromoformer.cli import command_help, options
 from chromoformer.config import (
     ARCHS,
     DEFAULT_BINSIZES,
+    MARK_SETS,
     ORIGINAL_INIT_SEED,
     ChromoformerConfig,
     default_marks,
     load_config,
+    mark_names,
 )
 from chromoformer.data.folds import FOLDS, held_out_split
 from chromoformer.data.marks import parse_mark_map
@@ -170,6 +172,11 @@ def build_compare_parser(p: argparse.ArgumentParser | None = None) -> argparse.A
                    help=f"architectures to train (see train --model; default {' '.join(DEFAULT_MODELS)}, for --task "
                         f"diff {' '.join(DIFF_MODELS)})")
     p.add_argument("--folds", nargs="+", type=int, default=list(FOLDS), help="folds to train (1..4)")
+    p.add_argument("--marks", nargs="+", default=None, metavar="MARK",
+                   help="the marks every model reads, picked by name from the signal (an npy directory's rows are "
+                        "the paper's 7 marks), or one of " + ", ".join(MARK_SETS) + " for that original's own "
+                        "input set: " + "; ".join(f"{k} = {' '.join(v)}" for k, v in MARK_SETS.items())
+                        + " (default: every mark of the signal)")
     options.regression(p)
     options.pair(p)
     options.protocol(p)
@@ -189,8 +196,13 @@ def run_compare(args: argparse.Namespace) -> None:
     for what, xs in (("--folds", args.folds), ("--models", args.models or [])):
         if len(set(xs)) != len(xs):
             raise UsageError(f"{what} lists {next(x for x in xs if xs.count(x) > 1)} twice")
-    marks = signal_marks(args.npy_dir) or default_marks(cfg.n_feats)
-    cfg = config_for_marks(cfg, marks, from_user=args.config is not None)
+    rows = signal_marks(args.npy_dir) or default_marks(cfg.n_feats)
+    marks = mark_names(args.marks) if args.marks else rows
+    if missing := [m for m in marks if m not in rows]:
+        raise UsageError(f"--marks: {', '.join(missing)} not in {args.npy_dir} (its marks: {', '.join(rows)})")
+    if len(set(marks)) != len(marks):
+        raise UsageError(f"--marks lists {next(m for m in marks if marks.count(m) > 1)} twice")
+    cfg = config_for_marks(cfg, marks, from_user=args.config is not None and not args.marks)
     models = args.models or list(DIFF_MODELS if task == "diff" else DEFAULT_MODELS)
     try:
         spec = RunSpec(cfg, marks=marks, task=task, arch=models[0] if task == "diff" else "chromoformer",
@@ -198,6 +210,8 @@ def run_compare(args: argparse.Namespace) -> None:
     except ConfigError as e:
         raise UsageError(str(e)) from None
     run = dict(models=models, folds=args.folds, spec=spec, runtime=runtime)
+    if tuple(marks) != tuple(rows):
+        run["row_marks"] = rows
     if spec.cells == 2:
         t = compare_pairs(args.meta, args.npy_dir, args.meta_b, args.npy_dir_b, args.output, **run)
     else:

@@ -43,9 +43,11 @@ def split_pairs(pairs: Sequence[Pair], fold: int) -> tuple[list[Pair], list[Pair
 
 def train_pair_fold(spec: RunSpec, meta_a: str | Path, signal_a: str | Path, meta_b: str | Path,
                     signal_b: str | Path, fold: int, output: str | Path, *, cache_store: bool = True,
-                    store_root: str | Path | None = None, **fit: object) -> list[dict]:
-    """Train one fold of ``spec`` (task ``diff``) on cell A and cell B's files; keywords go to
-    :func:`fit_pair_fold`. Returns the per-epoch history."""
+                    store_root: str | Path | None = None, row_marks: Sequence[str] | None = None,
+                    **fit: object) -> list[dict]:
+    """Train one fold of ``spec`` (task ``diff``) on cell A and cell B's files (``row_marks``: see
+    :func:`~chromoformer.diff.pairing.open_pair_sources`); keywords go to :func:`fit_pair_fold`. Returns the
+    per-epoch history."""
     held_out_split(fold)
     spec.expect_cells(2, "train_pair_fold")
     not_an_input(output, [meta_a, meta_b], folders=[signal_a, signal_b])
@@ -55,7 +57,7 @@ def train_pair_fold(spec: RunSpec, meta_a: str | Path, signal_a: str | Path, met
         raise MetadataError(f"{meta_a}: fold {fold} leaves {len(train)} training and {len(val)} validation genes; "
                             "both must be non-empty")
     root = store_root or paths.run_dir.parent
-    src_a, src_b = open_pair_sources(spec, signal_a, signal_b, root if cache_store else None)
+    src_a, src_b = open_pair_sources(spec, signal_a, signal_b, root if cache_store else None, row_marks=row_marks)
     return fit_pair_fold(spec, train, val, src_a, src_b, output, fold=fold, **fit)  # type: ignore[arg-type]
 
 

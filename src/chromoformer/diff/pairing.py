@@ -4,7 +4,9 @@ Format (choice written down): a pair is two ordinary inputs, one per cell, each 
 (with ``expression``) and signal (npy directory or store), exactly what ``chromoformer preprocess``
 makes for one cell type. Genes are matched by ``gene_id``; their position must agree, their pCREs and
 contact scores may differ (contacts are cell-specific). The target is DeepDiff's fold change
-``lfc = log2((RPKM_B + 1) / (RPKM_A + 1))``, and the call is up (+1), down (-1) or unchanged (0) at
+``lfc = log2((RPKM_B + 1) / (RPKM_A + 1))`` **on RPKM**, the metadata's ``expression`` column, where DeepDiff's
+code takes gene read counts (``log2((e_B + 1) / (e_A + 1))`` of counts; Chromoformer's inputs carry RPKM, see
+docs/models.md), and the call is up (+1), down (-1) or unchanged (0) at
 ``|lfc| >= threshold`` (default 1: two-fold).
 """
 
@@ -19,7 +21,7 @@ from torch.utils.data import Dataset
 
 from chromoformer.config import DEFAULT_BINSIZES, ChromoformerConfig
 from chromoformer.data.dataset import ChromoformerDataset
-from chromoformer.data.marks import select_marks
+from chromoformer.data.marks import BY_NAME, select_marks
 from chromoformer.data.metadata import Gene, read_metadata
 from chromoformer.data.sources import RegionSource, default_store_path, open_source, signal_marks
 from chromoformer.errors import DataError, MetadataError
@@ -28,7 +30,7 @@ from chromoformer.spec import RunSpec
 
 
 def fold_change(expr_a: np.ndarray | float, expr_b: np.ndarray | float) -> np.ndarray:
-    """log2((RPKM_B + 1) / (RPKM_A + 1))."""
+    """log2((RPKM_B + 1) / (RPKM_A + 1)): RPKM, not DeepDiff's read counts (the module docstring)."""
     return np.log2(np.asarray(expr_b, dtype=np.float64) + 1) - np.log2(np.asarray(expr_a, dtype=np.float64) + 1)
 
 
@@ -84,19 +86,20 @@ def read_pairs(spec: RunSpec, meta_a: str | Path, meta_b: str | Path, *, require
 
 
 def open_pair_sources(spec: RunSpec, signal_a: str | Path, signal_b: str | Path, cache_dir: Path | None, *,
-                      build: bool = True) -> tuple[RegionSource, RegionSource]:
+                      build: bool = True, row_marks: Sequence[str] | None = None
+                      ) -> tuple[RegionSource, RegionSource]:
     """Each cell's signal, read through a cached binned store under ``cache_dir`` when it is an npy directory,
-    checked to hold the same marks and narrowed to ``spec.marks``."""
-    sources = []
+    checked to hold the same marks and narrowed to ``spec.marks`` (``row_marks``: the signal's marks, an npy
+    directory's rows, when the model reads some of them: picked by name)."""
+    sources, mark_map = [], (None if row_marks is None else BY_NAME)
+    rows = tuple(row_marks) if row_marks is not None else spec.marks
     for signal in (signal_a, signal_b):
         store = None
         if cache_dir is not None and build and signal_marks(signal) is None:
-            store = default_store_path(signal, cache_dir, base=spec.base, n_feats=spec.config.n_feats,
-                                       marks=spec.marks)
-        sources.append(open_source(signal, store=store, build=build, n_feats=spec.config.n_feats, base=spec.base,
-                                   marks=spec.marks))
+            store = default_store_path(signal, cache_dir, base=spec.base, n_feats=len(rows), marks=rows)
+        sources.append(open_source(signal, store=store, build=build, n_feats=len(rows), base=spec.base, marks=rows))
     check_same_marks(sources[0], sources[1], f"cell A ({signal_a})", f"cell B ({signal_b})")
-    return select_marks(sources[0], spec.marks), select_marks(sources[1], spec.marks)
+    return select_marks(sources[0], spec.marks, mark_map), select_marks(sources[1], spec.marks, mark_map)
 
 
 class PairedDataset(Dataset):

@@ -181,6 +181,10 @@ def load_model(
     try:
         model.load_state_dict(sd, strict=True)
     except RuntimeError as e:
+        if spec.arch == "attentivechrome" and any(k.startswith("bin_rnn.") for k in sd):
+            raise CheckpointError(f"{path}: an AttentiveChrome checkpoint from before 2026-12-07, whose one bin-level "
+                                  "encoder was shared by every mark (not the published model; docs/models.md): "
+                                  "retrain it with this version") from None
         msg = " ".join(str(e).split())
         raise CheckpointError(
             f"{path}: weights do not fit a {task} model with this config and bin sizes {binsizes} "

@@ -17,14 +17,17 @@ deviation: Chromoformer's inputs hold no counts).
 each cell's F tracks go through F bin encoders **shared by A and B** (the Siamese part), then a mark
 encoder per cell and an auxiliary head Linear(32 -> 1) per cell (log2(RPKM + 1) of that cell); the
 main mark encoder reads all 5F tokens [raw A, raw B, raw A - B, cell A, cell B] -> Linear(32 -> 1),
-the log fold change. Every weight starts U(-0.1, 0.1), as in DeepDiff's code. Parameters:
-212,163 (5 marks) / 284,355 (7 marks).
+the log fold change of RPKM (DeepDiff's is of read counts: :mod:`chromoformer.diff.pairing`). The encoders
+are AttentiveChrome's (:class:`~chromoformer.model.baselines.Encoder`). Every weight starts U(-0.1, 0.1), as in
+DeepDiff's code. Parameters: 212,163 (5 marks) / 284,355 (7 marks).
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+from chromoformer.model.baselines import Encoder
 
 N_BINS = 200
 
@@ -40,34 +43,9 @@ def central_bins(promoter_feats: dict[int, Tensor], n_bins: int = N_BINS) -> Ten
     return x[:, lo : lo + n_bins]
 
 
-class DotAttention(nn.Module):
-    """``a_t = softmax_t(h_t . v)``: (N, T, d) -> (N, d), weights (N, T)."""
-
-    def __init__(self, d: int) -> None:
-        super().__init__()
-        self.v = nn.Parameter(torch.empty(d))
-
-    def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
-        w = torch.softmax(h @ self.v, dim=-1)
-        return (w.unsqueeze(-1) * h).sum(1), w
-
-
-class Encoder(nn.Module):
-    """BiLSTM over a sequence and attention: (N, T, d_in) -> (N, 2 * hidden)."""
-
-    def __init__(self, d_in: int, hidden: int) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(d_in, hidden, batch_first=True, bidirectional=True)
-        self.attention = DotAttention(2 * hidden)
-
-    def forward(self, x: Tensor) -> Tensor:
-        h, _ = self.lstm(x)
-        return self.attention(h)[0]
-
-
 def encode_tracks(encoders: nn.ModuleList, tracks: Tensor) -> Tensor:
     """(B, T, K) tracks, one bin encoder each -> (B, K, 64) track tokens."""
-    return torch.stack([enc(tracks[:, :, k : k + 1]) for k, enc in enumerate(encoders)], 1)
+    return torch.stack([enc(tracks[:, :, k : k + 1])[0] for k, enc in enumerate(encoders)], 1)
 
 
 class DeepDiff(nn.Module):
@@ -94,6 +72,7 @@ class DeepDiff(nn.Module):
         xa, xb = central_bins(a["promoter_feats"]), central_bins(b["promoter_feats"])  # (B, T, F)
         raw = encode_tracks(self.raw_bins, torch.cat([xa, xb, xa - xb], 2))  # (B, 3F, 64)
         ca, cb = encode_tracks(self.cell_bins, xa), encode_tracks(self.cell_bins, xb)  # (B, F, 64) each
-        main = self.mark_main(torch.cat([raw, ca, cb], 1))
-        return {"lfc": self.head(main), "expr_a": self.aux_a(self.mark_a(ca)), "expr_b": self.aux_b(self.mark_b(cb)),
+        main = self.mark_main(torch.cat([raw, ca, cb], 1))[0]
+        return {"lfc": self.head(main), "expr_a": self.aux_a(self.mark_a(ca)[0]),
+                "expr_b": self.aux_b(self.mark_b(cb)[0]),
                 "emb_a": ca.flatten(1), "emb_b": cb.flatten(1)}

@@ -5,7 +5,9 @@ inputs hold only each gene's promoter window and its pCREs, so each gene is a st
 (BASELINES' adaptation):
 
 * node 0, the promoter: features = ln(1 + mean depth) over the central 10 kb (TSS +- 5 kb), the
-  original's node size;
+  original's node size. **Centred on the TSS here**; the original's promoter node is the fixed genomic 10-kb
+  bin that contains the TSS (``floor((TSS - chromosome start) / 10 kb)``, BASELINES.md §3b), so its TSS sits
+  anywhere in the bin, and the bin's strand is never flipped (neither is this mean: it is blind to orientation);
 * nodes 1..n (n = ``n_pcres`` <= i_max), the pCREs: ln(1 + mean depth) over each fragment's valid
   bins (padding and dummy pCREs are never read);
 * edges promoter <-> pCRE both ways, unweighted as in the original (``interaction_freq`` unused).
@@ -17,7 +19,12 @@ per-dataset maximum would make the model depend on statistics kept outside its w
 Layers: two SAGEConvCat layers ``h' = ReLU(W [h || mean of neighbours] + b)`` (Linear 2F -> 256,
 then 512 -> 256), dropout 0.5, Linear 256 -> 256, ReLU, Linear 256 -> 256, ReLU, Linear 256 -> C,
 read at node 0. A gene with no pCRE has no neighbour: its neighbour mean is 0 (the original drops
-such nodes; they are kept here). Parameters with 7 marks: 267,266 (C = 2) / 267,009 (C = 1).
+such nodes; they are kept here). Parameters with 7 marks: 267,266 (C = 2) / 267,009 (C = 1); with the
+original's 6: 266,754 / 266,497.
+
+Training under ``--protocol original``: Adam 1e-4 and ``best.pt`` is the **last** epoch (the original evaluates
+its last epoch, with no model selection). The original computes its validation metrics in train mode (dropout
+on); here validation is always in eval mode.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from chromoformer.data import ChromoformerDataset, Gene, read_metadata
 from chromoformer.data.folds import describe_empty_fold, held_out_split, split_fraction, split_genes
-from chromoformer.data.marks import select_marks
+from chromoformer.data.marks import BY_NAME, select_marks
 from chromoformer.data.sources import RegionSource, default_store_path, open_source, signal_marks
 from chromoformer.engine import distributed
 from chromoformer.engine.runtime import DEFAULT_RUNTIME, Runtime
@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 def train_fold(spec: RunSpec, meta: str | Path, signal: str | Path, fold: int, output: str | Path, *,
                store: str | Path | None = None, cache_store: bool = True, store_root: str | Path | None = None,
                eid: str | None = None, val_fraction: float | None = None,
-               mark_map: Mapping[str, str] | str | None = None, **fit: object) -> list[dict]:
+               mark_map: Mapping[str, str] | str | None = None, row_marks: Sequence[str] | None = None,
+               **fit: object) -> list[dict]:
     """Train one cross-validation fold from files: metadata csv + signal (npy directory or store).
 
     ``fold`` (0..4) validates on split ``(fold + 3) % 4 + 1`` and trains on the other three.
@@ -35,7 +36,9 @@ def train_fold(spec: RunSpec, meta: str | Path, signal: str | Path, fold: int, o
     under ``store_root``, default ``output``'s parent; ``cache_store=False`` reads the npy files).
     ``val_fraction`` holds out that seeded random fraction of the genes instead of the fold's split
     (:func:`chromoformer.data.folds.split_fraction`). ``mark_map``:
-    see :func:`chromoformer.data.marks.select_marks`. Other keywords go to :func:`fit_fold`.
+    see :func:`chromoformer.data.marks.select_marks`. ``row_marks``: the names of the signal's marks (an npy directory's
+    rows) when the model reads some of them: ``spec.marks`` are then picked by name (default: the signal's marks
+    are the model's). Other keywords go to :func:`fit_fold`.
     Returns the per-epoch history.
     """
     held_out_split(fold)
@@ -55,12 +58,15 @@ def train_fold(spec: RunSpec, meta: str | Path, signal: str | Path, fold: int, o
         _warn_one_class(meta, fold, "validation", val_genes)
     runtime = fit.get("runtime", DEFAULT_RUNTIME)
     d, _ = distributed.from_env(runtime.device)  # type: ignore[union-attr]
+    rows = tuple(row_marks) if row_marks is not None else spec.marks
+    if row_marks is not None:
+        mark_map = mark_map or BY_NAME
     if store is None and cache_store and signal_marks(signal) is None:
         store = default_store_path(signal, store_root or paths.run_dir.parent, base=spec.base,
-                                   n_feats=spec.config.n_feats, marks=spec.marks)
+                                   n_feats=len(rows), marks=rows)
 
     def source() -> RegionSource:
-        return open_source(signal, store=store, n_feats=spec.config.n_feats, base=spec.base, marks=spec.marks)
+        return open_source(signal, store=store, n_feats=len(rows), base=spec.base, marks=rows)
 
     opened = d.on_main(source)  # rank 0 builds a missing store; the others then open it
     src = select_marks(opened if d.main else source(), spec.marks, mark_map)

@@ -2,9 +2,11 @@
 
 Under ``chromoformer`` (Chromoformer's own code): cross-entropy on 2 logits or MSE, AdamW with the
 config's lr and its per-epoch decay ``gamma``. Under ``original`` a baseline keeps its own code's choice
-(:data:`chromoformer.config.ORIGINAL_PROTOCOLS`): Adam, and for HM-CRNN's classifier the focal loss
-``-(1 - p_t)^2 log p_t`` summed over the batch (the spec's config already carries its lr, bsz and
-``gamma = 1``); DeepDiff's is Adam 1e-4, batch 10, gradient norm clipped to 1 and :func:`deepdiff_loss`.
+(:data:`chromoformer.config.ORIGINAL_PROTOCOLS`; the spec's config already carries its lr, bsz and
+``gamma = 1``): DeepChrome's SGD at 1e-3, batch 1, with Torch7's per-step lr decay 1e-7; AttentiveChrome's Adam
+2e-4, batch 16, gradient norm clipped to 1, every weight U(-0.1, 0.1); HM-CRNN's Adam and, for its classifier,
+the focal loss ``-(1 - p_t)^2 log p_t`` summed over the batch; GC-MERGE's Adam 1e-4 with ``best.pt`` the last
+epoch; DeepDiff's Adam 1e-4, batch 10, clip 1 and :func:`deepdiff_loss`, ties going to the later epoch.
 
 The differential task's ``standard`` loss (Chromoformer-diff's, and DeepDiff's under ``chromoformer``) is
 ``MSE(lfc) + MSE(expr_a) + MSE(expr_b)``: the fold change and each cell's log2(RPKM + 1) with weight 1, so the
@@ -66,14 +68,55 @@ def summed(kind: str) -> bool:
 
 
 def make_optimizer(model: nn.Module, spec: RunSpec) -> torch.optim.Optimizer:
-    """AdamW (Chromoformer) or the original's Adam, at ``spec.config.lr``."""
+    """AdamW (Chromoformer) or the original's Adam or SGD, at ``spec.config.lr``."""
     proto = spec.original_protocol
     if proto is not None and proto.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=spec.config.lr)
+    if proto is not None and proto.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=spec.config.lr)
     # fused: one kernel over every parameter instead of a Python loop over 200+ tensors (bench/profile_step.py:
     # 22 -> 6 ms a step on 2 cores); the same update to 1e-17 in float64 and 1e-7 in float32 after 10 steps
     # (tests/test_speed_levers.py)
     return torch.optim.AdamW(model.parameters(), lr=spec.config.lr, fused=fusable(model))
+
+
+class TorchDecay:
+    """Torch7's ``learningRateDecay`` as a ``LambdaLR`` factor: step k (from 0) at ``1 / (1 + k * decay)``."""
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+
+    def __call__(self, step: int) -> float:
+        return 1.0 / (1.0 + step * self.decay)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, spec: RunSpec) -> tuple[torch.optim.lr_scheduler.LRScheduler, bool]:
+    """The run's learning-rate schedule and whether it steps after every optimizer step (``True``: the original's
+    per-step decay) or once an epoch (Chromoformer's ``gamma``; 1 under a recorded original recipe)."""
+    proto = spec.original_protocol
+    if proto is not None and proto.lr_decay:
+        return torch.optim.lr_scheduler.LambdaLR(opt, TorchDecay(proto.lr_decay)), True
+    return torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=spec.config.gamma), False
+
+
+def init_weights(model: nn.Module, spec: RunSpec) -> None:
+    """The protocol's initialisation, after the model is built: ``uniform`` draws every parameter U(-0.1, 0.1)
+    (AttentiveChrome's and DeepDiff's code), in ``model.parameters()`` order from the global generator."""
+    proto = spec.original_protocol
+    if proto is not None and proto.init == "uniform":
+        with torch.no_grad():
+            for p in model.parameters():
+                p.uniform_(-0.1, 0.1)
+
+
+def is_best(spec: RunSpec, value: float, best: float, best_epoch: int) -> bool:
+    """Whether an epoch with validation metric ``value`` becomes ``best.pt`` (``best_epoch`` 0: none yet), by the
+    protocol's ``select`` rule: ``last``, ``best-later`` (ties to the later epoch) or ``best`` (the earlier)."""
+    proto = spec.original_protocol
+    select = proto.select if proto is not None else "best"
+    if best_epoch == 0 or select == "last":
+        return True
+    return value >= best if select == "best-later" else value > best
 
 
 def fusable(model: nn.Module) -> bool:
@@ -87,9 +130,11 @@ def describe(spec: RunSpec) -> str:
         kind = loss_kind(spec)
         loss = {"focal": "focal", "deepdiff": "MSE + aux + 4 x contrastive"}.get(
             kind, "cross-entropy" if spec.task == "clf" else "MSE")
-        clip = f", clip {p.clip:g}" if p.clip else ""
-        return (f"original ({p.source}: {p.optimizer}, lr {spec.config.lr:g}, batch {spec.config.bsz}{clip}, "
-                f"{loss} loss)")
+        extra = (f", clip {p.clip:g}" if p.clip else "") + (f", lr decay {p.lr_decay:g}" if p.lr_decay else "")
+        extra += ", U(-0.1, 0.1) init" if p.init == "uniform" else ""
+        keep = {"last": "; best.pt = last epoch", "best-later": "; ties to the later epoch"}.get(p.select, "")
+        return (f"original ({p.source}: {p.optimizer}, lr {spec.config.lr:g}, batch {spec.config.bsz}{extra}, "
+                f"{loss} loss{keep})")
     return f"chromoformer (AdamW, lr {spec.config.lr:g}, decay {spec.config.gamma:g}, batch {spec.config.bsz})"
 
 
@@ -99,9 +144,9 @@ DEEPDIFF_MARGIN, DEEPDIFF_SIAMESE_WEIGHT, DEEPDIFF_APART = 2.0, 4.0, 2.0
 def contrastive_loss(emb_a: torch.Tensor, emb_b: torch.Tensor, apart: torch.Tensor,
                      margin: float = DEEPDIFF_MARGIN) -> torch.Tensor:
     """Batch mean of ``d^2`` (pairs to pull together) or ``max(0, margin - d)^2`` (``apart``), with
-    ``d = ||emb_a - emb_b||`` over (B, D) embeddings (the Hadsell-Chopra-LeCun form; DeepDiff's exact
-    scaling is n/v in BASELINES.md)."""
-    d = (emb_a - emb_b).norm(dim=1)
+    ``d = ||emb_a - emb_b + 1e-6||`` over (B, D) embeddings: ``F.pairwise_distance``, whose eps DeepDiff's
+    ``SiameseLoss.py`` keeps (BASELINES.md §3b); the Hadsell-Chopra-LeCun form."""
+    d = F.pairwise_distance(emb_a, emb_b)
     return torch.where(apart, (margin - d).clamp(min=0) ** 2, d**2).mean()
 
 

@@ -32,7 +32,18 @@ from chromoformer.metrics import main_metric, task_metrics
 from chromoformer.model import build_model
 from chromoformer.progress import tqdm
 from chromoformer.spec import RunSpec
-from chromoformer.training.objective import clip_norm, describe, loss_fn, loss_kind, make_optimizer, summed, train_loss
+from chromoformer.training.objective import (
+    clip_norm,
+    describe,
+    init_weights,
+    is_best,
+    loss_fn,
+    loss_kind,
+    make_optimizer,
+    make_scheduler,
+    summed,
+    train_loss,
+)
 from chromoformer.training.run_directory import RunDirectory
 
 log = logging.getLogger(__name__)
@@ -96,7 +107,9 @@ class Trainer:
         self.train_ds, self.val_ds, self.run_dir, self.device = train_ds, val_ds, run_dir, device
         self.num_workers, self.dist = num_workers, dist or Dist()
         torch.manual_seed(spec.init_seed)
-        self.model = build_model(spec.task, spec.config, spec.binsizes, spec.arch).to(device)
+        self.model = build_model(spec.task, spec.config, spec.binsizes, spec.arch)
+        init_weights(self.model, spec)
+        self.model.to(device)
         self.net = self.model
         if self.dist.active:
             # static_graph: the 36 compatibility-only tensors that never get a gradient (docs/original.md §1) are
@@ -105,7 +118,7 @@ class Trainer:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids, static_graph=True)
         self.opt = make_optimizer(self.model, spec)
         self.loss_kind, self.clip = loss_kind(spec), clip_norm(spec)
-        self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=1, gamma=spec.config.gamma)
+        self.sched, self.sched_per_step = make_scheduler(self.opt, spec)
         self.epoch, self.best, self.best_epoch, self.history = 0, -math.inf, 0, []
         self.val_ids = [g.gene_id for g in val_ds.genes]
 
@@ -205,6 +218,8 @@ class Trainer:
                 if self.clip is not None:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
                 self.opt.step()
+                if self.sched_per_step:
+                    self.sched.step()
                 total += loss.item() * (sizes[i] / d.world if d.active else len(label))
                 outs.append(output_table(out).detach().float().cpu())
                 labels.append(label.cpu())
@@ -255,9 +270,10 @@ class Trainer:
             tr = self.train_epoch()
             val_out, val_label = self.validate()
             va = epoch_metrics(val_out, val_label, self.task, self.loss_kind)
-            self.sched.step()
+            if not self.sched_per_step:
+                self.sched.step()
             key = main_metric(self.task)
-            improved = va[key] > self.best or (self.best_epoch == 0)
+            improved = is_best(self.spec, va[key], self.best, self.best_epoch)
             if improved:
                 self.best, self.best_epoch = va[key], self.epoch
             self.history.append({
