@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,55 @@ SHARED = Path(os.environ.get("CHROMOFORMER_SHARED", ROOT.parent / "shared"))
 DEMO = SHARED / "reference-demo"
 # Where .ci/run installs the original PyPI package (chromoformer==1.1.3), used only as an oracle.
 ORIGINAL_SITE = Path(os.environ.get("CHROMOFORMER_ORIGINAL_SITE", ROOT / ".cache" / "original-1.1.3"))
+
+
+def _loopback_only(address) -> None:
+    """The guard: a test that connects anywhere but loopback (or a Unix socket) fails at once."""
+    if isinstance(address, (str, bytes)):  # AF_UNIX
+        return
+    host = address[0]
+    try:
+        if host == "localhost" or ipaddress.ip_address(host).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise AssertionError(f"a test tried to connect to {address!r}: tests reach no address but loopback")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_network_but_loopback():
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def guarded(self, address):
+        _loopback_only(address)
+        return connect(self, address)
+
+    def guarded_ex(self, address):
+        _loopback_only(address)
+        return connect_ex(self, address)
+
+    socket.socket.connect, socket.socket.connect_ex = guarded, guarded_ex
+    try:
+        yield
+    finally:
+        socket.socket.connect, socket.socket.connect_ex = connect, connect_ex
+
+
+@pytest.fixture
+def loopback(tmp_path, monkeypatch):
+    """A :class:`loopback.LoopbackServer` on 127.0.0.1, with the cache in ``tmp_path`` and quick retries."""
+    from chromoformer.files import fetch
+    from loopback import LoopbackServer
+
+    monkeypatch.setenv("CHROMOFORMER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CHROMOFORMER_FETCH_TIMEOUT", "2")
+    monkeypatch.delenv("CHROMOFORMER_OFFLINE", raising=False)
+    monkeypatch.setattr(fetch, "BACKOFF_S", 0.01)
+    server = LoopbackServer()
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture(scope="session")

@@ -74,6 +74,10 @@ class WorkflowError(ChromoformerError, RuntimeError):
     """A workflow step failed."""
 
 
+class FetchError(ChromoformerError, RuntimeError):
+    """A remote file cannot be fetched, or what was fetched fails its checks."""
+
+
 class EvaluationError(ChromoformerError, ValueError):
     """Prediction tables given to ``evaluate`` cannot be pooled."""
 

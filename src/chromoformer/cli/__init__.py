@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chromoformer import __version__
+from chromoformer.cli import options
 from chromoformer.cli.options import HelpFormatter
 from chromoformer.errors import ChromoformerError, is_no_space, one_line
 
@@ -55,6 +56,8 @@ SUBCOMMANDS = [
      "a checkpoint's weights and run spec as .safetensors (for sharing)"),
     ("inspect", "chromoformer.cli.checkpoints", "build_inspect_parser", "run_inspect",
      "describe a checkpoint (ours or the original format)"),
+    ("pretrained", "chromoformer.cli.checkpoints", "build_pretrained_parser", "run_pretrained",
+     "the published checkpoints by name: list, fetch, add, table"),
 ]
 
 
@@ -120,6 +123,7 @@ def run_command(parser: argparse.ArgumentParser, func: Callable[[argparse.Namesp
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "verbose", False))
     try:
+        options.expand_pretrained(args)
         (func or args.func)(args)
     except BrokenPipeError:  # `chromoformer inspect x | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -162,3 +162,42 @@ def run_export_weights(args: argparse.Namespace) -> None:
         raise UsageError(f"-o {args.output}: the output must end in .safetensors")
     p = export_weights(options.checkpoint_list(args, several=False)[0], args.output)
     log.info("wrote %s (%.1f MB)", p, p.stat().st_size / 2**20)
+
+
+def build_pretrained_parser(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    sub = p.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="the published checkpoints: EID, task, fold, size, md5, cached or not")
+    f = sub.add_parser("fetch", help="download (once), check and cache an EID's published checkpoints")
+    f.add_argument("eid", help="Roadmap epigenome ID, e.g. E003")
+    f.add_argument("--task", choices=("clf", "reg"), default="clf", help="classifier (default) or regressor")
+    f.add_argument("--fold", type=int, choices=(1, 2, 3, 4), default=None, help="one fold (default: all four)")
+    a = sub.add_parser("add", help="register a published checkpoint (or archive) downloaded by hand")
+    a.add_argument("file")
+    t = sub.add_parser("table", help="validation metrics recomputed from each cached checkpoint, and per EID pooled")
+    t.add_argument("eids", nargs="*", help="EIDs (default: every cached one)")
+    t.add_argument("-o", "--output", default=None, help="also write the table as tsv")
+    return p
+
+
+def run_pretrained(args: argparse.Namespace) -> None:
+    from chromoformer.engine import pretrained
+    from chromoformer.files.atomic import write_table
+    from chromoformer.results.published import published_list, published_table
+
+    if args.action == "list":
+        t = published_list()
+        t["size"] = t["size"].map(lambda n: f"{n / 2**20:,.1f} MB")
+        print(t.drop(columns=["name"]).to_string(index=False))
+    elif args.action == "fetch":
+        for p in pretrained.select(args.eid, args.task, args.fold):
+            print(pretrained.fetch_published(p))
+    elif args.action == "add":
+        print(pretrained.add(args.file))
+    else:
+        t = published_table(args.eids or None)
+        if t.empty:
+            raise UsageError("no published checkpoint is cached" + (f" for {', '.join(args.eids)}" if args.eids else "")
+                             + ": chromoformer pretrained fetch EID")
+        if args.output:
+            write_table(t, args.output, sep="\t", float_format="%.6f")
+        print(t.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep=""))

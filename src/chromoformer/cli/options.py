@@ -65,7 +65,8 @@ def output(p: argparse.ArgumentParser, help: str, required: bool = True, default
 
 def checkpoints(p: argparse.ArgumentParser, several: bool, positional: bool = False) -> None:
     """``-k/--checkpoint`` (repeatable when ``several``); ``positional`` keeps the old ``COMMAND file.pt`` form."""
-    help = "checkpoint .pt (ours or the original format)" + ("; repeat for a fold ensemble" if several else "")
+    help = ("checkpoint .pt (ours or the original format), or a published one: pretrained:EID[/reg][/foldK]"
+            + ("; repeat for a fold ensemble (pretrained:E003 is all four folds)" if several else ""))
     if positional:
         p.add_argument("checkpoint_args", nargs="*", metavar="CHECKPOINT", help=argparse.SUPPRESS)
         p.add_argument("-k", "--checkpoint", action="append", default=None, help=help)
@@ -75,13 +76,33 @@ def checkpoints(p: argparse.ArgumentParser, several: bool, positional: bool = Fa
         p.add_argument("-k", "--checkpoint", required=True, help=help)
 
 
+def expand_pretrained(args: argparse.Namespace) -> None:
+    """Replace every ``pretrained:...`` checkpoint argument by its cached files (fetched once); a command that
+    takes one checkpoint must be given a reference to one (``/foldK``)."""
+    for attr in ("checkpoint", "checkpoint_args"):
+        value = getattr(args, attr, None)
+        refs = [value] if isinstance(value, str) else list(value or [])
+        if not any(isinstance(r, str) and r.startswith("pretrained:") for r in refs):
+            continue
+        from chromoformer.engine.pretrained import resolve_checkpoints
+
+        paths = [str(p) for p in resolve_checkpoints(refs)]
+        if isinstance(value, str):
+            if len(paths) != 1:
+                raise UsageError(f"{value} names {len(paths)} checkpoints and this command takes one: add /foldK "
+                                 f"(e.g. {value}/fold1)")
+            paths = paths[0]
+        setattr(args, attr, paths)
+
+
 def checkpoint_list(args: argparse.Namespace, several: bool) -> list[str]:
     """The checkpoints named by ``-k`` and the old positional form together (at least one; one unless several)."""
     found = [*(getattr(args, "checkpoint_args", None) or []), *(args.checkpoint or [])]
     if not found:
         raise UsageError("a checkpoint is required: -k/--checkpoint FILE.pt")
     if not several and len(found) > 1:
-        raise UsageError(f"one checkpoint is taken, got {len(found)}: {', '.join(found)}")
+        raise UsageError(f"one checkpoint is taken, got {len(found)}: {', '.join(found)} (a pretrained:EID reference "
+                         "names every fold: add /foldK)")
     return found
 
 
@@ -145,7 +166,8 @@ def protocol(p: argparse.ArgumentParser) -> None:
                         "lr decay 1e-7; AttentiveChrome: Adam 2e-4, batch 16, clip 1, U(-0.1, 0.1) init; HM-CRNN: "
                         "Adam 1e-3, batch 16, focal loss; GC-MERGE: Adam 1e-4, last epoch kept; DeepDiff: Adam 1e-4, "
                         "batch 10, clip 1; docs/models.md), 'chromoformer' = Chromoformer's (AdamW, the config's lr, "
-                        "bsz and decay, cross-entropy/MSE); Chromoformer itself always uses its own (default: original)")
+                        "bsz and decay, cross-entropy/MSE); Chromoformer itself always uses its own "
+                        "(default: original)")
 
 
 def mark_map(p: argparse.ArgumentParser) -> None:

@@ -411,3 +411,37 @@ class PairSimulationFiles:
     @property
     def oracle(self) -> Path:
         return self.dir / "oracle.csv"
+
+
+@dataclass(frozen=True)
+class CachedFile:
+    """One file of the download cache (:mod:`chromoformer.files.fetch`): ``root/folder/name``, its sha256 record,
+    the partial download it grows from, and the lock its one downloader holds."""
+
+    path: Path
+
+    @classmethod
+    def of(cls, root: Path, folder: str, name: str) -> CachedFile:
+        return cls(Path(root) / folder / name)
+
+    @property
+    def record(self) -> Path:
+        return self.path.with_name(f"{self.path.name}.sha256")
+
+    @property
+    def part(self) -> Path:
+        return self.path.with_name(f"{self.path.name}.part")
+
+    @property
+    def lock(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.lock")
+
+
+def published_checkpoint_name(eid: str, task: str, fold: int) -> str:
+    """figshare article 19424807's name of a published checkpoint (:mod:`chromoformer.engine.pretrained`)."""
+    return f"chromoformer-{'reg-' if task == 'reg' else ''}reproduction-{eid}-conf1-fold{fold}.pt"
+
+
+def published_listing_name(article: int, version: int) -> str:
+    """The cached figshare listing of one article version."""
+    return f"article-{article}-v{version}.json"
