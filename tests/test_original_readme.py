@@ -95,7 +95,7 @@ def test_original_readme_journey(demo, tmp_path):
     pred = pd.read_csv(tmp_path / "pred.csv")
     assert len(pred) == 100 and pred.prediction.between(0, 1).all()
 
-    # the README's snippet, as it works under torch >= 2.6 (see README, "Pretrained weights")
+    # the README's snippet, as it works under torch >= 2.6 (see README, "Published models")
     from chromoformer.engine.checkpoint import read_checkpoint
 
     ckpt = read_checkpoint(ckpts[0], map_location="cpu")

@@ -121,7 +121,7 @@ def test_every_train_and_predict_job_of_the_snakefile_is_a_model_job():
 
     calls = re.findall(r'call\(\["([\w-]+)"(.*?)\)\n', snakefile().read_text(), flags=re.S)
     kinds = {(cmd, "model=True" in rest) for cmd, rest in calls}
-    assert len(calls) == 10 and kinds == {("train", True), ("predict", True), ("preprocess", False),
+    assert len(calls) == 12 and kinds == {("train", True), ("predict", True), ("preprocess", False),
                                           ("evaluate", False)}, kinds
     # predictions load in the job's own process (bench/predict_step.py)
     assert all(re.search(r'"--num-workers", 0\]', rest) for cmd, rest in calls if cmd == "predict")

@@ -19,7 +19,7 @@ _LAZY = {"ChromoformerConfig": "chromoformer.config", "load_config": "chromoform
          "compare_pairs": "chromoformer.diff.fitting", "train_pair_fold": "chromoformer.diff.fitting",
          "predict_pairs": "chromoformer.diff.prediction",
          "evaluate": "chromoformer.results.evaluate", "interpret": "chromoformer.results.interpretation",
-         "verify": "chromoformer.inference.verify"}
+         "verify": "chromoformer.inference.verify", "load_pretrained": "chromoformer.engine.pretrained"}
 
 
 def __getattr__(name: str):

@@ -124,6 +124,23 @@ def _export_npy(a: argparse.Namespace) -> None:
         atomic_write(npy_file(out, r.name), lambda f, x=x: np.save(f, x))
 
 
+def _fetch(a: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from chromoformer.files.fetch import Remote, fetch
+
+    out = Path(a.output)
+    remote = Remote(out.name, tuple(a.url), a.md5, a.size, folder=out.parent.name)
+    log.info("fetched %s", fetch(remote, cache=out.parent.parent))
+
+
+def _pchic_pickles(a: argparse.Namespace) -> None:
+    from chromoformer.preprocess.pchic_pickles import pickles_to_table
+
+    not_an_input(a.output, [a.frag2neighbors, a.pair2score], "--out")
+    log.info("wrote %d interactions to %s", pickles_to_table(a.frag2neighbors, a.pair2score, a.output), a.output)
+
+
 def build_preprocess_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     p = p or argparse.ArgumentParser(prog="chromoformer preprocess", description=command_help("preprocess"))
     steps = p.add_subparsers(dest="step", required=True)
@@ -199,6 +216,21 @@ def build_preprocess_parser(p: argparse.ArgumentParser | None = None) -> argpars
     options.output(e, help="output file or directory")
     e.add_argument("--w-prom", type=int, default=DEFAULT_CONFIG.w_prom, help="promoter window (bp) centred on the TSS")
     e.set_defaults(func=_export_npy)
+
+    f = steps.add_parser("fetch", help="download one public file (resumed, checked, once per cache): the workflow's "
+                         "download jobs", formatter_class=HELP)
+    f.add_argument("--url", nargs="+", required=True, help="URLs tried in order")
+    f.add_argument("--md5", default=None, help="the md5 the source publishes")
+    f.add_argument("--size", type=int, default=None, help="the size in bytes the source declares")
+    options.output(f, help="where the file goes: DIR/KIND/NAME (its sha256 record and partial download beside it)")
+    f.set_defaults(func=_fetch)
+
+    k = steps.add_parser("pchic-pickles", help="the original's {tissue}_frag2neighbors / _pair2score pickles -> "
+                         "interaction table (read with a restricted unpickler)", formatter_class=HELP)
+    k.add_argument("--frag2neighbors", required=True)
+    k.add_argument("--pair2score", required=True)
+    options.output(k, help="interaction table (tsv)")
+    k.set_defaults(func=_pchic_pickles)
     return p
 
 

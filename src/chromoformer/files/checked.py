@@ -12,6 +12,7 @@ import errno
 import gzip
 import logging
 import os
+import pickle
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -189,3 +190,31 @@ def _ends_with_line_break(path: str | Path) -> bool:
             return True
         f.seek(-1, os.SEEK_END)
         return f.read(1) in (b"\n", b"\r")
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Admits plain containers, strings and numbers only: ``set``/``frozenset`` (pickled through a global) and
+    nothing else; every other global (a class, a function: code to run) is refused."""
+
+    ALLOWED = {(m, n) for m in ("builtins", "__builtin__") for n in ("set", "frozenset")}  # py3 / py2 spelling
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle's interface
+        if (module, name) in self.ALLOWED:
+            return {"set": set, "frozenset": frozenset}[name]
+        raise pickle.UnpicklingError(f"refused global {module}.{name} (only plain data is read)")
+
+
+def read_plain_pickle(path: str | Path, error: type[Exception], what: str, max_bytes: int = 4 << 30) -> object:
+    """A pickle holding only dicts, lists, tuples, sets, strings, bytes, numbers, booleans and None, read with a
+    restricted unpickler (never ``pickle.load``: a fetched pickle could run code); anything else is ``error``."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {what} not found")
+    if path.stat().st_size > max_bytes:
+        raise error(f"{path}: {what} is {path.stat().st_size:,} bytes, above the {max_bytes:,} read here")
+    try:
+        with open(path, "rb") as f:
+            return _PlainUnpickler(f).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError,
+            MemoryError) as e:
+        raise error(f"{path}: not a plain-data pickle ({type(e).__name__}: {e})") from None

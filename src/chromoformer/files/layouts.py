@@ -237,6 +237,8 @@ class WorkflowPattern:
     PAIR_TRAIN_DONE = PAIR + "/runs/fold{fold}/train.done"
     PAIR_METRICS = PAIR + "/evaluation/" + EvaluationFiles.METRICS
     PAIR_PREDICTIONS = PAIR + "/predictions.csv"
+    DOWNLOAD = "downloads/{kind}/{name}"  # a public file the sheet names (chromoformer.workflow.remote_inputs)
+    PCHIC_TABLE = "pchic/{tissue}.tsv"  # the original's pcHi-C pickles of a tissue as an interaction table
 
     @staticmethod
     def benchmark(step: str) -> str:
@@ -258,6 +260,10 @@ class WorkflowFiles:
     @property
     def resolved_sheet(self) -> Path:
         return self.dir / "samples.resolved.yaml"
+
+    def preset_sheet(self, preset: str) -> Path:
+        """The sheet ``chromoformer workflow --preset NAME`` writes (and then runs)."""
+        return self.dir / f"{check_name(preset, 'preset', str(self.dir))}.samples.yaml"
 
     @property
     def lock(self) -> Path:

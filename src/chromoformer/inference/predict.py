@@ -27,6 +27,7 @@ from chromoformer.data.sources import RegionSource, open_source
 from chromoformer.engine.batches import predict_ensemble
 from chromoformer.engine.checkpoint import CheckpointError
 from chromoformer.engine.loading import LoadedModel, load_model
+from chromoformer.engine.pretrained import PREFIX, resolve_checkpoints
 from chromoformer.engine.runtime import DEFAULT_RUNTIME, Runtime
 from chromoformer.errors import UsageError
 from chromoformer.spec import PREDICTION_FIELDS
@@ -95,9 +96,13 @@ def ensemble_mismatch(a: LoadedModel, b: LoadedModel) -> str:
 
 def load_ensemble(checkpoints: Sequence[str | Path | LoadedModel], config: ChromoformerConfig | None = None,
                   ) -> list[LoadedModel]:
-    """Load checkpoints (paths or already loaded) that can be averaged: same spec where it matters."""
+    """Load checkpoints (paths, ``pretrained:EID[/reg][/foldK]`` names, or already loaded) that can be averaged:
+    same spec where it matters."""
     if not checkpoints:
         raise UsageError("no checkpoint given")
+    named = [c for c in checkpoints if isinstance(c, str) and c.startswith(PREFIX)]
+    if named:
+        checkpoints = [p for c in checkpoints for p in (resolve_checkpoints([c]) if c in named else [c])]
     models = [c if isinstance(c, LoadedModel) else load_model(c, config, map_location="cpu") for c in checkpoints]
     for m in models[1:]:
         differ = ensemble_mismatch(models[0], m)

@@ -18,6 +18,7 @@ from chromoformer.files.checked import numeric_column, read_table
 from chromoformer.files.layouts import EvaluationFiles, WorkflowFiles, WorkflowPattern
 from chromoformer.files.locking import FileLock
 from chromoformer.workflow.jobs import describe, leftover_jobs, parse_failures
+from chromoformer.workflow.remote_inputs import roadmap_sheet
 from chromoformer.workflow.sheet import check_sheet, check_sheet_values, pair_name
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,15 @@ def _unlock_if_stale(directory: Path, cmd: list[str]) -> None:
 
 
 def run_workflow(config: str | Path, directory: str | Path = ".", cores: int | str = "all",
-                 snakemake_args: Sequence[str] = ()) -> Path:
+                 snakemake_args: Sequence[str] = (), network_jobs: int = 2) -> Path:
     """Check the sample sheet ``config`` and run the packaged Snakefile on it in ``directory``.
 
     Resumable: finished steps are kept, and a stale lock of a killed run is removed. Returns
-    ``directory``; a failing step raises :class:`WorkflowError` naming its log.
+    ``directory``; a failing step raises :class:`WorkflowError` naming its log. ``network_jobs``: downloads
+    at once (the ``network`` resource of the download jobs).
     """
+    if isinstance(network_jobs, bool) or not isinstance(network_jobs, int) or not 1 <= network_jobs <= 64:
+        raise UsageError(f"--network-jobs must be 1..64, got {network_jobs!r}")
     sheet = check_sheet(config)
     exe = shutil.which("snakemake")
     if exe is None:
@@ -52,7 +56,7 @@ def run_workflow(config: str | Path, directory: str | Path = ".", cores: int | s
     resolved = files.resolved_sheet  # the sheet with absolute paths: what snakemake reads
     write_text(resolved, yaml.safe_dump(sheet, sort_keys=False))
     cmd = [exe, "-s", str(snakefile()), "--configfile", str(resolved.resolve()),
-           "--directory", str(directory), "--cores", str(cores)]
+           "--directory", str(directory), "--cores", str(cores), "--resources", f"network={network_jobs}"]
     # Our lock proves no other `chromoformer workflow` runs here, so a snakemake lock is stale.
     with FileLock(files.lock, f"workflow directory {directory}"):
         left = leftover_jobs(directory)
@@ -68,6 +72,20 @@ def run_workflow(config: str | Path, directory: str | Path = ".", cores: int | s
         what = describe(failed, directory) if failed else f"snakemake failed (exit {rc}); see {files.logs}"
         raise WorkflowError(f"{directory}: {what}; fix it and run the same command again: finished steps are kept")
     return directory
+
+
+def write_preset(preset: str, samples: Sequence[str], directory: str | Path = ".", *, epochs: int | None = None
+                 ) -> Path:
+    """Write the sample sheet of ``preset`` (``roadmap``: :func:`~chromoformer.workflow.remote_inputs.roadmap_sheet`)
+    for ``samples`` into ``directory``; its path (what :func:`run_workflow` takes)."""
+    if preset != "roadmap":
+        raise UsageError(f"unknown preset {preset!r}; the one preset is roadmap")
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= 10_000):
+        raise UsageError(f"--epochs must be 1..10000, got {epochs!r}")
+    sheet = roadmap_sheet(list(samples), epochs)
+    path = WorkflowFiles(Path(directory)).preset_sheet(preset)
+    write_text(path, yaml.safe_dump(sheet, sort_keys=False))
+    return path
 
 
 def summary(directory: str | Path = ".") -> list[str]:

@@ -14,12 +14,15 @@ from chromoformer.config import MARKS
 from chromoformer.errors import SampleSheetError
 from chromoformer.files.names import check_label, check_name
 from chromoformer.preprocess.assembly import canonical, of_file
+from chromoformer.workflow.remote_inputs import DOWNLOADS, is_workflow_output, resolve_remote_inputs
 from chromoformer.yamlfile import read_yaml
 
-TOP = {"annotation": str, "expression": str, "expression_unit": str, "samples": dict, "chrom_sizes": str,
+FILE = (str, dict)  # a path, a remote name (roadmap:E003/H3K4me3, ...) or {url: ..., md5: ...}
+TOP = {"annotation": FILE, "expression": FILE, "expression_unit": str, "samples": dict, "chrom_sizes": FILE,
        "biotype": str, "marks": list, "assembly": str,
-       "signal_options": dict, "interaction_options": dict, "train": dict, "pairs": list}
-SAMPLE = {"interactions": str, "signals": dict, "expression_column": str}
+       "signal_options": dict, "interaction_options": dict, "train": dict, "pairs": list,
+       "downloads": dict, "pchic_tables": dict}  # the last two: written into the resolved sheet
+SAMPLE = {"interactions": FILE, "signals": dict, "expression_column": str}
 SIGNAL_OPTIONS = {"extend": int, "shift": int, "min_mapq": int, "skip_duplicates": bool, "skip_secondary": bool,
                   "normalisation": str}
 INTERACTION_OPTIONS = {"min_score": (int, float), "i_max": int, "w_max": int, "weight": str, "max_distance": int}
@@ -80,12 +83,18 @@ def _keys(d: dict, schema: dict, where: str, path: Path) -> None:
         if isinstance(v, bool) and want is not bool and bool not in (want if isinstance(want, tuple) else (want,)):
             raise SampleSheetError(f"{path}: '{where}{k}' must be {getattr(want, '__name__', 'a number')}, got {v!r}")
         if not isinstance(v, want):
-            name = want.__name__ if isinstance(want, type) else "a number"
+            name = want.__name__ if isinstance(want, type) else (
+                "a file name or {url, md5}" if want == FILE else "a number")
             raise SampleSheetError(f"{path}: '{where}{k}' must be {name}, got {v!r}")
 
 
 def _file(value: str, where: str, path: Path) -> str:
-    """``value`` resolved against the sheet's folder (as snakemake users expect), as an absolute path."""
+    """``value`` resolved against the sheet's folder (as snakemake users expect), as an absolute path; a file
+    the workflow downloads or makes (``downloads/...``, ``pchic/...``) stays relative to its directory."""
+    if is_workflow_output(value):
+        return value
+    if not isinstance(value, str):
+        raise SampleSheetError(f"{path}: {where}: expected a file name, got {value!r}")
     p = Path(value).expanduser()
     if not p.is_absolute():
         p = path.parent / p
@@ -188,6 +197,12 @@ def check_sheet_values(sheet: Any, path: Path, *, check_files: bool = True) -> d
         if missing:
             raise SampleSheetError(f"{path}: sample {name} has no signal file for mark(s) {', '.join(missing)}")
     check_pairs(sheet.get("pairs", []), sheet["samples"], path)
+    if check_files:
+        if "downloads" in sheet or "pchic_tables" in sheet:
+            raise SampleSheetError(f"{path}: 'downloads' and 'pchic_tables' are written by chromoformer workflow; "
+                                   "name remote files where they are used (roadmap:E003/H3K4me3, a URL, ...)")
+        resolve_remote_inputs(sheet, path)
+    check_downloads(sheet, path)
     if not check_files:
         return sheet
     # structure first, then files: the first error is the most telling one
@@ -204,10 +219,34 @@ def check_sheet_values(sheet: Any, path: Path, *, check_files: bool = True) -> d
     for name, s in sheet["samples"].items():
         inputs += [(f"sample {name}, mark {m}", f, "signal") for m, f in s["signals"].items()]
         inputs.append((f"sample {name}, interactions", s["interactions"], "contacts"))
+    inputs = [i for i in inputs if not is_workflow_output(i[1])]  # not downloaded yet: checked where read
     assembly = check_one_assembly(inputs, sheet.get("assembly"), str(path))
     if assembly:
         sheet["assembly"] = assembly  # recorded in the store's manifest and from there in every checkpoint
     return sheet
+
+
+def check_downloads(sheet: dict, path: Path) -> None:
+    """The resolved sheet's ``downloads`` (path -> urls, md5, size) and ``pchic_tables`` (tissue -> two
+    downloads) hold only what :mod:`chromoformer.workflow.remote_inputs` writes: safe names, http(s) URLs."""
+    for local, d in sheet.get("downloads", {}).items():
+        parts = str(local).split("/")
+        ok = (len(parts) == 3 and parts[0] == DOWNLOADS and isinstance(d, dict) and set(d) <= {"urls", "md5", "size"}
+              and isinstance(d.get("urls"), list) and d["urls"]
+              and all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in d["urls"]))
+        if ok:
+            for part in parts[1:]:
+                check_name(part, "download name", f"{path}: downloads", SampleSheetError)
+            for u in d["urls"]:
+                check_label(u, "download URL", f"{path}: downloads", SampleSheetError)
+        if not ok:
+            raise SampleSheetError(f"{path}: downloads: {local!r} is not downloads/KIND/NAME with a list of http(s) "
+                                   "urls (and optionally md5 and size)")
+    for tissue, pickles in sheet.get("pchic_tables", {}).items():
+        check_name(tissue, "pcHi-C tissue", f"{path}: pchic_tables", SampleSheetError)
+        if not (isinstance(pickles, list) and len(pickles) == 2 and all(p in sheet.get("downloads", {})
+                                                                            for p in pickles)):
+            raise SampleSheetError(f"{path}: pchic_tables: {tissue} must name its two downloaded pickles")
 
 
 def check_one_assembly(inputs: list[tuple[str, str | Path, str]], declared: str | None, where: str) -> str | None:
