@@ -108,6 +108,13 @@ def test_a_declared_size_far_above_the_real_one_is_refused(loopback, tmp_path):
     assert final_files(tmp_path / "cache") == []
 
 
+def test_an_impossible_timeout_is_one_line(loopback, monkeypatch):
+    for bad in ("abc", "0", "-1", "1e9", "nan"):
+        monkeypatch.setenv("CHROMOFORMER_FETCH_TIMEOUT", bad)
+        with pytest.raises(FetchError, match="CHROMOFORMER_FETCH_TIMEOUT=.*must be a number of seconds"):
+            fetch(remote(loopback))
+
+
 def test_names_and_folders_are_ours_never_a_path():
     for bad in ("../x", "a/b", "/etc/passwd", ""):
         with pytest.raises(FetchError, match="is not a valid name"):

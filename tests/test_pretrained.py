@@ -130,6 +130,19 @@ def test_a_per_eid_archive_is_checked_and_extracted_safely(loopback, demo, tmp_p
         pretrained.resolve_checkpoints(["pretrained:E003/fold2"])
 
 
+def test_a_corrupt_archive_is_one_line(loopback, tmp_path, monkeypatch):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(CLF1, __import__("random").Random(0).randbytes(100_000))
+    data = bytearray(buf.getvalue())
+    data[5000:5060] = b"\xff" * 60  # inside the member: its CRC (or its deflate stream) breaks
+    files = [figshare_entry(loopback, 41, "E003.zip", bytes(data))]
+    monkeypatch.setenv("CHROMOFORMER_FIGSHARE_API", serve_article(loopback, files))
+    with pytest.raises(FetchError, match="a corrupt or unreadable archive"):
+        pretrained.resolve_checkpoints(["pretrained:E003/fold1"])
+    assert not (tmp_path / "cache" / "pretrained" / "E003" / CLF1).exists()
+
+
 def test_offline_add_registers_a_hand_fetched_file(figshare, demo, tmp_path, monkeypatch, capsys):
     pretrained.catalogue()  # the listing is cached once online
     monkeypatch.setenv("CHROMOFORMER_OFFLINE", "1")

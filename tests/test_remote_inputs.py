@@ -118,6 +118,11 @@ def test_a_sheet_naming_public_files_gets_one_download_job_per_file(bases, tmp_p
                                         "downloads/pchic/H1_pair2score.pickle"]}
     with pytest.raises(SampleSheetError, match="--preset roadmap: E999: the paper's epigenomes are E003"):
         roadmap_sheet(["E999"])
+    sheet["samples"]["E016"]["signals"]["H3K9ac"] = {"url": "https://a.org/x/E016-H3K9ac.tagAlign.gz"}
+    sheet["samples"]["E003"]["signals"]["H3K9ac"] = "https://b.org/E016-H3K9ac.tagAlign.gz"
+    (tmp_path / "clash.yaml").write_text(yaml.safe_dump(sheet))
+    with pytest.raises(SampleSheetError, match=r"two different remote files would both be downloads/url/E016-H3K9ac"):
+        check_sheet(tmp_path / "clash.yaml")
     sheet["samples"]["E003"]["signals"]["H3K9ac"] = "roadmap:E3/x"
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(sheet))
     with pytest.raises(SampleSheetError, match="sample E003, mark H3K9ac: 'roadmap:E3/x': not a known remote"):

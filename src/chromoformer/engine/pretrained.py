@@ -24,6 +24,7 @@ import re
 import shutil
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,17 +160,17 @@ def extract_members(archive: Path, eid: str) -> None:
     written under a member's own path, and links, folders and other names are skipped."""
     folder = cache_root() / "pretrained" / eid
     folder.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as z:
-            members = [(i.filename, i.file_size, lambda i=i: z.open(i)) for i in z.infolist() if not i.is_dir()]
-            _place_members(members, eid, folder, str(archive))
-        return
     try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                members = [(i.filename, i.file_size, lambda i=i: z.open(i)) for i in z.infolist() if not i.is_dir()]
+                _place_members(members, eid, folder, str(archive))
+            return
         with tarfile.open(archive) as t:
             members = [(i.name, i.size, lambda i=i: t.extractfile(i)) for i in t.getmembers() if i.isfile()]
             _place_members(members, eid, folder, str(archive))
-    except tarfile.TarError as e:
-        raise FetchError(f"{archive}: not a zip or tar archive ({e})") from None
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, NotImplementedError) as e:
+        raise FetchError(f"{archive}: a corrupt or unreadable archive ({type(e).__name__}: {e})") from None
 
 
 def _place_members(members: list, eid: str, folder: Path, where: str) -> None:

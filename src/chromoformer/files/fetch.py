@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import time
 import urllib.error
@@ -159,9 +160,21 @@ def verify(remote: Remote, part: Path) -> None:
                          "a changed file to its source)")
 
 
+def fetch_timeout() -> float:
+    """``CHROMOFORMER_FETCH_TIMEOUT`` (seconds a read may wait; default 60), checked: 0.01 to 3600."""
+    raw = os.environ.get("CHROMOFORMER_FETCH_TIMEOUT", "60")
+    try:
+        t = float(raw)
+    except ValueError:
+        t = math.nan
+    if not 0.01 <= t <= 3600:
+        raise FetchError(f"CHROMOFORMER_FETCH_TIMEOUT={raw!r}: must be a number of seconds from 0.01 to 3600")
+    return t
+
+
 def download(remote: Remote, part: Path, max_bytes: int, progress: bool) -> None:
     """Fill ``part`` from the first URL that serves it, resuming what it already holds."""
-    timeout = float(os.environ.get("CHROMOFORMER_FETCH_TIMEOUT", "60"))
+    timeout = fetch_timeout()
     reasons = []
     for url in remote.urls:
         for attempt in range(RETRIES + 1):

@@ -42,7 +42,12 @@ def _local(value: Any, where: str, sheet: dict, path: object) -> str:
         raise SampleSheetError(f"{path}: {where}: {e}") from None
     for r in files:
         entry = {"urls": list(r.urls), **({"md5": r.md5} if r.md5 else {}), **({"size": r.size} if r.size else {})}
-        sheet.setdefault("downloads", {})[download_path(r)] = entry
+        downloads = sheet.setdefault("downloads", {})
+        if downloads.get(download_path(r), entry) != entry:
+            raise SampleSheetError(f"{path}: {where}: two different remote files would both be "
+                                   f"{download_path(r)} ({downloads[download_path(r)]['urls'][0]} and {r.urls[0]}); "
+                                   "name one of them by another URL or fetch it yourself")
+        downloads[download_path(r)] = entry
     if isinstance(value, str) and value.startswith("pchic:"):
         tissue = value.split(":", 1)[1]
         sheet.setdefault("pchic_tables", {})[tissue] = [download_path(r) for r in files]
