@@ -9,6 +9,7 @@ where it has one); the parent reads each process's peak RSS from ``os.wait4``. T
 model's noiseless value (log expression, or fold change ``L_B - L_A``) scored like a model, per fold. Usage::
 
     python bench/benchmark_models.py [--span-mb 60] [--pair-genes 600] [--epochs 15] [--lr 2e-4] [--workdir W]
+        [--tasks clf reg diff] [--protocols original chromoformer] [--models ...]
 
 Writes ``benchmark.tsv``, ``benchmark_folds.tsv`` and ``benchmark_<task>.png`` in the work dir and prints the
 table. Finished folds are resumed, so a killed run continues where it stopped.
@@ -51,11 +52,13 @@ SINGLE = ("chromoformer", "chromoformer-nopcre", "deepchrome", "attentivechrome"
 MODELS = {"clf": SINGLE, "reg": SINGLE, "diff": ("chromoformer-diff", "deepdiff")}
 
 
-def runs(task: str, protocols: list[str]) -> list[tuple[str, str]]:
+def runs(task: str, protocols: list[str], models: list[str] | None = None) -> list[tuple[str, str]]:
     """(model, protocol) pairs to train: a baseline with a recorded recipe once per protocol asked for,
-    every other model once (under Chromoformer's, its own)."""
+    every other model once (under Chromoformer's, its own); ``models`` keeps only those."""
     out = []
     for model in MODELS[task]:
+        if models and model not in models:
+            continue
         out += [(model, p) for p in protocols] if model in ORIGINAL_PROTOCOLS else [(model, "chromoformer")]
     return out
 
@@ -160,6 +163,8 @@ def main() -> None:
     p.add_argument("--tasks", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--protocols", nargs="+", default=["original", "chromoformer"], choices=["original", "chromoformer"],
                    help="protocols to train each baseline with a recorded original recipe under")
+    p.add_argument("--models", nargs="+", default=None, help="train only these models (default: every model of "
+                   "each task); finished folds in the work dir are read back, not retrained")
     p.add_argument("--workdir", default=None)
     p.add_argument("--worker", nargs=3, metavar=("TASK", "MODEL", "PROTOCOL"), help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -173,7 +178,7 @@ def main() -> None:
     per_fold, extra = [], {}
     for task in a.tasks:
         _, table = inputs(task, wd, a)
-        for model, protocol in runs(task, a.protocols):
+        for model, protocol in runs(task, a.protocols, a.models):
             t0 = time.perf_counter()
             rss = run_model(task, model, protocol, wd, argv)
             out = CompareFiles(run_dir(wd, task, model, protocol))

@@ -169,3 +169,19 @@ def test_deepchrome_per_step_decay_survives_resume_bit_identically(synthetic, tm
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert read_checkpoint(tmp_path / "whole" / "last.pt")["optimizer"]["param_groups"][0]["lr"] == pytest.approx(
         1e-3 / (1 + 12e-7), rel=1e-15, abs=0)
+
+
+@pytest.mark.parametrize("arch", ["deepchrome", "hmcrnn"])
+def test_a_baseline_trained_under_chromoformers_protocol_loads_and_resumes(synthetic, tmp_path, arch):
+    """Its spec says protocol chromoformer: read back, the recipe of its original protocol must not be written
+    into its config (it was: 'its spec and its own config.lr ... disagree', and --resume refused the run)."""
+    from chromoformer.engine.loading import load_model
+
+    meta, npy = synthetic
+    genes = read_metadata(meta)
+    spec = RunSpec(arch=arch, protocol="chromoformer", config=dataclasses.replace(ChromoformerConfig(), num_epoch=1))
+    fit_fold(spec, genes[:8], genes[8:12], NpyDirSource(npy), tmp_path / "run")
+    lm = load_model(tmp_path / "run" / "last.pt")
+    assert lm.spec.protocol == "chromoformer" and lm.spec.config.lr == ChromoformerConfig().lr
+    fit_fold(spec.replace(num_epoch=2), genes[:8], genes[8:12], NpyDirSource(npy), tmp_path / "run", resume=True)
+    assert load_model(tmp_path / "run" / "last.pt").stored.epoch == 2

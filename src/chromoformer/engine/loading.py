@@ -150,9 +150,11 @@ def _spec_of(ck: dict[str, Any], sd: dict[str, torch.Tensor], path: Path, config
     try:
         own = ChromoformerConfig.from_dict(ck[Key.CONFIG], f"{path}[config]") if Key.CONFIG in ck else None
         config = config or own or ChromoformerConfig()
-        spec = RunSpec(config, binsizes, tuple(ck.get(Key.MARKS) or default_marks(config.n_feats)), task, arch)
-        if Key.SPEC in ck:  # written by us: the older keys must say the same (the user's --config may differ)
-            stored = RunSpec.from_dict(ck[Key.SPEC], f"{path}[spec]")
+        stored = RunSpec.from_dict(ck[Key.SPEC], f"{path}[spec]") if Key.SPEC in ck else None
+        # the protocol first: under a baseline's original one, RunSpec writes its recipe into the config
+        spec = RunSpec(config, binsizes, tuple(ck.get(Key.MARKS) or default_marks(config.n_feats)), task, arch,
+                       protocol=stored.protocol if stored is not None else "original")
+        if stored is not None:  # written by us: the older keys must say the same (the user's --config may differ)
             spec = spec.replace(init_seed=stored.init_seed)
             differ = spec.replace(config=own or stored.config).differences(stored)
             if differ:
