@@ -172,7 +172,7 @@ def build_pretrained_parser(p: argparse.ArgumentParser) -> argparse.ArgumentPars
     f.add_argument("--task", choices=("clf", "reg"), default="clf", help="classifier (default) or regressor")
     f.add_argument("--fold", type=int, choices=(1, 2, 3, 4), default=None, help="one fold (default: all four)")
     a = sub.add_parser("add", help="register a published checkpoint (or archive) downloaded by hand")
-    a.add_argument("file")
+    a.add_argument("file", help="the .pt (or the per-EID archive) as downloaded; its md5 must match the listing")
     t = sub.add_parser("table", help="validation metrics recomputed from each cached checkpoint, and per EID pooled")
     t.add_argument("eids", nargs="*", help="EIDs (default: every cached one)")
     t.add_argument("-o", "--output", default=None, help="also write the table as tsv")

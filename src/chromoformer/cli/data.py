@@ -227,8 +227,8 @@ def build_preprocess_parser(p: argparse.ArgumentParser | None = None) -> argpars
 
     k = steps.add_parser("pchic-pickles", help="the original's {tissue}_frag2neighbors / _pair2score pickles -> "
                          "interaction table (read with a restricted unpickler)", formatter_class=HELP)
-    k.add_argument("--frag2neighbors", required=True)
-    k.add_argument("--pair2score", required=True)
+    k.add_argument("--frag2neighbors", required=True, help="{tissue}_frag2neighbors.pickle (bait -> other ends)")
+    k.add_argument("--pair2score", required=True, help="{tissue}_pair2score.pickle ((bait, other end) -> score)")
     options.output(k, help="interaction table (tsv)")
     k.set_defaults(func=_pchic_pickles)
     return p

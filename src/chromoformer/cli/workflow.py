@@ -49,8 +49,8 @@ def run_workflow(args: argparse.Namespace) -> None:
         config = workflow.write_preset(args.preset, args.samples, args.directory, epochs=args.epochs)
     if not config:
         raise UsageError("chromoformer workflow: --config (or --preset) is required")
-    workflow.run_workflow(config, args.directory, args.cores, [a for a in args.snakemake_args if a != "--"],
-                          network_jobs=args.network_jobs)
+    workflow.run_workflow(config, directory=args.directory, cores=args.cores,
+                          snakemake_args=[a for a in args.snakemake_args if a != "--"], network_jobs=args.network_jobs)
     for line in workflow.summary(args.directory):
         print(line)
 

@@ -451,3 +451,8 @@ def published_checkpoint_name(eid: str, task: str, fold: int) -> str:
 def published_listing_name(article: int, version: int) -> str:
     """The cached figshare listing of one article version."""
     return f"article-{article}-v{version}.json"
+
+
+def encode_metadata_name(accession: str) -> str:
+    """The cached JSON metadata of an ENCODE file (:mod:`chromoformer.files.remote`)."""
+    return f"{accession}.json"

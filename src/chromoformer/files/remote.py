@@ -32,6 +32,7 @@ from urllib.parse import urlparse
 
 from chromoformer.errors import FetchError
 from chromoformer.files.fetch import Remote, fetch
+from chromoformer.files.layouts import encode_metadata_name
 from chromoformer.files.names import NAME
 
 BASES = {"roadmap": ("CHROMOFORMER_ROADMAP_URL", "https://egg2.wustl.edu/roadmap"),
@@ -108,7 +109,8 @@ def encode_file(accession: str) -> Remote:
     """An ENCODE file: its JSON metadata (``{base}/files/ACC/?format=json``, fetched once) gives the download
     path (``href``), the md5 (``md5sum``) and the size (``file_size``)."""
     url = f"{base('encode')}/files/{accession}/?format=json"
-    path = fetch(Remote(f"{accession}.json", (url,), folder="encode"), max_bytes=MAX_METADATA, progress=False)
+    path = fetch(Remote(encode_metadata_name(accession), (url,), folder="encode"), max_bytes=MAX_METADATA,
+                 progress=False)
     try:
         meta = json.loads(path.read_text())
         href, md5, size = meta["href"], meta["md5sum"], meta.get("file_size")

@@ -36,7 +36,7 @@ def _unlock_if_stale(directory: Path, cmd: list[str]) -> None:
         subprocess.run([*cmd, "--unlock"], check=False, capture_output=True)
 
 
-def run_workflow(config: str | Path, directory: str | Path = ".", cores: int | str = "all",
+def run_workflow(config: str | Path, *, directory: str | Path = ".", cores: int | str = "all",
                  snakemake_args: Sequence[str] = (), network_jobs: int = 2) -> Path:
     """Check the sample sheet ``config`` and run the packaged Snakefile on it in ``directory``.
 

@@ -81,7 +81,7 @@ def workflow_demo(out: str | Path, *, epochs: int = 6, span_mb: float = 40.0, co
              "train": {"epochs": epochs, "extra": "--num-workers 0"}}
     write_text(files.sheet, yaml.safe_dump(sheet, sort_keys=False))
     wf = WorkflowFiles(files.dir / "results")
-    run_workflow(files.sheet, wf.dir, cores, ["--quiet", "rules"])
+    run_workflow(files.sheet, directory=wf.dir, cores=cores, snakemake_args=["--quiet", "rules"])
     metrics = read_table(wf.evaluation(SAMPLE).metrics, EvaluationError, "evaluation metrics", sep="\t")
     pred = read_predictions(wf.predictions(SAMPLE))  # the workflow's predict step already ran the ensemble
     return DemoResult(pred, [

@@ -21,17 +21,17 @@ from typing import Any
 from chromoformer.config import MARKS
 from chromoformer.errors import ChromoformerError, SampleSheetError
 from chromoformer.files.fetch import Remote
+from chromoformer.files.layouts import WorkflowPattern
 from chromoformer.files.remote import expression_column, is_remote, remotes
 
-DOWNLOADS = "downloads"
-PCHIC = "pchic"
+DOWNLOADS, PCHIC = (WorkflowPattern.DOWNLOAD.split("/")[0], WorkflowPattern.PCHIC_TABLE.split("/")[0])
 # EID -> the pcHi-C tissue the original used for it (annotations/tissue_mapping.csv)
 ROADMAP_TISSUE = {"E003": "H1", "E004": "ME", "E005": "TB", "E006": "MSC", "E007": "NPC", "E016": "H1",
                   "E066": "LI11", "E087": "PA", "E114": "LG", "E116": "GM", "E118": "LI11"}
 
 
 def download_path(r: Remote) -> str:
-    return f"{DOWNLOADS}/{r.folder}/{r.name}"
+    return WorkflowPattern.DOWNLOAD.format(kind=r.folder, name=r.name)
 
 
 def _local(value: Any, where: str, sheet: dict, path: object) -> str:
@@ -51,7 +51,7 @@ def _local(value: Any, where: str, sheet: dict, path: object) -> str:
     if isinstance(value, str) and value.startswith("pchic:"):
         tissue = value.split(":", 1)[1]
         sheet.setdefault("pchic_tables", {})[tissue] = [download_path(r) for r in files]
-        return f"{PCHIC}/{tissue}.tsv"
+        return WorkflowPattern.PCHIC_TABLE.format(tissue=tissue)
     return download_path(files[0])
 
 
