@@ -56,7 +56,9 @@ def run_workflow(config: str | Path, *, directory: str | Path = ".", cores: int 
     resolved = files.resolved_sheet  # the sheet with absolute paths: what snakemake reads
     write_text(resolved, yaml.safe_dump(sheet, sort_keys=False))
     cmd = [exe, "-s", str(snakefile()), "--configfile", str(resolved.resolve()),
-           "--directory", str(directory), "--cores", str(cores), "--resources", f"network={network_jobs}"]
+           "--directory", str(directory), "--cores", str(cores)]
+    if sheet.get("downloads"):  # a sheet naming public files: its download jobs take the network resource
+        cmd += ["--resources", f"network={network_jobs}"]
     # Our lock proves no other `chromoformer workflow` runs here, so a snakemake lock is stale.
     with FileLock(files.lock, f"workflow directory {directory}"):
         left = leftover_jobs(directory)
