@@ -187,12 +187,7 @@ def _place_members(members: list, eid: str, folder: Path, where: str) -> None:
         part = CachedFile(target).part
         with open_member() as src:
             atomic_write(part, lambda f, src=src: shutil.copyfileobj(src, f, 1 << 20), size_hint=size)
-        try:
-            checkpoint_check("reg" if m.group(1) else "clf")(part)
-        except ChromoformerError:
-            part.unlink(missing_ok=True)
-            raise
-        place(part, target)
+        place(part, target, checkpoint_check("reg" if m.group(1) else "clf"))
 
 
 def select(eid: str, task: str = "clf", fold: int | None = None) -> list[Published]:
@@ -252,9 +247,4 @@ def add(file: str | Path) -> Path:
     part = CachedFile(p.path).part
     p.path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(part, lambda f: f.write(file.read_bytes()))
-    try:
-        checkpoint_check(p.task)(part)
-    except ChromoformerError:
-        part.unlink(missing_ok=True)
-        raise
-    return place(part, p.path)
+    return place(part, p.path, checkpoint_check(p.task))

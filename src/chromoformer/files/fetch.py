@@ -107,8 +107,15 @@ def cached(path: Path) -> bool:
     return False
 
 
-def place(src: Path, path: Path) -> Path:
-    """Record ``src``'s sha256 beside ``path``, then rename ``src`` to ``path`` (same folder)."""
+def place(src: Path, path: Path, check: Callable[[Path], None] | None = None) -> Path:
+    """``check(src)`` (a :class:`ChromoformerError` removes ``src``), then record ``src``'s sha256 beside ``path``
+    and rename ``src`` to ``path`` (same folder)."""
+    if check is not None:
+        try:
+            check(src)
+        except ChromoformerError:
+            src.unlink(missing_ok=True)
+            raise
     digest = file_digest(src, "sha256")
     atomic_write(CachedFile(path).record, lambda f: f.write(f"{digest}  {path.name}\n".encode()))
     os.replace(src, path)
@@ -137,13 +144,7 @@ def fetch(remote: Remote, *, cache: str | Path | None = None, check: Callable[[P
         part = CachedFile(path).part
         download(remote, part, max_bytes, progress)
         verify(remote, part)
-        if check is not None:
-            try:
-                check(part)
-            except ChromoformerError:
-                part.unlink(missing_ok=True)
-                raise
-        return place(part, path)
+        return place(part, path, check)
 
 
 def verify(remote: Remote, part: Path) -> None:
