@@ -19,7 +19,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from chromoformer.engine.loading import load_model
+from chromoformer.engine.checkpoint import read_checkpoint, stored_metrics
 from chromoformer.engine.pretrained import Published, catalogue
 from chromoformer.files.fetch import cached
 from chromoformer.metrics import task_metrics
@@ -58,7 +58,7 @@ def published_table(eids: list[str] | None = None) -> pd.DataFrame:
     for (eid, task), ps in groups.items():
         scores, labels = [], []
         for p in ps:
-            st = load_model(p.path).stored
+            st = stored_metrics(read_checkpoint(p.path), p.path, task)  # checked as a model when it was fetched
             if st.val_score is None or st.val_label is None:
                 continue
             stored = st.last_val_auc if task == "clf" else st.last_val_r2
