@@ -86,6 +86,9 @@ class RunSpec:
         if self.arch == "deepdiff" and (100 not in self.binsizes or self.config.w_max < 20000):
             raise ConfigError(f"deepdiff reads 200 bins of 100 bp (TSS +- 10 kb): binsizes must include 100 and "
                               f"w_max be >= 20000; got {list(self.binsizes)} and {self.config.w_max}")
+        if self.arch in ("deepchrome", "attentivechrome") and (min(self.binsizes) != 100 or self.config.w_prom < 10000):
+            raise ConfigError(f"{self.arch} reads 100 bins of 100 bp (TSS +- 5 kb): the finest bin size must be 100 "
+                              f"and w_prom be >= 10000; got {list(self.binsizes)} and {self.config.w_prom}")
         if not all(isinstance(m, str) and m.strip() for m in self.marks) or len(set(self.marks)) != len(self.marks):
             raise ConfigError(f"marks must be distinct non-empty names, got {list(self.marks)}")
         if len(self.marks) != self.config.n_feats:

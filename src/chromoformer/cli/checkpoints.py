@@ -61,6 +61,7 @@ def build_predict_parser(p: argparse.ArgumentParser | None = None) -> argparse.A
     options.eid(p)
     options.mark_map(p)
     options.resources(p)
+    options.precision(p)
     return p
 
 
@@ -134,6 +135,7 @@ def run_inspect(args: argparse.Namespace) -> None:
     print(f"bin sizes    {', '.join(map(str, m.binsizes))}")
     print(f"marks        {', '.join(ck[Key.MARKS]) if ck.get(Key.MARKS) else 'not stored (original format)'}")
     print(f"config       {'stored' if Key.CONFIG in ck else 'default (not stored: original format)'}")
+    print(f"precision    {ck.get(Key.PRECISION, 'fp32')} (trained in)")
     for k in (Key.EPOCH, Key.FOLD, Key.BEST_EPOCH):
         if getattr(st, k) is not None:
             print(f"{k:<12} {getattr(st, k)}")

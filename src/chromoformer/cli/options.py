@@ -187,6 +187,23 @@ def resources(p: argparse.ArgumentParser, batch_size: bool = True, workers: bool
                             "loop of 16 batches or more, none for a shorter one")
 
 
+def precision(p: argparse.ArgumentParser) -> None:
+    from chromoformer.engine.precision import PRECISIONS
+
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="arithmetic of the forward passes: fp32 (exact; every equivalence with the original holds), "
+                        "bf16 (CPU or CUDA, faster, ~3 significant digits) or fp16 (CUDA only, with loss scaling)")
+
+
+def loggers(p: argparse.ArgumentParser) -> None:
+    from chromoformer.engine.trackers import TRACKERS
+
+    p.add_argument("--logger", dest="loggers", action="append", choices=TRACKERS, default=None, metavar="NAME",
+                   help=f"log each epoch to an experiment tracker, offline, under the run's trackers/ folder; "
+                        f"repeatable; one of {', '.join(TRACKERS)} (default: none; metrics.tsv is always written)")
+    p.add_argument("--use-wandb", action="store_true", help="the original's flag: the same as --logger wandb")
+
+
 def runtime(args: argparse.Namespace) -> Runtime:
     """The command line's :class:`~chromoformer.engine.runtime.Runtime` (``--device``, ``--num-workers``,
     ``--threads``, ``--batch-size``), checked once here; an impossible ``--epochs`` is an error too."""
@@ -195,5 +212,11 @@ def runtime(args: argparse.Namespace) -> Runtime:
         raise UsageError(f"--epochs must be >= 1, got {epochs}")
     from chromoformer.engine.runtime import Runtime
 
-    given = {k: getattr(args, k) for k in ("device", "num_workers", "threads", "batch_size") if hasattr(args, k)}
+    given = {k: getattr(args, k) for k in ("device", "num_workers", "threads", "batch_size", "precision")
+             if hasattr(args, k)}
+    if hasattr(args, "loggers"):
+        names = list(args.loggers or [])
+        if getattr(args, "use_wandb", False) and "wandb" not in names:
+            names.append("wandb")
+        given["loggers"] = tuple(names)
     return Runtime(**given)

@@ -19,6 +19,7 @@ import logging
 from chromoformer.cli import command_help, options
 from chromoformer.data.marks import parse_mark_map
 from chromoformer.diff.explanation import interpret_pair
+from chromoformer.errors import UsageError
 from chromoformer.files.checked import not_an_input
 from chromoformer.results.browser import chrom_sizes, export_tracks
 from chromoformer.results.evaluate import evaluate
@@ -91,14 +92,18 @@ def build_interpret_parser(p: argparse.ArgumentParser | None = None) -> argparse
     p.add_argument("--score-delta", type=float, default=1.0, help="interaction-score shift for perturbation")
     options.mark_map(p)
     options.pair(p)
+    options.precision(p)
     return p
 
 
 def run_interpret(args: argparse.Namespace) -> None:
     if args.meta_b is not None or args.npy_dir_b is not None:
         options.check_pair(args, "diff", unsupported=("method", "mark_map"))
+        if args.precision != "fp32":
+            raise UsageError("--precision: a differential interpretation runs in fp32; drop the flag")
         interpret_pair(args.meta, args.npy_dir, args.meta_b, args.npy_dir_b, args.checkpoint, args.output,
                        genes=args.genes, ig_steps=args.ig_steps, score_delta=args.score_delta)
         return
     interpret(args.meta, args.npy_dir, args.checkpoint, args.output, genes=args.genes, ig_steps=args.ig_steps,
-              method=args.method, score_delta=args.score_delta, mark_map=parse_mark_map(args.mark_map))
+              method=args.method, score_delta=args.score_delta, mark_map=parse_mark_map(args.mark_map),
+              precision=args.precision)

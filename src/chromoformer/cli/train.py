@@ -94,7 +94,8 @@ def build_train_parser(p: argparse.ArgumentParser | None = None) -> argparse.Arg
     p.add_argument("--save-optimizer", choices=("all", "last-only"), default="all",
                    help="'last-only': best.pt without the optimizer state (a third of the size); last.pt keeps it "
                         "for --resume")
-    p.add_argument("--use-wandb", action="store_true", help=argparse.SUPPRESS)  # the original's; refused
+    options.precision(p)
+    options.loggers(p)
     return p
 
 
@@ -102,8 +103,6 @@ def check_args(args: argparse.Namespace) -> Runtime:
     """Impossible option values are errors before anything is read or created; the checked runtime."""
     held_out_split(args.fold)
     runtime = options.runtime(args)
-    if args.use_wandb:
-        raise UsageError("--use-wandb is not supported by this version (metrics go to metrics.tsv); drop the flag")
     if not args.exp_id or "/" in args.exp_id or "\\" in args.exp_id or args.exp_id in (".", ".."):
         raise UsageError(f"--exp-id {args.exp_id!r}: a name, not a path (it names the run directory under runs/)")
     options.check_pair(args, options.task_of(args),
@@ -183,6 +182,8 @@ def build_compare_parser(p: argparse.ArgumentParser | None = None) -> argparse.A
     options.epochs(p)
     options.config(p)
     options.resources(p, batch_size=False)
+    options.precision(p)
+    options.loggers(p)
     return p
 
 

@@ -64,7 +64,7 @@ def predict_pair_genes(checkpoints: Sequence[str | Path | LoadedModel], pairs: S
     ds = PairedDataset(list(pairs), source_a, source_b, spec.config, spec.binsizes)
     ds.validate()
     outputs, ids = predict_ensemble([m.model.to(dev) for m in models], ds, dev, batch_size=runtime.batch_size,
-                                    num_workers=runtime.num_workers)
+                                    num_workers=runtime.num_workers, precision=runtime.precision)
     return pair_frame(ids, outputs, threshold)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from chromoformer.data.loader import length, make_loader
+from chromoformer.engine.precision import autocast
 from chromoformer.progress import tqdm
 
 PAIR_OUTPUTS = ("lfc", "expr_a", "expr_b")  # the columns of a pair model's output table, in order
@@ -42,6 +43,11 @@ def is_pair(batch: dict) -> bool:
 def forward(model: torch.nn.Module, batch: dict) -> torch.Tensor | dict[str, torch.Tensor]:
     """``model(**batch)`` (B, n_out) for one cell's batch, ``model(batch["a"], batch["b"])`` (a dict) for a pair's."""
     return model(batch["a"], batch["b"]) if is_pair(batch) else model(**batch)
+
+
+def as_float(out: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor | dict[str, torch.Tensor]:
+    """A model's output (a tensor or a pair model's dict) in float32 (unchanged when it already is)."""
+    return out.float() if isinstance(out, torch.Tensor) else {k: v.float() for k, v in out.items()}
 
 
 def output_table(out: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
@@ -73,23 +79,26 @@ def batches_of(loader: Iterable[dict]) -> Iterator[Iterator[dict]]:
 
 
 def predict_batches(
-    model: torch.nn.Module, batches: Iterable[dict], device: torch.device, desc: str = "predict"
+    model: torch.nn.Module, batches: Iterable[dict], device: torch.device, desc: str = "predict",
+    precision: str = "fp32",
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Run ``model`` in eval mode. Returns raw outputs (N, n_out) (see :func:`output_table`), targets (N,) and
     gene ids."""
-    outs, labels, ids = ensemble_batches([model], batches, device, desc)
+    outs, labels, ids = ensemble_batches([model], batches, device, desc, precision)
     return outs[0], labels, ids
 
 
 @torch.no_grad()
 def ensemble_batches(
-    models: Sequence[torch.nn.Module], batches: Iterable[dict], device: torch.device, desc: str = "predict"
+    models: Sequence[torch.nn.Module], batches: Iterable[dict], device: torch.device, desc: str = "predict",
+    precision: str = "fp32",
 ) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
     """Run every model of ``models`` in eval mode on each batch, which is loaded (and moved) once for all.
 
     Returns one raw output array (N, n_out) per model, in ``models`` order, the targets (N,) and the gene
     ids. Each model's outputs are those of :func:`predict_batches` alone, bit for bit (same batches, same
-    order): a fold ensemble costs one pass of the data path instead of one per checkpoint.
+    order): a fold ensemble costs one pass of the data path instead of one per checkpoint. ``precision``:
+    :mod:`chromoformer.engine.precision` (the outputs come back as float32 whatever it is).
     """
     for m in models:
         m.eval()
@@ -99,7 +108,9 @@ def ensemble_batches(
         for batch in tqdm(it, desc=desc, unit="batch", leave=False, total=length(batches)):
             on_device = to_device(batch, device)
             for m, o in zip(models, outs, strict=True):
-                o.append(output_table(forward(m, on_device)).float().cpu())
+                with autocast(precision, device):
+                    out = output_table(forward(m, on_device))
+                o.append(out.float().cpu())
             labels.append(target(batch))
             ids.extend(batch["gene_id"])
     if not labels:
@@ -108,10 +119,10 @@ def ensemble_batches(
 
 
 def predict_ensemble(models: Sequence[torch.nn.Module], dataset, device: torch.device, *, batch_size: int,
-                     num_workers: int | None) -> tuple[list[np.ndarray], list[str]]:
+                     num_workers: int | None, precision: str = "fp32") -> tuple[list[np.ndarray], list[str]]:
     """Every model's raw outputs (N, n_out) over ``dataset`` in one pass of the data (:func:`ensemble_batches`),
     and the gene ids; a fold ensemble's prediction, one cell's or a pair's."""
     loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers)
     desc = f"predict ({len(models)} checkpoint{'s' * (len(models) > 1)})"
-    outputs, _, ids = ensemble_batches(models, loader, device, desc)
+    outputs, _, ids = ensemble_batches(models, loader, device, desc, precision)
     return outputs, ids

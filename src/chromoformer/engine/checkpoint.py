@@ -84,12 +84,14 @@ class Key:
     TASK = "task"
     ARCH = "arch"
     MARKS = "marks"
+    PRECISION = "precision"  # the arithmetic training ran in (chromoformer.engine.precision); fp32 when absent
+    GRAD_SCALER = "grad_scaler"  # fp16 training's loss-scale state
 
 
 SPEC_KEYS = (Key.SPEC, Key.CONFIG, Key.BINSIZES, Key.TASK, Key.ARCH, Key.MARKS)
 PROVENANCE_KEYS = (Key.EPOCH, Key.FOLD, Key.VERSION, Key.DATA)  # where a checkpoint came from
 STORED_KEYS = (*SPEC_KEYS, *PROVENANCE_KEYS)  # what a weights-only export keeps beside the weights
-RESUME_KEYS = (Key.OPTIMIZER, Key.SCHEDULER, Key.RNG_STATE)  # only a resumed run reads these
+RESUME_KEYS = (Key.OPTIMIZER, Key.SCHEDULER, Key.RNG_STATE, Key.GRAD_SCALER)  # only a resumed run reads these
 WEIGHT_KEYS = (Key.NET, Key.OPTIMIZER)  # the entries a loaded model does not keep beside its weights
 STORED_METRIC = {"clf": Key.LAST_VAL_AUC, "reg": Key.LAST_VAL_R2, "diff": Key.LAST_VAL_PEARSON}  # x 100
 
@@ -125,10 +127,14 @@ class EpochRecord:
     history: list[dict]
     data: dict[str, Any]
     val_expr: np.ndarray | None = None
+    precision: str = "fp32"
+    grad_scaler: dict[str, Any] | None = None
     rng_state: torch.Tensor = field(default_factory=torch.get_rng_state)
 
     def payload(self) -> dict[str, Any]:
         pair = {} if self.val_expr is None else {Key.VAL_EXPR: self.val_expr.astype(np.float32)}
+        if self.grad_scaler is not None:
+            pair[Key.GRAD_SCALER] = self.grad_scaler
         return {
             Key.NET: self.net, Key.OPTIMIZER: self.optimizer, Key.SCHEDULER: self.scheduler, Key.EPOCH: self.epoch,
             Key.LAST_VAL_LOSS: torch.tensor(self.val_loss), STORED_METRIC[self.spec.task]: 100.0 * self.val_metric,
@@ -136,6 +142,7 @@ class EpochRecord:
             Key.VAL_GENE_IDS: list(self.val_gene_ids), **pair, **spec_fields(self.spec), Key.FOLD: self.fold,
             Key.BEST_SCORE: self.best_score, Key.BEST_EPOCH: self.best_epoch, Key.HISTORY: list(self.history),
             Key.RNG_STATE: self.rng_state, Key.VERSION: __version__, Key.DATA: self.data,
+            Key.PRECISION: self.precision,
         }
 
 

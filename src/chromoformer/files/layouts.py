@@ -44,6 +44,14 @@ class RunPaths:
         return cls(out, out / "last.pt", out / "best.pt", out / "metrics.tsv", out / "val_predictions.csv",
                    out / "train.log", out / "config.yaml", out / ".lock")
 
+    @property
+    def trackers(self) -> Path:
+        """The folder the experiment trackers (``--logger``) write into: one sub-folder each
+        (:data:`TRACKER_FILES`), and ``ids.json``, the tracker runs a resumed run continues."""
+        if self.last.suffix == ".pt" and self.last.name != "last.pt":
+            return self.run_dir / f"{self.last.stem}.trackers"
+        return self.run_dir / "trackers"
+
     def staged_best(self, epoch: int) -> Path:
         """Where an epoch's new best checkpoint waits until that epoch is committed."""
         return self.best.with_name(f".{self.best.name}.epoch{epoch}")
@@ -56,6 +64,11 @@ class RunPaths:
 
     def outputs(self) -> tuple[Path, ...]:
         return self.last, self.best, self.metrics, self.val_predictions, self.config
+
+
+# Inside RunPaths.trackers: each tracker's own folder (and the csv tracker's two files), and the ids file.
+TRACKER_FILES = {"tensorboard": "tensorboard", "mlflow": "mlruns", "wandb": "wandb", "csv": "csv",
+                 "csv_metrics": "csv/metrics.csv", "csv_hparams": "csv/hparams.yaml", "ids": "ids.json"}
 
 
 def clean_leftovers(p: RunPaths, staged: bool = False) -> None:

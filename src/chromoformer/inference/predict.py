@@ -140,7 +140,7 @@ def predict_genes(
                              spec.binsizes, spec.task)
     ds.validate()
     outputs, ids = predict_ensemble([m.model.to(dev) for m in models], ds, dev, batch_size=runtime.batch_size,
-                                    num_workers=runtime.num_workers)
+                                    num_workers=runtime.num_workers, precision=runtime.precision)
     return ensemble_frame(ids, outputs, spec.task, probability=probability, temperature=temperature)
 
 

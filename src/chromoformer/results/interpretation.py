@@ -197,13 +197,15 @@ def choose_genes(rows: Sequence, genes: Sequence[str] | None, meta: str | Path, 
 
 def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out: str | Path, *,
               genes: Sequence[str] | None = None, ig_steps: int = 0, method: str | None = None,
-              score_delta: float = 1.0, mark_map: Mapping[str, str] | str | None = None) -> InterpretationFiles:
+              score_delta: float = 1.0, mark_map: Mapping[str, str] | str | None = None,
+              precision: str = "fp32") -> InterpretationFiles:
     """Interpret ``genes`` (default: the metadata's first 8) with one checkpoint and write the folder ``out``:
     perturbation and attention tables, attribution arrays, the record and per-gene PNGs.
 
     ``method``/``ig_steps``: see :func:`chromoformer.inference.attribution.attributions`; ``score_delta``: the
     interaction-score shift of the perturbation table; ``mark_map``: see
-    :func:`chromoformer.data.marks.select_marks`.
+    :func:`chromoformer.data.marks.select_marks`; ``precision``: the forward passes' arithmetic
+    (:mod:`chromoformer.engine.precision`; interpretation runs on CPU, so fp32 or bf16).
     """
     import torch
 
@@ -212,6 +214,7 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
     from chromoformer.data.sources import open_source
     from chromoformer.data.store import file_sha256
     from chromoformer.engine.loading import load_model
+    from chromoformer.engine.precision import autocast, check_precision
     from chromoformer.inference.attribution import attributions, perturbation_table, regulation_attention_table
     from chromoformer.model import model_score
     from chromoformer.results import plots
@@ -220,6 +223,8 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
         raise UsageError(f"--ig-steps must be >= 0, got {ig_steps}")
     if not math.isfinite(score_delta):
         raise UsageError(f"--score-delta must be a finite number, got {score_delta}")
+    cpu = torch.device("cpu")
+    check_precision(precision, cpu)
     not_an_input(out, [meta, checkpoint], folders=[signal])
     lm = load_model(checkpoint)
     lm.spec.expect_cells(1, checkpoint)
@@ -231,16 +236,18 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=len(chosen))))
     files = InterpretationFiles(Path(out))
     files.dir.mkdir(parents=True, exist_ok=True)
-    write_table(perturbation_table(lm.model, batch, score_delta, marks), files.perturbation, sep="\t",
-                float_format="%.6g")
-    att = regulation_attention_table(lm.model, batch) if lm.arch.startswith("chromoformer") else None
+    with autocast(precision, cpu):
+        perturbed = perturbation_table(lm.model, batch, score_delta, marks)
+        att = regulation_attention_table(lm.model, batch) if lm.arch.startswith("chromoformer") else None
+        attr = attributions(lm.model, batch, ig_steps, method)
+        with torch.no_grad():
+            scores = model_score(lm.model.eval(), batch).float().tolist()
+    write_table(perturbed, files.perturbation, sep="\t", float_format="%.6g")
     if att is not None:
         write_table(att, files.attention, sep="\t", float_format="%.6g")
-    attr = attributions(lm.model, batch, ig_steps, method)
-    arrays = {f"{part}_{b}": a.detach().numpy() for part, d in attr.items() for b, a in d.items()}
+    attr = {part: {b: a.detach().float() for b, a in d.items()} for part, d in attr.items()}
+    arrays = {f"{part}_{b}": a.numpy() for part, d in attr.items() for b, a in d.items()}
     atomic_write(files.attributions, lambda f: np.savez_compressed(f, gene_id=np.array(batch["gene_id"]), **arrays))
-    with torch.no_grad():
-        scores = model_score(lm.model.eval(), batch).tolist()
     records = gene_records(chosen, scores, lm.task)
     write_text(files.record, json.dumps({
         "checkpoint": str(lm.path), "checkpoint_sha256": file_sha256(lm.path), "task": lm.task,

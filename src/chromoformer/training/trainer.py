@@ -21,11 +21,13 @@ from torch.utils.data import Dataset
 from chromoformer.data.folds import held_out_split
 from chromoformer.data.loader import make_loader
 from chromoformer.engine import distributed
-from chromoformer.engine.batches import batches_of, forward, output_table, predict_batches, target, to_device
+from chromoformer.engine.batches import as_float, batches_of, forward, output_table, predict_batches, target, to_device
 from chromoformer.engine.checkpoint import CheckpointError, EpochRecord, Key, read_checkpoint, space_estimate
 from chromoformer.engine.distributed import Dist, RankBatches, share
 from chromoformer.engine.loading import spec_of
+from chromoformer.engine.precision import autocast, grad_scaler
 from chromoformer.engine.runtime import DEFAULT_RUNTIME, Runtime
+from chromoformer.engine.trackers import Trackers, hyperparameters
 from chromoformer.errors import RunError, UsageError
 from chromoformer.files.atomic import fault_point
 from chromoformer.metrics import main_metric, task_metrics
@@ -97,13 +99,24 @@ class Trainer:
                      "protocol %s", fold, n_train, n_val, held_out_split(fold) if 0 <= fold <= 4 else -1, what,
                      d.world, spec.arch, describe(spec))
             d.on_main(lambda: (train_ds.validate(), val_ds.validate()))
-            tr = cls(spec, train_ds, val_ds, run_dir, fold, dev, runtime.num_workers, d)
+            tr = cls(spec, train_ds, val_ds, run_dir, fold, dev, runtime.num_workers, d, precision=runtime.precision)
             tr.start()
-            return tr.fit()
+            if d.main and runtime.loggers:
+                tr.trackers = Trackers(runtime.loggers, run_dir.paths.trackers, hyperparameters(
+                    spec.to_dict(), fold=fold, precision=runtime.precision, run=str(run_dir.paths.run_dir)),
+                    tr.history)
+            try:
+                history = tr.fit()
+            except BaseException:
+                tr.trackers.close()
+                raise
+            tr.trackers.finish({"best_checkpoint": str(run_dir.paths.best), "last_checkpoint": str(run_dir.paths.last)})
+            return history
 
     def __init__(self, spec: RunSpec, train_ds, val_ds, run_dir: RunDirectory, fold: int, device: torch.device,
-                 num_workers: int | None = 0, dist: Dist | None = None) -> None:
+                 num_workers: int | None = 0, dist: Dist | None = None, *, precision: str = "fp32") -> None:
         self.spec, self.cfg, self.task, self.fold = spec, spec.config, spec.task, fold
+        self.precision, self.scaler = precision, grad_scaler(precision, device)
         self.train_ds, self.val_ds, self.run_dir, self.device = train_ds, val_ds, run_dir, device
         self.num_workers, self.dist = num_workers, dist or Dist()
         torch.manual_seed(spec.init_seed)
@@ -121,6 +134,7 @@ class Trainer:
         self.sched, self.sched_per_step = make_scheduler(self.opt, spec)
         self.epoch, self.best, self.best_epoch, self.history = 0, -math.inf, 0, []
         self.val_ids = [g.gene_id for g in val_ds.genes]
+        self.trackers = Trackers((), run_dir.paths.trackers, {})  # none unless Trainer.train is given loggers
 
     # ---- persistence -------------------------------------------------------------------
     def payload(self, val_out: np.ndarray, val_label: np.ndarray, val: dict[str, float]) -> dict:
@@ -130,6 +144,7 @@ class Trainer:
             val_metric=val[main_metric(self.task)], val_score=score(val_out, self.task), val_label=val_label,
             val_gene_ids=self.val_ids, best_score=self.best, best_epoch=self.best_epoch, history=self.history,
             data=data_provenance(self.train_ds.source), val_expr=val_out[:, 1:3] if self.spec.cells == 2 else None,
+            precision=self.precision, grad_scaler=self.scaler.state_dict() if self.scaler is not None else None,
         ).payload()
 
     def space_needed(self) -> int:
@@ -166,6 +181,10 @@ class Trainer:
         if Key.SPEC not in ck:
             mine = mine.replace(init_seed=theirs.init_seed)
         spec_diff = mine.differences(theirs)
+        if ck.get(Key.PRECISION, "fp32") != self.precision:
+            raise CheckpointError(f"{path}: cannot resume: the run trained in {ck.get(Key.PRECISION, 'fp32')} and "
+                                  f"this one computes in {self.precision}; give --precision "
+                                  f"{ck.get(Key.PRECISION, 'fp32')} or use another --output to start a new run")
         theirs_ids = ck.get(Key.VAL_GENE_IDS, self.val_ids)
         other = [k for k, a, b in (("fold", self.fold, ck.get(Key.FOLD)), ("validation genes", self.val_ids,
                                                                            theirs_ids)) if a != b]
@@ -177,6 +196,8 @@ class Trainer:
             self.model.load_state_dict(ck[Key.NET])
             self.opt.load_state_dict(ck[Key.OPTIMIZER])
             self.sched.load_state_dict(ck[Key.SCHEDULER])
+            if self.scaler is not None:
+                self.scaler.load_state_dict(ck[Key.GRAD_SCALER])
         except (RuntimeError, ValueError, KeyError) as e:
             raise CheckpointError(f"{path}: cannot resume: {' '.join(str(e).split())[:300]}") from None
         torch.set_rng_state(ck[Key.RNG_STATE].cpu())
@@ -204,9 +225,11 @@ class Trainer:
                        leave=False, disable=None if d.main else True)
             for i, batch in enumerate(bar):
                 batch = to_device(batch, self.device)
-                out = forward(self.net, batch)
-                label = target(batch)
+                with autocast(self.precision, self.device):
+                    out = forward(self.net, batch)
+                out = as_float(out)  # the loss in float32 whatever the forward pass computed in
                 loss = train_loss(out, batch, self.task, self.loss_kind)
+                label = target(batch)
                 if d.active:  # DDP averages over ranks: weigh this rank's mean so the average is the batch mean
                     loss = loss * (len(label) * d.world / sizes[i])
                 objective = loss * sizes[i] if summed(self.loss_kind) else loss  # the original's batch sum
@@ -214,10 +237,18 @@ class Trainer:
                     raise RunError(f"epoch {self.epoch}: the training loss became {loss.item()} (diverged); lower lr "
                                    "in the config or check the input signal")
                 self.opt.zero_grad(set_to_none=True)
-                objective.backward()
-                if self.clip is not None:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
-                self.opt.step()
+                if self.scaler is None:
+                    objective.backward()
+                    if self.clip is not None:
+                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+                    self.opt.step()
+                else:  # fp16: scaled gradients, unscaled before clipping; a step with inf/NaN gradients is skipped
+                    self.scaler.scale(objective).backward()
+                    if self.clip is not None:
+                        self.scaler.unscale_(self.opt)
+                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+                    self.scaler.step(self.opt)
+                    self.scaler.update()
                 if self.sched_per_step:
                     self.sched.step()
                 total += loss.item() * (sizes[i] / d.world if d.active else len(label))
@@ -256,7 +287,7 @@ class Trainer:
         d = self.dist
         ds = torch.utils.data.Subset(self.val_ds, range(len(self.val_ds))[share(len(self.val_ds), d.rank, d.world)])
         loader = make_loader(ds, batch_size=self.cfg.bsz, num_workers=self.num_workers)
-        out, label, _ = predict_batches(self.model, loader, self.device, "validate")
+        out, label, _ = predict_batches(self.model, loader, self.device, "validate", self.precision)
         if not d.active:
             return out, label
         out = out.reshape(len(label), -1)  # an empty share comes back (0, 0)
@@ -285,6 +316,7 @@ class Trainer:
             })
             if self.dist.main:
                 self.run_dir.commit_epoch(self.payload(val_out, val_label, va), self.epoch, improved, self.history)
+                self.trackers.epoch(self.history[-1])
             self.dist.barrier()  # nobody starts the next epoch before the commit
             log.info(
                 "fold %d epoch %d/%d: train loss %.4f, val loss %.4f, val %s %.4f%s",
