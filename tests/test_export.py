@@ -141,6 +141,14 @@ def test_export_cli_on_the_demo(demo, tmp_path):
     assert set(links[6].str.split(":").str[0]) <= set(genes) and len(links) > 0
     graph = (t / "predictions.bedGraph").read_text().splitlines()
     assert graph[0].startswith("track type=bedGraph") and len(graph) == 1 + m.groupby(["chrom", "start"]).ngroups
+    if browser.have_pybigtools():  # the indexed versions: one record per gene, and the links
+        import pybigtools
+
+        def count(name):
+            f = pybigtools.open(str(t / name))
+            return sum(len(list(f.records(c))) for c in f.chroms())
+
+        assert count("predictions.bb") == len(m) and count("pcre_links.bb") == len(links)
 
 
 def test_genes_without_pcres_interpret_report_and_export(synthetic, tmp_path):
@@ -162,3 +170,32 @@ def test_genes_without_pcres_interpret_report_and_export(synthetic, tmp_path):
     main(["export", "-m", str(meta), "-o", str(tmp_path / "t"), "--interpretation", str(tmp_path / "i"),
           "--link-score", "attention"])
     assert (tmp_path / "t" / "pcre_links.bedpe").read_text().splitlines() == ["# bedpe: pCRE -> TSS, score = attention"]
+
+
+def test_biginteract_and_prediction_bigbed_read_back(tmp_path):
+    pybigtools = pytest.importorskip("pybigtools", reason="pip install -e '.[dev]' (pybigtools)")
+    from chromoformer.results import bigbed
+
+    g1 = _gene("G1", "chr1", 50_000, "-", [Region("chr1", 10_000, 12_000), Region("chr1", 80_000, 81_000)], [2.0, 4.0])
+    g2 = _gene("G2", "chr2", 300, "+", [Region("chr2", 1_000, 1_200)], [1.0])
+    g3 = _gene("G3", "chr1", 50_000, "+")  # shares G1's TSS: its own record in the bigBed
+    sizes = {"chr1": 100_000, "chr2": 5_000}
+    links = browser.link_table([g1, g2])
+    rows = browser.interact_rows(links, "interaction")
+    path = bigbed.write_biginteract(rows, tmp_path / "links.bb", sizes)
+    text = [line.split("\t") for line in browser.write_links(links, tmp_path, "interaction")[1].read_text()
+            .splitlines()[1:]]
+    r = pybigtools.open(str(path))
+    got = [(c, *rec) for c in ("chr1", "chr2") for rec in r.records(c)]
+    assert [[str(v) for v in g] for g in got] == text  # the indexed file holds the text track's records
+    assert "table interact" in r.sql() and "targetStrand" in r.sql()
+    bb = pyBigWig.open(str(path))
+    assert bb.isBigBed() and len(bb.entries("chr1", 0, 100_000)) == 2
+    values = pd.Series({"G1": 0.25, "G2": -0.5, "G3": 1.0})
+    p = bigbed.write_prediction_bigbed([g1, g2, g3], values, tmp_path / "pred.bb", sizes, width=1000)
+    recs = {rec[2]: rec for c in ("chr1", "chr2") for rec in pybigtools.open(str(p)).records(c)}
+    assert recs["G1"] == (49_500, 50_500, "G1", "250", "-", "0.25") and recs["G3"][5] == "1"
+    assert recs["G2"] == (0, 800, "G2", "500", "+", "-0.5")  # cut at the chromosome's start
+    with pytest.raises(UsageError, match="outside the chromosome sizes"):
+        bigbed.write_prediction_bigbed([g1], values, tmp_path / "x.bb", {"chr2": 5_000}, width=1000)
+    assert not (tmp_path / "x.bb").exists()

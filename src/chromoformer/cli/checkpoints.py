@@ -30,6 +30,7 @@ from chromoformer.diff.prediction import predict_pairs
 from chromoformer.errors import UsageError
 from chromoformer.files.atomic import writable_output
 from chromoformer.files.checked import not_an_input
+from chromoformer.files.frames import table_format
 from chromoformer.files.predictions import write_predictions
 from chromoformer.inference.predict import predict
 from chromoformer.inference.verify import format_report, verify
@@ -44,7 +45,8 @@ def build_predict_parser(p: argparse.ArgumentParser | None = None) -> argparse.A
     options.meta(p)
     options.signal(p)
     options.checkpoints(p, several=True)
-    options.output(p, help="output csv")
+    options.output(p, help="output table; its suffix picks the format: .csv (any other suffix too), .parquet "
+                   "(the same columns) or .h5ad (AnnData: genes x statistics, with chrom, tss, strand, split)")
     options.config(p, help="config YAML (default: from the checkpoint)")
     options.store(p)
     p.add_argument("--probability", choices=("softmax", "sigmoid"), default="softmax",
@@ -76,7 +78,7 @@ def run_predict(args: argparse.Namespace) -> None:
         options.check_pair(args, "diff", unsupported=("store", "eid", "mark_map", "temperature", "absent_marks"))
         df = predict_pairs(args.meta, args.npy_dir, args.meta_b, args.npy_dir_b, args.checkpoint,
                            runtime=runtime, threshold=args.threshold)
-        write_predictions(df, out)
+        write_predictions(df, out, genes=_annotation(args.meta, out))
         log.info("wrote %d differential predictions to %s", len(df), out)
         return
     df = predict(args.meta, args.npy_dir, args.checkpoint, config=args.config, runtime=runtime,
@@ -84,8 +86,17 @@ def run_predict(args: argparse.Namespace) -> None:
                  store=args.store, mark_map=parse_mark_map(args.mark_map),
                  temperature=read_temperature(args.temperature) if args.temperature is not None else None,
                  absent_marks=args.absent_marks)
-    write_predictions(df, out)
+    write_predictions(df, out, genes=_annotation(args.meta, out, args.eid))
     log.info("wrote %d predictions to %s", len(df), out)
+
+
+def _annotation(meta: str, out: Path, eid: str | None = None):
+    """The genes' chrom, TSS, strand and split for an h5ad's observations (None for the other formats)."""
+    if table_format(out) != "h5ad":
+        return None
+    from chromoformer.data.metadata import gene_table, read_metadata
+
+    return gene_table(read_metadata(meta, i_max=10**6, w_max=10**9, eid=eid))  # read already, checked by predict
 
 
 def build_verify_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:

@@ -204,6 +204,11 @@ def loggers(p: argparse.ArgumentParser) -> None:
     p.add_argument("--use-wandb", action="store_true", help="the original's flag: the same as --logger wandb")
 
 
+def parquet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--parquet", action="store_true",
+                   help="also write each table as .parquet beside its .tsv/.csv (needs pyarrow)")
+
+
 def runtime(args: argparse.Namespace) -> Runtime:
     """The command line's :class:`~chromoformer.engine.runtime.Runtime` (``--device``, ``--num-workers``,
     ``--threads``, ``--batch-size``), checked once here; an impossible ``--epochs`` is an error too."""

@@ -33,11 +33,12 @@ def build_evaluate_parser(p: argparse.ArgumentParser | None = None) -> argparse.
     options.output(p, help="output directory")
     p.add_argument("--temperature", action="store_true",
                    help="classifier: fit temperature scaling (cross-fitted ECE; temperature.json for predict)")
+    options.parquet(p)
     return p
 
 
 def run_evaluate(args: argparse.Namespace) -> None:
-    m = evaluate(args.runs, args.output, args.temperature)
+    m = evaluate(args.runs, args.output, args.temperature, parquet=args.parquet)
     print(m.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 

@@ -184,6 +184,7 @@ def build_compare_parser(p: argparse.ArgumentParser | None = None) -> argparse.A
     options.resources(p, batch_size=False)
     options.precision(p)
     options.loggers(p)
+    options.parquet(p)
     return p
 
 
@@ -210,7 +211,7 @@ def run_compare(args: argparse.Namespace) -> None:
                        protocol=args.protocol)
     except ConfigError as e:
         raise UsageError(str(e)) from None
-    run = dict(models=models, folds=args.folds, spec=spec, runtime=runtime)
+    run = dict(models=models, folds=args.folds, spec=spec, runtime=runtime, parquet=args.parquet)
     if tuple(marks) != tuple(rows):
         run["row_marks"] = rows
     if spec.cells == 2:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import csv
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from chromoformer.config import DEFAULT_CONFIG
 from chromoformer.errors import MetadataError
@@ -211,3 +213,11 @@ def _parse_row(row: dict, path: Path, i_max: int, w_max: int, require: tuple[str
         str(gid), str(row["chrom"]), tss, row["strand"], tuple(pcres), tuple(vals), label, expression, split, line,
         str(path),
     )
+
+
+def gene_table(genes: Sequence[Gene]) -> pd.DataFrame:
+    """One row per gene: ``gene_id``, ``chrom``, ``tss``, ``strand`` and ``split`` (-1 where the metadata has none)."""
+    return pd.DataFrame({"gene_id": [g.gene_id for g in genes], "chrom": [g.chrom for g in genes],
+                         "tss": np.array([g.tss for g in genes], dtype=np.int64),
+                         "strand": [g.strand for g in genes],
+                         "split": np.array([-1 if g.split is None else g.split for g in genes], dtype=np.int64)})

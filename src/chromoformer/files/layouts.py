@@ -230,6 +230,14 @@ class TrackFiles:
     def links_interact(self) -> Path:
         return self.dir / "pcre_links.interact"
 
+    @property
+    def links_biginteract(self) -> Path:
+        return self.dir / "pcre_links.bb"
+
+    @property
+    def predictions_bigbed(self) -> Path:
+        return self.dir / "predictions.bb"
+
 
 class WorkflowPattern:
     """The workflow folder's paths as snakemake patterns, named once: the Snakefile takes every path from here

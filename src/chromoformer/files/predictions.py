@@ -1,4 +1,9 @@
-"""The predictions csv (``chromoformer predict -o``): its one schema, its writer and its checked reader.
+"""The predictions table (``chromoformer predict -o``): its one schema, its writer and its checked reader.
+
+The file's suffix picks the format (:mod:`chromoformer.files.frames`): ``.csv`` (any other suffix too), ``.parquet``
+with the same columns, or ``.h5ad`` (AnnData: genes as observations annotated with ``chrom``, ``tss``, ``strand``
+and ``split`` from the metadata, the numeric columns below as variables of ``X``, ``call`` in ``obs``). All three
+hold the same numbers, the csv's 7 significant digits.
 
 | column | task | meaning |
 |---|---|---|
@@ -20,8 +25,8 @@ from pathlib import Path
 import pandas as pd
 
 from chromoformer.errors import UsageError
-from chromoformer.files.atomic import write_table
-from chromoformer.files.checked import numeric_column, read_table, require_file
+from chromoformer.files.checked import numeric_column
+from chromoformer.files.frames import read_frame, write_frame
 
 GENE_ID = "gene_id"
 PREDICTION = "prediction"
@@ -52,21 +57,32 @@ def check_columns(df: pd.DataFrame, where: str) -> None:
                          f"{' / '.join(SPREAD)} for an ensemble)")
 
 
-def write_predictions(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write a predictions table atomically; refuses a frame that does not follow the schema."""
+GENE_ANNOTATION = ("chrom", "tss", "strand", "split")  # an h5ad's observation columns, from the metadata
+
+
+def write_predictions(df: pd.DataFrame, path: str | Path, *, genes: pd.DataFrame | None = None) -> Path:
+    """Write a predictions table atomically in the format of ``path``'s suffix; refuses a frame that does not
+    follow the schema. ``genes``: the genes' :data:`GENE_ANNOTATION` by ``gene_id`` (kept in an h5ad's ``obs``)."""
     check_columns(df, str(path))
-    write_table(df, path)
-    return Path(path)
+    obs = genes.set_index(GENE_ID)[list(GENE_ANNOTATION)] if genes is not None else None
+    return write_frame(df, path, index=GENE_ID, obs=obs, uns={"written_by": "chromoformer predict"})
+
+
+def value_columns(pred: pd.DataFrame) -> tuple[str, str]:
+    """The column a track draws and its spread: ``prediction``/``prediction_sd``, or a differential table's
+    ``lfc``/``lfc_sd``."""
+    return (PREDICTION, "prediction_sd") if PREDICTION in pred else ("lfc", "lfc_sd")
 
 
 def read_predictions(path: str | Path) -> pd.DataFrame:
-    """A predictions csv, checked: the gene id and prediction columns, finite predictions, spreads >= 0, one row
-    per gene. Indexed by gene id (the column is kept)."""
-    pred = read_table(require_file(path, "prediction csv", UsageError), UsageError, "prediction csv",
-                      dtype={GENE_ID: str})
-    if GENE_ID not in pred or PREDICTION not in pred:
-        raise UsageError(f"{path}: expected a 'chromoformer predict' csv ({GENE_ID}, ..., {PREDICTION})")
-    for col in [c for c in (PREDICTION, *LOGITS, *SPREAD) if c in pred]:
+    """A predictions table (csv, parquet or h5ad; one cell's or a differential one), checked: the gene id and
+    prediction (or fold change) columns, finite values, spreads >= 0, one row per gene. Indexed by gene id (the
+    column is kept)."""
+    pred = read_frame(path, UsageError, "predictions table", dtype={GENE_ID: str})
+    if GENE_ID not in pred or (PREDICTION not in pred and "lfc" not in pred):
+        raise UsageError(f"{path}: expected a 'chromoformer predict' table ({GENE_ID}, ..., {PREDICTION} or lfc)")
+    pred[GENE_ID] = pred[GENE_ID].astype(str)
+    for col in [c for c in (PREDICTION, *LOGITS, *SPREAD, "expr_a", "expr_b", "lfc") if c in pred]:
         pred[col] = numeric_column(pred, col, path, UsageError, minimum=0 if col in SPREAD else None)
     dup = pred[GENE_ID][pred[GENE_ID].duplicated()]
     if len(dup):

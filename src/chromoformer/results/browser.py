@@ -8,7 +8,8 @@
   regulation ``attention`` (promoter token to the pCRE, mean over bin sizes, layers and
   heads) or the in-silico ``drop`` effect (score change when the pCRE is removed). The
   interact file is UCSC's bed5+13 ``interact`` format, directional, score 0..1000 scaled
-  from |value|. (bigInteract needs UCSC's bedToBigBed, which no pip or Debian package has.)
+  from |value|. With chromosome sizes, the same as bigInteract and the predictions as bigBed
+  (:mod:`chromoformer.results.bigbed`, with pybigtools).
 * Attributions (``attribution.{mark}.bw``): each bin of the finest resolution at its genomic
   position (minus-strand promoters mirrored back); where genes overlap the values add up.
 
@@ -37,7 +38,8 @@ from chromoformer.files.atomic import atomic_path, write_text
 from chromoformer.files.checked import not_an_input
 from chromoformer.files.layouts import TrackFiles
 from chromoformer.files.names import check_label, track_text
-from chromoformer.files.predictions import read_predictions
+from chromoformer.files.predictions import read_predictions, value_columns
+from chromoformer.results.bigbed import have_pybigtools, write_biginteract, write_prediction_bigbed
 from chromoformer.results.interpretation import Interpretation, read_interpretation
 
 Intervals = pd.DataFrame  # chrom, start, end, value
@@ -180,13 +182,8 @@ def _fields(row: Sequence[object], path: Path) -> str:
     return "\t".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row)
 
 
-def write_links(links: pd.DataFrame, out: Path, score: str) -> tuple[Path, Path]:
-    """``pcre_links.bedpe`` (pCRE, TSS) and UCSC ``pcre_links.interact``, both sorted by position."""
-    links = links.sort_values(["chrom1", "start1", "start2"]).reset_index(drop=True)
-    files = TrackFiles(out)
-    bedpe = [f'# bedpe: pCRE -> TSS, score = {score}']
-    bedpe += [_fields((r.chrom1, r.start1, r.end1, r.chrom2, r.start2, r.end2, r.name, float(r.value), ".", r.strand2),
-                      files.links_bedpe) for r in links.itertuples()]
+def interact_rows(links: pd.DataFrame, score: str) -> list[tuple]:
+    """UCSC ``interact`` (bed5+13) records of :func:`link_table`'s links, sorted by position."""
     top = float(links.value.abs().max()) if len(links) else 1.0
     rows = []
     for r in links.itertuples():
@@ -195,6 +192,17 @@ def write_links(links: pd.DataFrame, out: Path, score: str) -> tuple[Path, Path]
         rows.append((r.chrom1, lo, hi, r.name, s, float(r.value), score, "0", r.chrom1, r.start1, r.end1, r.pcre,
                      ".", r.chrom2, r.start2, r.end2, r.gene_id, r.strand2))
     rows.sort(key=lambda x: (x[0], x[1]))
+    return rows
+
+
+def write_links(links: pd.DataFrame, out: Path, score: str) -> tuple[Path, Path]:
+    """``pcre_links.bedpe`` (pCRE, TSS) and UCSC ``pcre_links.interact``, both sorted by position."""
+    links = links.sort_values(["chrom1", "start1", "start2"]).reset_index(drop=True)
+    files = TrackFiles(out)
+    bedpe = [f'# bedpe: pCRE -> TSS, score = {score}']
+    bedpe += [_fields((r.chrom1, r.start1, r.end1, r.chrom2, r.start2, r.end2, r.name, float(r.value), ".", r.strand2),
+                      files.links_bedpe) for r in links.itertuples()]
+    rows = interact_rows(links, score)
     inter = [f'track type=interact name="chromoformer pCREs" description="pCRE -> TSS links, {score}" '
              "interactDirectional=true visibility=full"]
     inter += [_fields(row, files.links_interact) for row in rows]
@@ -284,20 +292,28 @@ def export_tracks(meta: str | Path, out: str | Path, *, predictions: str | Path 
     except OSError as e:
         raise UsageError(f"-o {out}: cannot create the output directory ({e.strerror})") from None
     written: list[Path] = []
+    big = have_pybigtools()
+    if sizes and not big:
+        log.warning("pybigtools is not installed: no bigBed/bigInteract (pip install 'chromoformer-ng[bigbed]')")
     if pred is not None:
         pred_genes = [g for g in genes if g.gene_id in pred.index]
-        for col in [c for c in ("prediction", "prediction_sd") if c in pred]:
+        value, spread = value_columns(pred)
+        for col in [c for c in (value, spread) if c in pred]:
             iv = prediction_intervals(pred_genes, pred[col], width)
             iv = clip_to_sizes(iv, sizes) if sizes else iv
-            if col == "prediction":
-                written.append(write_bedgraph(iv, files.predictions_bedgraph, "chromoformer prediction",
-                                                      sizes))
+            if col == value:
+                name = "chromoformer prediction" if value == "prediction" else "chromoformer log2 fold change"
+                written.append(write_bedgraph(iv, files.predictions_bedgraph, name, sizes))
             if sizes:
                 written.append(write_bigwig(iv, files.bigwig(col), sizes))
+        if sizes and big:
+            written.append(write_prediction_bigbed(pred_genes, pred[value], files.predictions_bigbed, sizes, width))
     if attribution is not None:
         for mark, iv in zip(it.info["marks"], attribution, strict=True):  # type: ignore[union-attr]
             written.append(write_bigwig(summed(iv), files.attribution(mark), sizes))
     written += write_links(links, out, link_score)
+    if sizes and big:
+        written.append(write_biginteract(interact_rows(links, link_score), files.links_biginteract, sizes))
     for p in written:
         log.info("wrote %s", p)
     return written

@@ -42,6 +42,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from chromoformer.files.atomic import save_figure, writable_output, write_table
 from chromoformer.files.checked import not_an_input, numeric_column, read_table, require_file
+from chromoformer.files.frames import beside_as_parquet
 from chromoformer.files.layouts import EvaluationFiles, RunPaths  # noqa: E402
 from chromoformer.files.predictions import VAL_PAIR_COLUMNS, VAL_TARGET  # noqa: E402
 from chromoformer.metrics import task_metrics  # noqa: E402
@@ -88,6 +89,11 @@ def load_runs(paths: Sequence[str | Path]) -> pd.DataFrame:
         clf = [p for p, k in kinds.items() if k]
         raise EvaluationError(f"{clf[0]} holds 0/1 labels (a classifier) but other files hold expression values "
                               "(a regressor); evaluate one task at a time")
+    for p, f in zip(paths, frames, strict=True):
+        if kinds[str(p)] and len(f) and not f.score.between(0, 1).all():
+            bad = f.score[~f.score.between(0, 1)].iloc[0]
+            raise EvaluationError(f"{p}: a classifier's score is P(expressed), within [0, 1]; found {bad:g} (gene "
+                                  f"{f.gene_id[~f.score.between(0, 1)].iloc[0]})")
     df = pd.concat(frames, ignore_index=True)
     dup = df.gene_id[df.gene_id.duplicated()]
     if len(dup):
@@ -110,7 +116,8 @@ def task_of(df: pd.DataFrame) -> str:
     return "diff" if is_pair(df) else "clf" if is_classification(df) else "reg"
 
 
-def evaluate(paths: Sequence[str | Path], out: str | Path, temperature: bool = False) -> pd.DataFrame:
+def evaluate(paths: Sequence[str | Path], out: str | Path, temperature: bool = False, *,
+             parquet: bool = False) -> pd.DataFrame:
     """Write ``metrics.tsv`` (per fold and pooled) and ``roc_pr.png`` or ``scatter.png`` into ``out``.
 
     A differential model's folds (their tables hold each cell's predicted expression) get the fold change's
@@ -120,7 +127,8 @@ def evaluate(paths: Sequence[str | Path], out: str | Path, temperature: bool = F
     A classifier also gets its expected calibration error (``ece``), ``calibration.tsv`` and
     ``reliability.png``; with ``temperature`` a temperature is fitted: cross-fitted per fold
     for the ``ece_temperature`` column (each fold scaled by the other folds' fit) and on all
-    folds for ``temperature.json``, which ``predict --temperature`` applies.
+    folds for ``temperature.json``, which ``predict --temperature`` applies. ``parquet``: the metrics and
+    out-of-fold tables also as ``.parquet`` beside them.
     """
     out = Path(out)
     files, run = EvaluationFiles(out), RunPaths.from_output(out)
@@ -134,14 +142,15 @@ def evaluate(paths: Sequence[str | Path], out: str | Path, temperature: bool = F
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        return _write_evaluation(df, files, temperature)
+        return _write_evaluation(df, files, temperature, parquet)
     except BaseException:
         if created:  # a failed evaluation leaves no partial set of outputs behind
             shutil.rmtree(out, ignore_errors=True)
         raise
 
 
-def _write_evaluation(df: pd.DataFrame, files: EvaluationFiles, temperature: bool) -> pd.DataFrame:
+def _write_evaluation(df: pd.DataFrame, files: EvaluationFiles, temperature: bool, parquet: bool = False
+                      ) -> pd.DataFrame:
     task = task_of(df)
     clf = task == "clf"
     if temperature and not clf:
@@ -188,8 +197,12 @@ def _write_evaluation(df: pd.DataFrame, files: EvaluationFiles, temperature: boo
         fig.tight_layout()
         save_figure(fig, files.scatter, dpi=120)
     plt.close("all")
+    oof = df.rename(columns={"label": VAL_TARGET[task]})  # the target by its name
     write_table(metrics, files.metrics, sep="\t", float_format="%.4f")
-    write_table(df.rename(columns={"label": VAL_TARGET[task]}), files.oof_predictions)  # the target by its name
+    write_table(oof, files.oof_predictions)
+    if parquet:
+        beside_as_parquet(metrics, files.metrics)
+        beside_as_parquet(oof, files.oof_predictions)
     return metrics
 
 

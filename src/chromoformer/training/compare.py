@@ -27,6 +27,7 @@ from chromoformer.engine.checkpoint import held_out_of, read_checkpoint
 from chromoformer.errors import ConfigError, UsageError
 from chromoformer.files.atomic import write_table
 from chromoformer.files.checked import not_an_input
+from chromoformer.files.frames import beside_as_parquet
 from chromoformer.files.layouts import CompareFiles, RunPaths
 from chromoformer.metrics import task_metrics
 from chromoformer.model import build_model
@@ -104,9 +105,11 @@ def compare(meta: str | Path, signal: str | Path, out: str | Path, *, models: Se
 
 
 def compare_models(train: Callable[..., list[dict]], inputs: Sequence[str | Path], out: str | Path, *,
-                   models: Sequence[str], folds: Sequence[int], spec: RunSpec, **fit: object) -> pd.DataFrame:
+                   models: Sequence[str], folds: Sequence[int], spec: RunSpec, parquet: bool = False,
+                   **fit: object) -> pd.DataFrame:
     """:func:`compare` of any task: ``train(spec, *inputs, fold, run_dir, resume=True, **fit)`` trains a fold;
-    ``inputs`` alternate metadata files and signal folders (one pair per cell)."""
+    ``inputs`` alternate metadata files and signal folders (one pair per cell); ``parquet``: both tables also as
+    ``.parquet`` beside the tsv."""
     out = Path(out)
     not_an_input(out, inputs[0::2], folders=[*inputs[1::2], fit.get("store")])
     for name in models:
@@ -130,6 +133,8 @@ def compare_models(train: Callable[..., list[dict]], inputs: Sequence[str | Path
                      "train_seconds": round(seconds, 1), "protocol": objective.describe(s)})
     table = pd.DataFrame(rows)
     files = CompareFiles(out)
-    write_table(pd.DataFrame(per_fold), files.folds, sep="\t", float_format="%.4f")
-    write_table(table, files.table, sep="\t", float_format="%.4f")
+    for df, path in ((pd.DataFrame(per_fold), files.folds), (table, files.table)):
+        write_table(df, path, sep="\t", float_format="%.4f")
+        if parquet:
+            beside_as_parquet(df, path)
     return table
