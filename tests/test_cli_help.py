@@ -124,7 +124,7 @@ def test_every_help_line_states_its_default_once_and_never_none():
                 none.append((name, a.dest))
     assert twice == [] and none == []
     shown = " ".join(dict(_all_parsers())["train"].format_help().split())
-    assert shown.count("(default: clf)") == 1 and "wandb" not in shown
+    assert shown.count("(default: clf)") == 1 and "--use-wandb the original's flag: the same as --logger wandb" in shown
 
 
 def test_a_parser_built_on_its_own_describes_its_own_command_only():

@@ -105,7 +105,7 @@ def test_the_precision_is_stored_and_a_resume_in_another_is_refused(synthetic, t
             "--binsizes", "2000", "500"]
     main([*base, "--epochs", "1", "--precision", "bf16"])
     ck = read_checkpoint(run / "last.pt")
-    assert ck["precision"] == "bf16"
+    assert ck["train_precision"] == "bf16"
     with pytest.raises(SystemExit) as e:
         main([*base, "--epochs", "2", "--resume"])
     assert e.value.code == 2

@@ -4,7 +4,7 @@ Re-implementation of Lee, Yang & Kim, Nature Communications 13:6678 (2022), comp
 with the original checkpoints.
 """
 
-__version__ = "2.0.0.dev0"
+__version__ = "2.0.0rc1"  # the one version: pyproject.toml reads it; CHANGELOG.md says what changed
 
 # The library API (keyword arguments, typed errors, no argv): see README "Python API".
 _LAZY = {"ChromoformerConfig": "chromoformer.config", "load_config": "chromoformer.config",

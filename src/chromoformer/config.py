@@ -97,6 +97,23 @@ def default_marks(n_feats: int) -> tuple[str, ...]:
     return MARKS if n_feats == len(MARKS) else tuple(f"mark{i + 1}" for i in range(n_feats))
 
 
+# The largest value each size, count and seed of a config may take: one place for every bound (docs/data.md
+# lists them). The published configs sit far below; a value past one is a typo or an attack and is refused where
+# the config is read (YAML, a checkpoint's stored config, a flag), before anything is allocated. A model within
+# them may still not fit this machine: engine.memory checks that next, from the model's parameter count.
+LIMITS = {"seed": 2**32 - 1, "i_max": 128, "w_prom": 1_000_000, "w_max": 1_000_000, "num_epoch": 100_000,
+          "bsz": 65_536, "n_feats": 64, "d_head": 4096, "n_layers": 48, "n_heads": 128, "d_model": 4096,
+          "d_ff": 16_384}
+MAX_EPOCHS = LIMITS["num_epoch"]
+
+
+def check_limit(key: str, value: int, least: int = 1) -> None:
+    """``value`` of config key ``key`` lies in ``least..LIMITS[key]``, else :class:`ConfigError` naming both."""
+    if not least <= value <= LIMITS[key]:
+        raise ConfigError(f"{key} must be {least}..{LIMITS[key]:,}, got {value:,}" if value >= least else
+                          f"{key} must be >= {least}, got {value}")
+
+
 @dataclass(frozen=True)
 class TransformerConfig:
     """Sizes of one transformer stack."""
@@ -108,8 +125,7 @@ class TransformerConfig:
 
     def __post_init__(self) -> None:
         for k in ("n_layers", "n_heads", "d_model", "d_ff"):
-            if getattr(self, k) < 1:
-                raise ConfigError(f"{k} must be >= 1, got {getattr(self, k)}")
+            check_limit(k, getattr(self, k))
 
 
 @dataclass(frozen=True)
@@ -187,10 +203,8 @@ class ChromoformerConfig:
 
     def __post_init__(self) -> None:
         for k in ("i_max", "w_prom", "w_max", "num_epoch", "bsz", "n_feats", "d_head"):
-            if getattr(self, k) < 1:
-                raise ConfigError(f"{k} must be >= 1, got {getattr(self, k)}")
-        if self.seed < 0:
-            raise ConfigError(f"seed must be >= 0, got {self.seed}")
+            check_limit(k, getattr(self, k))
+        check_limit("seed", self.seed, least=0)
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive number, got {self.lr}")
         if not (math.isfinite(self.gamma) and 0 < self.gamma <= 1):

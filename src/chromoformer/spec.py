@@ -18,6 +18,7 @@ from chromoformer.config import (
     ARCHS,
     DEFAULT_BINSIZES,
     DIFF_ARCHS,
+    LIMITS,
     MARKS,
     ORIGINAL_INIT_SEED,
     ORIGINAL_PROTOCOLS,
@@ -94,8 +95,9 @@ class RunSpec:
         if len(self.marks) != self.config.n_feats:
             raise ConfigError(f"{len(self.marks)} marks ({', '.join(self.marks)}) but config n_feats="
                               f"{self.config.n_feats}; they must agree")
-        if isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int) or self.init_seed < 0:
-            raise ConfigError(f"init_seed must be an integer >= 0, got {self.init_seed!r}")
+        if isinstance(self.init_seed, bool) or not isinstance(self.init_seed, int) \
+                or not 0 <= self.init_seed <= LIMITS["seed"]:
+            raise ConfigError(f"init_seed must be an integer 0..{LIMITS['seed']:,}, got {self.init_seed!r}")
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
         if (proto := self.original_protocol) is not None:

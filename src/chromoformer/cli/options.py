@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from chromoformer.config import MAX_EPOCHS
 from chromoformer.errors import UsageError
 
 if TYPE_CHECKING:  # torch is imported by the commands that compute, never by --help
@@ -119,7 +120,7 @@ def eid(p: argparse.ArgumentParser) -> None:
 
 
 def epochs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epochs", type=int, default=None, help="override num_epoch of the config")
+    p.add_argument("--epochs", type=int, default=None, help=f"override num_epoch of the config (1..{MAX_EPOCHS:,})")
 
 
 def regression(p: argparse.ArgumentParser) -> None:
@@ -213,8 +214,8 @@ def runtime(args: argparse.Namespace) -> Runtime:
     """The command line's :class:`~chromoformer.engine.runtime.Runtime` (``--device``, ``--num-workers``,
     ``--threads``, ``--batch-size``), checked once here; an impossible ``--epochs`` is an error too."""
     epochs = getattr(args, "epochs", None)
-    if epochs is not None and epochs < 1:
-        raise UsageError(f"--epochs must be >= 1, got {epochs}")
+    if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
+        raise UsageError(f"--epochs must be >= 1 (at most {MAX_EPOCHS:,}), got {epochs}")
     from chromoformer.engine.runtime import Runtime
 
     given = {k: getattr(args, k) for k in ("device", "num_workers", "threads", "batch_size", "precision")

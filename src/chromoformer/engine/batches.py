@@ -79,18 +79,18 @@ def batches_of(loader: Iterable[dict]) -> Iterator[Iterator[dict]]:
 
 
 def predict_batches(
-    model: torch.nn.Module, batches: Iterable[dict], device: torch.device, desc: str = "predict",
+    model: torch.nn.Module, batches: Iterable[dict], device: torch.device, *, desc: str = "predict",
     precision: str = "fp32",
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Run ``model`` in eval mode. Returns raw outputs (N, n_out) (see :func:`output_table`), targets (N,) and
     gene ids."""
-    outs, labels, ids = ensemble_batches([model], batches, device, desc, precision)
+    outs, labels, ids = ensemble_batches([model], batches, device, desc=desc, precision=precision)
     return outs[0], labels, ids
 
 
 @torch.no_grad()
 def ensemble_batches(
-    models: Sequence[torch.nn.Module], batches: Iterable[dict], device: torch.device, desc: str = "predict",
+    models: Sequence[torch.nn.Module], batches: Iterable[dict], device: torch.device, *, desc: str = "predict",
     precision: str = "fp32",
 ) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
     """Run every model of ``models`` in eval mode on each batch, which is loaded (and moved) once for all.
@@ -124,5 +124,5 @@ def predict_ensemble(models: Sequence[torch.nn.Module], dataset, device: torch.d
     and the gene ids; a fold ensemble's prediction, one cell's or a pair's."""
     loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers)
     desc = f"predict ({len(models)} checkpoint{'s' * (len(models) > 1)})"
-    outputs, _, ids = ensemble_batches(models, loader, device, desc, precision)
+    outputs, _, ids = ensemble_batches(models, loader, device, desc=desc, precision=precision)
     return outputs, ids

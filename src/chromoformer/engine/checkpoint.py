@@ -84,7 +84,7 @@ class Key:
     TASK = "task"
     ARCH = "arch"
     MARKS = "marks"
-    PRECISION = "precision"  # the arithmetic training ran in (chromoformer.engine.precision); fp32 when absent
+    PRECISION = "train_precision"  # the arithmetic training ran in (chromoformer.engine.precision); fp32 when absent
     GRAD_SCALER = "grad_scaler"  # fp16 training's loss-scale state
 
 

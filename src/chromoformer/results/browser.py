@@ -1,24 +1,19 @@
 """Genome-browser files: predictions, pCRE links and attributions (IGV / UCSC conventions).
 
-* Predictions (``predictions.bedGraph``, ``prediction.bw``, ``prediction_sd.bw`` for an
-  ensemble): each gene covers TSS +- ``width``/2, cut at the midpoint between neighbouring
-  TSSs so that no two genes overlap; genes sharing a TSS show their mean.
-* pCRE links (``pcre_links.bedpe``, ``pcre_links.interact``): one line per gene and pCRE,
-  from the pCRE to the TSS (1 bp), scored by the pcHi-C ``interaction`` frequency, the
-  regulation ``attention`` (promoter token to the pCRE, mean over bin sizes, layers and
-  heads) or the in-silico ``drop`` effect (score change when the pCRE is removed). The
-  interact file is UCSC's bed5+13 ``interact`` format, directional, score 0..1000 scaled
-  from |value|. With chromosome sizes, the same as bigInteract and the predictions as bigBed
-  (:mod:`chromoformer.results.bigbed`, with pybigtools).
-* Attributions (``attribution.{mark}.bw``): each bin of the finest resolution at its genomic
-  position (minus-strand promoters mirrored back); where genes overlap the values add up.
+* Predictions (``predictions.bedGraph``, ``prediction.bw``, ``prediction_sd.bw`` for an ensemble): each gene
+  covers TSS +- ``width``/2, cut at the midpoint between neighbouring TSSs so that no two genes overlap; genes
+  sharing a TSS show their mean. A differential table draws its ``lfc`` (and ``lfc_sd``).
+* pCRE links (``pcre_links.bedpe``, ``pcre_links.interact``): one line per gene and pCRE, from the pCRE to the
+  TSS (1 bp), scored by the pcHi-C ``interaction`` frequency, the regulation ``attention`` (promoter token to the
+  pCRE, mean over bin sizes, layers and heads) or the in-silico ``drop`` effect (score change when the pCRE is
+  removed). The interact file is UCSC's bed5+13 ``interact``, directional, score 0..1000 scaled from |value|.
+  With chromosome sizes also as bigInteract, and the predictions as bigBed (:mod:`chromoformer.results.bigbed`).
+* Attributions (``attribution.{mark}.bw``): each bin of the finest resolution at its genomic position
+  (minus-strand promoters mirrored back); where genes overlap the values add up.
 
-bigWig files need chromosome sizes: a chrom-sizes file, or the ``contigs`` a binned store's
-manifest records. Every interval is checked against them; files are written atomically.
-
-:func:`export_tracks` (``chromoformer export``) writes them. Inputs: the metadata csv (gene
-TSSs and pCREs), a ``predict`` csv, an ``interpret`` output folder, and chromosome sizes
-(``--chrom-sizes``, or ``--store`` for the contigs its manifest records) for the bigWigs.
+bigWig files need chromosome sizes: a chrom-sizes file, or the ``contigs`` a binned store's manifest records.
+Every interval is checked against them; files are written atomically. :func:`export_tracks` (``chromoformer
+export``) writes them from the metadata csv, a ``predict`` table, an ``interpret`` folder and the sizes.
 """
 
 from __future__ import annotations

@@ -287,7 +287,7 @@ class Trainer:
         d = self.dist
         ds = torch.utils.data.Subset(self.val_ds, range(len(self.val_ds))[share(len(self.val_ds), d.rank, d.world)])
         loader = make_loader(ds, batch_size=self.cfg.bsz, num_workers=self.num_workers)
-        out, label, _ = predict_batches(self.model, loader, self.device, "validate", self.precision)
+        out, label, _ = predict_batches(self.model, loader, self.device, desc="validate", precision=self.precision)
         if not d.active:
             return out, label
         out = out.reshape(len(label), -1)  # an empty share comes back (0, 0)

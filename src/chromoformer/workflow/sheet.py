@@ -10,7 +10,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from chromoformer.config import MARKS
+from chromoformer.config import MARKS, MAX_EPOCHS
+from chromoformer.engine.precision import PRECISIONS
 from chromoformer.errors import SampleSheetError
 from chromoformer.files.names import check_label, check_name
 from chromoformer.preprocess.assembly import canonical, of_file
@@ -26,7 +27,7 @@ SAMPLE = {"interactions": FILE, "signals": dict, "expression_column": str}
 SIGNAL_OPTIONS = {"extend": int, "shift": int, "min_mapq": int, "skip_duplicates": bool, "skip_secondary": bool,
                   "normalisation": str}
 INTERACTION_OPTIONS = {"min_score": (int, float), "i_max": int, "w_max": int, "weight": str, "max_distance": int}
-TRAIN = {"folds": list, "epochs": int, "config": str, "extra": str, "threads": int}
+TRAIN = {"folds": list, "epochs": int, "config": str, "extra": str, "threads": int, "precision": str}
 PAIR = {"a": str, "b": str, "name": str}
 
 
@@ -124,6 +125,12 @@ def _check_values(sheet: dict, path: Path) -> None:
     threads = sheet.get("train", {}).get("threads")
     if threads is not None and threads < 1:
         raise SampleSheetError(f"{path}: train.threads must be at least 1, got {threads}")
+    epochs = sheet.get("train", {}).get("epochs")
+    if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
+        raise SampleSheetError(f"{path}: train.epochs must be 1..{MAX_EPOCHS}, got {epochs}")
+    precision = sheet.get("train", {}).get("precision")
+    if precision is not None and precision not in PRECISIONS:
+        raise SampleSheetError(f"{path}: train.precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     folds = sheet.get("train", {}).get("folds")
     if folds is not None and (not folds or not all(type(f) is int and 1 <= f <= 4 for f in folds)
                               or len(set(folds)) != len(folds)):
