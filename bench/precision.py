@@ -22,7 +22,7 @@ import numpy as np
 
 from chromoformer.config import MARKS
 from chromoformer.engine.runtime import Runtime
-from chromoformer.metrics import main_metric, task_metrics
+from chromoformer.metrics import task_metrics
 from chromoformer.spec import RunSpec
 from chromoformer.training.compare import out_of_fold
 from chromoformer.training.fit import train_fold
@@ -33,6 +33,7 @@ except ImportError:  # run as a module: python -m bench.precision
     from bench.sim_data import prepare
 
 PRECISIONS = ("fp32", "bf16")
+METRIC = {"clf": "auroc", "reg": "pearson"}
 
 
 def run(wd: Path, task: str, epochs: int, lr: float, threads: int | None) -> list[dict]:
@@ -45,9 +46,9 @@ def run(wd: Path, task: str, epochs: int, lr: float, threads: int | None) -> lis
             oof, seconds = out_of_fold(train_fold, (wd / "meta.csv", wd / "store"), wd / "runs" / f"{task}-{p}",
                                        "chromoformer", (fold,), spec,
                                        runtime=Runtime(num_workers=0, precision=p, threads=threads))
-            m = task_metrics(oof.score.to_numpy(), oof.label.to_numpy(), task)[main_metric(task)]
+            m = task_metrics(oof.score.to_numpy(), oof.label.to_numpy(), task)[METRIC[task]]
             rows.append({"task": task, "fold": fold, "precision": p, "metric": m, "seconds": seconds})
-            print(f"{task} fold {fold} {p}: {main_metric(task)} {m:.4f}, {seconds:.1f} s", flush=True)
+            print(f"{task} fold {fold} {p}: {METRIC[task]} {m:.4f}, {seconds:.1f} s", flush=True)
     return rows
 
 
@@ -60,7 +61,7 @@ def table(rows: list[dict]) -> str:
         a, b = (np.array([r["metric"] for r in got[p]]) for p in PRECISIONS)
         ta, tb = (np.array([r["seconds"] for r in got[p]]) for p in PRECISIONS)
         d = b - a
-        out.append(f"| {task} | {main_metric(task)} | {a.mean():.3f} +- {a.std(ddof=1):.3f} | "
+        out.append(f"| {task} | {METRIC[task]} | {a.mean():.3f} +- {a.std(ddof=1):.3f} | "
                    f"{b.mean():.3f} +- {b.std(ddof=1):.3f} | {d.mean():+.4f} +- {d.std(ddof=1):.4f} | "
                    f"{np.median(ta / tb):.2f} ({ta.sum():.0f} s / {tb.sum():.0f} s) |")
     return "\n".join(out)

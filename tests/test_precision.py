@@ -114,3 +114,16 @@ def test_the_precision_is_stored_and_a_resume_in_another_is_refused(synthetic, t
     assert read_checkpoint(run / "last.pt")["epoch"] == 2
     main(["inspect", str(run / "last.pt")])
     assert "bf16" in capsys.readouterr().out
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fp16_trains_with_a_checkpointed_gradient_scaler_on_cuda(synthetic, tmp_path):
+    meta, npy = synthetic
+    base = ["train", "-m", str(meta), "-d", str(npy), "--fold", "1", "-o", str(tmp_path / "run"), "--num-workers",
+            "0", "--binsizes", "2000", "500", "--device", "cuda", "--precision", "fp16"]
+    main([*base, "--epochs", "1"])
+    ck = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert ck["train_precision"] == "fp16" and ck["grad_scaler"]["scale"] > 0
+    main([*base, "--epochs", "2", "--resume"])
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 2

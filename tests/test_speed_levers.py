@@ -85,6 +85,20 @@ def test_train_threads_below_one_is_a_sheet_error(tmp_path):
         check_sheet_values(sheet, tmp_path / "s.yaml", check_files=False)
 
 
+@pytest.mark.parametrize("train, message", [
+    ({"epochs": 0}, "train.epochs must be 1..100000, got 0"),   # refused before any preprocessing runs
+    ({"epochs": 10**9}, "train.epochs must be 1..100000"),
+    ({"precision": "fp8"}, "train.precision must be one of fp32, bf16, fp16, got 'fp8'"),
+])
+def test_impossible_train_values_are_sheet_errors(tmp_path, train, message):
+    sheet = {"annotation": "a.gtf", "expression": "e.tsv", "marks": ["H3K4me3"], "train": train,
+             "samples": {"S": {"interactions": "i", "signals": {"H3K4me3": "k4.bam"}}}}
+    with pytest.raises(SampleSheetError, match=message):
+        check_sheet_values(sheet, tmp_path / "s.yaml", check_files=False)
+    sheet["train"] = {"epochs": 3, "precision": "bf16"}
+    check_sheet_values(sheet, tmp_path / "s.yaml", check_files=False)
+
+
 @pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
 @pytest.mark.parametrize("cores,threads", [(2, 1), pytest.param(8, 2, marks=pytest.mark.slow)])
 def test_workflow_gives_each_fold_cores_over_folds_threads(tmp_path, cores, threads):

@@ -103,7 +103,10 @@ def default_marks(n_feats: int) -> tuple[str, ...]:
 # them may still not fit this machine: engine.memory checks that next, from the model's parameter count.
 LIMITS = {"seed": 2**32 - 1, "i_max": 128, "w_prom": 1_000_000, "w_max": 1_000_000, "num_epoch": 100_000,
           "bsz": 65_536, "n_feats": 64, "d_head": 4096, "n_layers": 48, "n_heads": 128, "d_model": 4096,
-          "d_ff": 16_384}
+          "d_ff": 16_384,
+          # the commands' own sizes: interpret --ig-steps (memory does not grow with them: one batch of genes a
+          # step) and --genes (they go through the model as one batch)
+          "ig_steps": 1000, "interpret_genes": 512}
 MAX_EPOCHS = LIMITS["num_epoch"]
 
 

@@ -4,7 +4,11 @@ A shim over :mod:`chromoformer.cli.train`, kept so that the original's command l
 lives in :mod:`chromoformer.training`.
 """
 
-from chromoformer.cli.train import main
+from chromoformer.cli import check_working_directory
+
+check_working_directory()  # before torch is imported: its oneMKL aborts in a deleted working directory
+
+from chromoformer.cli.train import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

@@ -16,6 +16,7 @@ import errno
 import importlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -90,7 +91,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Run a subcommand; user errors print one line and exit 2 (an interrupt exits 130)."""
     args = sys.argv[1:] if argv is None else argv
-    run_command(build_parser(args), None, args)
+    check_working_directory()
+    try:
+        parser = build_parser(args)  # imports the command's module (torch with it)
+    except MemoryError as e:
+        fail(_out_of_memory(e) or "out of memory")
+    run_command(parser, None, args)
 
 
 if __name__ == "__main__":
@@ -116,12 +122,55 @@ def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=level if rank == 0 else logging.WARNING, format=fmt)
 
 
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP reached the command: unwinds like an interrupt (temp files removed, locks released)."""
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise Stopped(signum)
+
+
+def _worker_failure(e: BaseException) -> str | None:
+    """The one line of an error a DataLoader worker raised or died of (torch re-raises it with the worker's
+    traceback, or says the worker was killed), else None."""
+    text = str(e)
+    if text.startswith("Caught ") and "DataLoader worker" in text.split("\n", 1)[0]:
+        return f"while reading the input data: {one_line(e)}"
+    if isinstance(e, RuntimeError) and "DataLoader worker" in text and ("killed" in text or "exited" in text):
+        return (f"a data-loading worker process stopped ({' '.join(text.split())[:200]}); run the command again "
+                "(--num-workers 0 reads in the main process)")
+    return None
+
+
+def _out_of_memory(e: BaseException) -> str | None:
+    """One line for an allocation that failed (host or GPU), else None."""
+    text = " ".join(str(e).split())
+    if isinstance(e, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower():
+        return (f"out of memory ({text[:160] or type(e).__name__}): this command needed more memory than this "
+                "process may use (free memory, ulimit -v, the GPU's); lower --batch-size, the config's bsz or "
+                "its model sizes")
+    return None
+
+
+def check_working_directory() -> None:
+    """A working directory that was deleted under the shell is one line here, before torch (whose oneMKL aborts
+    on it) is imported."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        fail("the current working directory no longer exists (deleted?); cd to an existing folder and run again")
+
+
 def run_command(parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], Any] | None,
                 argv: list[str]) -> None:
     """Parse ``argv`` and run ``func`` (or the parsed ``func`` of a subcommand), mapping user errors,
-    a full disk and unwritable paths to one line and exit 2."""
+    a full disk, unwritable paths, exhausted memory, a data worker's failure and SIGTERM/SIGHUP to one line and
+    exit 2 (128 + the signal for a signal)."""
+    check_working_directory()
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "verbose", False))
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
     try:
         options.expand_pretrained(args)
         (func or args.func)(args)
@@ -131,6 +180,8 @@ def run_command(parser: argparse.ArgumentParser, func: Callable[[argparse.Namesp
     except ChromoformerError as e:
         fail(one_line(e))
     except OSError as e:
+        if (line := _worker_failure(e)) is not None:
+            fail(line)
         if is_no_space(e):
             where = e.filename or "output"
             fail(f"{where}: no space left on the device ({e.strerror}); free some space and run the command again")
@@ -139,3 +190,11 @@ def run_command(parser: argparse.ArgumentParser, func: Callable[[argparse.Namesp
         raise
     except KeyboardInterrupt:
         fail("interrupted", 130)
+    except Stopped as e:
+        fail(f"stopped by {signal.Signals(e.args[0]).name}; the outputs written so far are whole (a training run "
+             "resumes with --resume)", 128 + e.args[0])
+    except (MemoryError, RuntimeError) as e:
+        line = _worker_failure(e) or _out_of_memory(e)
+        if line is None:
+            raise
+        fail(line)

@@ -17,6 +17,7 @@ import argparse
 import logging
 
 from chromoformer.cli import command_help, options
+from chromoformer.config import LIMITS
 from chromoformer.data.marks import parse_mark_map
 from chromoformer.diff.explanation import interpret_pair
 from chromoformer.errors import UsageError
@@ -84,8 +85,10 @@ def build_interpret_parser(p: argparse.ArgumentParser | None = None) -> argparse
     options.signal(p)
     options.checkpoints(p, several=False)
     options.output(p, help="output directory")
-    p.add_argument("--genes", nargs="*", default=None, help="gene ids (default: the first 8)")
-    p.add_argument("--ig-steps", type=int, default=0, help="integrated-gradients steps (0: gradient x input)")
+    p.add_argument("--genes", nargs="*", default=None,
+                   help=f"gene ids (default: the first 8; at most {LIMITS['interpret_genes']})")
+    p.add_argument("--ig-steps", type=int, default=0,
+                   help=f"integrated-gradients steps, 0..{LIMITS['ig_steps']} (0: gradient x input)")
     p.add_argument("--method", default=None,
                    choices=("gradient-x-input", "integrated-gradients", "deeplift", "feature-ablation"),
                    help="attribution method (default: gradient x input, or integrated gradients with --ig-steps); "

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterable
@@ -76,7 +77,12 @@ def _watch_main(main_pid: int, main_id: str | None, _worker_id: int) -> None:
     torch's own watchdog only notices a change of the worker's parent, which is the
     forkserver here; the forkserver lives as long as any worker holds its pipe, so after a
     kill -9 of the main process workers and server would wait for each other for ever.
+
+    A worker ignores SIGTERM, SIGHUP and SIGINT: a terminal hangup or ``kill -- -PGID`` reaches the whole process
+    group, and the main process, which handles them (one line, its outputs left whole), stops its workers itself.
     """
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
 
     def watch() -> None:
         while _process_id(main_pid) == main_id:

@@ -148,10 +148,15 @@ def read_metadata(
 def _check_row_lengths(path: Path, n_fields: int) -> None:
     """Every row has the header's number of fields (a truncated file ends with a short row)."""
     with open_text(path) as f:  # gzip or not, told by content
-        for i, row in enumerate(csv.reader(f)):
-            if row and len(row) != n_fields:
-                raise MetadataError(f"{path}:{i + 1}: {len(row)} fields but the header has {n_fields} (truncated "
-                                    "or malformed file?)")
+        reader = csv.reader(f)
+        try:
+            for row in reader:
+                if row and len(row) != n_fields:
+                    raise MetadataError(f"{path}:{reader.line_num}: {len(row)} fields but the header has {n_fields} "
+                                        "(truncated or malformed file?)")
+        except csv.Error as e:  # a field over csv's limit (128 KiB): no metadata field is near that long
+            raise MetadataError(f"{path}:{reader.line_num}: not a readable metadata row ({e}); a field that "
+                                "long is not a gene's") from None
 
 
 def _parse_row(row: dict, path: Path, i_max: int, w_max: int, require: tuple[str, ...]) -> Gene:

@@ -26,6 +26,7 @@ from chromoformer.data.metadata import Gene, Region, parse_region
 from chromoformer.data.store import BinnedStore
 from chromoformer.data.store_writer import StoreWriter, check_layout
 from chromoformer.errors import DataError, StoreError
+from chromoformer.files.checked import npy_header
 from chromoformer.files.layouts import StoreFiles, npy_file
 from chromoformer.progress import tqdm
 
@@ -74,10 +75,15 @@ class NpyDirSource:
         if not p.is_file():
             raise DataError(f"{p}: missing npy file for {who} (region {region.name})")
         try:
-            x = np.load(p, allow_pickle=False, mmap_mode="r" if header_only else None)
+            shape, dtype = npy_header(p)  # the declared shape is checked before anything is allocated
+            ok = shape == (self.n_feats, len(region))
+            x = np.load(p, allow_pickle=False, mmap_mode="r" if header_only else None) if ok else None
         except (ValueError, OSError, EOFError) as e:
             raise DataError(f"{p}: unreadable npy file for {who}: {' '.join(str(e).split()) or 'empty file'}"
                             ) from None
+        if x is None:
+            raise DataError(f"{p}: {who}: expected a numeric array of shape ({self.n_feats}, {len(region)}), "
+                            f"got {dtype} {shape}")
         real = np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
         if x.shape != (self.n_feats, len(region)) or not real:
             raise DataError(
@@ -117,7 +123,12 @@ def promoter_region(src: RegionSource, gene: Gene, w_prom: int) -> tuple[Region,
         legacy = Region(gene.chrom, gene.tss - LEGACY_PROMOTER_HALF, gene.tss + LEGACY_PROMOTER_HALF)
         if src.has(legacy):
             lo = LEGACY_PROMOTER_HALF - half
-            return legacy, (None if lo == 0 else (lo, lo + 2 * half))
+            if lo < 0 and not (gene.tss - half >= 0 and src.has(Region(gene.chrom, gene.tss - half, gene.tss + half))):
+                raise DataError(f"{gene.where}: w_prom {w_prom} reads TSS +- {half} bp, but the signal holds "
+                                f"TSS +- {LEGACY_PROMOTER_HALF} bp for this gene: lower w_prom to at most "
+                                f"{2 * LEGACY_PROMOTER_HALF} or preprocess wider promoter windows")
+            if lo >= 0:
+                return legacy, (None if lo == 0 else (lo, lo + 2 * half))
     if gene.tss - half < 0:
         raise DataError(
             f"{gene.where}: TSS {gene.chrom}:{gene.tss} is within "

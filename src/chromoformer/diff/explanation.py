@@ -33,7 +33,8 @@ from chromoformer.errors import UsageError
 from chromoformer.files.atomic import atomic_write, write_table, write_text
 from chromoformer.files.checked import not_an_input
 from chromoformer.files.layouts import InterpretationFiles
-from chromoformer.inference.attribution import drop_pcre, shift_score, zero_mark
+from chromoformer.files.locking import FileLock
+from chromoformer.inference.attribution import check_interpretation_size, drop_pcre, shift_score, zero_mark
 from chromoformer.results.interpretation import choose_genes
 
 CELLS = {"a": "A", "b": "B"}
@@ -134,10 +135,20 @@ def interpret_pair(meta_a: str | Path, signal_a: str | Path, meta_b: str | Path,
                    checkpoint: str | Path, out: str | Path, *, genes: Sequence[str] | None = None,
                    ig_steps: int = 0, score_delta: float = 1.0) -> InterpretationFiles:
     """Explain a differential checkpoint's predicted fold change for ``genes`` (default: the first 8 shared
-    genes) by each cell's marks and pCREs; writes the folder ``out`` (see the module docstring).
+    genes) by each cell's marks and pCREs; writes the folder ``out`` (see the module docstring), holding its lock.
 
     ``ig_steps``: 0 = gradient x input, > 0 = integrated gradients from zero signal in both cells;
     ``score_delta``: the interaction-score shift of the perturbation table."""
+    not_an_input(out, [meta_a, meta_b, checkpoint], folders=[signal_a, signal_b])
+    with FileLock(InterpretationFiles(Path(out)).lock, f"interpretation folder {out}"):
+        return _interpret_pair(meta_a, signal_a, meta_b, signal_b, checkpoint, out, genes=genes, ig_steps=ig_steps,
+                               score_delta=score_delta)
+
+
+def _interpret_pair(meta_a: str | Path, signal_a: str | Path, meta_b: str | Path, signal_b: str | Path,
+                   checkpoint: str | Path, out: str | Path, *, genes: Sequence[str] | None = None,
+                   ig_steps: int = 0, score_delta: float = 1.0) -> InterpretationFiles:
+    """:func:`interpret_pair` without the lock."""
     import torch
 
     from chromoformer.data.store import file_sha256
@@ -145,8 +156,7 @@ def interpret_pair(meta_a: str | Path, signal_a: str | Path, meta_b: str | Path,
     from chromoformer.engine.loading import load_model
     from chromoformer.results import plots
 
-    if ig_steps < 0:
-        raise UsageError(f"--ig-steps must be >= 0, got {ig_steps}")
+    check_interpretation_size(ig_steps, len(genes or ()))
     if not math.isfinite(score_delta):
         raise UsageError(f"--score-delta must be a finite number, got {score_delta}")
     not_an_input(out, [meta_a, meta_b, checkpoint], folders=[signal_a, signal_b])

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from chromoformer.config import ARCHS, DEFAULT_BINSIZES, ChromoformerConfig, ConfigError, default_marks
+from chromoformer.config import ARCHS, DEFAULT_BINSIZES, MODEL_KEYS, ChromoformerConfig, ConfigError, default_marks
 from chromoformer.engine.checkpoint import (
     PROVENANCE_KEYS,
     WEIGHT_KEYS,
@@ -25,7 +25,7 @@ from chromoformer.engine.checkpoint import (
     spec_fields,
     stored_metrics,
 )
-from chromoformer.errors import CheckpointError
+from chromoformer.errors import CheckpointError, UsageError
 from chromoformer.files.atomic import atomic_write
 from chromoformer.files.checked import not_an_input
 from chromoformer.model import build_model
@@ -149,6 +149,12 @@ def _spec_of(ck: dict[str, Any], sd: dict[str, torch.Tensor], path: Path, config
     arch = _stored(ck, Key.ARCH, lambda v: v in ARCHS, f"one of {', '.join(ARCHS)}", path) or "chromoformer"
     try:
         own = ChromoformerConfig.from_dict(ck[Key.CONFIG], f"{path}[config]") if Key.CONFIG in ck else None
+        if config is not None and own is not None and config.model != own.model:
+            theirs, mine = own.to_dict(), config.to_dict()
+            keys = [k for k in MODEL_KEYS if theirs[k] != mine[k]]
+            shown = "; ".join(f"{k}: checkpoint {theirs[k]}, --config {mine[k]}" for k in keys[:3])
+            raise UsageError(f"{path}: --config disagrees with the config stored in the checkpoint ({shown}); drop "
+                             "--config (the checkpoint carries its own) or give the config it was trained with")
         config = config or own or ChromoformerConfig()
         stored = RunSpec.from_dict(ck[Key.SPEC], f"{path}[spec]") if Key.SPEC in ck else None
         # the protocol first: under a baseline's original one, RunSpec writes its recipe into the config

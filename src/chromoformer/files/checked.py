@@ -218,3 +218,17 @@ def read_plain_pickle(path: str | Path, error: type[Exception], what: str, max_b
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError,
             MemoryError) as e:
         raise error(f"{path}: not a plain-data pickle ({type(e).__name__}: {e})") from None
+
+
+def npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
+    """The shape and dtype an ``.npy`` file declares, read from its header alone (nothing allocated, so a header
+    declaring 10^12 values is checked, not loaded). ValueError for a file that is not an npy file."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version in ((2, 0), (3, 0)):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"npy format version {version} is not supported")
+    return tuple(int(n) for n in shape), dtype

@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from chromoformer.config import default_marks
+from chromoformer.config import LIMITS, default_marks
 from chromoformer.errors import UsageError
 from chromoformer.model import model_score
 
@@ -175,6 +175,16 @@ def regulation_attention_table(model: nn.Module, batch: dict) -> pd.DataFrame:
 
 
 METHODS = ("integrated-gradients", "deeplift", "feature-ablation")
+MAX_IG_STEPS, MAX_GENES = LIMITS["ig_steps"], LIMITS["interpret_genes"]
+
+
+def check_interpretation_size(steps: int, n_genes: int) -> None:
+    """``--ig-steps`` within 0..MAX_IG_STEPS and at most MAX_GENES genes, else :class:`UsageError`."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps <= MAX_IG_STEPS:
+        raise UsageError(f"--ig-steps must be 0..{MAX_IG_STEPS} (0: gradient x input), got {steps}")
+    if n_genes > MAX_GENES:
+        raise UsageError(f"--genes: {n_genes} genes; one interpretation explains at most {MAX_GENES} (run it "
+                         "again for the others, into another folder)")
 
 
 def _flat(model: nn.Module, batch: dict) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...], Callable, list[int]]:
@@ -227,8 +237,11 @@ def captum_attributions(model: nn.Module, batch: dict, method: str = "integrated
                 raise UsageError(f"integrated gradients need --ig-steps >= 1, got {steps}")
             attr, delta = IntegratedGradients(score).attribute(
                 inputs, baselines=base, additional_forward_args=extra, n_steps=steps, method="riemann_middle",
-                internal_batch_size=None, return_convergence_delta=True)
+                internal_batch_size=len(inputs[0]), return_convergence_delta=True)  # one batch a step: bounded
         elif method == "deeplift":
+            if any(isinstance(m, (nn.LSTM, nn.GRU, nn.RNN)) for m in model.modules()):
+                raise UsageError(f"--method deeplift: DeepLIFT's rules do not cover recurrent layers, which "
+                                 f"{type(model).__name__} has (Captum); use integrated-gradients or feature-ablation")
             attr, delta = DeepLift(_Score(model, score)).attribute(
                 inputs, baselines=base, additional_forward_args=extra, return_convergence_delta=True)
         else:

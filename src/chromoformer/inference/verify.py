@@ -30,6 +30,7 @@ from chromoformer.engine.loading import load_model
 from chromoformer.engine.runtime import DEFAULT_RUNTIME, Runtime
 from chromoformer.errors import CheckpointError, UsageError
 from chromoformer.metrics import classification_metrics, regression_metrics
+from chromoformer.training.objective import FOCAL_GAMMA, loss_kind
 
 log = logging.getLogger(__name__)
 ORIGINAL_SHUFFLE_SEED = 123  # train.py: meta.sample(frac=1, random_state=123) before grouping by split
@@ -61,17 +62,24 @@ def _stored_arrays(lm) -> tuple[np.ndarray, np.ndarray]:
     return st.val_score, st.val_label
 
 
-def metric_checks(path: str | Path, metric_tol: float = 1e-4) -> list[Check]:
-    """Check 1 of the module docstring for one checkpoint."""
+def metric_checks(path: str | Path, metric_tol: float = 1e-4, fold: int | None = None) -> list[Check]:
+    """Check 1 of the module docstring for one checkpoint (``fold``: the one the user said, checked against its
+    own)."""
     lm = load_model(path)
+    if fold is not None:
+        _fold_of(lm, fold)
     ck, name = lm.checkpoint, Path(path).name
     score, label = _stored_arrays(lm)
     if lm.task == "clf":
         m = classification_metrics(score, label)
         key, main = STORED_METRIC[lm.task], "auroc"
         p = np.clip(score, 1e-12, 1 - 1e-12)
-        loss = float(-np.mean(np.where(label == 1, np.log(p), np.log(1 - p))))
-        loss_name, loss_note = "cross-entropy", ""
+        p_true = np.where(label == 1, p, 1 - p)
+        if loss_kind(lm.spec) == "focal":  # the loss the run trained and validated with (HM-CRNN's)
+            loss, loss_name = float(np.mean(-((1 - p_true) ** FOCAL_GAMMA) * np.log(p_true))), "focal loss"
+        else:
+            loss, loss_name = float(-np.mean(np.log(p_true))), "cross-entropy"
+        loss_note = ""
         extra = {"ap": m["ap"], "accuracy": m["accuracy"]}
     else:
         m = regression_metrics(score, label)
@@ -95,9 +103,12 @@ def metric_checks(path: str | Path, metric_tol: float = 1e-4) -> list[Check]:
 
 
 def _fold_of(lm, fold: int | None) -> int:
+    stored = lm.stored.fold
+    if fold is not None and stored is not None and fold != stored:
+        raise UsageError(f"{lm.path}: --fold {fold}, but the checkpoint was trained on fold {stored}: its validation "
+                         f"genes are fold {stored}'s (drop --fold)")
     if fold is not None:
         return fold
-    stored = lm.stored.fold
     if stored is not None:
         return stored
     m = re.search(r"fold(\d)", lm.path.name)
@@ -150,6 +161,9 @@ def prediction_check(path: str | Path, meta: str | Path, signal: str | Path, *, 
     fold = _fold_of(lm, fold)
     genes, order = _validation_genes(lm, meta, fold, label)
     source = open_source(signal, build=False, n_feats=lm.config.n_feats, base=lm.spec.base, marks=lm.spec.marks)
+    trained_in = lm.checkpoint.get(Key.PRECISION, "fp32")  # validated in it: re-predicted in it where it runs
+    if trained_in != "fp16" or runtime.torch_device().type == "cuda":
+        runtime = runtime.replace(precision=trained_in)
     df = predict_genes([lm], genes, source, runtime=runtime)
     diff = float(np.max(np.abs(df.prediction.to_numpy(np.float64) - score)))
     return Check(Path(path).name, f"val_score re-predicted (fold {fold}, {len(genes)} genes, max |diff|)", 0.0, diff,
@@ -166,7 +180,7 @@ def verify(checkpoints: list[str | Path], *, meta: str | Path | None = None, sig
         raise UsageError("--fold applies to one checkpoint; the others would be checked on the wrong genes")
     out: list[Check] = []
     for c in checkpoints:
-        out += metric_checks(c, metric_tol)
+        out += metric_checks(c, metric_tol, fold)
         if meta is not None:
             out.append(prediction_check(c, meta, signal, fold=fold, score_tol=score_tol, runtime=runtime))
     return out

@@ -27,6 +27,7 @@ from chromoformer.errors import MetadataError, UsageError
 from chromoformer.files.atomic import atomic_write, write_table, write_text
 from chromoformer.files.checked import not_an_input, numeric_column, read_table, require_file
 from chromoformer.files.layouts import InterpretationFiles
+from chromoformer.files.locking import FileLock
 from chromoformer.files.names import check_label, check_name
 
 RERUN = "re-run chromoformer interpret"
@@ -200,13 +201,25 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
               score_delta: float = 1.0, mark_map: Mapping[str, str] | str | None = None,
               precision: str = "fp32") -> InterpretationFiles:
     """Interpret ``genes`` (default: the metadata's first 8) with one checkpoint and write the folder ``out``:
-    perturbation and attention tables, attribution arrays, the record and per-gene PNGs.
+    perturbation and attention tables, attribution arrays, the record and per-gene plots, holding the folder's
+    lock (a second interpretation into it is refused).
 
     ``method``/``ig_steps``: see :func:`chromoformer.inference.attribution.attributions`; ``score_delta``: the
     interaction-score shift of the perturbation table; ``mark_map``: see
     :func:`chromoformer.data.marks.select_marks`; ``precision``: the forward passes' arithmetic
     (:mod:`chromoformer.engine.precision`; interpretation runs on CPU, so fp32 or bf16).
     """
+    not_an_input(out, [meta, checkpoint], folders=[signal])
+    with FileLock(InterpretationFiles(Path(out)).lock, f"interpretation folder {out}"):
+        return _interpret(meta, signal, checkpoint, out, genes=genes, ig_steps=ig_steps, method=method,
+                          score_delta=score_delta, mark_map=mark_map, precision=precision)
+
+
+def _interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out: str | Path, *,
+              genes: Sequence[str] | None = None, ig_steps: int = 0, method: str | None = None,
+              score_delta: float = 1.0, mark_map: Mapping[str, str] | str | None = None,
+              precision: str = "fp32") -> InterpretationFiles:
+    """:func:`interpret` without the lock."""
     import torch
 
     from chromoformer.data import ChromoformerDataset, read_metadata
@@ -215,12 +228,16 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
     from chromoformer.data.store import file_sha256
     from chromoformer.engine.loading import load_model
     from chromoformer.engine.precision import autocast, check_precision
-    from chromoformer.inference.attribution import attributions, perturbation_table, regulation_attention_table
+    from chromoformer.inference.attribution import (
+        attributions,
+        check_interpretation_size,
+        perturbation_table,
+        regulation_attention_table,
+    )
     from chromoformer.model import model_score
     from chromoformer.results import plots
 
-    if ig_steps < 0:
-        raise UsageError(f"--ig-steps must be >= 0, got {ig_steps}")
+    check_interpretation_size(ig_steps, len(genes or ()))
     if not math.isfinite(score_delta):
         raise UsageError(f"--score-delta must be a finite number, got {score_delta}")
     cpu = torch.device("cpu")

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from chromoformer.data.folds import held_out_split
+from chromoformer.data.identity import changed_inputs, input_fingerprints
 from chromoformer.data.loader import make_loader
 from chromoformer.engine import distributed
 from chromoformer.engine.batches import as_float, batches_of, forward, output_table, predict_batches, target, to_device
@@ -134,6 +135,7 @@ class Trainer:
         self.sched, self.sched_per_step = make_scheduler(self.opt, spec)
         self.epoch, self.best, self.best_epoch, self.history = 0, -math.inf, 0, []
         self.val_ids = [g.gene_id for g in val_ds.genes]
+        self.inputs = input_fingerprints(train_ds, val_ds)
         self.trackers = Trackers((), run_dir.paths.trackers, {})  # none unless Trainer.train is given loggers
 
     # ---- persistence -------------------------------------------------------------------
@@ -143,7 +145,8 @@ class Trainer:
             optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(), val_loss=val["loss"],
             val_metric=val[main_metric(self.task)], val_score=score(val_out, self.task), val_label=val_label,
             val_gene_ids=self.val_ids, best_score=self.best, best_epoch=self.best_epoch, history=self.history,
-            data=data_provenance(self.train_ds.source), val_expr=val_out[:, 1:3] if self.spec.cells == 2 else None,
+            data={**data_provenance(self.train_ds.source), "inputs": self.inputs},
+            val_expr=val_out[:, 1:3] if self.spec.cells == 2 else None,
             precision=self.precision, grad_scaler=self.scaler.state_dict() if self.scaler is not None else None,
         ).payload()
 
@@ -185,6 +188,11 @@ class Trainer:
             raise CheckpointError(f"{path}: cannot resume: the run trained in {ck.get(Key.PRECISION, 'fp32')} and "
                                   f"this one computes in {self.precision}; give --precision "
                                   f"{ck.get(Key.PRECISION, 'fp32')} or use another --output to start a new run")
+        changed = changed_inputs((ck.get(Key.DATA) or {}).get("inputs"), self.inputs)
+        if changed:
+            raise CheckpointError(f"{path}: cannot resume: {' and '.join(changed)} changed since the run started "
+                                  "(its checkpoint was trained on other data); use another --output to start a new "
+                                  "run on these inputs")
         theirs_ids = ck.get(Key.VAL_GENE_IDS, self.val_ids)
         other = [k for k, a, b in (("fold", self.fold, ck.get(Key.FOLD)), ("validation genes", self.val_ids,
                                                                            theirs_ids)) if a != b]
