@@ -15,11 +15,11 @@ import os
 import pytest
 
 from chromoformer.cli import main
-from corpus import checkpoints, commands, data, hostile, preprocess, results, workflow
+from corpus import bounds, checkpoints, commands, data, hostile, preprocess, results, workflow
 from corpus.builders import demo_inputs_in, synthetic_inputs_in
 from fault_inputs import Case, Inputs
 
-FAMILIES = (data, checkpoints, commands, results, preprocess, workflow, hostile)
+FAMILIES = (data, checkpoints, commands, results, preprocess, workflow, hostile, bounds)
 CASES = {name: case for family in FAMILIES for name, case in family.CASES.items()}
 assert len(CASES) == sum(len(f.CASES) for f in FAMILIES), "a case name is used in two families"
 

@@ -125,6 +125,7 @@ def test_train_killed_then_resumed(point, data, reference_run, tmp_path):
     assert not leftovers(tmp_path), leftovers(tmp_path)
 
 
+@pytest.mark.slow  # in the slow suite (.ci/run): keeps the default run under 5 minutes
 def test_second_writer_is_refused_while_a_run_holds_the_directory(data, tmp_path):
     out = tmp_path / "run"
     first = subprocess.Popen([sys.executable, "-m", "chromoformer.cli", *map(str, train_args(data, out)),

@@ -112,6 +112,7 @@ def test_a_killed_bigwig_writers_temp_is_removed_by_the_next_write(tmp_path):
     assert not (tmp_path / "y.bw").exists()
 
 
+@pytest.mark.slow  # in the slow suite (.ci/run): keeps the default run under 5 minutes
 def test_a_closed_pipe_is_not_a_traceback(tmp_path):
     meta, npy = write_synthetic_dataset(tmp_path / "d", n_genes=8, seed=5)
     from chromoformer.cli import main

@@ -92,6 +92,7 @@ def test_observed_over_expected_equals_cooltools_on_real_pairs(cool, weight):
     assert ((out.oe_end - out.oe_start) <= res).all()
 
 
+@pytest.mark.slow  # in the slow suite (.ci/run): keeps the default run under 5 minutes
 @pytest.mark.parametrize("cool", [40_000], indirect=True)
 def test_hic_of_the_real_pairs_gives_the_cool_pcres(cool, tmp_path):
     """The same binned contacts written as .hic (hictkpy): identical pCREs; its sizes name hg19."""

@@ -100,7 +100,8 @@ def test_impossible_train_values_are_sheet_errors(tmp_path, train, message):
 
 
 @pytest.mark.skipif(shutil.which("snakemake") is None, reason="snakemake not installed")
-@pytest.mark.parametrize("cores,threads", [(2, 1), pytest.param(8, 2, marks=pytest.mark.slow)])
+@pytest.mark.slow  # a snakemake dry run (9 s): in the slow suite, which .ci/run runs
+@pytest.mark.parametrize("cores,threads", [(2, 1), (8, 2)])
 def test_workflow_gives_each_fold_cores_over_folds_threads(tmp_path, cores, threads):
     """A dry run of the real Snakefile: the train jobs get the threads the rule says."""
     for f in ("genes.gtf", "expr.tsv", "pchic.tsv", "k4.bam"):

@@ -141,10 +141,11 @@ def test_python_dash_m_entry_point(synthetic, tmp_path):
     import yaml
 
     from chromoformer.config import load_config
+    from fault_inputs import TINY
 
     meta, npy = synthetic
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(yaml.safe_dump(load_config().to_dict()))
+    cfg.write_text(yaml.safe_dump({**load_config().to_dict(), **TINY}))  # the small model: the entry is tested
     r = subprocess.run(
         [
             sys.executable,

@@ -74,7 +74,7 @@ CASES = {
     "npy garbage": npy_case(lambda x: bytes(range(256)) * 4, "unreadable npy"),
     "npy wrong shape": npy_case(lambda x: x[:6], "expected a numeric array of shape (7,"),
     "npy transposed": npy_case(lambda x: x.T.copy(), "expected a numeric array"),
-    "npy object dtype": npy_case(lambda x: np.array([["a"] * 3] * 7, dtype=object), "unreadable npy"),
+    "npy object dtype": npy_case(lambda x: np.array([["a"] * 3] * 7, dtype=object), "expected a numeric array"),
     "npy string dtype": npy_case(lambda x: np.full(x.shape, "a"), "expected a numeric array"),
     "npy complex": npy_case(lambda x: x.astype(np.complex64), "expected a numeric array"),
     "npy nan": npy_case(NAN_NPY, "NaN or infinite"),

@@ -61,7 +61,7 @@ CASES = {
     "export sd negative": export_case(lambda d: _first(d, prediction_sd="-0.5"), "prediction_sd '-0.5'", ">= 0"),
     "export prediction duplicate": export_case(lambda d: pd.concat([d, d.head(1)]), "more than one prediction"),
     "export no prediction column": export_case(lambda d: d.drop(columns="prediction"), "expected a 'chromoformer "
-                                                                                        "predict' csv"),
+                                                                                        "predict' table"),
     "export sizes too small": export_case(lambda d: d, "past the chromosome's size", "another assembly",
                                           sizes="".join(f"chr{c}\t1000\n" for c in [*range(1, 23), "X", "Y"])),
     "export sizes other naming": export_case(lambda d: d, "not in the chromosome sizes",

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from chromoformer.cli import command_help, options
 from chromoformer.data.marks import parse_mark_map
-from chromoformer.diff.prediction import predict_pairs
+from chromoformer.diff.prediction import pair_prediction_check, predict_pairs
 from chromoformer.errors import UsageError
 from chromoformer.files.atomic import writable_output
 from chromoformer.files.checked import not_an_input
@@ -108,6 +108,7 @@ def build_verify_parser(p: argparse.ArgumentParser | None = None) -> argparse.Ar
                    help="the checkpoint's fold (default: stored, or 'foldN' in the file name)")
     p.add_argument("--metric-tol", type=float, default=1e-4, help="largest |stored - recomputed| metric")
     p.add_argument("--score-tol", type=float, default=1e-4, help="largest |val_score - re-predicted| score")
+    options.pair(p)
     options.resources(p, workers=False)
     return p
 
@@ -117,8 +118,18 @@ def run_verify(args: argparse.Namespace) -> None:
         if not (math.isfinite(tol) and tol >= 0):
             raise UsageError(f"{name} must be a finite number >= 0, got {tol}")
     runtime = options.runtime(args)
-    checks = verify(options.checkpoint_list(args, several=True), meta=args.meta, signal=args.npy_dir, fold=args.fold,
-                    metric_tol=args.metric_tol, score_tol=args.score_tol, runtime=runtime)
+    checkpoints = options.checkpoint_list(args, several=True)
+    pair = args.meta_b is not None or args.npy_dir_b is not None
+    if pair:  # a differential checkpoint: its re-prediction reads both cells
+        options.check_pair(args, "diff")
+        if args.meta is None or args.npy_dir is None:
+            raise UsageError("re-predicting a differential checkpoint needs cell A's -m and -d with --meta-b and "
+                             "--npy-dir-b")
+    checks = verify(checkpoints, meta=None if pair else args.meta, signal=None if pair else args.npy_dir,
+                    fold=args.fold, metric_tol=args.metric_tol, score_tol=args.score_tol, runtime=runtime)
+    if pair:
+        checks += [pair_prediction_check(c, args.meta, args.npy_dir, args.meta_b, args.npy_dir_b, fold=args.fold,
+                                         score_tol=args.score_tol, runtime=runtime) for c in checkpoints]
     print(format_report(checks))
     failed = [c for c in checks if c.ok is False]
     if failed:

@@ -102,9 +102,17 @@ def build_interpret_parser(p: argparse.ArgumentParser | None = None) -> argparse
 
 def run_interpret(args: argparse.Namespace) -> None:
     if args.meta_b is not None or args.npy_dir_b is not None:
-        options.check_pair(args, "diff", unsupported=("method", "mark_map"))
+        options.check_pair(args, "diff", unsupported=("mark_map",))
         if args.precision != "fp32":
             raise UsageError("--precision: a differential interpretation runs in fp32; drop the flag")
+        if args.method in ("deeplift", "feature-ablation"):
+            raise UsageError(f"--method {args.method}: a differential (two-cell) interpretation explains the fold "
+                             "change by gradient x input or integrated gradients (--ig-steps); the Captum methods "
+                             "take one cell's model")
+        if args.method == "integrated-gradients" and args.ig_steps < 1:
+            raise UsageError("--method integrated-gradients needs --ig-steps >= 1")
+        if args.method == "gradient-x-input":
+            args.ig_steps = 0
         interpret_pair(args.meta, args.npy_dir, args.meta_b, args.npy_dir_b, args.checkpoint, args.output,
                        genes=args.genes, ig_steps=args.ig_steps, score_delta=args.score_delta)
         return

@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from chromoformer.data.metadata import Gene
 from chromoformer.data.sources import npy_fingerprint
+from chromoformer.files.layouts import StoreFiles
 
 NAMES = {"metadata": "genes (metadata: windows, pCREs, scores, targets or splits)", "signal": "signal"}
 
@@ -36,7 +38,7 @@ def signal_identity(source: object) -> str:
         source = source.source  # MarkView -> the store or directory under it
     manifest = getattr(source, "manifest", None)
     if isinstance(manifest, Mapping) and isinstance(manifest.get("sha256"), Mapping):
-        sums = manifest["sha256"].get("sums.npy") or json.dumps(manifest["sha256"], sort_keys=True)
+        sums = manifest["sha256"].get(StoreFiles(Path(".")).sums.name) or json.dumps(manifest["sha256"], sort_keys=True)
         return f"store:{str(sums)[:16]}"
     folder = getattr(source, "dir", None)
     return f"npy:{npy_fingerprint(folder)[:16]}" if folder is not None else "unknown"

@@ -33,7 +33,7 @@ from chromoformer.errors import UsageError
 from chromoformer.files.atomic import atomic_write, write_table, write_text
 from chromoformer.files.checked import not_an_input
 from chromoformer.files.layouts import InterpretationFiles
-from chromoformer.files.locking import FileLock
+from chromoformer.files.locking import locked_folder
 from chromoformer.inference.attribution import check_interpretation_size, drop_pcre, shift_score, zero_mark
 from chromoformer.results.interpretation import choose_genes
 
@@ -140,7 +140,7 @@ def interpret_pair(meta_a: str | Path, signal_a: str | Path, meta_b: str | Path,
     ``ig_steps``: 0 = gradient x input, > 0 = integrated gradients from zero signal in both cells;
     ``score_delta``: the interaction-score shift of the perturbation table."""
     not_an_input(out, [meta_a, meta_b, checkpoint], folders=[signal_a, signal_b])
-    with FileLock(InterpretationFiles(Path(out)).lock, f"interpretation folder {out}"):
+    with locked_folder(InterpretationFiles(Path(out)).dir, f"interpretation folder {out}"):
         return _interpret_pair(meta_a, signal_a, meta_b, signal_b, checkpoint, out, genes=genes, ig_steps=ig_steps,
                                score_delta=score_delta)
 

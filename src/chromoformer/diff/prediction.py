@@ -19,11 +19,13 @@ from chromoformer.data.metadata import Gene
 from chromoformer.data.sources import RegionSource
 from chromoformer.diff.pairing import PairedDataset, check_same_marks, open_pair_sources, read_pairs
 from chromoformer.engine.batches import predict_ensemble
+from chromoformer.engine.checkpoint import Key
 from chromoformer.engine.loading import LoadedModel
 from chromoformer.engine.runtime import DEFAULT_RUNTIME, Runtime
 from chromoformer.errors import UsageError
 from chromoformer.files.predictions import CALLS, COLUMNS
 from chromoformer.inference.predict import load_ensemble
+from chromoformer.inference.verify import Check
 from chromoformer.metrics import DIFF_THRESHOLD, diff_call
 
 
@@ -79,3 +81,31 @@ def predict_pairs(meta_a: str | Path, signal_a: str | Path, meta_b: str | Path, 
     pairs = read_pairs(spec, meta_a, meta_b, require_split=False, require_expression=False)
     src_a, src_b = open_pair_sources(spec, signal_a, signal_b, None, build=False)
     return predict_pair_genes(models, pairs, src_a, src_b, runtime=runtime, threshold=threshold)
+
+
+def pair_prediction_check(checkpoint: str | Path, meta_a: str | Path, signal_a: str | Path, meta_b: str | Path,
+                          signal_b: str | Path, *, fold: int | None = None, score_tol: float = 1e-4,
+                          runtime: Runtime = DEFAULT_RUNTIME) -> Check:
+    """``verify``'s re-prediction for a differential checkpoint: its stored ``val_score`` (the held-out genes'
+    predicted fold changes) against the fold change predicted again from both cells' files."""
+    lm = load_ensemble([checkpoint])[0]
+    lm.spec.expect_cells(2, lm.path)
+    ids, score = lm.checkpoint.get(Key.VAL_GENE_IDS), lm.stored.val_score
+    if ids is None or score is None:
+        raise UsageError(f"{lm.path}: no stored validation genes and scores to re-predict")
+    stored_fold = lm.stored.fold
+    if fold is not None and stored_fold is not None and fold != stored_fold:
+        raise UsageError(f"{lm.path}: --fold {fold}, but the checkpoint was trained on fold {stored_fold}: its "
+                         f"validation genes are fold {stored_fold}'s (drop --fold)")
+    trained_in = lm.checkpoint.get(Key.PRECISION, "fp32")
+    if trained_in != "fp16" or runtime.torch_device().type == "cuda":
+        runtime = runtime.replace(precision=trained_in)
+    pred = predict_pairs(meta_a, signal_a, meta_b, signal_b, [lm], runtime=runtime).set_index("gene_id")
+    missing = [g for g in ids if g not in pred.index]
+    if missing:
+        raise UsageError(f"{meta_a}: the checkpoint's validation gene {missing[0]} is not among the two cells' genes "
+                         f"({len(missing)} missing): these are not the files it was trained on")
+    diff = float(np.max(np.abs(pred.loc[list(ids), "lfc"].to_numpy(np.float64) - np.asarray(score))))
+    return Check(Path(checkpoint).name, f"val_score re-predicted (fold {fold or stored_fold}, {len(ids)} genes, "
+                 "max |diff| of the fold change)", 0.0, diff, score_tol, diff <= score_tol,
+                 "order: the checkpoint's val_gene_ids")

@@ -129,11 +129,6 @@ class InterpretationFiles:
     dir: Path
 
     @property
-    def lock(self) -> Path:
-        """Held while an interpretation writes the folder: a second one into it is refused."""
-        return self.dir / ".lock"
-
-    @property
     def record(self) -> Path:
         return self.dir / "interpret.json"
 

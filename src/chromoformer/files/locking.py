@@ -9,11 +9,14 @@ is still the one at ``path`` (another owner may have removed it meanwhile) and r
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from chromoformer.errors import RunError
@@ -87,3 +90,18 @@ class FileLock:
 
     def __exit__(self, *_: object) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def locked_folder(path: str | Path, what: str) -> Iterator[Path]:
+    """Hold the lock ``path/.lock`` while a command writes the folder ``path``; a second writer is refused
+    (:class:`RunError`). When the command fails, a folder it created is removed with what it wrote."""
+    path = Path(path)
+    created = not path.exists()
+    try:
+        with FileLock(path / ".lock", what):
+            yield path
+    except BaseException:
+        if created:
+            shutil.rmtree(path, ignore_errors=True)
+        raise

@@ -202,7 +202,10 @@ def _flat(model: nn.Module, batch: dict) -> tuple[tuple[Tensor, ...], tuple[Tens
                  "n_pcres": x[4 * n], "interaction_freq": x[4 * n + 1]}
         if len(x) > 4 * n + 2:
             parts["present"] = x[4 * n + 2]
-        return model_score(model, parts)
+        # + 0 x every signal input: a model that reads only some of them (DeepChrome the finest promoter bins,
+        # GC-MERGE no pCRE resolution but one) still has each in its graph, so Captum's gradients exist (all 0)
+        unused = sum((t * 0).flatten(1).sum(dim=1) for t in x[: 2 * n])
+        return model_score(model, parts) + unused
 
     return inputs, extra, score, bs
 

@@ -27,7 +27,7 @@ from chromoformer.errors import MetadataError, UsageError
 from chromoformer.files.atomic import atomic_write, write_table, write_text
 from chromoformer.files.checked import not_an_input, numeric_column, read_table, require_file
 from chromoformer.files.layouts import InterpretationFiles
-from chromoformer.files.locking import FileLock
+from chromoformer.files.locking import locked_folder
 from chromoformer.files.names import check_label, check_name
 
 RERUN = "re-run chromoformer interpret"
@@ -210,7 +210,7 @@ def interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out:
     (:mod:`chromoformer.engine.precision`; interpretation runs on CPU, so fp32 or bf16).
     """
     not_an_input(out, [meta, checkpoint], folders=[signal])
-    with FileLock(InterpretationFiles(Path(out)).lock, f"interpretation folder {out}"):
+    with locked_folder(InterpretationFiles(Path(out)).dir, f"interpretation folder {out}"):
         return _interpret(meta, signal, checkpoint, out, genes=genes, ig_steps=ig_steps, method=method,
                           score_delta=score_delta, mark_map=mark_map, precision=precision)
 
