@@ -126,6 +126,7 @@ def test_perturbation_and_attention_tables(synthetic, genes):
     assert len(a) == sum(n.values()) * 3 * 6 * 8 and a.weight.between(0, 1).all()
 
 
+@pytest.mark.slow  # every model through every command: tests/test_model_matrix.py (slow suite) covers these too
 @pytest.mark.parametrize("arch", ["deepchrome", "attentivechrome", "hmcrnn", "gcmerge", "chromoformer-nopcre"])
 def test_baselines_train_one_epoch_on_demo(demo, tmp_path, arch):
     from chromoformer.cli import main

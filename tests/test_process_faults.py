@@ -5,7 +5,6 @@ limit too small for the command, and a working directory deleted under the shell
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -69,16 +68,39 @@ def test_a_signal_to_the_process_group_is_one_line_with_workers_running(trained,
     assert not out.exists() and not list(tmp_path.glob(".pred.csv*"))
 
 
-def test_an_address_space_too_small_is_one_line(trained, tmp_path):
-    meta, npy, ckpt = trained
+@pytest.mark.parametrize("error", [
+    MemoryError(),
+    RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to "
+                 "allocate 40000000000 bytes"),
+    RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB"),
+    ImportError("libscipy_openblas.so: failed to map segment from shared object"),  # ulimit -v at an import
+])
+def test_a_failed_allocation_is_one_line(error, capsys):
+    """Where the address space or the GPU runs out depends on the machine (an import, a batch, the model): each
+    form the failure takes is the same one line."""
+    import argparse
 
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (900 * 2**20, 900 * 2**20))
+    from chromoformer.cli import run_command
 
-    r = subprocess.run([*CLI, "predict", "-m", meta, "-d", npy, "-k", ckpt, "-o", tmp_path / "p.csv",
-                        "--num-workers", "0"], capture_output=True, text=True, preexec_fn=limit, timeout=120)
-    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
-    one_line(r.stderr, "out of memory")
+    def command(_args):
+        raise error
+
+    with pytest.raises(SystemExit) as e:
+        run_command(argparse.ArgumentParser(), command, [])
+    assert e.value.code == 2
+    one_line(capsys.readouterr().err, "out of memory", "lower --batch-size")
+
+
+def test_a_missing_package_is_not_called_memory(capsys):
+    import argparse
+
+    from chromoformer.cli import run_command
+
+    def command(_args):
+        raise ImportError("No module named 'nonexistent'")
+
+    with pytest.raises(ImportError):
+        run_command(argparse.ArgumentParser(), command, [])
 
 
 def test_a_deleted_working_directory_is_one_line_before_torch_loads(trained, tmp_path):
@@ -92,7 +114,7 @@ def test_a_deleted_working_directory_is_one_line_before_torch_loads(trained, tmp
     one_line(r.stderr, "working directory no longer exists")
 
 
-def test_an_error_inside_a_loader_worker_is_the_main_processs_line(trained, tmp_path):
+def test_an_error_inside_a_loader_worker_is_the_main_processs_line(trained, tmp_path, capsys):
     """A region file that goes bad after the inputs were checked is read by a worker: the same line as without
     workers, not the worker's traceback."""
     import shutil
@@ -100,6 +122,7 @@ def test_an_error_inside_a_loader_worker_is_the_main_processs_line(trained, tmp_
     meta, npy, ckpt = trained
     bad = tmp_path / "npy"
     shutil.copytree(npy, bad)
+    from chromoformer.cli import main
     from chromoformer.data import read_metadata
     from chromoformer.data.sources import NpyDirSource, promoter_region
 
@@ -112,11 +135,12 @@ def test_an_error_inside_a_loader_worker_is_the_main_processs_line(trained, tmp_
     x[0, 0] = np.nan  # finite-ness is checked when the values are read, in the worker
     np.save(victim, x)
     lines = []
-    for workers in ("0", "2"):
-        r = subprocess.run([*CLI, "predict", "-m", meta, "-d", bad, "-k", ckpt, "-o", tmp_path / f"p{workers}.csv",
-                            "--num-workers", workers, "--batch-size", "4"], capture_output=True, text=True,
-                           timeout=120)
-        assert r.returncode == 2, r.stderr[-2000:]
-        one_line(r.stderr, victim.name, "NaN or infinite")
-        lines.append([ln for ln in r.stderr.splitlines() if ln.startswith("chromoformer: error:")][0])
+    for workers in ("0", "2"):  # in this process: the workers are its children, as under the command
+        with pytest.raises(SystemExit) as e:
+            main(["predict", "-m", str(meta), "-d", str(bad), "-k", str(ckpt), "-o", str(tmp_path / f"p{workers}.csv"),
+                  "--num-workers", workers, "--batch-size", "4"])
+        err = capsys.readouterr().err
+        assert e.value.code == 2, err[-2000:]
+        one_line(err, victim.name, "NaN or infinite")
+        lines.append([ln for ln in err.splitlines() if ln.startswith("chromoformer: error:")][0])
     assert lines[1].endswith(lines[0].split("chromoformer: error: ", 1)[1])

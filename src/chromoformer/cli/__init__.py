@@ -94,8 +94,10 @@ def main(argv: list[str] | None = None) -> None:
     check_working_directory()
     try:
         parser = build_parser(args)  # imports the command's module (torch with it)
-    except MemoryError as e:
-        fail(_out_of_memory(e) or "out of memory")
+    except (MemoryError, ImportError) as e:
+        if (line := _out_of_memory(e)) is None:
+            raise
+        fail(line)
     run_command(parser, None, args)
 
 
@@ -145,7 +147,10 @@ def _worker_failure(e: BaseException) -> str | None:
 def _out_of_memory(e: BaseException) -> str | None:
     """One line for an allocation that failed (host or GPU), else None."""
     text = " ".join(str(e).split())
-    if isinstance(e, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower():
+    if isinstance(e, ImportError) and "failed to map segment" not in text and "cannot allocate" not in text.lower():
+        return None  # a missing package, not memory
+    if isinstance(e, MemoryError) or "can't allocate memory" in text or "out of memory" in text.lower() \
+            or "failed to map segment" in text or "cannot allocate memory" in text.lower():
         return (f"out of memory ({text[:160] or type(e).__name__}): this command needed more memory than this "
                 "process may use (free memory, ulimit -v, the GPU's); lower --batch-size, the config's bsz or "
                 "its model sizes")
@@ -193,8 +198,9 @@ def run_command(parser: argparse.ArgumentParser, func: Callable[[argparse.Namesp
     except Stopped as e:
         fail(f"stopped by {signal.Signals(e.args[0]).name}; the outputs written so far are whole (a training run "
              "resumes with --resume)", 128 + e.args[0])
-    except (MemoryError, RuntimeError) as e:
-        line = _worker_failure(e) or _out_of_memory(e)
+    except (MemoryError, RuntimeError, ImportError) as e:  # ImportError: a library that could not be mapped
+        line = _worker_failure(e) if not isinstance(e, ImportError) else None
+        line = line or _out_of_memory(e)
         if line is None:
             raise
         fail(line)
