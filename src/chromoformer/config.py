@@ -50,6 +50,8 @@ DIFF_ARCHS: tuple[str, ...] = ("chromoformer-diff", "deepdiff")  # two cells' ge
 ARCHS: tuple[str, ...] = SINGLE_ARCHS + DIFF_ARCHS
 ORIGINAL_INIT_SEED = 42  # the original's train.py calls torch.manual_seed(42) before building the model
 PROTOCOLS: tuple[str, ...] = ("original", "chromoformer")
+# What fine-tuning may freeze (train --freeze): Chromoformer's parts, at every resolution (chromoformer.model.PARTS).
+FREEZE_PARTS: tuple[str, ...] = ("embedding", "pairwise", "regulation", "head")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from chromoformer.config import (
     ARCHS,
     DEFAULT_BINSIZES,
     DIFF_ARCHS,
+    FREEZE_PARTS,
     LIMITS,
     MARKS,
     ORIGINAL_INIT_SEED,
@@ -51,6 +52,9 @@ class RunSpec:
     arch : one of :data:`chromoformer.config.ARCHS`; the ``diff`` task takes the :data:`~chromoformer.config.DIFF_ARCHS`
         and only it does
     init_seed : ``torch.manual_seed`` before the model is built (42, as the original's train.py)
+    parent : fine-tuning: the parent checkpoint's file name and ``sha256:`` (its first 16 hex digits) whose
+        weights the run started from (``train --init-from``); empty for a run from scratch
+    freeze : fine-tuning: the parts (:data:`chromoformer.config.FREEZE_PARTS`) kept as the parent had them
     protocol : ``original`` trains a model the way its own code does: for a baseline with a recorded recipe
         (:data:`chromoformer.config.ORIGINAL_PROTOCOLS`) its optimizer, lr, batch size and loss, whose lr
         and bsz are written into ``config`` with no lr decay; for the others (Chromoformer itself) that is
@@ -64,10 +68,21 @@ class RunSpec:
     arch: str = "chromoformer"
     init_seed: int = ORIGINAL_INIT_SEED
     protocol: str = "original"
+    parent: str = ""
+    freeze: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "binsizes", tuple(self.binsizes))
         object.__setattr__(self, "marks", tuple(self.marks))
+        object.__setattr__(self, "freeze", tuple(self.freeze))
+        if not isinstance(self.parent, str):
+            raise ConfigError(f"parent must be a checkpoint's name and sha256, got {self.parent!r}")
+        bad = [f for f in self.freeze if f not in FREEZE_PARTS]
+        if bad or len(set(self.freeze)) != len(self.freeze):
+            raise ConfigError(f"freeze: parts are {', '.join(FREEZE_PARTS)}, each once; got {', '.join(self.freeze)}")
+        if self.freeze and not self.parent:
+            raise ConfigError("freeze: only a model fine-tuned from a parent checkpoint (--init-from) has parts to "
+                              "keep as they were")
         if self.task not in TASKS:
             raise ConfigError(f"task must be 'clf', 'reg' or 'diff', got {self.task!r}")
         if self.arch not in ARCHS:
@@ -142,7 +157,8 @@ class RunSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "binsizes": list(self.binsizes), "marks": list(self.marks),
-                "task": self.task, "arch": self.arch, "init_seed": self.init_seed, "protocol": self.protocol}
+                "task": self.task, "arch": self.arch, "init_seed": self.init_seed, "protocol": self.protocol,
+                "parent": self.parent, "freeze": list(self.freeze)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], source: str = "<spec>") -> RunSpec:
@@ -165,7 +181,8 @@ class RunSpec:
         ``'model config'`` stands for the config keys that change predictions (all but
         :data:`TRAINING_ONLY`); ``'config'`` for all of them.
         """
-        names = list(fields or ("task", "arch", "binsizes", "marks", "config", "init_seed", "protocol"))
+        names = list(fields or ("task", "arch", "binsizes", "marks", "config", "init_seed", "protocol", "parent",
+                                "freeze"))
         out = []
         for name in names:
             if name in ("config", "model config"):

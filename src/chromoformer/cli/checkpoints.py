@@ -158,6 +158,8 @@ def run_inspect(args: argparse.Namespace) -> None:
     print(f"marks        {', '.join(ck[Key.MARKS]) if ck.get(Key.MARKS) else 'not stored (original format)'}")
     print(f"config       {'stored' if Key.CONFIG in ck else 'default (not stored: original format)'}")
     print(f"precision    {ck.get(Key.PRECISION, 'fp32')} (trained in)")
+    if m.spec.parent:  # the lineage of a fine-tuned model
+        print(f"parent       {m.spec.parent} (fine-tuned from it; frozen: {', '.join(m.spec.freeze) or 'nothing'})")
     for k in (Key.EPOCH, Key.FOLD, Key.BEST_EPOCH):
         if getattr(st, k) is not None:
             print(f"{k:<12} {getattr(st, k)}")

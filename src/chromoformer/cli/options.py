@@ -80,7 +80,7 @@ def checkpoints(p: argparse.ArgumentParser, several: bool, positional: bool = Fa
 def expand_pretrained(args: argparse.Namespace) -> None:
     """Replace every ``pretrained:...`` checkpoint argument by its cached files (fetched once); a command that
     takes one checkpoint must be given a reference to one (``/foldK``)."""
-    for attr in ("checkpoint", "checkpoint_args"):
+    for attr in ("checkpoint", "checkpoint_args", "init_from"):
         value = getattr(args, attr, None)
         refs = [value] if isinstance(value, str) else list(value or [])
         if not any(isinstance(r, str) and r.startswith("pretrained:") for r in refs):

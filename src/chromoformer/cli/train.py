@@ -19,6 +19,7 @@ from chromoformer.cli import command_help, options
 from chromoformer.config import (
     ARCHS,
     DEFAULT_BINSIZES,
+    FREEZE_PARTS,
     MARK_SETS,
     ORIGINAL_INIT_SEED,
     ChromoformerConfig,
@@ -38,6 +39,7 @@ from chromoformer.files.layouts import CompareFiles
 from chromoformer.results.plots import comparison_plot
 from chromoformer.spec import RunSpec, config_for_marks
 from chromoformer.training.compare import DEFAULT_MODELS, DIFF_MODELS, compare
+from chromoformer.training.finetune import parent_id, read_parent
 from chromoformer.training.fit import train_fold
 
 # ``python -m chromoformer.train --help`` (the original's command) describes training as the original did.
@@ -65,8 +67,9 @@ def build_train_parser(p: argparse.ArgumentParser | None = None) -> argparse.Arg
                    "ending in .pt is the original's checkpoint path: the run directory is its parent")
     p.add_argument("--exp-id", default="chromoformer",
                    help="experiment name: the default run directory is runs/{exp-id}-{task}-fold{fold}")
-    p.add_argument("--binsizes", type=int, nargs="+", default=list(DEFAULT_BINSIZES),
-                   help="bin sizes (bp) of the resolutions, coarse to fine; each must divide w_max")
+    p.add_argument("--binsizes", type=int, nargs="+", default=None,
+                   help=f"bin sizes (bp) of the resolutions, coarse to fine; each must divide w_max (default: "
+                        f"{' '.join(map(str, DEFAULT_BINSIZES))}, or the --init-from checkpoint's)")
     options.regression(p)
     options.pair(p)
     p.add_argument("--model", default=None, choices=ARCHS,
@@ -94,6 +97,13 @@ def build_train_parser(p: argparse.ArgumentParser | None = None) -> argparse.Arg
     p.add_argument("--save-optimizer", choices=("all", "last-only"), default="all",
                    help="'last-only': best.pt without the optimizer state (a third of the size); last.pt keeps it "
                         "for --resume")
+    p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                   help="fine-tune: start from this checkpoint's weights (ours, the original's format, or "
+                        "pretrained:EID/foldK); its task, model, bin sizes, marks and model config are taken unless "
+                        "given, and must match if given")
+    p.add_argument("--freeze", nargs="+", default=(), choices=FREEZE_PARTS, metavar="PART",
+                   help=f"with --init-from: keep these parts as the parent had them ({', '.join(FREEZE_PARTS)}; "
+                        "every resolution)")
     options.precision(p)
     options.loggers(p)
     return p
@@ -119,17 +129,26 @@ def config_from_args(args: argparse.Namespace) -> ChromoformerConfig:
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:
-    """The run spec of a ``train`` command line (config file, --binsizes, --marks, ...)."""
-    cfg = config_from_args(args)
-    marks = tuple(args.marks) if args.marks else None
+    """The run spec of a ``train`` command line (config file, --binsizes, --marks, ...); with ``--init-from``,
+    what the command line leaves out is the parent's (:mod:`chromoformer.training.finetune`)."""
+    if args.freeze and not args.init_from:
+        raise UsageError("--freeze keeps parts of a parent's weights: give the parent with --init-from")
+    parent = read_parent(args.init_from) if args.init_from else None
+    cfg = config_from_args(args) if parent is None or args.config else parent.spec.config
+    if parent is not None and args.epochs is not None:
+        cfg = ChromoformerConfig.from_dict({**cfg.to_dict(), "num_epoch": args.epochs})
+    marks = tuple(args.marks) if args.marks else (parent.spec.marks if parent is not None else None)
     if marks is None and not args.mark_map:
         marks = signal_marks(args.npy_dir) or (signal_marks(args.store) if args.store else None)
     cfg = config_for_marks(cfg, marks or default_marks(cfg.n_feats), from_user=args.config is not None)
     task = options.task_of(args)
+    binsizes = args.binsizes or (parent.spec.binsizes if parent is not None else DEFAULT_BINSIZES)
+    arch = args.model or (parent.spec.arch if parent is not None else None)
     try:
-        return RunSpec(cfg, tuple(args.binsizes), marks or default_marks(cfg.n_feats), task,
-                       args.model or ("chromoformer-diff" if task == "diff" else "chromoformer"),
-                       ORIGINAL_INIT_SEED if args.init_seed is None else args.init_seed, args.protocol)
+        return RunSpec(cfg, tuple(binsizes), marks or default_marks(cfg.n_feats), task,
+                       arch or ("chromoformer-diff" if task == "diff" else "chromoformer"),
+                       ORIGINAL_INIT_SEED if args.init_seed is None else args.init_seed, args.protocol,
+                       parent=parent_id(args.init_from) if parent is not None else "", freeze=tuple(args.freeze))
     except ConfigError as e:
         raise UsageError(str(e).replace("binsizes:", "--binsizes:")) from None
 
@@ -141,13 +160,14 @@ def run_train(args: argparse.Namespace) -> list[dict]:
     out = args.output or f"runs/{args.exp_id}-{spec.task}-fold{args.fold}"
     if spec.task == "diff":
         history = train_pair_fold(spec, args.meta, args.npy_dir, args.meta_b, args.npy_dir_b, args.fold, out,
-                                  resume=args.resume, runtime=runtime, save_optimizer=args.save_optimizer)
+                                  resume=args.resume, runtime=runtime, save_optimizer=args.save_optimizer,
+                                  init_from=args.init_from)
         distributed.shutdown()
         return history
     history = train_fold(spec, args.meta, args.npy_dir, args.fold, out, store=args.store,
                          cache_store=not args.no_store, eid=args.eid, mark_map=parse_mark_map(args.mark_map),
                          val_fraction=args.val_fraction, resume=args.resume, runtime=runtime,
-                         save_optimizer=args.save_optimizer)
+                         save_optimizer=args.save_optimizer, init_from=args.init_from)
     # Under torchrun: end the process group this command started. Not on an error: the group then
     # lives until the process exits, after its one-line message, so that rank 0's message is printed
     # before the other ranks (waiting on it) stop.

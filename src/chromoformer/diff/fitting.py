@@ -64,7 +64,7 @@ def train_pair_fold(spec: RunSpec, meta_a: str | Path, signal_a: str | Path, met
 def fit_pair_fold(spec: RunSpec, train_pairs: Sequence[Pair], val_pairs: Sequence[Pair], source_a: RegionSource,
                   source_b: RegionSource, output: str | Path, *, fold: int = 0, resume: bool = False,
                   runtime: Runtime = DEFAULT_RUNTIME, save_optimizer: str = "all",
-                  mark_map: Mapping[str, str] | None = None) -> list[dict]:
+                  mark_map: Mapping[str, str] | None = None, init_from: str | Path | None = None) -> list[dict]:
     """Train ``spec`` (task ``diff``: ``chromoformer-diff`` or ``deepdiff``) on paired genes; the keywords are
     :func:`chromoformer.training.fit.fit_fold`'s."""
     spec.expect_cells(2, "fit_pair_fold")
@@ -80,7 +80,7 @@ def fit_pair_fold(spec: RunSpec, train_pairs: Sequence[Pair], val_pairs: Sequenc
                 PairedDataset(val_pairs, src_a, src_b, spec.config, spec.binsizes))
 
     return Trainer.train(spec, datasets, run_dir, fold=fold, runtime=runtime,
-                         what=f"{type(source_a).__name__} x 2 (cells A and B)")
+                         what=f"{type(source_a).__name__} x 2 (cells A and B)", init_from=init_from)
 
 
 def compare_pairs(meta_a: str | Path, signal_a: str | Path, meta_b: str | Path, signal_b: str | Path,

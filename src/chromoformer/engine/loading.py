@@ -161,7 +161,7 @@ def _spec_of(ck: dict[str, Any], sd: dict[str, torch.Tensor], path: Path, config
         spec = RunSpec(config, binsizes, tuple(ck.get(Key.MARKS) or default_marks(config.n_feats)), task, arch,
                        protocol=stored.protocol if stored is not None else "original")
         if stored is not None:  # written by us: the older keys must say the same (the user's --config may differ)
-            spec = spec.replace(init_seed=stored.init_seed)
+            spec = spec.replace(init_seed=stored.init_seed, parent=stored.parent, freeze=stored.freeze)
             differ = spec.replace(config=own or stored.config).differences(stored)
             if differ:
                 raise CheckpointError(f"{path}: its spec and its own {', '.join(differ)} disagree (the file was "

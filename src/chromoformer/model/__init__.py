@@ -18,6 +18,18 @@ from chromoformer.model.deepdiff import DeepDiff
 from chromoformer.model.gcmerge import GCMERGE
 from chromoformer.model.hmcrnn import HMCRNN
 
+# The modules of each fine-tuning part (chromoformer.config.FREEZE_PARTS), wherever they sit in a model's tree:
+# Chromoformer's, its no-pCRE ablation's and, under ``encoder.``, Chromoformer-diff's (whose fold-change head is
+# part of its head).
+PARTS: dict[str, tuple[str, ...]] = {"embedding": ("embed",), "pairwise": ("pairwise_interaction",),
+                                     "regulation": ("regulation",), "head": ("fc_head", "diff_head")}
+
+
+def part_parameters(model: nn.Module, part: str) -> list[tuple[str, nn.Parameter]]:
+    """The (name, parameter) pairs of ``model`` that belong to ``part`` (any module of :data:`PARTS`)."""
+    modules = set(PARTS[part])
+    return [(n, p) for n, p in model.named_parameters() if modules & set(n.split(".")[:-1])]
+
 
 def build_model(
     task: str,

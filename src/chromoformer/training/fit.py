@@ -83,7 +83,7 @@ def _warn_one_class(meta: str | Path, fold: int, which: str, genes: Sequence[Gen
 
 def fit_fold(spec: RunSpec, train_genes: Sequence[Gene], val_genes: Sequence[Gene], source: RegionSource,
              output: str | Path, *, fold: int = 0, resume: bool = False, runtime: Runtime = DEFAULT_RUNTIME,
-             save_optimizer: str = "all") -> list[dict]:
+             save_optimizer: str = "all", init_from: str | Path | None = None) -> list[dict]:
     """Train ``spec`` on ``train_genes``, validating on ``val_genes`` after every epoch.
 
     Parameters
@@ -95,6 +95,8 @@ def fit_fold(spec: RunSpec, train_genes: Sequence[Gene], val_genes: Sequence[Gen
     resume : continue the run in ``output`` (bit-identical to an uninterrupted run)
     runtime : device, loader workers and threads (:class:`chromoformer.engine.runtime.Runtime`)
     save_optimizer : ``all`` or ``last-only`` (``best.pt`` without optimizer state)
+    init_from : a parent checkpoint to start from (fine-tuning; ``spec.parent`` names it, ``spec.freeze`` the
+        parts kept as they were): :mod:`chromoformer.training.finetune`
 
     Returns
     -------
@@ -117,4 +119,5 @@ def fit_fold(spec: RunSpec, train_genes: Sequence[Gene], val_genes: Sequence[Gen
         return (ChromoformerDataset(train_genes, source, spec.config, spec.binsizes, spec.task),
                 ChromoformerDataset(val_genes, source, spec.config, spec.binsizes, spec.task))
 
-    return Trainer.train(spec, datasets, run_dir, fold=fold, runtime=runtime, what=type(source).__name__)
+    return Trainer.train(spec, datasets, run_dir, fold=fold, runtime=runtime, what=type(source).__name__,
+                         init_from=init_from)

@@ -35,6 +35,7 @@ from chromoformer.metrics import main_metric, task_metrics
 from chromoformer.model import build_model
 from chromoformer.progress import tqdm
 from chromoformer.spec import RunSpec
+from chromoformer.training.finetune import freeze_parts, load_parent
 from chromoformer.training.objective import (
     clip_norm,
     describe,
@@ -84,9 +85,11 @@ class Trainer:
 
     @classmethod
     def train(cls, spec: RunSpec, datasets: Callable[[], tuple[Dataset, Dataset]], run_dir: RunDirectory, *,
-              fold: int, runtime: Runtime = DEFAULT_RUNTIME, what: str = "") -> list[dict]:
+              fold: int, runtime: Runtime = DEFAULT_RUNTIME, what: str = "", init_from: str | Path | None = None
+              ) -> list[dict]:
         """Train ``spec`` on ``datasets()`` (train, validation; built once the folder is open) into ``run_dir``;
-        ``what`` names the data in the log. Returns the per-epoch history."""
+        ``what`` names the data in the log; ``init_from``: the parent checkpoint a new (not resumed) run starts
+        from (:mod:`chromoformer.training.finetune`). Returns the per-epoch history."""
         d, dev = distributed.from_env(runtime.device)
         with run_dir.opened(d):
             if runtime.threads:
@@ -101,6 +104,8 @@ class Trainer:
                      d.world, spec.arch, describe(spec))
             d.on_main(lambda: (train_ds.validate(), val_ds.validate()))
             tr = cls(spec, train_ds, val_ds, run_dir, fold, dev, runtime.num_workers, d, precision=runtime.precision)
+            if init_from is not None and not run_dir.resumes:
+                load_parent(tr.model, spec, init_from)
             tr.start()
             if d.main and runtime.loggers:
                 tr.trackers = Trackers(runtime.loggers, run_dir.paths.trackers, hyperparameters(
@@ -123,6 +128,7 @@ class Trainer:
         torch.manual_seed(spec.init_seed)
         self.model = build_model(spec.task, spec.config, spec.binsizes, spec.arch)
         init_weights(self.model, spec)
+        freeze_parts(self.model, spec)
         self.model.to(device)
         self.net = self.model
         if self.dist.active:
