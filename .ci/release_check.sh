@@ -17,8 +17,12 @@ case "$wheel" in *"-$version-"*) ;; *) echo "release_check: wheel $wheel is not 
 
 python3 -m venv "$work/venv"
 pip=("$work/venv/bin/python" -m pip --quiet --disable-pip-version-check)
+# torch as install.sh takes it (the tested version; $CHROMOFORMER_TORCH_INDEX for PyTorch's CPU-only index), then
+# the wheel with the rest of its dependencies
 if [ -n "${CHROMOFORMER_TORCH_INDEX:-}" ]; then
   "${pip[@]}" install torch==2.13.0 --index-url "$CHROMOFORMER_TORCH_INDEX"
+else
+  "${pip[@]}" install torch==2.13.0
 fi
 "${pip[@]}" install "$wheel"
 cd "$work"  # away from the checkout: the installed package, not src/, answers
