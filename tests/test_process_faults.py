@@ -50,7 +50,7 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGHUP, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_a_signal_to_the_process_group_is_one_line_with_workers_running(trained, tmp_path, sig):
     meta, npy, ckpt = trained
     out = tmp_path / "pred.csv"
