@@ -35,6 +35,23 @@ def _stored_config(key: str, value) -> Callable:
     return f
 
 
+BIG = {"n_layers": 48, "n_heads": 128, "d_model": 4096, "d_ff": 16384}  # each within LIMITS, the model not
+
+
+def _too_big_for_memory(d: dict) -> None:
+    d.update(embed=dict(BIG), pairwise_interaction=dict(BIG), regulation=dict(BIG), d_head=4096)
+
+
+def _stored_too_big(inp) -> Case:
+    """A checkpoint whose stored config describes ~90 billion parameters (every size within its bound)."""
+    ck = torch.load(inp.ckpt, weights_only=False)
+    for where in (ck["config"], ck["spec"]["config"]):
+        _too_big_for_memory(where)
+    p = inp.out("model.pt")
+    torch.save(ck, p)
+    return expect(predict(inp, ckpt=p), p, "parameters) needs about", "GiB are available")
+
+
 def _npy_header_bomb(inp) -> Case:
     """An npy file whose header declares 7 x 4e11 float32 values (10 TiB) over a few bytes of data."""
     d, victim = npy_with(inp, "npy", np.zeros((1, 1), np.float32))
@@ -96,6 +113,9 @@ CASES = {
     "config num_epoch 10**9": config_case(set_key("num_epoch", 10**9), "num_epoch must be 1..100,000"),
     "config bsz 10**8": config_case(set_key("bsz", 10**8), "bsz must be 1..65,536"),
     "checkpoint stored d_model 100000": _stored_config("embed.d_model", 100_000),
+    "config within bounds, model past memory": lambda i: expect(config_case(_too_big_for_memory)(i),
+                                                                "parameters) needs about", "GiB for training"),
+    "checkpoint stored model past memory": _stored_too_big,
     "checkpoint stored i_max 100000": _stored_config("i_max", 100_000),
     "train --threads 100000": cli_case("train", "--threads", "100000", why="--threads must be >= 1 (at most"),
     "train --init-seed 2**64": cli_case("train", "--init-seed", str(2**64), why="init_seed must be an integer 0.."),

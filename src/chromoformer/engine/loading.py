@@ -25,6 +25,7 @@ from chromoformer.engine.checkpoint import (
     spec_fields,
     stored_metrics,
 )
+from chromoformer.engine.memory import check_model_fits
 from chromoformer.errors import CheckpointError, UsageError
 from chromoformer.files.atomic import atomic_write
 from chromoformer.files.checked import not_an_input
@@ -180,6 +181,7 @@ def load_model(
     sd = canonical_state_dict(ck[Key.NET])
     spec = _spec_of(ck, sd, path, config)
     task, binsizes = spec.task, spec.binsizes
+    check_model_fits(spec, torch.device("cpu"), purpose="inference", where=str(path))  # it is built on the CPU
     try:
         model = build_model(task, spec.config, binsizes, spec.arch)
     except ValueError as e:

@@ -26,6 +26,7 @@ from chromoformer.engine.batches import as_float, batches_of, forward, output_ta
 from chromoformer.engine.checkpoint import CheckpointError, EpochRecord, Key, read_checkpoint, space_estimate
 from chromoformer.engine.distributed import Dist, RankBatches, share
 from chromoformer.engine.loading import spec_of
+from chromoformer.engine.memory import check_model_fits
 from chromoformer.engine.precision import autocast, grad_scaler
 from chromoformer.engine.runtime import DEFAULT_RUNTIME, Runtime
 from chromoformer.engine.trackers import Trackers, hyperparameters
@@ -125,6 +126,7 @@ class Trainer:
         self.precision, self.scaler = precision, grad_scaler(precision, device)
         self.train_ds, self.val_ds, self.run_dir, self.device = train_ds, val_ds, run_dir, device
         self.num_workers, self.dist = num_workers, dist or Dist()
+        check_model_fits(spec, device, purpose="training", where=str(run_dir.paths.run_dir))
         torch.manual_seed(spec.init_seed)
         self.model = build_model(spec.task, spec.config, spec.binsizes, spec.arch)
         init_weights(self.model, spec)
