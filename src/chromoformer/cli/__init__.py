@@ -157,6 +157,22 @@ def _out_of_memory(e: BaseException) -> str | None:
     return None
 
 
+def _start_resource_tracker_ignoring_hangups() -> None:
+    """Start multiprocessing's resource tracker (shared by the loader's workers, and by joblib) with SIGHUP
+    ignored, as it already ignores SIGINT and SIGTERM: a hangup of the process group would kill it, and the
+    relaunched tracker prints a traceback for every semaphore it never saw. The ignored disposition survives its
+    exec; the command's own handler is installed after."""
+    from multiprocessing import resource_tracker
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        resource_tracker.ensure_running()
+    except OSError:  # no tracker (a restricted environment): the loader starts one when it needs it
+        pass
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 def check_working_directory() -> None:
     """A working directory that was deleted under the shell is one line here, before torch (whose oneMKL aborts
     on it) is imported."""
@@ -174,6 +190,7 @@ def run_command(parser: argparse.ArgumentParser, func: Callable[[argparse.Namesp
     check_working_directory()
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "verbose", False))
+    _start_resource_tracker_ignoring_hangups()
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop)
     try:
