@@ -99,6 +99,7 @@ def test_freeze_needs_a_parent_and_a_part_the_model_has(synthetic, tmp_path, cap
     assert "give the parent with --init-from" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # two epochs of the full-size model: the slow suite (.ci/run)
 def test_the_published_format_checkpoint_fine_tunes_on_the_demo_genes(demo, tmp_path):
     """The shared scrambled checkpoint (the original's format: its spec inferred from the weights), one epoch on
     the 100 real genes (a seeded 25 % held out, as they all sit in one split), with and without frozen parts."""

@@ -54,6 +54,7 @@ def data(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow  # train + predict + interpret of a 6-mark model: the slow suite (.ci/run)
 def test_six_named_marks_train_predict_interpret(data, tmp_path, capsys):
     store = tmp_path / "store6"
     assert _cli(capsys, "build-store", "-d", data / "npy6", "-o", store, "--n-feats", "6", "--marks", *SIX)[0] == 0
