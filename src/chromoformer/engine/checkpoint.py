@@ -4,19 +4,17 @@ Nothing else spells a checkpoint key (``tests/test_architecture.py`` enforces it
 an :class:`EpochRecord`, readers go through :func:`read_checkpoint`, :func:`stored_metrics` and :func:`held_out_of`,
 and :mod:`chromoformer.engine.loading` turns a read checkpoint into a model.
 
-The original checkpoints (docs/original.md §2) are dicts with ``net``, ``optimizer``, ``epoch``,
-``last_val_loss``, ``last_val_auc``/``last_val_r2``, ``val_score`` and ``val_label``;
-the last two are numpy arrays. They are loaded with ``torch.load(weights_only=True)``
-and an allow-list of exactly the numpy types needed to rebuild plain arrays, so a
-checkpoint carrying any other pickled object is refused rather than executed.
-Checkpoints written here add ``config``, ``binsizes``, ``task`` and the scheduler state.
+The original checkpoints (docs/original.md §2) are dicts with ``net``, ``optimizer``, ``epoch``, ``last_val_loss``,
+``last_val_auc``/``last_val_r2``, ``val_score`` and ``val_label``; the last two are numpy arrays. They are loaded
+with ``torch.load(weights_only=True)`` and an allow-list of exactly the numpy types needed to rebuild plain arrays,
+so a checkpoint carrying any other pickled object is refused rather than executed. Checkpoints written here add
+``config``, ``binsizes``, ``task``, the scheduler state and the rest of :class:`Key`.
 
 :func:`stored_metrics`: the numbers a checkpoint stores beside its weights, checked on read like the weights are.
 
-``inspect`` prints them and ``verify`` recomputes them; a field of the wrong type (an AUC of
-``'high'``, a text ``val_score``, labels {0, 2}, a fold of ``'abc'``) is a
-:class:`CheckpointError` naming the file and the field, never a traceback. Absent fields
-(and ``None``) are absent: the original format stores fewer of them.
+``inspect`` prints them and ``verify`` recomputes them; a field of the wrong type (an AUC of ``'high'``, a text
+``val_score``, labels {0, 2}, a fold of ``'abc'``) is a :class:`CheckpointError` naming the file and the field,
+never a traceback. Absent fields (and ``None``) are absent: the original format stores fewer of them.
 """
 
 from __future__ import annotations
@@ -133,8 +131,7 @@ class EpochRecord:
 
     def payload(self) -> dict[str, Any]:
         pair = {} if self.val_expr is None else {Key.VAL_EXPR: self.val_expr.astype(np.float32)}
-        if self.grad_scaler is not None:
-            pair[Key.GRAD_SCALER] = self.grad_scaler
+        pair |= {} if self.grad_scaler is None else {Key.GRAD_SCALER: self.grad_scaler}
         return {
             Key.NET: self.net, Key.OPTIMIZER: self.optimizer, Key.SCHEDULER: self.scheduler, Key.EPOCH: self.epoch,
             Key.LAST_VAL_LOSS: torch.tensor(self.val_loss), STORED_METRIC[self.spec.task]: 100.0 * self.val_metric,
