@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -190,9 +191,10 @@ def run_command(parser: argparse.ArgumentParser, func: Callable[[argparse.Namesp
     check_working_directory()
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "verbose", False))
-    _start_resource_tracker_ignoring_hangups()
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _stop)
+    if threading.current_thread() is threading.main_thread():  # signal handlers belong to the main thread
+        _start_resource_tracker_ignoring_hangups()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _stop)
     try:
         options.expand_pretrained(args)
         (func or args.func)(args)
