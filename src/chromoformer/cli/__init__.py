@@ -191,10 +191,19 @@ def run_command(parser: argparse.ArgumentParser, func: Callable[[argparse.Namesp
     check_working_directory()
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "verbose", False))
+    previous = {}
     if threading.current_thread() is threading.main_thread():  # signal handlers belong to the main thread
         _start_resource_tracker_ignoring_hangups()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, _stop)
+        previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        _run(args, func)
+    finally:  # a command run in-process (a test, a notebook) leaves the caller's handlers as they were
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(args: argparse.Namespace, func: Callable[[argparse.Namespace], Any] | None) -> None:
+    """Run the command, mapping what it raises to one line (see :func:`run_command`)."""
     try:
         options.expand_pretrained(args)
         (func or args.func)(args)
