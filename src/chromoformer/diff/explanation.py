@@ -159,7 +159,6 @@ def _interpret_pair(meta_a: str | Path, signal_a: str | Path, meta_b: str | Path
     check_interpretation_size(ig_steps, len(genes or ()))
     if not math.isfinite(score_delta):
         raise UsageError(f"--score-delta must be a finite number, got {score_delta}")
-    not_an_input(out, [meta_a, meta_b, checkpoint], folders=[signal_a, signal_b])
     lm = load_model(checkpoint)
     lm.spec.expect_cells(2, checkpoint)
     spec, marks = lm.spec, lm.marks

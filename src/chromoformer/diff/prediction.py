@@ -25,7 +25,7 @@ from chromoformer.engine.runtime import DEFAULT_RUNTIME, Runtime
 from chromoformer.errors import UsageError
 from chromoformer.files.predictions import CALLS, COLUMNS
 from chromoformer.inference.predict import load_ensemble
-from chromoformer.inference.verify import Check
+from chromoformer.inference.verify import Check, check_fold, replay_runtime
 from chromoformer.metrics import DIFF_THRESHOLD, diff_call
 
 
@@ -93,19 +93,14 @@ def pair_prediction_check(checkpoint: str | Path, meta_a: str | Path, signal_a: 
     ids, score = lm.checkpoint.get(Key.VAL_GENE_IDS), lm.stored.val_score
     if ids is None or score is None:
         raise UsageError(f"{lm.path}: no stored validation genes and scores to re-predict")
-    stored_fold = lm.stored.fold
-    if fold is not None and stored_fold is not None and fold != stored_fold:
-        raise UsageError(f"{lm.path}: --fold {fold}, but the checkpoint was trained on fold {stored_fold}: its "
-                         f"validation genes are fold {stored_fold}'s (drop --fold)")
-    trained_in = lm.checkpoint.get(Key.PRECISION, "fp32")
-    if trained_in != "fp16" or runtime.torch_device().type == "cuda":
-        runtime = runtime.replace(precision=trained_in)
-    pred = predict_pairs(meta_a, signal_a, meta_b, signal_b, [lm], runtime=runtime).set_index("gene_id")
+    check_fold(lm, fold)
+    pred = predict_pairs(meta_a, signal_a, meta_b, signal_b, [lm], runtime=replay_runtime(lm, runtime)
+                         ).set_index("gene_id")
     missing = [g for g in ids if g not in pred.index]
     if missing:
         raise UsageError(f"{meta_a}: the checkpoint's validation gene {missing[0]} is not among the two cells' genes "
                          f"({len(missing)} missing): these are not the files it was trained on")
     diff = float(np.max(np.abs(pred.loc[list(ids), "lfc"].to_numpy(np.float64) - np.asarray(score))))
-    return Check(Path(checkpoint).name, f"val_score re-predicted (fold {fold or stored_fold}, {len(ids)} genes, "
+    return Check(Path(checkpoint).name, f"val_score re-predicted (fold {fold or lm.stored.fold}, {len(ids)} genes, "
                  "max |diff| of the fold change)", 0.0, diff, score_tol, diff <= score_tol,
                  "order: the checkpoint's val_gene_ids")

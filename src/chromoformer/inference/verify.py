@@ -102,11 +102,25 @@ def metric_checks(path: str | Path, metric_tol: float = 1e-4, fold: int | None =
     return out
 
 
-def _fold_of(lm, fold: int | None) -> int:
+def check_fold(lm, fold: int | None) -> None:
+    """``--fold`` must be the checkpoint's own fold where it records one."""
     stored = lm.stored.fold
     if fold is not None and stored is not None and fold != stored:
         raise UsageError(f"{lm.path}: --fold {fold}, but the checkpoint was trained on fold {stored}: its validation "
                          f"genes are fold {stored}'s (drop --fold)")
+
+
+def replay_runtime(lm, runtime: Runtime) -> Runtime:
+    """``runtime`` in the precision the run trained (and validated) in, where this device runs it (fp16: CUDA)."""
+    trained_in = lm.checkpoint.get(Key.PRECISION, "fp32")
+    if trained_in != "fp16" or runtime.torch_device().type == "cuda":
+        return runtime.replace(precision=trained_in)
+    return runtime
+
+
+def _fold_of(lm, fold: int | None) -> int:
+    check_fold(lm, fold)
+    stored = lm.stored.fold
     if fold is not None:
         return fold
     if stored is not None:
@@ -161,10 +175,7 @@ def prediction_check(path: str | Path, meta: str | Path, signal: str | Path, *, 
     fold = _fold_of(lm, fold)
     genes, order = _validation_genes(lm, meta, fold, label)
     source = open_source(signal, build=False, n_feats=lm.config.n_feats, base=lm.spec.base, marks=lm.spec.marks)
-    trained_in = lm.checkpoint.get(Key.PRECISION, "fp32")  # validated in it: re-predicted in it where it runs
-    if trained_in != "fp16" or runtime.torch_device().type == "cuda":
-        runtime = runtime.replace(precision=trained_in)
-    df = predict_genes([lm], genes, source, runtime=runtime)
+    df = predict_genes([lm], genes, source, runtime=replay_runtime(lm, runtime))
     diff = float(np.max(np.abs(df.prediction.to_numpy(np.float64) - score)))
     return Check(Path(path).name, f"val_score re-predicted (fold {fold}, {len(genes)} genes, max |diff|)", 0.0, diff,
                  score_tol, diff <= score_tol, f"order: {order}")

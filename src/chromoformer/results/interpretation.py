@@ -242,7 +242,6 @@ def _interpret(meta: str | Path, signal: str | Path, checkpoint: str | Path, out
         raise UsageError(f"--score-delta must be a finite number, got {score_delta}")
     cpu = torch.device("cpu")
     check_precision(precision, cpu)
-    not_an_input(out, [meta, checkpoint], folders=[signal])
     lm = load_model(checkpoint)
     lm.spec.expect_cells(1, checkpoint)
     c, marks = lm.config, lm.marks
